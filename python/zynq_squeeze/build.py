@@ -1,0 +1,84 @@
+"""Build: partition + codegen + ``tvm.compile`` for the host simulation or the board.
+
+``offload_pass()`` is what the ``zynq-squeeze`` target prepends to TVM's default
+pipeline; ``build()`` is the explicit form with options (board, calibration, tuning
+log, output directory) that also returns the partition report and codegen results.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tvm
+from tvm import relax
+from tvm.target import Target
+
+from . import build_context, partition, target
+from .calibrate import calibrate, ensure_calibrated
+from .errors import ZynqSqueezeError
+
+
+def offload_pass() -> tvm.transform.Pass:
+    """Calibrate (synthetic set, with a warning, when the module carries none), partition
+    and run the zynq_squeeze codegen."""
+
+    @tvm.transform.module_pass(opt_level=0, name="ZynqSqueezeOffload")
+    def _offload(mod, ctx):
+        opts = build_context.current()
+        mod = ensure_calibrated(mod, progress=opts.progress)
+        mod, rep = partition.partition_with_report(mod)
+        opts.partition_reports.append(rep)
+        return relax.transform.RunCodegen()(mod)
+
+    return _offload
+
+
+@dataclass
+class BuildResult:
+    """What ``build`` returns: the TVM executable plus what the plugin did to make it."""
+
+    executable: relax.Executable
+    options: build_context.BuildOptions
+    partition_report: partition.PartitionReport
+    codegen: list = field(default_factory=list)
+
+    def vm(self, device=None) -> relax.VirtualMachine:
+        """A Relax VM over the executable (CPU device by default)."""
+        return relax.VirtualMachine(self.executable, device or tvm.cpu())
+
+    def export_library(self, path, **kwargs) -> None:
+        self.executable.export_library(str(path), **kwargs)
+
+
+class BuildError(ZynqSqueezeError):
+    """The model could not be built."""
+
+
+def build(mod: tvm.IRModule, board: str = "zybo-z7-20", calibration=None, tuning_log=None,
+          *, out_dir=None, model_name: str = "model", clock_mhz: float | None = None,
+          board_build: bool = False, progress: bool = False) -> BuildResult:
+    """Compile ``mod`` for ``board``; the result runs in ``relax.VirtualMachine``.
+
+    ``calibration``: samples for ``calibrate`` (list of arrays or of dicts); None keeps
+    the calibration the module carries, or uses the synthetic set with a warning.
+    ``tuning_log``: a JSON schedule log. ``out_dir``: where the generated sources go
+    (a temporary directory when None). ``board_build``: cross-compile for the board's
+    ARM (needs ``g++-arm-linux-gnueabihf``) instead of the host simulation.
+    """
+    from .boards import get_board
+
+    get_board(board)  # unknown boards fail here, before any work
+    if calibration is not None:
+        mod = calibrate(mod, calibration, progress=progress)
+    opts = build_context.BuildOptions(
+        board=board, out_dir=Path(out_dir) if out_dir else None,
+        tuning_log=Path(tuning_log) if tuning_log else None, model_name=model_name,
+        clock_mhz=clock_mhz, progress=progress, board_build=board_build)
+    tgt = Target(target.BOARD_CONFIG if board_build else target.HOST_CONFIG)
+    with build_context.using(opts):
+        ex = tvm.compile(mod, target=tgt)
+    if not opts.partition_reports:
+        raise BuildError("the zynq-squeeze pipeline did not run (was the default pipeline "
+                         "replaced after importing zynq_squeeze?)")
+    return BuildResult(executable=ex, options=opts, partition_report=opts.partition_reports[-1],
+                       codegen=list(opts.results))

@@ -1,0 +1,210 @@
+"""Emit the C++ glue between TVM and the accelerator runtime (tvm-ffi C ABI).
+
+One exported ``__tvm_ffi_<symbol>`` per offloaded function. It checks its arguments
+(count, tensor type, float32, shape, CPU, compact), quantizes each input image
+(NCHW float -> HWC int8), runs the layer program through ``hls_runtime`` and
+dequantizes the outputs. Every failure is raised as a tvm-ffi error (a Python
+exception), never an abort. The layer program, weights and params are binary blobs
+linked into the object with ``.incbin``; the runtime is handed them on first call.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .lower import LoweredFunction
+
+
+@dataclass
+class GlueFunction:
+    """What the glue needs about one offloaded function and its built program."""
+
+    lowered: LoweredFunction
+    n_layers: int
+    arena_bytes: int
+    input_offsets: list[int]
+    output_offsets: list[int]
+    blob_files: dict[str, str]  # role ("prog", "weights", "params") -> file name
+    weights_bytes: int
+    params_words: int
+    summary: list[str]  # one line per layer for the header comment
+
+
+def _c_float(v: float) -> str:
+    return f"{float(v)!r}f" if "e" in repr(float(v)) or "." in repr(float(v)) else f"{float(v)}.0f"
+
+
+PRELUDE = r"""
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <math.h>
+#include <tvm/ffi/c_api.h>
+#include "zsq_runtime.h"
+
+/* Raise a Python exception of type `kind` through tvm-ffi and return -1. */
+static int zsq_raise(const char *kind, const char *msg) {
+  TVMFFIErrorSetRaisedFromCStr(kind, msg);
+  return -1;
+}
+
+/* The DLTensor behind a tvm-ffi argument (a Tensor object or a raw DLTensor*). */
+static DLTensor *zsq_tensor_arg(const TVMFFIAny *a) {
+  if (a->type_index == kTVMFFIDLTensorPtr) return (DLTensor *)a->v_ptr;
+  if (a->type_index == kTVMFFITensor) return TVMFFITensorGetDLTensorPtr(a->v_obj);
+  return NULL;
+}
+
+static void zsq_shape_str(char *buf, size_t n, int ndim, const int64_t *shape) {
+  size_t k = (size_t)snprintf(buf, n, "(");
+  for (int i = 0; i < ndim && k < n; ++i)
+    k += (size_t)snprintf(buf + k, n - k, i ? ", %lld" : "%lld", (long long)shape[i]);
+  if (k < n) snprintf(buf + k, n - k, ndim == 1 ? ",)" : ")");
+}
+
+/* 0 when `t` is a compact float32 CPU tensor of exactly `shape`; else raises. */
+static int zsq_check_tensor(const char *fn, const char *role, int idx, const DLTensor *t,
+                            int ndim, const int64_t *shape) {
+  char want[128], got[128], msg[512];
+  zsq_shape_str(want, sizeof want, ndim, shape);
+  if (t == NULL) {
+    snprintf(msg, sizeof msg, "%s: %s %d is not a tensor (expected float32 %s)", fn, role, idx, want);
+    return zsq_raise("TypeError", msg);
+  }
+  if (t->dtype.code != kDLFloat || t->dtype.bits != 32 || t->dtype.lanes != 1) {
+    snprintf(msg, sizeof msg, "%s: %s %d must be float32 of shape %s, got dtype code %d bits %d",
+             fn, role, idx, want, (int)t->dtype.code, (int)t->dtype.bits);
+    return zsq_raise("TypeError", msg);
+  }
+  int same = t->ndim == ndim;
+  for (int i = 0; same && i < ndim; ++i) same = t->shape[i] == shape[i];
+  if (!same) {
+    zsq_shape_str(got, sizeof got, t->ndim, t->shape);
+    snprintf(msg, sizeof msg, "%s: %s %d has shape %s, expected shape %s", fn, role, idx, got, want);
+    return zsq_raise("ValueError", msg);
+  }
+  if (t->device.device_type != kDLCPU) {
+    snprintf(msg, sizeof msg, "%s: %s %d is not on the CPU", fn, role, idx);
+    return zsq_raise("ValueError", msg);
+  }
+  if (t->strides != NULL) {
+    int64_t expect = 1;
+    for (int i = ndim - 1; i >= 0; --i) {
+      if (shape[i] != 1 && t->strides[i] != expect) {
+        snprintf(msg, sizeof msg, "%s: %s %d is not compact (row-major)", fn, role, idx);
+        return zsq_raise("ValueError", msg);
+      }
+      expect *= shape[i];
+    }
+  }
+  return 0;
+}
+
+/* NCHW float -> HWC int8: q = saturate(rint(x * inv_scale)) (round half to even). */
+static void zsq_quantize(const float *x, int c, int h, int w, float inv_scale, int8_t *q) {
+  for (int ci = 0; ci < c; ++ci)
+    for (int p = 0; p < h * w; ++p) {
+      float v = nearbyintf(x[ci * h * w + p] * inv_scale);
+      v = v > 127.0f ? 127.0f : (v < -128.0f ? -128.0f : v);
+      q[p * c + ci] = (int8_t)v;
+    }
+}
+
+/* HWC int8 -> NCHW float: y = q * scale. */
+static void zsq_dequantize(const int8_t *q, int c, int h, int w, float scale, float *y) {
+  for (int ci = 0; ci < c; ++ci)
+    for (int p = 0; p < h * w; ++p) y[ci * h * w + p] = (float)q[p * c + ci] * scale;
+}
+"""
+
+
+def _blob_asm(symbol: str, files: dict[str, str]) -> str:
+    lines = ['__asm__(".section .rodata\\n"']
+    for role, fname in sorted(files.items()):
+        name = f"zsq_{symbol}_{role}"
+        lines += [f'        ".balign 64\\n.global {name}\\n.hidden {name}\\n{name}:\\n"',
+                  f'        ".incbin \\"{fname}\\"\\n"']
+    lines.append('        ".previous\\n");')
+    decls = [f'extern "C" const unsigned char zsq_{symbol}_{role}[];' for role in sorted(files)]
+    return "\n".join(decls + lines)
+
+
+def _shape_init(shape) -> str:
+    return "{" + ", ".join(str(int(s)) for s in shape) + "}"
+
+
+def emit_function(g: GlueFunction) -> str:
+    """The glue of one offloaded function."""
+    lf = g.lowered
+    sym = lf.symbol
+    nin, nout = len(lf.inputs), len(lf.outputs)
+    out = [f"/* ---- {sym}: {len(lf.layers)} layers, batch {lf.batch} ----"]
+    out += [f" *   {line}" for line in g.summary]
+    out.append(" */")
+    out.append(_blob_asm(sym, g.blob_files))
+    out.append(f"static int8_t zsq_{sym}_arena[{max(g.arena_bytes, 1)}] __attribute__((aligned(64)));")
+    for k, (tid, shape) in enumerate(zip(lf.inputs, lf.input_shapes)):
+        out.append(f"static const int64_t zsq_{sym}_in{k}_shape[{len(shape)}] = {_shape_init(shape)};")
+    for k, (tid, shape) in enumerate(zip(lf.outputs, lf.output_shapes)):
+        out.append(f"static const int64_t zsq_{sym}_out{k}_shape[{len(shape)}] = {_shape_init(shape)};")
+    body = [
+        f'extern "C" __attribute__((visibility("default"))) int __tvm_ffi_{sym}(',
+        "    void *self, const TVMFFIAny *args, int32_t nargs, TVMFFIAny *ret) {",
+        "  (void)self; (void)ret;",
+        f'  static const char fn[] = "{sym}";',
+        f"  if (nargs != {nin + nout}) {{",
+        "    char msg[160];",
+        f'    snprintf(msg, sizeof msg, "%s: expected {nin} input(s) and {nout} output(s), got %d arguments", fn, (int)nargs);',
+        '    return zsq_raise("TypeError", msg);',
+        "  }",
+        f"  DLTensor *t[{nin + nout}];",
+        f"  for (int i = 0; i < {nin + nout}; ++i) t[i] = zsq_tensor_arg(&args[i]);",
+    ]
+    for k, shape in enumerate(lf.input_shapes):
+        body.append(f'  if (zsq_check_tensor(fn, "input", {k}, t[{k}], {len(shape)}, zsq_{sym}_in{k}_shape)) return -1;')
+    for k, shape in enumerate(lf.output_shapes):
+        body.append(f'  if (zsq_check_tensor(fn, "output", {k}, t[{nin + k}], {len(shape)}, zsq_{sym}_out{k}_shape)) return -1;')
+    body += [
+        "  zsq_rt_program_t prog;",
+        "  memset(&prog, 0, sizeof prog);",
+        f"  prog.layers = (const zsq_layer_t *)zsq_{sym}_prog;",
+        f"  prog.n_layers = {g.n_layers};",
+        f"  prog.weights = (const int8_t *)zsq_{sym}_weights;",
+        f"  prog.weights_bytes = {g.weights_bytes};",
+        f"  prog.params = (const int32_t *)zsq_{sym}_params;",
+        f"  prog.params_words = {g.params_words};",
+        f"  prog.arena_bytes = {g.arena_bytes};",
+        "  char err[256];",
+        f"  for (int64_t n = 0; n < {lf.batch}; ++n) {{",
+    ]
+    for k, tid in enumerate(lf.inputs):
+        info = lf.tensors[tid]
+        c, h, w = info.shape
+        body.append(f"    zsq_quantize((const float *)t[{k}]->data + n * {c * h * w}, {c}, {h}, {w}, "
+                    f"{_c_float(1.0 / info.scale)}, zsq_{sym}_arena + {g.input_offsets[k]});")
+    body += [
+        f"    int rc = zsq_rt_run(&prog, zsq_{sym}_arena, NULL, err, sizeof err);",
+        "    if (rc != 0) {",
+        "      char msg[400];",
+        '      snprintf(msg, sizeof msg, "%s: accelerator error %d: %s", fn, rc, err);',
+        '      return zsq_raise("RuntimeError", msg);',
+        "    }",
+    ]
+    for k, tid in enumerate(lf.outputs):
+        info = lf.tensors[tid]
+        c, h, w = info.shape
+        body.append(f"    zsq_dequantize(zsq_{sym}_arena + {g.output_offsets[k]}, {c}, {h}, {w}, "
+                    f"{_c_float(info.scale)}, (float *)t[{nin + k}]->data + n * {c * h * w});")
+    body += ["  }", "  return 0;", "}"]
+    return "\n".join(out + body)
+
+
+def emit_glue(model_name: str, board: str, functions: list[GlueFunction]) -> str:
+    """The complete glue source for all offloaded functions of one model."""
+    head = [
+        "/*",
+        f" * zynq-squeeze glue for model '{model_name}' (board {board}).",
+        " * Generated code: tvm-ffi entry points of the offloaded functions. Do not edit.",
+        f" * Functions: {', '.join(g.lowered.symbol for g in functions)}",
+        " */",
+    ]
+    return "\n".join(head) + PRELUDE + "\n" + "\n\n".join(emit_function(g) for g in functions) + "\n"

@@ -1,0 +1,355 @@
+"""What the accelerator can take: Relax DPL patterns, their checks, and rejection reasons.
+
+This module is the only place that decides what is offloadable. Three pattern families
+(highest priority last, as the pattern registry wants it):
+
+* ``zynq_squeeze.conv``      conv2d(+bias)(+ReLU)
+* ``zynq_squeeze.conv_pool`` conv2d(+bias)+ReLU+pool (max, avg, global average)
+* ``zynq_squeeze.fire``      squeeze 1x1+ReLU -> (expand 1x1+ReLU || expand 3x3 pad 1+ReLU)
+                             -> concat on channels
+* ``zynq_squeeze.fire_pool`` the same followed by a pool
+
+Every rejection carries a human-readable reason: the partition report lists them for
+the operators that stay on the ARM.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import tvm
+from tvm import relax
+from tvm.relax.dpl import is_const, is_op, is_tuple, wildcard
+
+PREFIX = "zynq_squeeze"
+CONV = f"{PREFIX}.conv"
+CONV_POOL = f"{PREFIX}.conv_pool"
+FIRE = f"{PREFIX}.fire"
+FIRE_POOL = f"{PREFIX}.fire_pool"
+
+MAX_KERNEL = 7
+STRIDES = (1, 2)
+POOL_OPS = ("relax.nn.max_pool2d", "relax.nn.avg_pool2d", "relax.mean",
+            "relax.nn.adaptive_avg_pool2d")
+
+
+# --------------------------------------------------------------------------- structure
+@dataclass
+class ConvNode:
+    """One conv2d(+bias)(+ReLU) found in a Relax expression."""
+
+    conv: relax.Call
+    weight: object  # relax constant
+    bias: object | None
+    relu: bool
+    data: relax.Expr  # the conv's input expression
+    calls: list = field(default_factory=list)  # every call of the chain, root last
+
+
+@dataclass
+class PoolNode:
+    """A pooling call following a conv chain."""
+
+    call: relax.Call
+    op: str
+
+
+def _lookup_default(expr):
+    return None
+
+
+def _deref(expr, lookup):
+    """Follow a Var to the expression bound to it, when the caller knows the binding."""
+    while isinstance(expr, relax.Var):
+        bound = lookup(expr)
+        if bound is None:
+            return expr
+        expr = bound
+    return expr
+
+
+def _op_name(expr) -> str | None:
+    if isinstance(expr, relax.Call) and isinstance(expr.op, tvm.ir.Op):
+        return expr.op.name
+    return None
+
+
+def _is_const(expr) -> bool:
+    return isinstance(expr, tvm.ir.expr.GenericConst) or type(expr).__name__ in (
+        "Constant", "GenericConst")
+
+
+def const_value(expr) -> np.ndarray:
+    """The numpy value of a Relax constant."""
+    return expr.value.numpy()
+
+
+def parse_conv(expr, lookup=_lookup_default) -> ConvNode | None:
+    """Parse conv2d(x, W) [+ b] [ReLU] ending at ``expr``; None if it is not that shape."""
+    expr = _deref(expr, lookup)
+    calls = []
+    relu = False
+    if _op_name(expr) == "relax.nn.relu":
+        relu = True
+        calls.append(expr)
+        expr = _deref(expr.args[0], lookup)
+    bias = None
+    if _op_name(expr) == "relax.add":
+        a, b = (_deref(x, lookup) for x in expr.args)
+        if _op_name(a) == "relax.nn.conv2d" and _is_const(b):
+            calls.append(expr)
+            bias, expr = b, a
+        elif _op_name(b) == "relax.nn.conv2d" and _is_const(a):
+            calls.append(expr)
+            bias, expr = a, b
+        else:
+            return None
+    if _op_name(expr) != "relax.nn.conv2d":
+        return None
+    calls.append(expr)
+    weight = _deref(expr.args[1], lookup)
+    return ConvNode(conv=expr, weight=weight, bias=bias, relu=relu, data=expr.args[0],
+                    calls=list(reversed(calls)))
+
+
+def _static_shape(expr) -> tuple[int, ...] | None:
+    ty = getattr(expr, "ty", None)
+    shape = getattr(ty, "shape", None)
+    if shape is None:
+        return None
+    try:
+        return tuple(int(s) for s in shape)
+    except (TypeError, ValueError):
+        return None
+
+
+def _dtype(expr) -> str | None:
+    return getattr(getattr(expr, "ty", None), "dtype", None)
+
+
+def _ints(arr) -> tuple[int, ...]:
+    return tuple(int(v) for v in arr)
+
+
+def conv_reason(node: ConvNode) -> str | None:
+    """Why this conv cannot run on the accelerator, or None when it can."""
+    a = node.conv.attrs
+    if int(a.groups) != 1:
+        return f"grouped convolution (groups={int(a.groups)}) is not supported"
+    if any(d != 1 for d in _ints(a.dilation)):
+        return f"dilated convolution (dilation={list(_ints(a.dilation))}) is not supported"
+    if str(a.data_layout) != "NCHW" or str(a.kernel_layout) != "OIHW":
+        return f"layout {a.data_layout}/{a.kernel_layout} is not NCHW/OIHW"
+    if str(a.out_layout) not in ("NCHW", ""):
+        return f"output layout {a.out_layout} is not NCHW"
+    if not _is_const(node.weight):
+        return "weights are not constant (bind the parameters before compiling)"
+    ishape, wshape = _static_shape(node.data), _static_shape(node.weight)
+    if ishape is None or len(ishape) != 4:
+        return "input shape is not static 4-D NCHW"
+    if _dtype(node.data) != "float32" or _dtype(node.weight) != "float32":
+        return f"dtype {_dtype(node.data)} is not float32"
+    kh, kw = wshape[2], wshape[3]
+    if not (1 <= kh <= MAX_KERNEL and 1 <= kw <= MAX_KERNEL):
+        return f"kernel {kh}x{kw} is outside 1x1..{MAX_KERNEL}x{MAX_KERNEL}"
+    strides = _ints(a.strides)
+    if any(s not in STRIDES for s in strides):
+        return f"stride {list(strides)} is not 1 or 2"
+    if node.bias is not None:
+        bshape = _static_shape(node.bias)
+        oc = wshape[0]
+        if bshape is None or int(np.prod(bshape)) != oc or (
+                len(bshape) >= 3 and bshape[-2:] != (1, 1)) or (
+                len(bshape) in (1, 2) and bshape[-1] != oc and len(bshape) != 1):
+            return f"bias of shape {bshape} is not one value per output channel"
+        if len(bshape) == 1:
+            # add(conv NCHW, b[O]) broadcasts over W, not over channels.
+            return f"bias of shape {bshape} broadcasts over width, not channels"
+    return None
+
+
+def pool_reason(call: relax.Call) -> str | None:
+    """Why this pool cannot be fused into the output tile, or None when it can."""
+    op = _op_name(call)
+    a = call.attrs
+    if op in ("relax.nn.max_pool2d", "relax.nn.avg_pool2d"):
+        if str(a.layout) != "NCHW":
+            return f"pool layout {a.layout} is not NCHW"
+        if any(d != 1 for d in _ints(a.dilation)):
+            return "dilated pooling is not supported"
+        return None
+    if op == "relax.mean":
+        axis = sorted(int(x) % 4 for x in a.axis) if a.axis is not None else None
+        if axis != [2, 3]:
+            return f"mean over axes {axis} is not a global average pool"
+        return None
+    if op == "relax.nn.adaptive_avg_pool2d":
+        if str(a.layout) != "NCHW":
+            return f"pool layout {a.layout} is not NCHW"
+        if a.output_size is None or _ints(a.output_size) not in ((1, 1), (1,)):
+            return "adaptive average pool to a size other than 1x1"
+        return None
+    return f"{op} is not a pool"
+
+
+@dataclass
+class FireNode:
+    squeeze: ConvNode
+    expand1: ConvNode
+    expand3: ConvNode
+    concat: relax.Call
+
+
+def parse_fire(expr, lookup=_lookup_default) -> FireNode | None:
+    """Parse concat((expand1, expand3), axis=1) of a squeeze output ending at ``expr``."""
+    expr = _deref(expr, lookup)
+    if _op_name(expr) != "relax.concat":
+        return None
+    tup = _deref(expr.args[0], lookup)
+    if not isinstance(tup, relax.Tuple) or len(tup.fields) != 2:
+        return None
+    e1, e3 = (parse_conv(f, lookup) for f in tup.fields)
+    if e1 is None or e3 is None:
+        return None
+    sq1, sq3 = _deref(e1.data, lookup), _deref(e3.data, lookup)
+    if not sq1.same_as(sq3):
+        return None
+    sq = parse_conv(sq1, lookup)
+    if sq is None:
+        return None
+    return FireNode(squeeze=sq, expand1=e1, expand3=e3, concat=expr)
+
+
+def fire_reason(node: FireNode) -> str | None:
+    """Why this fire module cannot be fused, or None when it can."""
+    for role, c, k, pad in (("squeeze", node.squeeze, 1, 0), ("expand1x1", node.expand1, 1, 0),
+                            ("expand3x3", node.expand3, 3, 1)):
+        r = conv_reason(c)
+        if r:
+            return f"{role}: {r}"
+        a = c.conv.attrs
+        wshape = _static_shape(c.weight)
+        if wshape[2:] != (k, k) or _ints(a.strides) != (1, 1) or any(
+                p != pad for p in _ints(a.padding)):
+            return f"{role} is not a {k}x{k} stride-1 pad-{pad} convolution"
+        if not c.relu:
+            return f"{role} has no ReLU"
+    if int(node.concat.attrs.axis) % 4 != 1:
+        return "fire concat is not on the channel axis"
+    return None
+
+
+def conv_problem_for_report(call: relax.Call) -> str:
+    """The reason a conv2d left on the CPU was not offloaded (for the partition report)."""
+    node = ConvNode(conv=call, weight=call.args[1], bias=None, relu=False, data=call.args[0])
+    return conv_reason(node) or "not part of an offloadable conv chain"
+
+
+# --------------------------------------------------------------------------- checks
+def _private_intermediates(ctx) -> bool:
+    """Intermediate results of a match must not be used outside it (they never reach DDR)."""
+    matched = set(ctx.matched_bindings.keys())
+    root = ctx.matched_expr
+    root_var = ctx.value_to_bound_var.get(root)
+    for var in matched:
+        if root_var is not None and var.same_as(root_var):
+            continue
+        for user in ctx.var_usages.get(var, []):
+            if user not in matched:
+                return False
+    return True
+
+
+def _lookup_from(ctx):
+    bindings = ctx.matched_bindings
+
+    def lookup(var):
+        return bindings.get(var)
+
+    return lookup
+
+
+def _check_conv(ctx) -> bool:
+    node = parse_conv(ctx.matched_expr, _lookup_from(ctx))
+    return node is not None and conv_reason(node) is None and _private_intermediates(ctx)
+
+
+def _check_conv_pool(ctx) -> bool:
+    lookup = _lookup_from(ctx)
+    pool = ctx.matched_expr
+    node = parse_conv(pool.args[0], lookup)
+    return (node is not None and node.relu and conv_reason(node) is None
+            and pool_reason(pool) is None and _private_intermediates(ctx))
+
+
+def _check_fire(ctx) -> bool:
+    lookup = _lookup_from(ctx)
+    root = ctx.matched_expr
+    pool = None
+    if _op_name(root) in POOL_OPS:
+        pool, root = root, _deref(root.args[0], lookup)
+    node = parse_fire(root, lookup)
+    if node is None or fire_reason(node) is not None:
+        return False
+    if pool is not None and pool_reason(pool) is not None:
+        return False
+    return _private_intermediates(ctx)
+
+
+# --------------------------------------------------------------------------- patterns
+def _conv_pattern(x, relu: bool | None):
+    """conv2d(x, const) (+bias) with ReLU required (True), absent (False) or optional (None)."""
+    conv = is_op("relax.nn.conv2d")(x, is_const())
+    with_bias = is_op("relax.add")(conv, is_const()) | is_op("relax.add")(is_const(), conv)
+    pre = with_bias | conv
+    act = is_op("relax.nn.relu")(pre)
+    if relu is True:
+        return act
+    if relu is False:
+        return pre
+    return act | pre
+
+
+def _pool_of(x):
+    out = is_op(POOL_OPS[0])(x)
+    for op in POOL_OPS[1:]:
+        out = out | is_op(op)(x)
+    return out
+
+
+def pattern_table():
+    """(name, pattern, annotations, check) entries, lowest priority first."""
+    x = wildcard()
+    conv = _conv_pattern(x, None)
+    conv_pool = _pool_of(_conv_pattern(wildcard(), True))
+    sq = _conv_pattern(wildcard(), True)
+    fire = is_op("relax.concat")(is_tuple([_conv_pattern(sq, True), _conv_pattern(sq, True)]))
+    fire_pool = _pool_of(fire)
+    return [
+        (CONV, conv, {}, _check_conv),
+        (CONV_POOL, conv_pool, {}, _check_conv_pool),
+        (FIRE, fire, {}, _check_fire),
+        (FIRE_POOL, fire_pool, {}, _check_fire),
+    ]
+
+
+_registered = False
+
+
+def register() -> None:
+    """Register the pattern table with TVM's pattern registry (idempotent)."""
+    global _registered
+    if _registered:
+        return
+    from tvm.relax.backend.pattern_registry import register_patterns
+
+    register_patterns(pattern_table())
+    _registered = True
+
+
+def get_patterns():
+    """The registered FusionPatterns of this plugin, highest priority first."""
+    from tvm.relax.backend.pattern_registry import get_patterns_with_prefix
+
+    register()
+    return get_patterns_with_prefix(PREFIX)

@@ -1,0 +1,95 @@
+"""Small ONNX graphs for tests: chains of conv/fire/pool with seeded weights."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+class GraphBuilder:
+    """Append ONNX nodes with seeded weights; ``model()`` returns the ModelProto."""
+
+    def __init__(self, shape, seed=0, opset=13, name="x"):
+        self.rng = np.random.default_rng(seed)
+        self.nodes, self.inits = [], []
+        self.opset = opset
+        self.input = helper.make_tensor_value_info(name, TensorProto.FLOAT, list(shape))
+        self.cur = name
+        self.c = shape[1]
+        self.n = 0
+
+    def _name(self, p):
+        self.n += 1
+        return f"{p}{self.n}"
+
+    def conv(self, oc, k, stride=1, pad=0, bias=True, relu=True, src=None, group=1,
+             dilation=1, auto_pad=None, bias_as_add=False):
+        src = src or self.cur
+        ic = self._channels.get(src, self.c) if hasattr(self, "_channels") else self.c
+        w = (self.rng.standard_normal((oc, ic // group, k, k)) * np.sqrt(2 / (ic * k * k / group))).astype(np.float32)
+        wn = self._name("w")
+        self.inits.append(numpy_helper.from_array(w, wn))
+        ins = [src, wn]
+        b = (self.rng.standard_normal(oc) * 0.1).astype(np.float32)
+        if bias and not bias_as_add:
+            bn = self._name("b")
+            self.inits.append(numpy_helper.from_array(b, bn))
+            ins.append(bn)
+        out = self._name("conv")
+        attrs = dict(kernel_shape=[k, k], strides=[stride, stride], group=group,
+                     dilations=[dilation, dilation])
+        if auto_pad:
+            attrs["auto_pad"] = auto_pad
+        else:
+            attrs["pads"] = [pad] * 4
+        self.nodes.append(helper.make_node("Conv", ins, [out], **attrs))
+        if bias and bias_as_add:
+            bn = self._name("b")
+            self.inits.append(numpy_helper.from_array(b.reshape(1, oc, 1, 1), bn))
+            o2 = self._name("add")
+            self.nodes.append(helper.make_node("Add", [out, bn], [o2]))
+            out = o2
+        if relu:
+            o2 = self._name("relu")
+            self.nodes.append(helper.make_node("Relu", [out], [o2]))
+            out = o2
+        self.cur, self.c = out, oc
+        return out
+
+    def fire(self, s, e1, e3):
+        src, c = self.cur, self.c
+        sq = self.conv(s, 1)
+        a = self.conv(e1, 1, src=sq)
+        self.cur, self.c = sq, s
+        b = self.conv(e3, 3, pad=1, src=sq)
+        out = self._name("concat")
+        self.nodes.append(helper.make_node("Concat", [a, b], [out], axis=1))
+        self.cur, self.c = out, e1 + e3
+        return out
+
+    def op(self, op_type, **attrs):
+        out = self._name(op_type.lower())
+        self.nodes.append(helper.make_node(op_type, [self.cur], [out], **attrs))
+        self.cur = out
+        return out
+
+    def maxpool(self, k=3, s=2, ceil=1, pads=None):
+        kw = dict(kernel_shape=[k, k], strides=[s, s], ceil_mode=ceil)
+        if pads:
+            kw["pads"] = pads
+        return self.op("MaxPool", **kw)
+
+    def avgpool(self, k=3, s=2, ceil=0, pads=None, count_include_pad=0):
+        kw = dict(kernel_shape=[k, k], strides=[s, s], ceil_mode=ceil,
+                  count_include_pad=count_include_pad)
+        if pads:
+            kw["pads"] = pads
+        return self.op("AveragePool", **kw)
+
+    def model(self) -> onnx.ModelProto:
+        out = helper.make_tensor_value_info(self.cur, TensorProto.FLOAT, None)
+        g = helper.make_graph(self.nodes, "test", [self.input], [out], self.inits)
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", self.opset)])
+        m = onnx.shape_inference.infer_shapes(m)
+        onnx.checker.check_model(m)
+        return m
