@@ -81,9 +81,10 @@ def _probe_module(cmod: tvm.IRModule) -> tuple[tvm.IRModule, list[relax.Function
     main = mod["main"]
     calls = partition.composite_calls(mod)
     extra = [call.args[0] for _, call, _ in calls]
-    bb = relax.BlockBuilder()
-    body = bb.normalize(relax.SeqExpr(main.body.blocks, relax.Tuple([main.body.body, *extra])))
-    probe = relax.Function(main.params, body, attrs=main.attrs)
+    fields = [main.body.body, *extra]
+    body = relax.SeqExpr(main.body.blocks, relax.Tuple(fields))
+    probe = relax.Function(main.params, body, relax.TupleType([f.ty for f in fields]),
+                           attrs=main.attrs)
     mod["main"] = probe
     return mod, [f for _, _, f in calls]
 

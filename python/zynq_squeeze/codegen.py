@@ -46,6 +46,27 @@ def _layer_summary(lf: LoweredFunction, prog) -> list[str]:
     return lines
 
 
+def program_summary(lf: LoweredFunction, prog) -> dict:
+    """A readable description of a function's layer program (written beside the blobs)."""
+    return {
+        "function": lf.symbol,
+        "batch": lf.batch,
+        "arena_bytes": prog.arena_bytes,
+        "weights_bytes": len(prog.weights),
+        "params_words": len(prog.params) // 4,
+        "tensors": {str(t): {"offset": int(prog.tensor_offsets[t]),
+                             "shape": list(lf.tensors[t].shape),
+                             "scale": lf.tensors[t].scale} for t in lf.tensors},
+        "inputs": lf.inputs,
+        "outputs": lf.outputs,
+        "layers": [{"name": layer.name, "kind": layer.kind, "input": src, "output": dst,
+                    "in_shape": list(layer.in_shape), "out_shape": list(layer.out_shape),
+                    "macs": layer.macs, "schedule": s.to_json(), "cycles": int(c)}
+                   for (layer, src, dst), s, c in zip(lf.layers, prog.schedules,
+                                                      prog.layer_cycles)],
+    }
+
+
 def generate(functions, opts: build_context.BuildOptions) -> CodegenResult:
     """Lower, schedule and compile ``functions``; returns the result (object written)."""
     # The native toolchain is needed only when something is offloaded.
@@ -76,7 +97,7 @@ def generate(functions, opts: build_context.BuildOptions) -> CodegenResult:
             blobs[role] = fname
             sources[fname] = src_dir / fname
         (src_dir / f"{lf.symbol}_program.json").write_text(
-            json.dumps(prog.to_json(), indent=1, sort_keys=True) + "\n")
+            json.dumps(program_summary(lf, prog), indent=1, sort_keys=True) + "\n")
         sources[f"{lf.symbol}_program.json"] = src_dir / f"{lf.symbol}_program.json"
         glue_fns.append(GlueFunction(
             lowered=lf, n_layers=len(lf.layers), arena_bytes=prog.arena_bytes,

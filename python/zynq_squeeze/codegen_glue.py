@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .lower import LoweredFunction
+import numpy as np
+
+from .lower import LoweredFunction, boundary_factors
 
 
 @dataclass
@@ -29,8 +31,10 @@ class GlueFunction:
     summary: list[str]  # one line per layer for the header comment
 
 
-def _c_float(v: float) -> str:
-    return f"{float(v)!r}f" if "e" in repr(float(v)) or "." in repr(float(v)) else f"{float(v)}.0f"
+def _c_float(v) -> str:
+    """An exact C float literal (hex) of a float32 value, with its decimal for readers."""
+    f = float(np.float32(v))
+    return f"{f.hex()}f /* {f:.9g} */"
 
 
 PRELUDE = r"""
@@ -180,7 +184,7 @@ def emit_function(g: GlueFunction) -> str:
         info = lf.tensors[tid]
         c, h, w = info.shape
         body.append(f"    zsq_quantize((const float *)t[{k}]->data + n * {c * h * w}, {c}, {h}, {w}, "
-                    f"{_c_float(1.0 / info.scale)}, zsq_{sym}_arena + {g.input_offsets[k]});")
+                    f"{_c_float(boundary_factors(info.scale)[0])}, zsq_{sym}_arena + {g.input_offsets[k]});")
     body += [
         f"    int rc = zsq_rt_run(&prog, zsq_{sym}_arena, NULL, err, sizeof err);",
         "    if (rc != 0) {",
@@ -193,7 +197,7 @@ def emit_function(g: GlueFunction) -> str:
         info = lf.tensors[tid]
         c, h, w = info.shape
         body.append(f"    zsq_dequantize(zsq_{sym}_arena + {g.output_offsets[k]}, {c}, {h}, {w}, "
-                    f"{_c_float(info.scale)}, (float *)t[{nin + k}]->data + n * {c * h * w});")
+                    f"{_c_float(boundary_factors(info.scale)[1])}, (float *)t[{nin + k}]->data + n * {c * h * w});")
     body += ["  }", "  return 0;", "}"]
     return "\n".join(out + body)
 

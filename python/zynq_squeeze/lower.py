@@ -33,6 +33,15 @@ def scale_of(absmax: float) -> float:
     return float(absmax) / INT8_MAX if absmax > 0 else 1.0 / INT8_MAX
 
 
+def boundary_factors(scale: float) -> tuple[np.float32, np.float32]:
+    """(1/scale, scale) as the float32 numbers the glue multiplies by at the boundary.
+
+    Quantize: ``q = saturate(rint(x * inv))`` (round half to even); dequantize:
+    ``y = q * scale``. Both the C glue and the numpy reference use exactly these.
+    """
+    return np.float32(1.0 / scale), np.float32(scale)
+
+
 @dataclass
 class TensorInfo:
     shape: tuple[int, int, int]  # C, H, W of one image

@@ -1,0 +1,187 @@
+"""Run programs on the bit-exact C simulation of the engine.
+
+The engine (``src/``) and the csim runtime backend are compiled once per EngineConfig
+into a shared library with ``g++ -O3 -march=native -fPIC`` and cached under
+``$ZSQ_CACHE_DIR`` (default ``~/.cache/zynq_squeeze``), keyed by a hash of the sources,
+the generated ``zsq_config.h``, the compiler version and flags. Programs run through
+ctypes; a C error code becomes :class:`~zynq_squeeze.errors.EngineError` with the
+runtime's message.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import native
+from .errors import BuildError, EngineError
+from .program import Program, engine_config_header
+from .schedule import EngineConfig
+
+CXX = os.environ.get("CXX", "g++")
+CC = os.environ.get("CC", "gcc")
+OPT_FLAGS = ["-O3", "-march=native", "-fPIC"]
+WARN_FLAGS = ["-Wno-unknown-pragmas", "-Wno-unused-label"]
+MAX_LAYERS = 256
+
+_lock = threading.Lock()
+_libs: dict[str, ctypes.CDLL] = {}
+
+
+class _Program(ctypes.Structure):
+    _fields_ = [("layers", ctypes.c_void_p), ("n_layers", ctypes.c_int32),
+                ("weights", ctypes.c_void_p), ("weights_bytes", ctypes.c_size_t),
+                ("params", ctypes.c_void_p), ("params_words", ctypes.c_size_t),
+                ("arena_bytes", ctypes.c_size_t)]
+
+
+class _Stats(ctypes.Structure):
+    _fields_ = [("total_cycles", ctypes.c_int64), ("n_layers", ctypes.c_int32),
+                ("reserved", ctypes.c_int32),
+                ("layer_cycles", ctypes.c_int64 * MAX_LAYERS),
+                ("layer_ddr_bytes", ctypes.c_int64 * MAX_LAYERS),
+                ("layer_macs", ctypes.c_int64 * MAX_LAYERS)]
+
+
+@dataclass(frozen=True)
+class EngineStats:
+    """Modeled cycles, DDR bytes and executed MACs per layer, as counted by the engine."""
+
+    total_cycles: int
+    layer_cycles: list[int]
+    layer_ddr_bytes: list[int]
+    layer_macs: list[int]
+
+
+def cache_dir() -> Path:
+    d = os.environ.get("ZSQ_CACHE_DIR")
+    return Path(d) if d else Path.home() / ".cache" / "zynq_squeeze"
+
+
+def _compiler_id(cxx: str) -> str:
+    try:
+        return subprocess.run([cxx, "--version"], capture_output=True, text=True,
+                              check=True).stdout.splitlines()[0]
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise BuildError(f"C++ compiler {cxx!r} not usable: {e}") from e
+
+
+def _cpu_id() -> str:
+    try:
+        for ln in Path("/proc/cpuinfo").read_text().splitlines():
+            if ln.startswith(("model name", "flags")):
+                return ln
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def build_library(cfg: EngineConfig | None = None, extra_flags: tuple[str, ...] = ()) -> Path:
+    """Compile (or find in the cache) the simulation library for ``cfg``; returns its path."""
+    cfg = cfg or EngineConfig()
+    header = engine_config_header(cfg, "C simulation build")
+    srcs = native.engine_sources() + native.runtime_sources("csim")
+    h = hashlib.sha256()
+    for p in sorted(set(srcs + native.headers())):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    h.update(header.encode())
+    h.update(" ".join(OPT_FLAGS + WARN_FLAGS + list(extra_flags)).encode())
+    h.update(_compiler_id(CXX).encode())
+    h.update(_cpu_id().encode())
+    h.update(platform.machine().encode())
+    key = h.hexdigest()[:20]
+    out = cache_dir() / f"csim-{key}" / "libzsq_csim.so"
+    if out.is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent.parent) as tmp:
+        tmp = Path(tmp)
+        (tmp / "zsq_config.h").write_text(header)
+        incs = [f"-I{tmp}"] + [f"-I{d}" for d in native.include_dirs()]
+        objs = []
+        for k, src in enumerate(srcs):
+            obj = tmp / f"{k}_{src.stem}.o"
+            if src.suffix == ".cpp":
+                cmd = [CXX, "-std=c++14", *OPT_FLAGS, *WARN_FLAGS, *extra_flags, *incs, "-c",
+                       str(src), "-o", str(obj)]
+            else:
+                cmd = [CC, "-std=c99", *OPT_FLAGS, *extra_flags, *incs, "-c", str(src), "-o",
+                       str(obj)]
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            if r.returncode != 0:
+                raise BuildError(f"compiling {src.name} failed:\n{' '.join(cmd)}\n{r.stderr}")
+            objs.append(str(obj))
+        lib = tmp / "libzsq_csim.so"
+        cmd = [CXX, "-shared", *OPT_FLAGS, *objs, "-o", str(lib)]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise BuildError(f"linking the simulation library failed:\n{r.stderr}")
+        shutil.copy(tmp / "zsq_config.h", out.parent / "zsq_config.h")
+        os.replace(lib, out)
+    return out
+
+
+def load_library(cfg: EngineConfig | None = None, extra_flags: tuple[str, ...] = ()) -> ctypes.CDLL:
+    path = str(build_library(cfg, extra_flags))
+    with _lock:
+        lib = _libs.get(path)
+        if lib is None:
+            lib = ctypes.CDLL(path)
+            lib.zsq_rt_run.argtypes = [ctypes.POINTER(_Program), ctypes.c_void_p,
+                                       ctypes.POINTER(_Stats), ctypes.c_char_p, ctypes.c_size_t]
+            lib.zsq_rt_run.restype = ctypes.c_int
+            lib.zsq_rt_strerror.argtypes = [ctypes.c_int]
+            lib.zsq_rt_strerror.restype = ctypes.c_char_p
+            _libs[path] = lib
+    return lib
+
+
+def _ptr(a: np.ndarray) -> int:
+    return a.ctypes.data if a.size else 0
+
+
+def run_program(program: Program, inputs, extra_flags: tuple[str, ...] = ()):
+    """Run ``program`` on int8 (C, H, W) ``inputs`` (``program.input_ids`` order).
+
+    Returns ``(outputs, stats)``: int8 (C, H, W) arrays in ``output_ids`` order and an
+    :class:`EngineStats`. Raises :class:`EngineError` when the engine rejects the program.
+    """
+    if len(inputs) != len(program.input_ids):
+        raise ValueError(f"expected {len(program.input_ids)} inputs, got {len(inputs)}")
+    lib = load_library(program.engine_cfg, extra_flags)
+    arena = np.zeros(program.arena_bytes, dtype=np.int8)
+    for x, off, shape in zip(inputs, program.input_offsets, program.input_shapes):
+        x = np.asarray(x)
+        if x.dtype != np.int8 or tuple(x.shape) != tuple(shape):
+            raise ValueError(f"input must be int8 {shape}, got {x.dtype} {x.shape}")
+        n = x.size
+        arena[off:off + n] = x.transpose(1, 2, 0).reshape(-1)
+    desc = np.frombuffer(program.descriptors, dtype=np.int32).copy()
+    w = np.frombuffer(program.weights, dtype=np.int8).copy()
+    p = np.frombuffer(program.params, dtype=np.int32).copy()
+    prog = _Program(_ptr(desc), program.n_layers, _ptr(w), w.size, _ptr(p), p.size,
+                    program.arena_bytes)
+    stats = _Stats()
+    err = ctypes.create_string_buffer(512)
+    with _lock:  # the engine keeps its tile buffers in static storage
+        rc = lib.zsq_rt_run(ctypes.byref(prog), _ptr(arena), ctypes.byref(stats), err, 512)
+    if rc != 0:
+        msg = err.value.decode(errors="replace") or lib.zsq_rt_strerror(rc).decode()
+        raise EngineError(f"engine error {rc}: {msg}", rc)
+    outs = []
+    for off, (c, h, wd) in zip(program.output_offsets, program.output_shapes):
+        outs.append(arena[off:off + c * h * wd].reshape(h, wd, c).transpose(2, 0, 1).copy())
+    n = program.n_layers
+    st = EngineStats(int(stats.total_cycles), list(stats.layer_cycles[:n]),
+                     list(stats.layer_ddr_bytes[:n]), list(stats.layer_macs[:n]))
+    return outs, st

@@ -1,0 +1,61 @@
+"""Where the accelerator (``src/``) and the C runtime (``hls_runtime/``) sources live.
+
+Works from a repository checkout (``<repo>/src``, ``<repo>/hls_runtime``) and from an
+installed wheel (packages ``zynq_squeeze.native.src`` and
+``zynq_squeeze.native.hls_runtime``). The TVM codegen compiles
+``engine_sources() + runtime_sources(backend)`` with ``include_dirs()`` (plus the
+directory of its generated ``zsq_config.h``, which must come first).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+BACKENDS = ("csim", "zynq")
+
+
+def _locate(name: str, marker: str) -> Path:
+    here = Path(__file__).resolve().parent
+    cands = [here / name]
+    try:
+        from importlib.resources import files
+        cands.append(Path(str(files(f"zynq_squeeze.native.{name}"))))
+    except Exception:  # noqa: BLE001 - namespace lookups may fail in odd installs
+        pass
+    cands.append(here.parents[2] / name)  # python/zynq_squeeze/native -> repo root
+    for c in cands:
+        if (c / marker).is_file():
+            return c
+    raise FileNotFoundError(f"cannot find zynq-squeeze native directory {name!r} (tried {cands})")
+
+
+def src_dir() -> Path:
+    """Directory of the HLS engine sources."""
+    return _locate("src", "zsq_engine.cpp")
+
+
+def runtime_dir() -> Path:
+    """Directory of the C runtime."""
+    return _locate("hls_runtime", "zsq_runtime.h")
+
+
+def engine_sources() -> list[Path]:
+    """C++ sources of the engine (compile with -std=c++14 or later)."""
+    return [src_dir() / "zsq_engine.cpp"]
+
+
+def runtime_sources(backend: str = "csim") -> list[Path]:
+    """C99 sources of the runtime with ``backend`` ("csim" needs engine_sources too)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    d = runtime_dir()
+    return [d / "zsq_runtime.c", d / "backends" / f"{backend}.c"]
+
+
+def include_dirs() -> list[Path]:
+    """Include directories for engine and runtime (zsq_config.h dir goes before these)."""
+    return [runtime_dir(), src_dir()]
+
+
+def headers() -> list[Path]:
+    """Every header of engine and runtime (for hashing / packaging)."""
+    return sorted(src_dir().glob("*.h")) + sorted(runtime_dir().glob("*.h"))
