@@ -29,6 +29,9 @@
 #endif
 
 #if !ZSQ_USE_HLS_KERNEL
+#ifndef ZSQ_SIM_SHORT_DOT
+#define ZSQ_SIM_SHORT_DOT 32 /* below this reduction length the simulation vectorizes over toc */
+#endif
 /* Contiguous int8 dot product; the hot loop of the simulation. */
 static inline int32_t zsq_dot_i8(const int8_t *__restrict a, const int8_t *__restrict b, int n) {
   int32_t s = 0;
@@ -98,6 +101,29 @@ conv_px:
   const int kwc = kw * cin;
   const int wstride = kh * kwc;
   const int rstride = in_cols * cin;
+  if (kwc < ZSQ_SIM_SHORT_DOT && toc >= 8) {
+    /* short reductions (conv1's 3 channels, narrow squeeze outputs): vectorize over
+     * output channels instead, with the weight block transposed to [ky][kx*cin][toc] */
+    static int16_t wt[CFG::w_buf_bytes];
+    for (int o = 0; o < toc; o++)
+      for (int k = 0; k < wstride; k++) wt[k * toc + o] = w[o * wstride + k];
+    for (int y = 0; y < ch; y++) {
+      for (int x = 0; x < cw; x++) {
+        const int8_t *ip = in + ((row0 + y * sh) * in_cols + (col0 + x * sw)) * cin;
+        int32_t *__restrict ap = acc + (y * cw + x) * toc;
+        for (int ky = 0; ky < kh; ky++) {
+          const int8_t *ir = ip + ky * rstride;
+          const int16_t *wr = wt + ky * kwc * toc;
+          for (int j = 0; j < kwc; j++) {
+            const int32_t a = ir[j];
+            const int16_t *__restrict wj = wr + j * toc;
+            for (int o = 0; o < toc; o++) ap[o] += a * (int32_t)wj[o];
+          }
+        }
+      }
+    }
+    return;
+  }
 conv_row:
   for (int y = 0; y < ch; y++) {
   conv_col:

@@ -345,7 +345,7 @@ ic_step:
 void finish_item(engine_t &e, const zsq_layer_t &L, int slot, int toc_a, int oc_base,
                  const region_t &r, const axis_t &ay, const axis_t &ax, int8_t *act, int64_t X) {
   const zsq_conv_desc_t &c = L.conv[slot];
-  const int ogrp = cdiv(toc_a, CFG::pe_oc);
+  const int ogrp = cdiv(toc_a, CFG::rq_lanes);
   int64_t R = (int64_t)r.ch * r.cw * ogrp;
   int8_t *ob = e.out_buf[e.out_half];
   if (L.pool_kind == ZSQ_POOL_NONE) {
@@ -444,7 +444,7 @@ fire_ty:
         const int64_t X = run_item(e, L, li, 0, act, weights, params, ot, oc0, toc_a, ty, tx, rs);
         zsq_requant_tile<CFG>(e.acc, rs.ch, rs.cw, toc_a, e.bias, e.mult, e.shift, L.conv[0].relu,
                               e.sq_buf + ((ay.q0 - sr0) * nsc + (ax.q0 - sc0)) * S, nsc, S, oc0);
-        account(e, X + (int64_t)rs.ch * rs.cw * cdiv(toc_a, CFG::pe_oc), 0);
+        account(e, X + (int64_t)rs.ch * rs.cw * cdiv(toc_a, CFG::rq_lanes), 0);
       }
       region_t rx;
       rx.cy0 = ay.c0; rx.ch = ay.nc; rx.cx0 = ax.c0; rx.cw = ax.nc;

@@ -19,6 +19,7 @@ struct zsq_engine_cfg {
   static constexpr int out_buf_bytes = ZSQ_OUT_BUF_BYTES;
   static constexpr int sq_buf_bytes = ZSQ_SQ_BUF_BYTES;
   static constexpr int param_depth = ZSQ_PARAM_DEPTH;
+  static constexpr int rq_lanes = ZSQ_RQ_LANES;
   static constexpr int axi_bytes = ZSQ_AXI_BYTES;
   static constexpr int burst_overhead = ZSQ_BURST_OVERHEAD;
   static constexpr int pipeline_depth = ZSQ_PIPELINE_DEPTH;
@@ -38,6 +39,7 @@ struct zsq_check_cfg {
   static_assert(CFG::out_buf_bytes >= 16, "output buffer too small");
   static_assert(CFG::sq_buf_bytes >= 16, "squeeze buffer too small");
   static_assert(CFG::param_depth >= 1, "parameter buffer too small");
+  static_assert(CFG::rq_lanes >= 1 && CFG::rq_lanes <= 256, "rq_lanes out of range");
   static_assert(CFG::axi_bytes == 4 || CFG::axi_bytes == 8 || CFG::axi_bytes == 16,
                 "AXI width must be 32, 64 or 128 bits");
   static_assert(CFG::burst_overhead >= 0 && CFG::pipeline_depth >= 0 &&

@@ -39,6 +39,7 @@ rq_row:
       for (int o = 0; o < toc; o++) {
 #pragma HLS loop_tripcount min = 1 max = CFG::param_depth
 #pragma HLS PIPELINE II = 1
+#pragma HLS UNROLL factor = CFG::rq_lanes
         d[o] = zsq_requant(a[o] + bias[o], mult[o], shift[o], relu);
       }
     }

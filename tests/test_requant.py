@@ -59,3 +59,20 @@ def test_quantize_multiplier_rejects_bad():
             quantize_multiplier(np.array([bad]))
     with pytest.raises(ValueError):
         requantize(np.array([1]), 1 << 30, 0, relu=False)
+
+
+def test_default_config_header_matches_engine_default():
+    import re
+
+    from zynq_squeeze import native
+    from zynq_squeeze.program import engine_config_header
+    from zynq_squeeze.schedule import EngineConfig
+
+    def macros(text):
+        return dict(re.findall(r"#define (ZSQ_\w+) (\d+)", text))
+
+    gen = macros(engine_config_header(EngineConfig(), "test"))
+    default = macros((native.src_dir() / "zsq_config_default.h").read_text())
+    gen.pop("ZSQ_CLOCK_KHZ")
+    assert gen == default
+    assert engine_config_header(EngineConfig(), "x") == engine_config_header(EngineConfig(), "x")

@@ -40,7 +40,7 @@ def compile_model(model, out_dir: Path, *, board: str = "zybo-z7-20", calibratio
     """
     import onnx
 
-    from . import build as build_mod
+    from .build import build as build_model
     from . import frontend
     from .report import make_report, write_outputs
 
@@ -52,9 +52,9 @@ def compile_model(model, out_dir: Path, *, board: str = "zybo-z7-20", calibratio
                           else (proto.graph.name or "model"))
     mod = frontend.from_onnx(proto)
     log(f"[zynq-squeeze] imported {name}: {len(proto.graph.node)} ONNX nodes")
-    res = build_mod.build(mod, board=board, calibration=calibration, tuning_log=tuning_log,
-                          out_dir=out_dir, model_name=name, clock_mhz=clock_mhz,
-                          progress=progress)
+    res = build_model(mod, board=board, calibration=calibration, tuning_log=tuning_log,
+                            out_dir=out_dir, model_name=name, clock_mhz=clock_mhz,
+                            progress=progress)
     log(f"[zynq-squeeze] partitioned: {len(res.partition_report.functions)} offloaded "
         f"function(s), {100 * res.partition_report.offload_ratio:.2f} % of MACs")
     lib = out_dir / LIBRARY

@@ -8,7 +8,7 @@ while it executes (docs/ENGINE.md has the formulas):
   burst (full-depth rows; full-width full-depth blocks are one run; else one per pixel);
 * compute step: ``px * kh * kw * ceil(tic / pe_ic) * ceil(toc / pe_oc) + pipeline_depth``;
 * item: ``L0 + sum_j max(C_j, L_{j+1})`` (double buffering; ``sum L_j + C_j`` without),
-  plus requant ``px * ceil(toc / pe_oc)`` and pool ``out_px * kh * kw * ceil(toc / pe_oc)``;
+  plus requant ``px * ceil(toc / rq_lanes)`` and pool ``out_px * kh * kw * ceil(toc / rq_lanes)``;
 * stores overlap the next item: ``total += max(X_i, S_{i-1})``; the last store is added
   at the end, plus ``layer_overhead``.
 
@@ -215,7 +215,7 @@ def _run_item(st, d, slot, oc_tile, toc_a, ty, tx, ch, cw, reg, onchip):
 
 
 def _finish_item(st, d, toc_a, ch, cw, ay, ax, X):
-    ogrp = _cdiv(toc_a, st.cfg.pe_oc)
+    ogrp = _cdiv(toc_a, st.cfg.rq_lanes)
     R = ch * cw * ogrp
     if d["pool_kind"] != POOL_NONE:
         if d["pool_global"]:
@@ -265,7 +265,7 @@ def descriptor_cost(d: dict, cfg: EngineConfig) -> LayerCost:
                     toc_a = min(toc_s, S - ot * toc_s)
                     X = _run_item(st, d, 0, ot, toc_a, ty, tx, ay.nq, ax.nq,
                                   (ay.qi0, ay.nqi, ax.qi0, ax.nqi), False)
-                    st.account(X + ay.nq * ax.nq * _cdiv(toc_a, cfg.pe_oc), 0)
+                    st.account(X + ay.nq * ax.nq * _cdiv(toc_a, cfg.rq_lanes), 0)
                 for slot, E in ((1, E1), (2, E3)):
                     toc = min(d["toc"], E)
                     for ot in range(_cdiv(E, toc)):

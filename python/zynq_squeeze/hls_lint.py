@@ -627,13 +627,11 @@ def _bound_is_constant(cond: str, loop_vars: set[str], constants: set[str]) -> b
     cond = re.sub(r"(?:[A-Za-z_]\w*\s*::\s*)+[A-Za-z_]\w*", "0", cond)  # Cfg::member
     for m in _IDENT.finditer(cond):
         name = m.group(0)
-        if name in loop_vars or name in ("true", "false"):
-            continue
+        if name in loop_vars or name in ("true", "false") or name in _KEYWORDS \
+                or re.fullmatch(r"u?int\d+_t|size_t|ptrdiff_t", name):
+            continue  # casts are not bounds
         if re.fullmatch(r"[A-Z][A-Z0-9_]*", name) or name in constants:
             continue
-        prev = cond[:m.start()].rstrip()
-        if prev.endswith((".", "->")):
-            return False
         return False
     return True
 
@@ -836,7 +834,7 @@ def _lint_one(text: str, filename: str, macros: dict | None = None):
     # only C++ text (pragma lines blanked) for the token rules
     cpp = re.sub(r"(?m)^[ \t]*#.*$", lambda m: " " * len(m.group(0)), code)
     for m in re.finditer(_ALLOC_CALLS, cpp):
-        add(m.start(), "dynamic-alloc", f"'{m.group(1)}' allocates memory dynamically")
+        add(m.start(), "dynamic-alloc", f"'{m.group(1)}': dynamic memory management")
     for m in re.finditer(r"\bnew\b", cpp):
         before = cpp[max(0, m.start() - 20):m.start()]
         if re.search(r"operator\s*$", before):

@@ -311,6 +311,7 @@ def engine_config_header(cfg: EngineConfig, comment: str = "") -> str:
             ("ZSQ_IN_BUF_BYTES", cfg.in_buf_bytes), ("ZSQ_W_BUF_BYTES", cfg.w_buf_bytes),
             ("ZSQ_ACC_WORDS", cfg.acc_words), ("ZSQ_OUT_BUF_BYTES", cfg.out_buf_bytes),
             ("ZSQ_SQ_BUF_BYTES", cfg.sq_buf_bytes), ("ZSQ_PARAM_DEPTH", cfg.param_depth),
+            ("ZSQ_RQ_LANES", cfg.rq_lanes),
             ("ZSQ_AXI_BYTES", cfg.axi_bytes), ("ZSQ_BURST_OVERHEAD", cfg.burst_overhead),
             ("ZSQ_PIPELINE_DEPTH", cfg.pipeline_depth),
             ("ZSQ_LAYER_OVERHEAD", cfg.layer_overhead)]

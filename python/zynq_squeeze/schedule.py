@@ -16,25 +16,32 @@ LOOP_ORDERS = ("oc_outer", "spatial_outer")
 class EngineConfig:
     """Global parameters of one generated accelerator.
 
+    Defaults suit the Zybo Z7-20: a 32 x 6 MAC array (192 DSP48E1; 32 output lanes fit
+    SqueezeNet's 64..512-channel expands and conv1's 3 input channels better than 16 x 12)
+    plus 6 requant lanes (24 DSP), and ~414 KB of tile buffers (docs/ENGINE.md).
+
     ``pe_oc`` x ``pe_ic`` is the MAC array (output x input channels per cycle; one
     DSP48 per MAC lane). Buffer depths are in bytes (int8 buffers) or words (int32
     accumulators), per ping-pong half. ``axi_bits`` is the data width of the HP port.
     ``param_depth`` is the largest output-channel tile (bias/mult/shift buffers).
+    ``rq_lanes`` output channels are requantized (and pooled) per cycle; each lane's
+    32x32-bit multiply costs 4 DSP48E1 next to the ``pe_oc * pe_ic`` MAC DSPs.
     ``burst_overhead`` (cycles per AXI burst), ``pipeline_depth`` (MAC pipeline fill per
     compute step) and ``layer_overhead`` (cycles per layer) are cycle-model constants
     (docs/ENGINE.md). The same values are emitted into the engine's ``zsq_config.h``.
     """
 
-    pe_oc: int = 16
-    pe_ic: int = 12
-    in_buf_bytes: int = 32 * 1024
-    w_buf_bytes: int = 32 * 1024
-    acc_words: int = 8 * 1024
-    out_buf_bytes: int = 16 * 1024
-    sq_buf_bytes: int = 32 * 1024
+    pe_oc: int = 32
+    pe_ic: int = 6
+    in_buf_bytes: int = 64 * 1024
+    w_buf_bytes: int = 48 * 1024
+    acc_words: int = 16 * 1024
+    out_buf_bytes: int = 24 * 1024
+    sq_buf_bytes: int = 48 * 1024
     axi_bits: int = 64
     clock_mhz: float = 100.0
     param_depth: int = 512
+    rq_lanes: int = 6
     burst_overhead: int = 24
     pipeline_depth: int = 12
     layer_overhead: int = 200

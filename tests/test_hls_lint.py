@@ -1,0 +1,320 @@
+"""Tests of the HLS synthesizability lint (zynq_squeeze.hls_lint)."""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from zynq_squeeze import hls_lint, native
+from zynq_squeeze.hls_lint import lint_files, lint_source
+
+
+def rules(src: str) -> list[str]:
+    return [i.rule for i in lint_source(textwrap.dedent(src), "t.cpp")]
+
+
+def wrap(body: str) -> str:
+    """A labelled, constant-bound function around ``body``."""
+    return "void f(int *a) {\n" + textwrap.dedent(body) + "\n}\n"
+
+
+CLEAN = """
+#include <stdint.h>
+#include <string.h>
+template <class CFG>
+void k(const int8_t *in, int n, int32_t *acc) {
+row:
+  for (int i = 0; i < n; i++) {
+#pragma HLS loop_tripcount min = 1 max = 64
+  lane:
+    for (int u = 0; u < CFG::pe; u++) {
+#pragma HLS UNROLL
+      acc[u] += in[i * CFG::pe + u];
+    }
+  fixed:
+    for (int j = 0; j < 16; j++) acc[j] = 0;
+  }
+}
+"""
+
+
+def test_clean_source_has_no_issues():
+    assert lint_source(CLEAN, "clean.cpp") == []
+
+
+# ---------------------------------------------------------------- dynamic allocation
+
+@pytest.mark.parametrize("stmt", ["int *p = (int *)malloc(4);", "free(a);",
+                                  "a = (int *)realloc(a, 8);", "int *q = (int*)calloc(2, 4);",
+                                  "int *p = new int[4];", "delete[] a;"])
+def test_dynamic_allocation_flagged(stmt):
+    assert "dynamic-alloc" in rules(wrap(stmt))
+
+
+def test_allocation_words_in_comments_strings_and_deleted_members_are_ok():
+    src = """
+    struct S { S(const S &) = delete; };
+    /* malloc(4) new int */ // free(p)
+    const char *msg = "call malloc(8) then delete";
+    int renewed(int x) { return x; }
+    """
+    assert rules(src) == []
+
+
+@pytest.mark.parametrize("decl", ["std::vector<int> v;", "std::string s;",
+                                  "std::map<int, int> m;", "std::unique_ptr<int> p;"])
+def test_std_containers_flagged(decl):
+    assert "std-container" in rules(wrap(decl))
+
+
+def test_unsupported_headers_flagged():
+    assert rules("#include <vector>\n#include <iostream>\n") == ["unsupported-header"] * 2
+    assert rules("#include <stdint.h>\n#include <string.h>\n#include <cstring>\n") == []
+
+
+# ---------------------------------------------------------------- recursion
+
+def test_direct_recursion_flagged():
+    src = "int fact(int n) { return n <= 1 ? 1 : n * fact(n - 1); }\n"
+    issues = lint_source(src, "r.cpp")
+    assert [i.rule for i in issues] == ["recursion"]
+    assert "fact" in issues[0].message and issues[0].line == 1
+
+
+def test_mutual_recursion_flagged_within_and_across_files(tmp_path):
+    src = "int odd(int n);\nint even(int n) { return n == 0 ? 1 : odd(n - 1); }\n" \
+          "int odd(int n) { return n == 0 ? 0 : even(n - 1); }\n"
+    assert rules(src) == ["recursion", "recursion"]
+    (tmp_path / "a.cpp").write_text("int pong(int);\nint ping(int n) { return pong(n); }\n")
+    (tmp_path / "b.cpp").write_text("int ping(int);\nint pong(int n) { return ping(n); }\n")
+    issues = lint_files([tmp_path])
+    assert sorted((i.file.split("/")[-1], i.rule) for i in issues) == [
+        ("a.cpp", "recursion"), ("b.cpp", "recursion")]
+
+
+def test_no_recursion_for_method_calls_or_plain_call_chains():
+    src = """
+    struct B { int size() { return 1; } };
+    int size(B &b) { return b.size(); }
+    int g(int x) { return x + 1; }
+    int h(int x) { return g(x) + g(x); }
+    """
+    assert rules(src) == []
+
+
+# ---------------------------------------------------------------- loops
+
+@pytest.mark.parametrize("loop", ["l: while (1) { a[0]++; }", "l: while (true) { a[0]++; }",
+                                  "l: for (;;) { a[0]++; }", "l: do { a[0]++; } while (1);"])
+def test_unbounded_loops_flagged(loop):
+    assert "unbounded-loop" in rules(wrap(loop))
+
+
+def test_unlabelled_loops_flagged():
+    assert rules(wrap("for (int i = 0; i < 4; i++) a[i] = 0;")) == ["loop-label"]
+    assert rules(wrap("int i = 0;\nwhile (i < 4) {\n#pragma HLS loop_tripcount max = 4\n"
+                      "i++; }")) == ["loop-label"]
+    # label + pragma line between label and loop, stacked inside a braced body
+    assert rules(wrap("outer:\n#pragma HLS unroll\nfor (int i = 0; i < 4; i++) {\n"
+                      "inner: for (int j = 0; j < 2; j++) a[i] += j; }")) == []
+
+
+def test_ternary_and_case_are_not_labels():
+    src = wrap("""
+    int n = a[0];
+    switch (n) {
+    case 1:
+      for (int i = 0; i < 4; i++) a[i] = 0;
+      break;
+    default:
+      break;
+    }
+    """)
+    assert rules(src) == ["loop-label"]
+    src2 = wrap("int x = a[0] ? 1 : 2;\nfor (int i = 0; i < 4; i++) a[i] = x;")
+    assert rules(src2) == ["loop-label"]
+
+
+def test_variable_bound_needs_tripcount():
+    src = wrap("""
+    int n = a[0];
+    lp:
+      for (int i = 0; i < n; i++) a[i] = 0;
+    """)
+    assert rules(src) == ["loop-tripcount"]
+    ok = wrap("""
+    int n = a[0];
+    lp:
+      for (int i = 0; i < n; i++) {
+    #pragma HLS loop_tripcount min = 1 max = 16
+        a[i] = 0;
+      }
+    """)
+    assert rules(ok) == []
+
+
+def test_tripcount_of_a_nested_loop_does_not_count_for_the_outer_loop():
+    src = wrap("""
+    int n = a[0];
+    outer:
+      for (int i = 0; i < n; i++) {
+      inner:
+        for (int j = 0; j < n; j++) {
+    #pragma HLS loop_tripcount max = 8
+          a[j] = i;
+        }
+      }
+    """)
+    issues = lint_source(src, "t.cpp")
+    assert [(i.rule, "outer" in i.message) for i in issues] == [("loop-tripcount", True)]
+
+
+@pytest.mark.parametrize("cond", ["i < 16", "i < N_MAX", "i < CFG::depth", "i < K * 2",
+                                  "i < (int)sizeof(int)", "i < kLen"])
+def test_constant_bounds_need_no_tripcount(cond):
+    src = ("#define N_MAX 8\nconstexpr int kLen = 4;\nstruct CFG { static constexpr int "
+           "depth = 4; };\nconst int K = 3;\n"
+           + wrap(f"lp: for (int i = 0; i < 1; i++) {{}}\nlq: for (int i = 0; {cond}; i++) a[i] = 0;"))
+    assert rules(src) == []
+
+
+def test_while_with_variable_condition_needs_tripcount():
+    src = wrap("int i = 0;\nw: while (i < a[0]) i++;")
+    assert rules(src) == ["loop-tripcount"]
+
+
+# ---------------------------------------------------------------- library calls
+
+@pytest.mark.parametrize("stmt", ['printf("%d", 1);', 'fprintf(stderr, "x");', 'puts("x");',
+                                  "exit(1);", "abort();", "assert(a);", 'fopen("f", "r");',
+                                  'system("ls");', "std::cout << 1;"])
+def test_unsupported_calls_flagged(stmt):
+    assert "unsupported-call" in rules(wrap(stmt))
+
+
+def test_static_assert_and_memcpy_are_fine():
+    src = wrap("static_assert(sizeof(int) == 4, \"int\");\nmemcpy(a, a + 4, 4);\n"
+               "memset(a, 0, 4);")
+    assert rules(src) == []
+
+
+@pytest.mark.parametrize("stmt", ["throw 1;", "try { a[0] = 1; } catch (...) { a[0] = 2; }"])
+def test_exceptions_flagged(stmt):
+    assert "exception" in rules(wrap(stmt))
+
+
+@pytest.mark.parametrize("decl", ["int (*fp)(int) = 0;", "typedef void (*cb_t)(int);",
+                                  "a[0] = (*fp)(3);"])
+def test_function_pointers_flagged(decl):
+    assert "function-pointer" in rules(wrap(decl))
+
+
+def test_pointer_to_array_is_not_a_function_pointer():
+    assert rules(wrap("int8_t (*buf)[64] = 0;\nint x = sizeof(*a);")) == []
+
+
+# ---------------------------------------------------------------- preprocessor
+
+def test_simulation_only_sections_are_ignored():
+    src = """
+    #include <stdio.h>
+    #ifndef __SYNTHESIS__
+    #include <vector>
+    static void dump(const int *a) { printf("%d\\n", a[0]); std::vector<int> v; }
+    #endif
+    #ifdef __SYNTHESIS__
+    void k(int *a) { a[0] = 1; }
+    #else
+    void k(int *a) { for (;;) a[0] = (int)(long)malloc(4); }
+    #endif
+    #if !defined(__SYNTHESIS__) && defined(DEBUG)
+    void dbg() { puts("x"); }
+    #endif
+    """
+    assert rules(src) == []
+
+
+def test_derived_macros_select_the_synthesis_branch():
+    src = """
+    #ifndef K_H
+    #define K_H
+    #if defined(__SYNTHESIS__) || defined(USE_HW)
+    #define HW 1
+    #else
+    #define HW 0
+    #endif
+    #if !HW
+    void host(int *a, int n) { for (int i = 0; i < n; i++) a[i] = 0; }
+    #endif
+    #if HW
+    void hw(int *a) { l: for (int i = 0; i < 4; i++) a[i] = 0; }
+    #endif
+    #endif
+    """
+    assert rules(src) == []
+
+
+def test_unknown_conditions_keep_both_branches():
+    src = "#ifdef SOMETHING\nvoid a() { puts(\"a\"); }\n#else\nvoid b() { exit(1); }\n#endif\n"
+    assert sorted(rules(src)) == ["unsupported-call", "unsupported-call"]
+
+
+def test_line_numbers_survive_comments_and_strings():
+    src = '/* a\n * b\n */\nconst char *s = "x\\"y";\n// c\nvoid f(int *a) {\n  free(a);\n}\n'
+    issues = lint_source(src, "l.cpp")
+    assert [(i.line, i.rule) for i in issues] == [(7, "dynamic-alloc")]
+    assert str(issues[0]).startswith("l.cpp:7: [dynamic-alloc]")
+
+
+def test_allow_comment_suppresses_one_rule_on_its_line():
+    src = wrap("for (int i = 0; i < 4; i++) a[i] = 0;  // hls-lint: allow(loop-label)")
+    assert rules(src) == []
+
+
+def test_cli_exit_status(tmp_path, capsys):
+    good = tmp_path / "good.cpp"
+    good.write_text(CLEAN)
+    bad = tmp_path / "bad.cpp"
+    bad.write_text(wrap("free(a);"))
+    assert hls_lint.main([str(good)]) == 0
+    assert hls_lint.main([str(tmp_path)]) == 1
+    assert "bad.cpp:2: [dynamic-alloc]" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- the real engine
+
+# Issues the engine in src/ had when this lint was written (reported to the engine's
+# owner). The test passes outright once src/ is clean; while some of these remain it is
+# an xfail listing them; any *other* issue fails.
+KNOWN_ENGINE_ISSUES = {
+    ("zsq_engine.cpp", "loop-tripcount", "conv_ty"),
+    ("zsq_engine.cpp", "loop-tripcount", "conv_tx"),
+    ("zsq_engine.cpp", "loop-tripcount", "conv_oc_tile"),
+    ("zsq_engine.cpp", "loop-tripcount", "conv_oc_tile_o"),
+    ("zsq_engine.cpp", "loop-tripcount", "conv_ty_o"),
+    ("zsq_engine.cpp", "loop-tripcount", "conv_tx_o"),
+    ("zsq_engine.cpp", "loop-tripcount", "fire_ty"),
+    ("zsq_engine.cpp", "loop-tripcount", "fire_tx"),
+    ("zsq_pool.h", "loop-tripcount", "pool_max_init"),
+    ("zsq_pool.h", "loop-tripcount", "pool_max_c"),
+    ("zsq_pool.h", "loop-tripcount", "pool_avg_c"),
+}
+
+
+def _key(issue):
+    name = issue.message.split("'")[1] if "'" in issue.message else ""
+    return (issue.file.replace("\\", "/").split("/")[-1], issue.rule, name)
+
+
+def check_engine_issues(issues):
+    unexpected = [str(i) for i in issues if _key(i) not in KNOWN_ENGINE_ISSUES]
+    assert not unexpected, "new HLS lint issues:\n" + "\n".join(unexpected)
+    if issues:
+        pytest.xfail("engine not lint-clean yet:\n" + "\n".join(str(i) for i in issues))
+
+
+def test_engine_sources_pass_the_lint():
+    src = native.src_dir()
+    files = sorted(list(src.glob("*.cpp")) + list(src.glob("*.h")))
+    assert any(f.name == "zsq_engine.cpp" for f in files)
+    check_engine_issues(lint_files(files))
