@@ -255,3 +255,27 @@ def test_no_legal_tile_names_buffer():
     layer = ConvLayer("g", (4, 60, 60), conv_params(rng, 8, 4, 1), PoolSpec("avg", global_pool=True))
     with pytest.raises(ScheduleError, match="acc_buf"):
         chain_program([layer], TINY)
+
+
+@pytest.mark.parametrize("pool", [
+    PoolSpec("avg", (3, 3), (2, 2), (1, 1, 1, 1), ceil_mode=True, count_include_pad=True),
+    PoolSpec("avg", (3, 3), (2, 2), (1, 1, 1, 1), ceil_mode=True),
+    PoolSpec("avg", (2, 3), (1, 2), (0, 1, 1, 0)),
+    PoolSpec("max", (3, 3), (2, 2), (0, 0, 0, 0), ceil_mode=True),
+    PoolSpec("avg", global_pool=True),
+])
+def test_pools_negative_values(pool):
+    """No ReLU: negative sums exercise the floor division of the average pool."""
+    rng = np.random.default_rng(9)
+    layer = ConvLayer("p", (5, 14, 13), conv_params(rng, 7, 5, 3, relu=False), pool)
+    check_layers([layer], TINY, seed=4)
+
+
+def test_native_paths():
+    from zynq_squeeze import native
+    for p in native.engine_sources() + native.runtime_sources("csim") + native.runtime_sources("zynq"):
+        assert p.is_file(), p
+    assert any((d / "zsq_runtime.h").is_file() for d in native.include_dirs())
+    assert any((d / "zsq_types.h").is_file() for d in native.include_dirs())
+    with pytest.raises(ValueError):
+        native.runtime_sources("fpga")

@@ -593,9 +593,6 @@ def _label_before(code: str, pos: int) -> str | None:
     p = _prev_significant(code, k)
     if p >= 0 and code[p] not in ";{}:)" and not code[max(0, p - 3):p + 1] == "else":
         return None
-    if p >= 0 and code[p] == ")":
-        # `if (c) lbl: for` is fine; a cast `(int) x ? a : b` is not reachable here
-        pass
     return name
 
 

@@ -189,9 +189,13 @@ def _roofline_chart(report: dict, layers: list, clock_mhz: float) -> str | None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     xs = [p[0] for p in pts]
-    lo, hi = min(xs) / 4, max(xs) * 4
-    grid = [lo * (hi / lo) ** (i / 200) for i in range(201)]
     dsp = _board_dsp(report)
+    bw = _board_ddr_gbps(report)
+    lo, hi = min(xs) / 4, max(xs) * 4
+    if dsp and bw:  # keep the ridge point (compute roof meets DDR roof) in view
+        ridge = dsp * clock_mhz * 1e6 / 1e9 / bw
+        lo, hi = min(lo, ridge / 4), max(hi, ridge * 4)
+    grid = [lo * (hi / lo) ** (i / 200) for i in range(201)]
     roofs = []
     if dsp:
         peak = dsp * clock_mhz * 1e6 / 1e9
@@ -204,7 +208,6 @@ def _roofline_chart(report: dict, layers: list, clock_mhz: float) -> str | None:
         ax.plot([lo, hi], [arr, arr], color="#8e44ad", lw=1.2, ls="--",
                 label=f"MAC array {eng['pe_oc']}×{eng['pe_ic']} ({arr:.1f} GMAC/s)")
         roofs.append(arr)
-    bw = _board_ddr_gbps(report)
     if bw:
         ax.plot(grid, [bw * g for g in grid], color="#2c3e50", lw=1.5,
                 label=f"DDR roof ({bw:g} GB/s)")

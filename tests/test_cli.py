@@ -1,0 +1,104 @@
+"""The zynq-squeeze command line: compile, run --reference, schedule, hls-report, errors."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+
+from zynq_squeeze.cli import main
+
+from onnx_graphs import GraphBuilder
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    g = GraphBuilder((1, 3, 19, 19), seed=2)
+    g.conv(12, 3, stride=2)
+    g.maxpool(3, 2, ceil=1)
+    g.fire(6, 8, 8)
+    g.conv(10, 1)
+    g.op("GlobalAveragePool")
+    g.op("Flatten")
+    g.op("Softmax")
+    onnx.save(g.model(), str(d / "net.onnx"))
+    calib = np.random.default_rng(0).standard_normal((6, 1, 3, 19, 19)).astype(np.float32)
+    np.save(d / "calib.npy", calib)
+    rc = main(["compile", str(d / "net.onnx"), "--board", "zybo-z7-20", "--out", str(d / "out"),
+               "--calib", str(d / "calib.npy"), "--quiet"])
+    assert rc == 0
+    return d
+
+
+def test_compile_writes_report_and_sources(compiled):
+    out = compiled / "out"
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["board"] == "zybo-z7-20" and rep["clock_mhz"] == 100.0
+    off = rep["offload"]
+    assert off["macs_offloaded"] == off["macs_total"] > 0
+    assert off["patterns"] == {"zynq_squeeze.conv_pool": 2, "zynq_squeeze.fire": 1}
+    assert [c["op"] for c in off["cpu_ops"]] == ["relax.nn.softmax"]
+    assert all(c["reason"] for c in off["cpu_ops"])
+    for key in ("name", "kind", "tile", "cycles", "bram18k", "dsp"):
+        assert all(key in layer for layer in rep["layers"])
+    res = rep["resources"]
+    for key in ("bram18k", "dsp", "lut"):
+        assert res[key]["used"] <= res[key]["available"]
+    perf = rep["performance"]
+    assert perf["accel_cycles"] == sum(layer["cycles"] for layer in rep["layers"])
+    assert perf["latency_ms"] == pytest.approx(perf["accel_cycles"] / 1e5, rel=1e-3)
+    assert 0 < perf["efficiency"] <= 1 and perf["roofline_fps"] > perf["fps"] > 0
+    src = out / "src"
+    assert (src / "zsq_config.h").is_file() and (src / "zsq_glue.cc").is_file()
+    assert list(src.glob("*_weights.bin")) and list(src.glob("*_prog.bin"))
+    assert (out / "model.so").is_file()
+
+
+def test_run_with_reference(compiled, capsys):
+    x = np.random.default_rng(1).standard_normal((1, 3, 19, 19)).astype(np.float32)
+    np.save(compiled / "x.npy", x)
+    rc = main(["run", str(compiled / "out"), "--input", str(compiled / "x.npy"),
+               "--output", str(compiled / "y.npy"), "--reference"])
+    assert rc == 0
+    y = np.load(compiled / "y.npy")
+    assert y.shape == (1, 10) and abs(y.sum() - 1) < 1e-4
+    agr = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert agr["cosine"] > 0.99 and agr["top1_agreement"] == 1.0
+
+
+def test_run_rejects_wrong_input(compiled, capsys):
+    np.save(compiled / "bad.npy", np.zeros((1, 3, 18, 19), np.float32))
+    rc = main(["run", str(compiled / "out"), "--input", str(compiled / "bad.npy"),
+               "--output", str(compiled / "o.npy")])
+    assert rc == 2
+    assert "expected float32 of shape (1, 3, 19, 19)" in capsys.readouterr().err
+
+
+def test_schedule_table(compiled, capsys):
+    assert main(["schedule", str(compiled / "out")]) == 0
+    text = capsys.readouterr().out
+    assert "toc" in text and "efficiency" in text and "_l0" in text
+
+
+def test_bad_model_file(tmp_path, capsys):
+    (tmp_path / "x.onnx").write_bytes(b"\x08\x01garbage")
+    rc = main(["compile", str(tmp_path / "x.onnx"), "--out", str(tmp_path / "o")])
+    assert rc == 2
+    assert "zynq-squeeze: error:" in capsys.readouterr().err
+
+
+def test_unknown_board(compiled, capsys):
+    rc = main(["compile", str(compiled / "net.onnx"), "--board", "zedboard", "--out",
+               str(compiled / "o2"), "--quiet"])
+    assert rc == 2
+    assert "unknown board 'zedboard'" in capsys.readouterr().err
+
+
+def test_console_script_entry_point():
+    out = subprocess.run([sys.executable, "-m", "zynq_squeeze.cli", "--help"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and "demo" in out.stdout
