@@ -3,6 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .errors import ZynqSqueezeError
+
+
+class UnknownBoardError(ZynqSqueezeError, ValueError):
+    """The board name is not one of ``BOARDS``."""
+
 
 @dataclass(frozen=True)
 class Board:
@@ -50,10 +56,10 @@ DEFAULT_BOARD = "zybo-z7-20"
 
 
 def get_board(name: str) -> Board:
-    """Look up a board by name; raises ``ValueError`` listing the known boards."""
+    """Look up a board by name; raises ``UnknownBoardError`` listing the known boards."""
     try:
         return BOARDS[name]
     except KeyError:
-        raise ValueError(
+        raise UnknownBoardError(
             f"unknown board {name!r}; known boards: {', '.join(sorted(BOARDS))}"
         ) from None

@@ -174,3 +174,23 @@ class FireLayer:
 
 
 Layer = ConvLayer | FireLayer
+
+
+def layer_signature(layer: Layer) -> str:
+    """A key naming a layer's geometry (what a schedule depends on)."""
+    c, h, w = layer.in_shape
+    if layer.kind == "fire":
+        convs = (layer.squeeze, layer.expand1, layer.expand3)
+    else:
+        convs = (layer.conv,)
+    parts = [f"{layer.kind}:{c}x{h}x{w}"]
+    for cv in convs:
+        kh, kw = cv.kernel
+        parts.append(f"{cv.out_channels}k{kh}x{kw}s{cv.stride[0]}x{cv.stride[1]}"
+                     f"p{'.'.join(map(str, cv.pads))}")
+    if layer.pool is not None:
+        p = layer.pool
+        parts.append("gap" if p.global_pool else
+                     f"{p.kind}{p.kernel[0]}x{p.kernel[1]}s{p.stride[0]}"
+                     f"p{'.'.join(map(str, p.pads))}{'c' if p.ceil_mode else ''}")
+    return "|".join(parts)

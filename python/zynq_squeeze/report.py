@@ -10,7 +10,8 @@ from pathlib import Path
 
 from .boards import get_board
 from .resources import estimate, fit_report
-from .schedule_select import layer_signature, TUNING_LOG_VERSION
+from .layers import layer_signature
+from .schedule_select import TUNING_LOG_VERSION
 
 REPORT_VERSION = 1
 

@@ -9,7 +9,7 @@ does for small arrays.
 
 DSP: one DSP48E1 per MAC lane, ``pe_oc * pe_ic`` lanes; no int8 packing (two int8
 products in one DSP48E1 need a 27-bit pre-adder port that only DSP48E2 has). The
-requantization stage has ``pe_oc`` lanes of a 32 x 32 -> 64-bit multiply, 4 DSP48E1
+requantization stage has ``rq_lanes`` lanes of a 32 x 32 -> 64-bit multiply, 4 DSP48E1
 each (25 x 18 slices: ceil(32/24) * ceil(32/17)).
 
 LUT/FF are estimates (no synthesis here): per MAC lane the int32 accumulate adder and
@@ -42,21 +42,19 @@ FF_BASE = 8_000
 
 @dataclass(frozen=True)
 class Buffer:
-    """One on-chip array: ``copies`` (2 = ping-pong) x ``banks`` banks of depth x width."""
+    """One on-chip array: ``copies`` (2 = ping-pong) x ``banks`` banks, each
+    ``bank_depth`` words of ``word_bits`` (a reshaped array packs several elements into
+    one word: the MAC array reads ``pe_ic`` int8 values per access)."""
 
     name: str
-    width_bits: int
-    depth: int  # words in the whole array (one copy)
-    banks: int  # cyclic partition factor
+    word_bits: int
+    bank_depth: int
+    banks: int = 1
     copies: int = 1
 
     @property
-    def bank_depth(self) -> int:
-        return math.ceil(self.depth / self.banks)
-
-    @property
     def bits(self) -> int:
-        return self.width_bits * self.depth * self.copies
+        return self.word_bits * self.bank_depth * self.banks * self.copies
 
 
 def bram18_per_bank(depth: int, width_bits: int) -> int:
@@ -68,28 +66,32 @@ def bram18_per_bank(depth: int, width_bits: int) -> int:
 
 def buffer_bram18k(buf: Buffer) -> int:
     """BRAM18K of one array with its partitioning and ping-pong copies."""
-    return buf.copies * buf.banks * bram18_per_bank(buf.bank_depth, buf.width_bits)
+    return buf.copies * buf.banks * bram18_per_bank(buf.bank_depth, buf.word_bits)
 
 
 def buffer_lutram_luts(buf: Buffer) -> int:
     """LUTs of an array that lives in distributed RAM (0 when it maps to BRAM)."""
-    if bram18_per_bank(buf.bank_depth, buf.width_bits):
+    if bram18_per_bank(buf.bank_depth, buf.word_bits):
         return 0
-    return buf.copies * buf.banks * buf.width_bits * math.ceil(buf.bank_depth / 64)
+    return buf.copies * buf.banks * buf.word_bits * math.ceil(buf.bank_depth / 64)
 
 
 def engine_buffers(cfg: EngineConfig) -> list[Buffer]:
-    """The engine's on-chip arrays, as ``src/zsq_engine.cpp`` declares and partitions them."""
+    """The engine's on-chip arrays as ``src/zsq_engine.cpp`` declares and partitions them
+    (docs/ENGINE.md, "On-chip buffers"): activations and weights in ``pe_ic``-byte words,
+    weights and accumulators banked per MAC-array row, requant-side arrays per lane."""
+    pi, po, rq = cfg.pe_ic, cfg.pe_oc, cfg.rq_lanes
+    cd = math.ceil
     return [
-        Buffer("in_buf", 8, cfg.in_buf_bytes, cfg.pe_ic, copies=2),
-        Buffer("w_buf", 8, cfg.w_buf_bytes, cfg.pe_ic * cfg.pe_oc, copies=2),
-        Buffer("acc", 32, cfg.acc_words, cfg.pe_oc),
-        Buffer("cv_buf", 8, cfg.out_buf_bytes, cfg.pe_oc),
-        Buffer("out_buf", 8, cfg.out_buf_bytes, cfg.pe_oc, copies=2),
-        Buffer("sq_buf", 8, cfg.sq_buf_bytes, cfg.pe_ic),
-        Buffer("bias", 32, cfg.param_depth, cfg.pe_oc),
-        Buffer("mult", 32, cfg.param_depth, cfg.pe_oc),
-        Buffer("shift", 8, cfg.param_depth, cfg.pe_oc),
+        Buffer("in_buf", 8 * pi, cd(cfg.in_buf_bytes / pi), 1, copies=2),
+        Buffer("w_buf", 8 * pi, cd(cfg.w_buf_bytes / (pi * po)), po, copies=2),
+        Buffer("acc", 32, cd(cfg.acc_words / po), po, copies=2),
+        Buffer("cv_buf", 8, cd(cfg.out_buf_bytes / rq), rq),
+        Buffer("out_buf", 8, cd(cfg.out_buf_bytes / rq), rq, copies=2),
+        Buffer("sq_buf", 8 * pi, cd(cfg.sq_buf_bytes / pi), 1),
+        Buffer("bias", 32, cd(cfg.param_depth / rq), rq),
+        Buffer("mult", 32, cd(cfg.param_depth / rq), rq),
+        Buffer("shift", 8, cd(cfg.param_depth / rq), rq),
     ]
 
 
@@ -113,11 +115,11 @@ def estimate(cfg: EngineConfig) -> ResourceUse:
     bufs = engine_buffers(cfg)
     per = {b.name: buffer_bram18k(b) for b in bufs}
     macs = cfg.pe_oc * cfg.pe_ic
-    dsp = macs * DSP_PER_MAC + cfg.pe_oc * DSP_PER_REQUANT_LANE
+    dsp = macs * DSP_PER_MAC + cfg.rq_lanes * DSP_PER_REQUANT_LANE
     banks = sum(b.copies * b.banks for b in bufs if per[b.name])
-    lut = (LUT_BASE + macs * LUT_PER_MAC + cfg.pe_oc * LUT_PER_REQUANT_LANE
+    lut = (LUT_BASE + macs * LUT_PER_MAC + cfg.rq_lanes * LUT_PER_REQUANT_LANE
            + banks * LUT_PER_BRAM_BANK + sum(buffer_lutram_luts(b) for b in bufs))
-    ff = FF_BASE + macs * FF_PER_MAC + cfg.pe_oc * FF_PER_REQUANT_LANE
+    ff = FF_BASE + macs * FF_PER_MAC + cfg.rq_lanes * FF_PER_REQUANT_LANE
     return ResourceUse(bram18k=sum(per.values()), dsp=dsp, lut=lut, ff=ff, mac_dsp=macs,
                        buffers=per)
 

@@ -1,0 +1,137 @@
+"""Size the engine for a model on a board: MAC array and buffers, by the cycle model.
+
+Candidates: MAC arrays ``pe_oc x pe_ic`` (plus ``rq_lanes`` requantization lanes) that use
+most of the board's DSPs, each with a few buffer recipes (balanced, weight-heavy,
+activation-heavy) scaled to the largest size whose BRAM18K (``resources``) fits the
+board. Every candidate is scored by the total modeled cycles of the model's layers with
+the default tiler; the fastest wins (ties: fewer BRAM18K, then fewer DSPs). The choice is
+deterministic and cached on disk per (board, clock, layer geometry).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+
+from .boards import Board
+from .cycle_model import layer_cost
+from .errors import ScheduleError, ZynqSqueezeError
+from .layers import layer_signature
+from .resources import estimate, fits
+from .schedule import EngineConfig
+from .tiling import default_schedule
+
+PE_OC = (8, 12, 16, 24, 32, 48, 64)
+PE_IC = (2, 3, 4, 6, 8, 12, 16)
+RQ_LANES = (4, 8)
+MIN_DSP_USE = 0.7  # of the DSPs left after requantization
+# Per-bank depths in words at scale 1: in_buf, w_buf, acc, out (per lane), sq_buf.
+RECIPES = {
+    "balanced": (8192, 512, 512, 4096, 8192),
+    "weights": (4096, 1024, 512, 2048, 4096),
+    "activations": (16384, 256, 512, 4096, 16384),
+}
+SCALES = (0.125, 0.1875, 0.25, 0.375, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
+SEARCH_VERSION = 1
+
+
+class EngineSearchError(ZynqSqueezeError):
+    """No engine fits the board and schedules every layer."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    cycles: int
+    bram18k: int
+    dsp: int
+    config: EngineConfig
+
+
+def mac_shapes(board: Board, rq: int) -> list[tuple[int, int]]:
+    """MAC array shapes within the DSPs left after ``rq`` requantization lanes."""
+    budget = board.dsp - 4 * rq
+    return [(po, pi) for po in PE_OC for pi in PE_IC
+            if MIN_DSP_USE * budget <= po * pi <= budget]
+
+
+def with_buffers(base: EngineConfig, po: int, pi: int, rq: int, recipe, scale: float
+                 ) -> EngineConfig:
+    """An engine with MAC array po x pi and the recipe's buffers at ``scale``."""
+    d_in, d_w, d_acc, d_out, d_sq = (max(16, int(v * scale)) for v in recipe)
+    return dataclasses.replace(
+        base, pe_oc=po, pe_ic=pi, rq_lanes=rq,
+        in_buf_bytes=d_in * pi, w_buf_bytes=d_w * pi * po, acc_words=d_acc * po,
+        out_buf_bytes=d_out * rq, sq_buf_bytes=d_sq * pi)
+
+
+def model_cycles(cfg: EngineConfig, layers) -> int | None:
+    """Total modeled cycles of ``layers`` on ``cfg`` (None if a layer cannot be tiled)."""
+    total = 0
+    for layer in layers:
+        try:
+            total += layer_cost(layer, default_schedule(layer, cfg), cfg).cycles
+        except (ScheduleError, AssertionError):  # TODO(tiling): assertion = tiler bug, see notes
+            return None
+    return total
+
+
+def _largest_fitting(base, po, pi, rq, recipe, board) -> EngineConfig | None:
+    best = None
+    for s in SCALES:
+        cfg = with_buffers(base, po, pi, rq, recipe, s)
+        if fits(estimate(cfg), board):
+            best = cfg
+        else:
+            break
+    return best
+
+
+def candidates(board: Board, layers, clock_mhz: float) -> list[Candidate]:
+    base = dataclasses.replace(EngineConfig(), axi_bits=board.hp_port_bits,
+                               clock_mhz=clock_mhz)
+    out = []
+    for rq in RQ_LANES:
+        for po, pi in mac_shapes(board, rq):
+            for recipe in RECIPES.values():
+                cfg = _largest_fitting(base, po, pi, rq, recipe, board)
+                if cfg is None:
+                    continue
+                cycles = model_cycles(cfg, layers)
+                if cycles is not None:
+                    use = estimate(cfg)
+                    out.append(Candidate(cycles, use.bram18k, use.dsp, cfg))
+    return out
+
+
+def _cache_key(board: Board, layers, clock_mhz: float) -> str:
+    h = hashlib.sha256(json.dumps([SEARCH_VERSION, board.name, clock_mhz,
+                                   dataclasses.asdict(EngineConfig()),
+                                   [layer_signature(x) for x in layers]]).encode())
+    return h.hexdigest()[:24]
+
+
+def search_engine(board: Board, layers, clock_mhz: float | None = None,
+                  use_cache: bool = True) -> EngineConfig:
+    """The fastest engine (by the cycle model) that fits ``board`` for ``layers``."""
+    from .native_build import cache_dir
+
+    clock = clock_mhz or board.default_clock_mhz
+    path = cache_dir() / f"engine-search-{_cache_key(board, layers, clock)}.json"
+    if use_cache and path.is_file():
+        try:
+            return EngineConfig.from_json(json.loads(path.read_text()))
+        except (ValueError, TypeError, KeyError):
+            pass  # a damaged cache entry is recomputed
+    cands = candidates(board, layers, clock)
+    if not cands:
+        raise EngineSearchError(
+            f"no engine fits {board.name} ({board.bram18k} BRAM18K, {board.dsp} DSP) and "
+            "tiles every layer of this model")
+    best = min(cands, key=lambda c: (c.cycles, c.bram18k, c.dsp,
+                                     json.dumps(c.config.to_json(), sort_keys=True)))
+    if use_cache:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(best.config.to_json(), sort_keys=True))
+        tmp.replace(path)
+    return best.config
