@@ -102,3 +102,50 @@ def test_console_script_entry_point():
     out = subprocess.run([sys.executable, "-m", "zynq_squeeze.cli", "--help"],
                          capture_output=True, text=True)
     assert out.returncode == 0 and "demo" in out.stdout
+
+
+FIXTURES = __import__("pathlib").Path(__file__).parent / "fixtures" / "csynth"
+
+
+def test_hls_report_summary_and_json(capsys):
+    assert main(["hls-report", str(FIXTURES / "vitis2022_2" / "csynth.xml")]) == 0
+    assert "DSP" in capsys.readouterr().out
+    assert main(["hls-report", str(FIXTURES / "vivado2020_1" / "csynth.xml"), "--json"]) == 0
+    assert "part" in json.loads(capsys.readouterr().out)
+
+
+def test_hls_report_compared_with_compile_dir(compiled, capsys, tmp_path):
+    from zynq_squeeze.hls_project import PROJECT, SOLUTION
+
+    out = compiled / "out"
+    rep_dir = out / "hls" / PROJECT / SOLUTION / "syn" / "report"
+    rep_dir.mkdir(parents=True, exist_ok=True)
+    rep_dir.joinpath("csynth.xml").write_bytes((FIXTURES / "vitis2022_2" / "csynth.xml").read_bytes())
+    assert main(["hls-report", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "resource" in text and "bram18k" in text and "TOTAL" in text
+
+
+def test_hls_report_errors(tmp_path, capsys):
+    assert main(["hls-report", str(FIXTURES / "truncated_csynth.xml")]) == 2
+    assert "not well-formed" in capsys.readouterr().err
+    (tmp_path / "report.json").write_text("{}")
+    assert main(["hls-report", str(tmp_path)]) == 2
+    assert "make csynth" in capsys.readouterr().err
+
+
+def test_compile_dir_hls_testbench_passes(compiled):
+    import shutil
+
+    hls = compiled / "out" / "hls"
+    assert (hls / "run_hls.tcl").is_file() and (hls / "block_design.tcl").is_file()
+    if shutil.which("make") is None:
+        pytest.skip("make not installed")
+    run = subprocess.run(["make", "-C", str(hls), "tb"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "PASS" in run.stdout
+
+
+def test_report_html_written(compiled):
+    html = (compiled / "out" / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 3 and "_l0" in html

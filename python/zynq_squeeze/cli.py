@@ -199,16 +199,50 @@ def _cmd_schedule(args) -> int:
     return 0
 
 
+def _synthesis_report_path(path: Path) -> tuple[Path, Path | None]:
+    """(csynth report path, compile directory or None) for a report file/dir or a compile dir."""
+    from .hls_project import PROJECT, SOLUTION
+
+    if (path / "report.json").is_file():
+        rep = path / "hls" / PROJECT / SOLUTION / "syn" / "report"
+        if not (rep / "csynth.xml").is_file():
+            raise ZynqSqueezeError(
+                f"{path} has no synthesis report yet ({rep}/csynth.xml): run 'make csynth' "
+                f"in {path / 'hls'} (needs Vitis HLS on the PATH)")
+        return rep, path
+    return path, None
+
+
+def resource_comparison(synth, model: dict) -> str:
+    """Modeled vs synthesized BRAM18K / DSP / FF / LUT, one line each."""
+    lines = [f"{'resource':<10}{'model':>10}{'synthesis':>11}{'ratio':>8}"]
+    for key, attr in (("bram18k", "bram_18k"), ("dsp", "dsp"), ("ff", "ff"), ("lut", "lut")):
+        m = (model.get("resources") or {}).get(key, {}).get("used")
+        r = getattr(synth.resources, attr, None)
+        ratio = f"{r / m:8.2f}" if m and r is not None else f"{'n/a':>8}"
+        lines.append(f"{key:<10}{m if m is not None else 'n/a':>10}"
+                     f"{r if r is not None else 'undef':>11}{ratio}")
+    return "\n".join(lines)
+
+
 def _cmd_hls_report(args) -> int:
     from . import hls_report
 
-    rep = hls_report.read(args.path)
+    path, compile_dir = _synthesis_report_path(Path(args.path))
+    rep = hls_report.read(path)
     if args.json:
         print(json.dumps(hls_report.to_json(rep), indent=1))
     else:
         print(hls_report.summary(rep))
-    if args.compare:
-        model = json.loads((Path(args.compare) / "report.json").read_text())
+    compile_dir = Path(args.compare) if args.compare else compile_dir
+    if compile_dir is not None:
+        model_path = compile_dir / "report.json"
+        if not model_path.is_file():
+            raise ZynqSqueezeError(f"{compile_dir} has no report.json to compare with")
+        model = json.loads(model_path.read_text())
+        print()
+        print(resource_comparison(rep, model))
+        print()
         print(hls_report.format_comparison(rep, model["layers"]))
     return 0
 
@@ -239,7 +273,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("dir")
     s.set_defaults(func=_cmd_schedule)
     h = sub.add_parser("hls-report", help="read a Vivado/Vitis HLS csynth.xml report")
-    h.add_argument("path")
+    h.add_argument("path", help="csynth.xml, a report/solution/project folder, or a compile "
+                                "directory (then compared with its model)")
     h.add_argument("--json", action="store_true")
     h.add_argument("--compare", metavar="DIR", help="compare with a compile directory's model")
     h.set_defaults(func=_cmd_hls_report)

@@ -53,7 +53,7 @@ def make_report(res, model_name: str) -> dict:
     roofline_fps = board.dsp * clock * 1e6 / rep.macs_total if rep.macs_total else 0.0
     perf = {
         "accel_cycles": cycles,
-        "latency_ms": round(latency_ms, 4),
+        "latency_ms": round(latency_ms, 6),
         "fps": round(1e3 / latency_ms, 3) if latency_ms else 0.0,
         "roofline_fps": round(roofline_fps, 3),
         # MACs per MAC-lane DSP per cycle: how busy the MAC array is.

@@ -92,19 +92,22 @@ def default_schedule(layer, cfg: EngineConfig) -> TileSchedule:
         orders = ("spatial_outer",)
     else:
         raise TypeError(f"not an accelerator layer: {type(layer).__name__}")
-    best = None
-    for tic in _channel_candidates(n_in, cfg.pe_ic, limit=8):
-        cands = []
-        for toc in _channel_candidates(n_out, cfg.pe_oc):
-            for order in orders:
-                cands += _spatial(layer, toc, tic, cfg, order)
-        for s in cands:
-            cost = descriptor_cost(make_descriptor(layer, s), cfg)
-            key = (cost.cycles, cost.ddr_bytes)
-            if best is None or key < best[0]:
-                best = (key, s)
-        if best is not None:
-            return best[1]
+    # First the usual candidates; only when none fits, every halving down to 1 channel
+    # (small boards with deep layers need tiny channel tiles).
+    for tic_limit, toc_limit in ((8, 6), (64, 64)):
+        best = None
+        for tic in _channel_candidates(n_in, cfg.pe_ic, limit=tic_limit):
+            cands = []
+            for toc in _channel_candidates(n_out, cfg.pe_oc, limit=toc_limit):
+                for order in orders:
+                    cands += _spatial(layer, toc, tic, cfg, order)
+            for s in cands:
+                cost = descriptor_cost(make_descriptor(layer, s), cfg)
+                key = (cost.cycles, cost.ddr_bytes)
+                if best is None or key < best[0]:
+                    best = (key, s)
+            if best is not None:
+                return best[1]
     # nothing fits: name the buffer that the smallest tile overflows
     smallest = TileSchedule(toc=1, tic=1, th=1, tw=1)
     check_fits(make_descriptor(layer, smallest), cfg, getattr(layer, "name", "layer"))
