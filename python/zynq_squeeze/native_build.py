@@ -69,9 +69,12 @@ def _compile(cc: str, cxx: str, flags: list[str], src: Path, obj: Path, incs: li
 
 
 def engine_object(config_dir: Path, *, host: bool, backend: str) -> Path:
-    """The engine + runtime compiled for ``zsq_config.h`` in ``config_dir`` (cached)."""
+    """The runtime (+ the engine's C simulation for the csim backend) compiled for
+    ``zsq_config.h`` in ``config_dir`` (cached)."""
     cc, cxx, flags = toolchain(host)
-    sources = native.engine_sources() + native.runtime_sources(backend)
+    # On the board the engine is the FPGA: only the simulation links its C++ model.
+    sources = (native.engine_sources() if backend == "csim" else []) + \
+        native.runtime_sources(backend)
     h = hashlib.sha256()
     for part in (cc, cxx, " ".join(flags), backend, (config_dir / "zsq_config.h").read_text()):
         h.update(part.encode())
