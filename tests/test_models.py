@@ -15,7 +15,9 @@ from zynq_squeeze.models import (digits_data, digits_model, squeezenet, squeezen
 ort = pytest.importorskip("onnxruntime")
 
 VERSIONS = ("1.0", "1.1")
-REFERENCE = Path(os.environ.get("ZYNQ_SQUEEZE_REFERENCE", "/work/shared/reference/squeezenet"))
+# ../shared/ beside the repository (as CI and the developers have it)
+REFERENCE = Path(os.environ.get("ZYNQ_SQUEEZE_REFERENCE",
+                                Path(__file__).resolve().parents[2] / "shared" / "reference" / "squeezenet"))
 EXPECTED_MACS = {"1.0": 847_596_576, "1.1": 349_151_936}  # at 224x224
 
 
