@@ -9,15 +9,15 @@
 #ifndef ZSQ_CONFIG_H
 #define ZSQ_CONFIG_H
 
-#define ZSQ_PE_OC 32            /* MAC array: output channels per cycle */
-#define ZSQ_PE_IC 6             /* MAC array: input channels per cycle */
+#define ZSQ_PE_OC 16            /* MAC array: output channels per cycle */
+#define ZSQ_PE_IC 12            /* MAC array: input channels per cycle */
 #define ZSQ_IN_BUF_BYTES 65536  /* input tile buffer, per ping-pong half */
 #define ZSQ_W_BUF_BYTES 49152   /* weight block buffer, per ping-pong half */
 #define ZSQ_ACC_WORDS 16384     /* int32 accumulator tile */
 #define ZSQ_OUT_BUF_BYTES 24576 /* output tile buffer per ping-pong half (and pre-pool tile) */
 #define ZSQ_SQ_BUF_BYTES 49152  /* fire squeeze tile with halo */
 #define ZSQ_PARAM_DEPTH 512     /* output channels per tile (bias/mult/shift buffers) */
-#define ZSQ_RQ_LANES 6          /* output channels requantized / pooled per cycle */
+#define ZSQ_RQ_LANES 7          /* output channels requantized / pooled per cycle */
 #define ZSQ_AXI_BYTES 8         /* AXI data width in bytes */
 #define ZSQ_BURST_OVERHEAD 24   /* modeled cycles per AXI burst (address + DDR latency) */
 #define ZSQ_PIPELINE_DEPTH 12   /* modeled MAC pipeline fill per compute step */

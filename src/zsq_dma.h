@@ -88,17 +88,24 @@ st_row:
   return zsq_hwc_cycles<CFG>(nr, ncols, nch, w, depth, bytes);
 }
 
-/* Contiguous block copy (weights: one burst). */
+/* Weight block [toc][row] (row = kh*kw*tic bytes, contiguous in DDR: one burst) into
+ * the pe_oc weight banks: channel o goes to bank o % pe_oc, bytes [o/pe_oc*row, +row). */
 template <class CFG>
-int64_t zsq_load_block(const int8_t *src, int n, int8_t *dst, int64_t *bytes) {
-  memcpy(dst, src, (size_t)n);
+int64_t zsq_load_weights(const int8_t *src, int toc, int row,
+                         int8_t (*dst)[CFG::w_bank_bytes], int64_t *bytes) {
+ld_w_oc:
+  for (int o = 0; o < toc; o++) {
+#pragma HLS loop_tripcount min = 1 max = CFG::param_depth
+    memcpy(dst[o % CFG::pe_oc] + (o / CFG::pe_oc) * row, src + (int64_t)o * row, (size_t)row);
+  }
+  const int64_t n = (int64_t)toc * row;
   *bytes += n;
   return zsq_burst_cycles<CFG>(1, n);
 }
 
 /* Parameters of channels [o0, o0+n): interleaved (bias, mult, shift) words, one burst. */
 template <class CFG>
-int64_t zsq_load_params(const int32_t *src, int n, int32_t *bias, int32_t *mult, int32_t *shift,
+int64_t zsq_load_params(const int32_t *src, int n, int32_t *bias, int32_t *mult, int8_t *shift,
                         int64_t *bytes) {
 ld_param:
   for (int o = 0; o < n; o++) {
@@ -106,7 +113,7 @@ ld_param:
 #pragma HLS PIPELINE II = 1
     bias[o] = src[3 * o];
     mult[o] = src[3 * o + 1];
-    shift[o] = src[3 * o + 2];
+    shift[o] = (int8_t)src[3 * o + 2]; /* validated to [1, 62]: 6 bits on chip */
   }
   *bytes += (int64_t)12 * n;
   return zsq_burst_cycles<CFG>(1, (int64_t)12 * n);

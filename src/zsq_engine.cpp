@@ -27,6 +27,8 @@ namespace {
 
 inline int64_t imax64(int64_t a, int64_t b) { return a > b ? a : b; }
 inline int cdiv(int a, int b) { return (a + b - 1) / b; }
+/* rows per weight bank of a toc-channel block */
+inline int64_t wbank(int64_t toc) { return (toc + CFG::pe_oc - 1) / CFG::pe_oc; }
 
 /* Geometry of tile t along one axis (rows: is_y, else columns). */
 struct axis_t {
@@ -190,10 +192,12 @@ chk_axis:
     const int64_t toc = zsq_imin(L.toc, L.out_c);
     if (toc > CFG::param_depth) return ZSQ_ERR_PARAM_BUF;
     if (mx_ni[0] * mx_ni[1] * tic > CFG::in_buf_bytes) return ZSQ_ERR_IN_BUF;
-    if (toc * K0 * tic > CFG::w_buf_bytes) return ZSQ_ERR_W_BUF;
+    if (wbank(toc) * K0 * tic > CFG::w_bank_bytes) return ZSQ_ERR_W_BUF;
     if (conv_px * toc > CFG::acc_words) return ZSQ_ERR_ACC_BUF;
     if (L.pool_kind != ZSQ_POOL_NONE && conv_px * toc > CFG::out_buf_bytes) return ZSQ_ERR_OUT_BUF;
-    if (out_px * toc > CFG::out_buf_bytes) return ZSQ_ERR_OUT_BUF;
+    /* spatial_outer assembles the tile over all output channels before one store */
+    const int64_t onc = L.loop_order == ZSQ_ORDER_SPATIAL_OUTER ? (int64_t)L.out_c : toc;
+    if (out_px * onc > CFG::out_buf_bytes) return ZSQ_ERR_OUT_BUF;
   } else {
     const int64_t E1 = L.conv[1].oc, E3 = L.conv[2].oc;
     const int64_t toc_s = zsq_imin(L.toc, S), toc1 = zsq_imin(L.toc, (int)E1),
@@ -201,14 +205,14 @@ chk_axis:
     const int64_t tocm = toc1 > toc3 ? toc1 : toc3;
     if (toc_s > CFG::param_depth || tocm > CFG::param_depth) return ZSQ_ERR_PARAM_BUF;
     if (mx_nqi[0] * mx_nqi[1] * tic > CFG::in_buf_bytes) return ZSQ_ERR_IN_BUF;
-    if (toc_s * K0 * tic > CFG::w_buf_bytes || toc1 * S > CFG::w_buf_bytes ||
-        toc3 * 9 * S > CFG::w_buf_bytes)
+    if (wbank(toc_s) * K0 * tic > CFG::w_bank_bytes || wbank(toc1) * S > CFG::w_bank_bytes ||
+        wbank(toc3) * 9 * S > CFG::w_bank_bytes)
       return ZSQ_ERR_W_BUF;
     if (mx_nq[0] * mx_nq[1] * toc_s > CFG::acc_words || conv_px * tocm > CFG::acc_words)
       return ZSQ_ERR_ACC_BUF;
     if ((mx_nc[0] + 2) * (mx_nc[1] + 2) * S > CFG::sq_buf_bytes) return ZSQ_ERR_SQ_BUF;
     if (L.pool_kind != ZSQ_POOL_NONE && conv_px * tocm > CFG::out_buf_bytes) return ZSQ_ERR_OUT_BUF;
-    if (out_px * tocm > CFG::out_buf_bytes) return ZSQ_ERR_OUT_BUF;
+    if (out_px * (E1 + E3) > CFG::out_buf_bytes) return ZSQ_ERR_OUT_BUF;
   }
   return ZSQ_OK;
 }
@@ -231,26 +235,62 @@ inline tag_t mk_tag(int a, int b, int c, int d, int e) {
 /* On-chip buffers (ping-pong where indexed [2]) and the running cycle model. */
 struct engine_t {
   int8_t (*in_buf)[CFG::in_buf_bytes];
-  int8_t (*w_buf)[CFG::w_buf_bytes];
-  int32_t *acc;
+  int8_t (*w_buf)[CFG::pe_oc][CFG::w_bank_bytes];
+  int32_t (*acc)[CFG::acc_words];
   int8_t *cv_buf;
   int8_t (*out_buf)[CFG::out_buf_bytes];
   int8_t *sq_buf;
-  int32_t *bias, *mult, *shift;
+  int32_t (*bias)[CFG::param_depth], (*mult)[CFG::param_depth];
+  int8_t (*shift)[CFG::param_depth];
   tag_t in_tag, w_tag, p_tag;
-  int in_half, w_half, out_half;
+  int in_half, w_half, out_half, acc_half, p_half;
   int db;
-  int64_t total, prev_store, bytes, macs;
+  /* cycle model: lockstep 3-stage item pipeline (compute k | requant+pool k-1 | store k-2) */
+  int64_t total, bytes, macs;
+  int64_t r1, s1, s2;             /* requant of item k-1, stores of items k-1 and k-2 */
+  int pend;                       /* an item whose last compute step is not committed */
+  int64_t pA, pC, pR, pS;         /* its compute stage (without the last step), last step, R, S */
 };
 
-/* Item accounting: X = load/compute cycles incl. requant/pool, S = store cycles. With
- * double buffering the store of an item overlaps the next item. */
-inline void account(engine_t &e, int64_t X, int64_t S) {
+inline void pipe_step(engine_t &e, int64_t A, int64_t R, int64_t S) {
+  e.total += imax64(A, imax64(e.r1, e.s2));
+  e.s2 = e.s1;
+  e.r1 = R;
+  e.s1 = S;
+}
+
+/* Begin an item: P = params load, L0 = its first loads. With double buffering L0 is
+ * prefetched during the previous item's last compute step; `drain` inserts an empty
+ * step (fire: the squeeze tile is complete in sq_buf before the expands read it). */
+inline int64_t start_item(engine_t &e, int64_t P, int64_t L0, bool drain) {
+  if (!e.db) return P + L0;
+  int64_t A = P + L0;
+  if (e.pend) {
+    pipe_step(e, e.pA + imax64(e.pC, L0), e.pR, e.pS);
+    e.pend = 0;
+    A = P;
+  }
+  if (drain) pipe_step(e, 0, 0, 0);
+  return A;
+}
+
+inline void end_item(engine_t &e, int64_t A, int64_t C_last, int64_t R, int64_t S) {
   if (e.db) {
-    e.total += imax64(X, e.prev_store);
-    e.prev_store = S;
+    e.pend = 1;
+    e.pA = A; e.pC = C_last; e.pR = R; e.pS = S;
   } else {
-    e.total += X + S;
+    e.total += A + C_last + R + S;
+  }
+}
+
+inline void finish_layer(engine_t &e) {
+  if (e.pend) {
+    pipe_step(e, e.pA + e.pC, e.pR, e.pS);
+    e.pend = 0;
+  }
+  if (e.db) {
+    pipe_step(e, 0, 0, 0);
+    pipe_step(e, 0, 0, 0);
   }
 }
 
@@ -283,77 +323,89 @@ int64_t load_step(engine_t &e, const zsq_layer_t &L, int li, int slot, const int
   if (!tag_eq(tw, e.w_tag)) {
     e.w_half ^= 1;
     const int64_t off = (int64_t)c.w_off + (int64_t)oc0 * K * c.ic + (int64_t)toc_a * K * ic0;
-    cyc += zsq_load_block<CFG>(weights + off, toc_a * K * tic_a, e.w_buf[e.w_half], &e.bytes);
+    cyc += zsq_load_weights<CFG>(weights + off, toc_a, K * tic_a, e.w_buf[e.w_half], &e.bytes);
     e.w_tag = tw;
   }
   *w_h = e.w_half;
   return cyc;
 }
 
-/* Accumulate conv `slot` for output channels [oc0, oc0+toc_a) over region r into e.acc.
- * Returns the item's load + compute cycles (without requant/pool/store). */
+/* Accumulate conv `slot` for output channels [oc0, oc0+toc_a) over region r into the
+ * next accumulator half. Returns the item's compute-stage cycles (without its last
+ * compute step, which is returned in *C_last: the next item's loads overlap it). */
 int64_t run_item(engine_t &e, const zsq_layer_t &L, int li, int slot, const int8_t *act,
                  const int8_t *weights, const int32_t *params, int oc_tile, int oc0, int toc_a,
-                 int ty, int tx, const region_t &r) {
+                 int ty, int tx, const region_t &r, bool drain, int64_t *C_last) {
   const zsq_conv_desc_t &c = L.conv[slot];
-  const int K = c.kh * c.kw;
   const int tic = r.onchip ? c.ic : zsq_imin(L.tic, c.ic);
   const int n_ic = cdiv(c.ic, tic);
   const int npx = r.ch * r.cw;
-  int64_t X = 0;
+  int64_t P = 0;
   const tag_t tp = mk_tag(li, slot, oc_tile, 0, 0);
   if (!tag_eq(tp, e.p_tag)) {
-    X += zsq_load_params<CFG>(params + c.p_off + 3 * oc0, toc_a, e.bias, e.mult, e.shift, &e.bytes);
+    e.p_half ^= 1;
+    P = zsq_load_params<CFG>(params + c.p_off + 3 * oc0, toc_a, e.bias[e.p_half],
+                             e.mult[e.p_half], e.shift[e.p_half], &e.bytes);
     e.p_tag = tp;
   }
+  e.acc_half ^= 1;
+  int32_t *acc = e.acc[e.acc_half];
 acc_zero:
   for (int i = 0; i < npx * toc_a; i++) {
 #pragma HLS loop_tripcount min = 1 max = CFG::acc_words
 #pragma HLS PIPELINE II = 1
-    e.acc[i] = 0;
+    acc[i] = 0;
   }
   int in_h = 0, w_h = 0;
-  X += load_step(e, L, li, slot, act, weights, oc_tile, oc0, toc_a, ty, tx, 0, tic, r, &in_h, &w_h);
+  const int64_t L0 =
+      load_step(e, L, li, slot, act, weights, oc_tile, oc0, toc_a, ty, tx, 0, tic, r, &in_h, &w_h);
+  int64_t A = start_item(e, P, L0, drain);
+  int64_t C = 0;
 ic_step:
   for (int j = 0; j < n_ic; j++) {
 #pragma HLS loop_tripcount min = 1 max = 64
     const int tic_a = zsq_imin(tic, c.ic - j * tic);
-    int nin_h = 0, nw_h = 0;
-    /* prefetch of step j+1 into the other halves overlaps the compute of step j */
-    const int64_t Ln = (j + 1 < n_ic) ? load_step(e, L, li, slot, act, weights, oc_tile, oc0,
-                                                  toc_a, ty, tx, j + 1, tic, r, &nin_h, &nw_h)
-                                      : 0;
+    if (j > 0) {
+      /* the loads of step j were prefetched into the other halves during step j-1 */
+      const int64_t Ln = load_step(e, L, li, slot, act, weights, oc_tile, oc0, toc_a, ty, tx, j,
+                                   tic, r, &in_h, &w_h);
+      A += e.db ? imax64(C, Ln) : C + Ln;
+    }
     if (r.onchip) {
       zsq_conv_tile<CFG>(r.onchip, r.on_cols, c.ic, e.w_buf[w_h], toc_a, c.kh, c.kw, c.sh, c.sw,
-                         r.row0, r.col0, r.ch, r.cw, e.acc);
+                         r.row0, r.col0, r.ch, r.cw, acc);
     } else {
       zsq_conv_tile<CFG>(e.in_buf[in_h], r.nx, tic_a, e.w_buf[w_h], toc_a, c.kh, c.kw, c.sh, c.sw,
-                         0, 0, r.ch, r.cw, e.acc);
+                         0, 0, r.ch, r.cw, acc);
     }
-    const int64_t C = (int64_t)npx * K * cdiv(tic_a, CFG::pe_ic) * cdiv(toc_a, CFG::pe_oc) +
-                      CFG::pipeline_depth;
-    e.macs += (int64_t)npx * K * tic_a * toc_a;
-    X += e.db ? imax64(C, Ln) : C + Ln;
-    in_h = nin_h;
-    w_h = nw_h;
+    /* the MAC array reduces pe_ic consecutive bytes of a kernel row (kx and channels are
+     * adjacent in HWC): ceil(kw * tic / pe_ic) groups per kernel row */
+    C = (int64_t)npx * c.kh * cdiv(c.kw * tic_a, CFG::pe_ic) * cdiv(toc_a, CFG::pe_oc) +
+        CFG::pipeline_depth;
+    e.macs += (int64_t)npx * c.kh * c.kw * tic_a * toc_a;
   }
-  return X;
+  *C_last = C;
+  return A;
 }
 
-/* Requantize (+pool) the accumulator tile of `slot` and store it at channel oc_base.
- * Adds the item to the cycle model. */
-void finish_item(engine_t &e, const zsq_layer_t &L, int slot, int toc_a, int oc_base,
-                 const region_t &r, const axis_t &ay, const axis_t &ax, int8_t *act, int64_t X) {
+/* Requantize (+pool) the accumulator tile of `slot` into the output tile at channel
+ * oc_base (stride out_nc), and store the output tile when `store` (all out_nc channels
+ * at channel st_c0 of the tensor). Adds the item to the cycle model. */
+void finish_item(engine_t &e, const zsq_layer_t &L, int slot, int toc_a, int oc_base, int out_nc,
+                 bool store, int st_c0, const region_t &r, const axis_t &ay, const axis_t &ax,
+                 int8_t *act, int64_t A, int64_t C_last) {
   const zsq_conv_desc_t &c = L.conv[slot];
-  const int ogrp = cdiv(toc_a, CFG::rq_lanes);
-  int64_t R = (int64_t)r.ch * r.cw * ogrp;
+  const int32_t *acc = e.acc[e.acc_half];
+  const int32_t *bias = e.bias[e.p_half], *mult = e.mult[e.p_half];
+  const int8_t *shift = e.shift[e.p_half];
+  int64_t R = (int64_t)r.ch * r.cw * cdiv(toc_a, CFG::rq_lanes);
   int8_t *ob = e.out_buf[e.out_half];
   if (L.pool_kind == ZSQ_POOL_NONE) {
-    zsq_requant_tile<CFG>(e.acc, r.ch, r.cw, toc_a, e.bias, e.mult, e.shift, c.relu, ob, r.cw,
-                          toc_a, 0);
+    zsq_requant_tile<CFG>(acc, r.ch, r.cw, toc_a, bias, mult, shift, c.relu, ob, r.cw, out_nc,
+                          oc_base);
   } else {
-    zsq_requant_tile<CFG>(e.acc, r.ch, r.cw, toc_a, e.bias, e.mult, e.shift, c.relu, e.cv_buf,
-                          r.cw, toc_a, 0);
+    zsq_requant_tile<CFG>(acc, r.ch, r.cw, toc_a, bias, mult, shift, c.relu, e.cv_buf, r.cw,
+                          toc_a, 0);
     zsq_pool_geom g;
     g.kind = L.pool_kind;
     g.conv_h = L.conv_h;
@@ -366,13 +418,18 @@ void finish_item(engine_t &e, const zsq_layer_t &L, int slot, int toc_a, int oc_
       g.kh = L.pool_kh; g.kw = L.pool_kw; g.sh = L.pool_sh; g.sw = L.pool_sw;
       g.pt = L.pool_pt; g.pl = L.pool_pl; g.pb = L.pool_pb; g.pr = L.pool_pr;
     }
-    zsq_pool_tile<CFG>(e.cv_buf, r.cw, toc_a, r.cy0, r.cx0, g, ay.o0, ay.no, ax.o0, ax.no, ob);
-    R += (int64_t)ay.no * ax.no * g.kh * g.kw * ogrp;
+    zsq_pool_tile<CFG>(e.cv_buf, r.cw, toc_a, r.cy0, r.cx0, g, ay.o0, ay.no, ax.o0, ax.no, ob,
+                       out_nc, oc_base);
+    /* pooling compares / adds pe_oc int8 channels per cycle */
+    R += (int64_t)ay.no * ax.no * g.kh * g.kw * cdiv(toc_a, CFG::pe_oc);
   }
-  const int64_t S = zsq_store_tile<CFG>(ob, ay.no, ax.no, toc_a, act + L.out_off, L.out_w, L.out_c,
-                                        oc_base, ay.o0, ax.o0, &e.bytes);
-  e.out_half ^= 1;
-  account(e, X + R, S);
+  int64_t S = 0;
+  if (store) {
+    S = zsq_store_tile<CFG>(ob, ay.no, ax.no, out_nc, act + L.out_off, L.out_w, L.out_c, st_c0,
+                            ay.o0, ax.o0, &e.bytes);
+    e.out_half ^= 1;
+  }
+  end_item(e, A, C_last, R, S);
 }
 
 void conv_item(engine_t &e, const zsq_layer_t &L, int li, int8_t *act, const int8_t *weights,
@@ -386,8 +443,12 @@ void conv_item(engine_t &e, const zsq_layer_t &L, int li, int8_t *act, const int
   r.cy0 = ay.c0; r.ch = ay.nc; r.cx0 = ax.c0; r.cw = ax.nc;
   r.iy0 = ay.i0; r.ny = ay.ni; r.ix0 = ax.i0; r.nx = ax.ni;
   r.onchip = nullptr; r.on_cols = 0; r.row0 = 0; r.col0 = 0;
-  const int64_t X = run_item(e, L, li, 0, act, weights, params, ot, oc0, toc_a, ty, tx, r);
-  finish_item(e, L, 0, toc_a, oc0, r, ay, ax, act, X);
+  int64_t C = 0;
+  const int64_t A = run_item(e, L, li, 0, act, weights, params, ot, oc0, toc_a, ty, tx, r, false, &C);
+  if (L.loop_order == ZSQ_ORDER_SPATIAL_OUTER) /* tile assembled over all channels */
+    finish_item(e, L, 0, toc_a, oc0, L.out_c, oc0 + toc_a == L.out_c, 0, r, ay, ax, act, A, C);
+  else
+    finish_item(e, L, 0, toc_a, 0, toc_a, true, oc0, r, ay, ax, act, A, C);
 }
 
 void run_conv(engine_t &e, const zsq_layer_t &L, int li, int8_t *act, const int8_t *weights,
@@ -396,18 +457,32 @@ void run_conv(engine_t &e, const zsq_layer_t &L, int li, int8_t *act, const int8
   const int n_ot = cdiv(L.out_c, zsq_imin(L.toc, L.out_c));
   if (L.loop_order == ZSQ_ORDER_SPATIAL_OUTER) {
   conv_ty:
-    for (int ty = 0; ty < n_ty; ty++)
+    for (int ty = 0; ty < n_ty; ty++) {
+#pragma HLS loop_tripcount min = 1 max = 64
     conv_tx:
-      for (int tx = 0; tx < n_tx; tx++)
+      for (int tx = 0; tx < n_tx; tx++) {
+#pragma HLS loop_tripcount min = 1 max = 64
       conv_oc_tile:
-        for (int ot = 0; ot < n_ot; ot++) conv_item(e, L, li, act, weights, params, ty, tx, ot);
+        for (int ot = 0; ot < n_ot; ot++) {
+#pragma HLS loop_tripcount min = 1 max = 64
+          conv_item(e, L, li, act, weights, params, ty, tx, ot);
+        }
+      }
+    }
   } else {
   conv_oc_tile_o:
-    for (int ot = 0; ot < n_ot; ot++)
+    for (int ot = 0; ot < n_ot; ot++) {
+#pragma HLS loop_tripcount min = 1 max = 64
     conv_ty_o:
-      for (int ty = 0; ty < n_ty; ty++)
+      for (int ty = 0; ty < n_ty; ty++) {
+#pragma HLS loop_tripcount min = 1 max = 64
       conv_tx_o:
-        for (int tx = 0; tx < n_tx; tx++) conv_item(e, L, li, act, weights, params, ty, tx, ot);
+        for (int tx = 0; tx < n_tx; tx++) {
+#pragma HLS loop_tripcount min = 1 max = 64
+          conv_item(e, L, li, act, weights, params, ty, tx, ot);
+        }
+      }
+    }
   }
 }
 
@@ -418,8 +493,10 @@ void run_fire(engine_t &e, const zsq_layer_t &L, int li, int8_t *act, const int8
   const int toc_s = zsq_imin(L.toc, S);
 fire_ty:
   for (int ty = 0; ty < n_ty; ty++) {
+#pragma HLS loop_tripcount min = 1 max = 64
   fire_tx:
     for (int tx = 0; tx < n_tx; tx++) {
+#pragma HLS loop_tripcount min = 1 max = 64
       axis_t ay, ax;
       axis_geom(L, true, ty, ay);
       axis_geom(L, false, tx, ax);
@@ -441,10 +518,13 @@ fire_ty:
       for (int ot = 0; ot * toc_s < S; ot++) {
 #pragma HLS loop_tripcount min = 1 max = 4
         const int oc0 = ot * toc_s, toc_a = zsq_imin(toc_s, S - oc0);
-        const int64_t X = run_item(e, L, li, 0, act, weights, params, ot, oc0, toc_a, ty, tx, rs);
-        zsq_requant_tile<CFG>(e.acc, rs.ch, rs.cw, toc_a, e.bias, e.mult, e.shift, L.conv[0].relu,
+        int64_t C = 0;
+        const int64_t A =
+            run_item(e, L, li, 0, act, weights, params, ot, oc0, toc_a, ty, tx, rs, false, &C);
+        zsq_requant_tile<CFG>(e.acc[e.acc_half], rs.ch, rs.cw, toc_a, e.bias[e.p_half],
+                              e.mult[e.p_half], e.shift[e.p_half], L.conv[0].relu,
                               e.sq_buf + ((ay.q0 - sr0) * nsc + (ax.q0 - sc0)) * S, nsc, S, oc0);
-        account(e, X + (int64_t)rs.ch * rs.cw * cdiv(toc_a, CFG::rq_lanes), 0);
+        end_item(e, A, C, (int64_t)rs.ch * rs.cw * cdiv(toc_a, CFG::rq_lanes), 0);
       }
       region_t rx;
       rx.cy0 = ay.c0; rx.ch = ay.nc; rx.cx0 = ax.c0; rx.cw = ax.nc;
@@ -460,8 +540,11 @@ fire_ty:
         for (int ot = 0; ot * toc < E; ot++) {
 #pragma HLS loop_tripcount min = 1 max = 8
           const int oc0 = ot * toc, toc_a = zsq_imin(toc, E - oc0);
-          const int64_t X = run_item(e, L, li, slot, act, weights, params, ot, oc0, toc_a, ty, tx, rx);
-          finish_item(e, L, slot, toc_a, (slot == 1 ? 0 : E1) + oc0, rx, ay, ax, act, X);
+          int64_t C = 0;
+          const int64_t A = run_item(e, L, li, slot, act, weights, params, ot, oc0, toc_a, ty, tx,
+                                     rx, slot == 1 && ot == 0, &C);
+          finish_item(e, L, slot, toc_a, (slot == 1 ? 0 : E1) + oc0, E1 + E3,
+                      slot == 2 && oc0 + toc_a == E3, 0, rx, ay, ax, act, A, C);
         }
       }
     }
@@ -486,19 +569,23 @@ extern "C" int zsq_engine(const zsq_layer_t *prog, int n_layers, int8_t *act,
 #pragma HLS INTERFACE s_axilite port = return
   /* on-chip buffers (docs/ENGINE.md lists them for the BRAM model) */
   alignas(64) static int8_t in_buf[2][CFG::in_buf_bytes];
-#pragma HLS ARRAY_PARTITION variable = in_buf cyclic factor = ZSQ_PE_IC dim = 2
-  alignas(64) static int8_t w_buf[2][CFG::w_buf_bytes];
-#pragma HLS ARRAY_PARTITION variable = w_buf cyclic factor = ZSQ_PE_IC dim = 2
-  alignas(64) static int32_t acc[CFG::acc_words];
-#pragma HLS ARRAY_PARTITION variable = acc cyclic factor = ZSQ_PE_OC
+#pragma HLS ARRAY_RESHAPE variable = in_buf cyclic factor = ZSQ_PE_IC dim = 2
+  alignas(64) static int8_t w_buf[2][CFG::pe_oc][CFG::w_bank_bytes];
+#pragma HLS ARRAY_PARTITION variable = w_buf complete dim = 2
+#pragma HLS ARRAY_RESHAPE variable = w_buf cyclic factor = ZSQ_PE_IC dim = 3
+  alignas(64) static int32_t acc[2][CFG::acc_words];
+#pragma HLS ARRAY_PARTITION variable = acc cyclic factor = ZSQ_PE_OC dim = 2
   alignas(64) static int8_t cv_buf[CFG::out_buf_bytes];
+#pragma HLS ARRAY_PARTITION variable = cv_buf cyclic factor = ZSQ_PE_OC
   alignas(64) static int8_t out_buf[2][CFG::out_buf_bytes];
+#pragma HLS ARRAY_PARTITION variable = out_buf cyclic factor = ZSQ_PE_OC dim = 2
   alignas(64) static int8_t sq_buf[CFG::sq_buf_bytes];
-#pragma HLS ARRAY_PARTITION variable = sq_buf cyclic factor = ZSQ_PE_IC
-  static int32_t bias[CFG::param_depth], mult[CFG::param_depth], shift[CFG::param_depth];
-#pragma HLS ARRAY_PARTITION variable = bias cyclic factor = ZSQ_PE_OC
-#pragma HLS ARRAY_PARTITION variable = mult cyclic factor = ZSQ_PE_OC
-#pragma HLS ARRAY_PARTITION variable = shift cyclic factor = ZSQ_PE_OC
+#pragma HLS ARRAY_RESHAPE variable = sq_buf cyclic factor = ZSQ_PE_IC
+  static int32_t bias[2][CFG::param_depth], mult[2][CFG::param_depth];
+  static int8_t shift[2][CFG::param_depth];
+#pragma HLS ARRAY_PARTITION variable = bias cyclic factor = ZSQ_RQ_LANES dim = 2
+#pragma HLS ARRAY_PARTITION variable = mult cyclic factor = ZSQ_RQ_LANES dim = 2
+#pragma HLS ARRAY_PARTITION variable = shift cyclic factor = ZSQ_RQ_LANES dim = 2
 
   if (!prog || !act || !weights || !params || n_layers < 0 || n_layers > ZSQ_MAX_LAYERS)
     return ZSQ_ERR_BAD_ARG;
@@ -515,7 +602,7 @@ validate:
   e.in_tag = mk_tag(-1, -1, -1, -1, -1);
   e.w_tag = e.in_tag;
   e.p_tag = e.in_tag;
-  e.in_half = 1; e.w_half = 1; e.out_half = 0;
+  e.in_half = 1; e.w_half = 1; e.out_half = 0; e.acc_half = 1; e.p_half = 1;
   int64_t total = 0;
   if (stats) {
     memset(stats, 0, sizeof(*stats));
@@ -527,14 +614,15 @@ layer:
     const zsq_layer_t L = prog[li];
     e.db = L.double_buffer;
     e.total = CFG::layer_overhead;
-    e.prev_store = 0;
+    e.r1 = 0; e.s1 = 0; e.s2 = 0; e.pend = 0;
+    e.pA = 0; e.pC = 0; e.pR = 0; e.pS = 0;
     e.bytes = 0;
     e.macs = 0;
     if (L.kind == ZSQ_KIND_CONV)
       run_conv(e, L, li, act, weights, params);
     else
       run_fire(e, L, li, act, weights, params);
-    e.total += e.prev_store;
+    finish_layer(e);
     total += e.total;
     if (stats) {
       stats->layer_cycles[li] = e.total;

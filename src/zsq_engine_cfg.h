@@ -15,6 +15,9 @@ struct zsq_engine_cfg {
   static constexpr int pe_ic = ZSQ_PE_IC;
   static constexpr int in_buf_bytes = ZSQ_IN_BUF_BYTES;
   static constexpr int w_buf_bytes = ZSQ_W_BUF_BYTES;
+  /* w_buf is pe_oc banks (one per MAC row): output channel o of a block lives in bank
+   * o % pe_oc at row o / pe_oc; each bank holds w_bank_bytes */
+  static constexpr int w_bank_bytes = (ZSQ_W_BUF_BYTES + ZSQ_PE_OC - 1) / ZSQ_PE_OC;
   static constexpr int acc_words = ZSQ_ACC_WORDS;
   static constexpr int out_buf_bytes = ZSQ_OUT_BUF_BYTES;
   static constexpr int sq_buf_bytes = ZSQ_SQ_BUF_BYTES;

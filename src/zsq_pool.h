@@ -3,7 +3,8 @@
  * applied on chip before write-back.
  *
  * cv  [cv_rows][cv_cols][toc]  requantized conv outputs; cv pixel (0,0) is conv (cy0, cx0)
- * out [ny][nx][toc]            pooled outputs (oy0.., ox0.. in pooled coordinates)
+ * out [ny][nx][out_stride]     pooled outputs at channels [out_c0, out_c0+toc) (oy0.., ox0..
+ *                              in pooled coordinates)
  * Max pool: over the valid (non-pad) elements of the window.
  * Avg pool: s = sum of window values, d = valid count (or count of input + explicit
  * padding positions when count_include_pad; ceil-mode overhang never counts),
@@ -35,7 +36,8 @@ static inline int zsq_imin(int a, int b) { return a < b ? a : b; }
 
 template <class CFG>
 void zsq_pool_tile(const int8_t *cv, int cv_cols, int toc, int cy0, int cx0,
-                   const zsq_pool_geom &g, int oy0, int ny, int ox0, int nx, int8_t *out) {
+                   const zsq_pool_geom &g, int oy0, int ny, int ox0, int nx, int8_t *out,
+                   int out_stride, int out_c0) {
 pool_row:
   for (int py = 0; py < ny; py++) {
 #pragma HLS loop_tripcount min = 1 max = 64
@@ -48,10 +50,13 @@ pool_row:
       const int wx = (ox0 + px) * g.sw - g.pl;
       const int x0 = zsq_imax(wx, 0), x1 = zsq_imin(wx + g.kw, g.conv_w);
       const int dx = g.cip ? zsq_imin(wx + g.kw, g.conv_w + g.pr) - zsq_imax(wx, -g.pl) : x1 - x0;
-      int8_t *o = out + (py * nx + px) * toc;
+      int8_t *o = out + (py * nx + px) * out_stride + out_c0;
       if (g.kind == 1) { /* max */
       pool_max_init:
-        for (int c = 0; c < toc; c++) o[c] = -128;
+        for (int c = 0; c < toc; c++) {
+#pragma HLS loop_tripcount min = 1 max = CFG::param_depth
+          o[c] = -128;
+        }
       pool_max_wy:
         for (int y = y0; y < y1; y++) {
 #pragma HLS loop_tripcount min = 1 max = 3
@@ -61,6 +66,7 @@ pool_row:
             const int8_t *s = cv + ((y - cy0) * cv_cols + (x - cx0)) * toc;
           pool_max_c:
             for (int c = 0; c < toc; c++) {
+#pragma HLS loop_tripcount min = 1 max = CFG::param_depth
 #pragma HLS PIPELINE II = 1
               o[c] = s[c] > o[c] ? s[c] : o[c];
             }
@@ -70,6 +76,7 @@ pool_row:
         const int32_t d = dy * dx;
       pool_avg_c:
         for (int c = 0; c < toc; c++) {
+#pragma HLS loop_tripcount min = 1 max = CFG::param_depth
           int32_t sum = 0;
         pool_avg_wy:
           for (int y = y0; y < y1; y++) {

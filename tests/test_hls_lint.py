@@ -283,34 +283,9 @@ def test_cli_exit_status(tmp_path, capsys):
 
 # ---------------------------------------------------------------- the real engine
 
-# Issues the engine in src/ had when this lint was written (reported to the engine's
-# owner). The test passes outright once src/ is clean; while some of these remain it is
-# an xfail listing them; any *other* issue fails.
-KNOWN_ENGINE_ISSUES = {
-    ("zsq_engine.cpp", "loop-tripcount", "conv_ty"),
-    ("zsq_engine.cpp", "loop-tripcount", "conv_tx"),
-    ("zsq_engine.cpp", "loop-tripcount", "conv_oc_tile"),
-    ("zsq_engine.cpp", "loop-tripcount", "conv_oc_tile_o"),
-    ("zsq_engine.cpp", "loop-tripcount", "conv_ty_o"),
-    ("zsq_engine.cpp", "loop-tripcount", "conv_tx_o"),
-    ("zsq_engine.cpp", "loop-tripcount", "fire_ty"),
-    ("zsq_engine.cpp", "loop-tripcount", "fire_tx"),
-    ("zsq_pool.h", "loop-tripcount", "pool_max_init"),
-    ("zsq_pool.h", "loop-tripcount", "pool_max_c"),
-    ("zsq_pool.h", "loop-tripcount", "pool_avg_c"),
-}
-
-
-def _key(issue):
-    name = issue.message.split("'")[1] if "'" in issue.message else ""
-    return (issue.file.replace("\\", "/").split("/")[-1], issue.rule, name)
-
-
 def check_engine_issues(issues):
-    unexpected = [str(i) for i in issues if _key(i) not in KNOWN_ENGINE_ISSUES]
-    assert not unexpected, "new HLS lint issues:\n" + "\n".join(unexpected)
-    if issues:
-        pytest.xfail("engine not lint-clean yet:\n" + "\n".join(str(i) for i in issues))
+    """The engine sources are lint-clean: any issue fails."""
+    assert issues == [], "HLS lint issues:\n" + "\n".join(str(i) for i in issues)
 
 
 def test_engine_sources_pass_the_lint():

@@ -149,3 +149,28 @@ def test_tuning_log_round_trip_and_errors(squeezenet_layers, tmp_path):
         read_tuning_log(tmp_path / "f.json")
     with pytest.raises(TuningLogError, match="does not exist"):
         read_tuning_log(tmp_path / "missing.json")
+
+
+def test_resource_model_matches_engine_pragmas():
+    """Copies, banks and word widths of the model are what zsq_engine.cpp declares."""
+    import re
+
+    from zynq_squeeze import native
+
+    src = (native.src_dir() / "zsq_engine.cpp").read_text()
+    cfg = EngineConfig(pe_oc=13, pe_ic=5, rq_lanes=3)  # distinct values: no accidental match
+    macro = {"ZSQ_PE_OC": cfg.pe_oc, "ZSQ_PE_IC": cfg.pe_ic, "ZSQ_RQ_LANES": cfg.rq_lanes}
+    for buf in engine_buffers(cfg):
+        decl = re.search(rf"static int(8|32)_t (?:\w+\[[^\]]+\](?:\[[^\]]+\])*, )?{buf.name}((?:\[[^\]]+\])+)", src)
+        assert decl, buf.name
+        elem_bits = int(decl.group(1))
+        dims = re.findall(r"\[([^\]]+)\]", decl.group(2))
+        assert (dims[0] == "2") == (buf.copies == 2), buf.name
+        part = re.findall(rf"ARRAY_PARTITION variable = {buf.name} (cyclic factor = (\w+)|complete dim = (\d))", src)
+        banks = 1
+        for _, factor, complete_dim in part:
+            banks *= macro[factor] if factor else cfg.pe_oc  # the complete dim is [pe_oc]
+        assert banks == buf.banks, buf.name
+        reshape = re.search(rf"ARRAY_RESHAPE variable = {buf.name} cyclic factor = (\w+)", src)
+        word = elem_bits * (macro[reshape.group(1)] if reshape else 1)
+        assert word == buf.word_bits, buf.name

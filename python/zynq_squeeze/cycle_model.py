@@ -2,21 +2,25 @@
 
 It walks a layer's tiles in the engine's order and charges, per item (one output-channel
 tile of one spatial tile of one convolution), exactly what ``src/zsq_engine.cpp`` charges
-while it executes (docs/ENGINE.md has the formulas):
+while it executes (docs/ENGINE.md, "Pipeline" and "Cycle model", has the formulas):
 
 * AXI burst: ``burst_overhead + ceil(bytes / axi_bytes)``; a contiguous HWC run is one
   burst (full-depth rows; full-width full-depth blocks are one run; else one per pixel);
-* compute step: ``px * kh * kw * ceil(tic / pe_ic) * ceil(toc / pe_oc) + pipeline_depth``;
-* item: ``L0 + sum_j max(C_j, L_{j+1})`` (double buffering; ``sum L_j + C_j`` without),
-  plus requant ``px * ceil(toc / rq_lanes)`` and pool ``out_px * kh * kw * ceil(toc / rq_lanes)``;
-* stores overlap the next item: ``total += max(X_i, S_{i-1})``; the last store is added
-  at the end, plus ``layer_overhead``.
+* compute step: ``px * kh * ceil(kw * tic / pe_ic) * ceil(toc / pe_oc) + pipeline_depth``
+  (the MAC array reduces ``pe_ic`` consecutive bytes of a ``kw * tic`` kernel row);
+* items run through a lockstep 3-stage pipeline: compute (loads + MAC array into one
+  half of the ping-pong accumulator; the next item's first loads are prefetched during
+  the last compute step) | requant ``px * ceil(toc / rq_lanes)`` + pool
+  ``out_px * kh * kw * ceil(toc / pe_oc)`` | store; each step costs the max of its stages;
+* FIRE and spatial_outer CONV assemble the output tile over all channels and store it
+  once (full-depth rows); oc_outer CONV stores per item.
 
 Loads are skipped when the buffer already holds the block (same tag), which happens when
 a convolution has a single input-channel step.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from .descriptor import KIND_CONV, POOL_NONE, make_descriptor
@@ -97,27 +101,35 @@ def buffer_needs(d: dict, cfg: EngineConfig) -> list[tuple[str, int, int]]:
     tic = min(d["tic"], d["in_c"])
     K0 = c0["kh"] * c0["kw"]
     pool = d["pool_kind"] != POOL_NONE
+    # w_buf: pe_oc banks; a block's channel o lives in bank o % pe_oc (need and capacity
+    # are per bank)
+    wcap = _cdiv(cfg.w_buf_bytes, cfg.pe_oc)
+
+    def wb(toc):
+        return _cdiv(toc, cfg.pe_oc)
+
     if d["kind"] == KIND_CONV:
         toc = min(d["toc"], d["out_c"])
         needs = [("param_buf", toc, cfg.param_depth),
                  ("in_buf", niy * nix * tic, cfg.in_buf_bytes),
-                 ("w_buf", toc * K0 * tic, cfg.w_buf_bytes),
+                 ("w_buf", wb(toc) * K0 * tic, wcap),
                  ("acc_buf", conv_px * toc, cfg.acc_words)]
         if pool:
             needs.append(("cv_buf", conv_px * toc, cfg.out_buf_bytes))
-        needs.append(("out_buf", out_px * toc, cfg.out_buf_bytes))
+        needs.append(("out_buf", out_px * (d["out_c"] if assembles(d) else toc),
+                      cfg.out_buf_bytes))
         return needs
     S, E1, E3 = c0["oc"], d["conv"][1]["oc"], d["conv"][2]["oc"]
     toc_s, toc1, toc3 = min(d["toc"], S), min(d["toc"], E1), min(d["toc"], E3)
     tocm = max(toc1, toc3)
     needs = [("param_buf", max(toc_s, tocm), cfg.param_depth),
              ("in_buf", nqiy * nqix * tic, cfg.in_buf_bytes),
-             ("w_buf", max(toc_s * K0 * tic, toc1 * S, toc3 * 9 * S), cfg.w_buf_bytes),
+             ("w_buf", max(wb(toc_s) * K0 * tic, wb(toc1) * S, wb(toc3) * 9 * S), wcap),
              ("acc_buf", max(nqy * nqx * toc_s, conv_px * tocm), cfg.acc_words),
              ("sq_buf", (ncy + 2) * (ncx + 2) * S, cfg.sq_buf_bytes)]
     if pool:
         needs.append(("cv_buf", conv_px * tocm, cfg.out_buf_bytes))
-    needs.append(("out_buf", out_px * tocm, cfg.out_buf_bytes))
+    needs.append(("out_buf", out_px * (E1 + E3), cfg.out_buf_bytes))
     return needs
 
 
@@ -140,7 +152,8 @@ class _State:
         self.db = db
         self.in_tag = self.w_tag = self.p_tag = None
         self.total = cfg.layer_overhead
-        self.prev_store = 0
+        self.r1 = self.s1 = self.s2 = 0
+        self.pend = None
         self.bytes = 0
         self.macs = 0
 
@@ -157,12 +170,42 @@ class _State:
             return self.burst(rows, cols * nc)
         return self.burst(rows * cols, nc)
 
-    def account(self, X: int, S: int) -> None:
-        if self.db:
-            self.total += max(X, self.prev_store)
-            self.prev_store = S
+    def _step(self, A: int, R: int, S: int) -> None:
+        # one lockstep pipeline step: compute of item k | requant+pool of k-1 | store of k-2
+        self.total += max(A, self.r1, self.s2)
+        self.s2, self.r1, self.s1 = self.s1, R, S
+
+    def start_item(self, P: int, L0: int, drain: bool) -> int:
+        """Begin an item (params load P, first loads L0); returns its compute-stage cycles
+        so far. With double buffering L0 is prefetched during the previous item's last
+        compute step, and ``drain`` inserts an empty step (fire: sq_buf complete)."""
+        if not self.db:
+            return P + L0
+        if self.pend is None:
+            A = P + L0
         else:
-            self.total += X + S
+            pA, pC, pR, pS = self.pend
+            self._step(pA + max(pC, L0), pR, pS)
+            self.pend = None
+            A = P
+        if drain:
+            self._step(0, 0, 0)
+        return A
+
+    def end_item(self, A: int, C_last: int, R: int, S: int) -> None:
+        if self.db:
+            self.pend = (A, C_last, R, S)
+        else:
+            self.total += A + C_last + R + S
+
+    def finish(self) -> None:
+        if self.pend is not None:
+            pA, pC, pR, pS = self.pend
+            self._step(pA + pC, pR, pS)
+            self.pend = None
+        if self.db:
+            self._step(0, 0, 0)
+            self._step(0, 0, 0)
 
 
 def _load_step(st, d, slot, oc_tile, toc_a, ty, tx, j, tic, reg, onchip):
@@ -189,61 +232,107 @@ def _load_step(st, d, slot, oc_tile, toc_a, ty, tx, j, tic, reg, onchip):
     return cyc
 
 
-def _run_item(st, d, slot, oc_tile, toc_a, ty, tx, ch, cw, reg, onchip):
+def _run_item(st, d, slot, oc_tile, toc_a, ty, tx, ch, cw, reg, onchip, drain=False):
+    """Loads and compute of one item; returns (A, C_last) for :meth:`_State.end_item`."""
     cfg = st.cfg
     c = d["conv"][slot]
-    K = c["kh"] * c["kw"]
     tic = c["ic"] if onchip else min(d["tic"], c["ic"])
     n_ic = _cdiv(c["ic"], tic)
     npx = ch * cw
-    X = 0
+    P = 0
     tp = (slot, oc_tile)
     if tp != st.p_tag:
         st.bytes += 12 * toc_a
-        X += st.burst(1, 12 * toc_a)
+        P = st.burst(1, 12 * toc_a)
         st.p_tag = tp
-    X += _load_step(st, d, slot, oc_tile, toc_a, ty, tx, 0, tic, reg, onchip)
+    L0 = _load_step(st, d, slot, oc_tile, toc_a, ty, tx, 0, tic, reg, onchip)
+    A = st.start_item(P, L0, drain)
     ogrp = _cdiv(toc_a, cfg.pe_oc)
+    C = 0
     for j in range(n_ic):
         tic_a = min(tic, c["ic"] - j * tic)
-        Ln = (_load_step(st, d, slot, oc_tile, toc_a, ty, tx, j + 1, tic, reg, onchip)
-              if j + 1 < n_ic else 0)
-        C = npx * K * _cdiv(tic_a, cfg.pe_ic) * ogrp + cfg.pipeline_depth
-        st.macs += npx * K * tic_a * toc_a
-        X += max(C, Ln) if st.db else C + Ln
-    return X
+        if j > 0:
+            Ln = _load_step(st, d, slot, oc_tile, toc_a, ty, tx, j, tic, reg, onchip)
+            A += max(C, Ln) if st.db else C + Ln
+        C = npx * c["kh"] * _cdiv(c["kw"] * tic_a, cfg.pe_ic) * ogrp + cfg.pipeline_depth
+        st.macs += npx * c["kh"] * c["kw"] * tic_a * toc_a
+    return A, C
 
 
-def _finish_item(st, d, toc_a, ch, cw, ay, ax, X):
-    ogrp = _cdiv(toc_a, st.cfg.rq_lanes)
-    R = ch * cw * ogrp
-    if d["pool_kind"] != POOL_NONE:
-        if d["pool_global"]:
-            kh, kw = d["conv_h"], d["conv_w"]
-        else:
-            kh, kw = d["pool_kh"], d["pool_kw"]
-        R += ay.no * ax.no * kh * kw * ogrp
-    S = st.hwc(ay.no, ax.no, toc_a, d["out_w"], d["out_c"])
-    st.account(X + R, S)
+def _pool_window(d):
+    if d["pool_kind"] == POOL_NONE:
+        return 0, 0
+    if d["pool_global"]:
+        return d["conv_h"], d["conv_w"]
+    return d["pool_kh"], d["pool_kw"]
+
+
+def _requant_cycles(d, cfg, toc_a, ch, cw, ay, ax):
+    """Requant (rq_lanes channels per cycle) + pool (pe_oc channels per cycle)."""
+    R = ch * cw * _cdiv(toc_a, cfg.rq_lanes)
+    kh, kw = _pool_window(d)
+    return R + ay.no * ax.no * kh * kw * _cdiv(toc_a, cfg.pe_oc)
+
+
+def assembles(d: dict) -> bool:
+    """Whether the output tile is assembled over all channels before one store (FIRE and
+    spatial_outer CONV) rather than stored per output-channel tile (oc_outer CONV)."""
+    return d["kind"] != KIND_CONV or d["loop_order"] == 0
+
+
+# Buffer depths decide which tiles are legal (buffer_needs), never what a tile costs:
+# costs are memoized on the descriptor and the remaining engine fields, which makes the
+# engine search (many buffer variants of one MAC array) cheap.
+_BUFFER_FIELDS = ("in_buf_bytes", "w_buf_bytes", "acc_words", "out_buf_bytes",
+                  "sq_buf_bytes", "param_depth")
+_COST_MEMO: dict = {}
+_COST_MEMO_MAX = 200_000
+
+
+def _frozen(v):
+    if isinstance(v, dict):
+        return tuple(sorted((k, _frozen(x)) for k, x in v.items()))
+    if isinstance(v, (list, tuple)):
+        return tuple(_frozen(x) for x in v)
+    return v
 
 
 def descriptor_cost(d: dict, cfg: EngineConfig) -> LayerCost:
-    """Modeled cost of one layer descriptor (walks the tiles like the engine)."""
+    """Modeled cost of one layer descriptor (walks the tiles like the engine; memoized)."""
+    key = (_frozen(d), dataclasses.replace(cfg, **{f: 0 for f in _BUFFER_FIELDS}))
+    cost = _COST_MEMO.get(key)
+    if cost is None:
+        if len(_COST_MEMO) >= _COST_MEMO_MAX:
+            _COST_MEMO.clear()
+        cost = _COST_MEMO[key] = _descriptor_cost(d, cfg)
+    return cost
+
+
+def _descriptor_cost(d: dict, cfg: EngineConfig) -> LayerCost:
     st = _State(cfg, bool(d["double_buffer"]))
     n_ty, n_tx = _n_tiles(d)
     ys = [axis_geom(d, True, t) for t in range(n_ty)]
     xs = [axis_geom(d, False, t) for t in range(n_tx)]
+    asm = assembles(d)
+
+    def store(ay, ax, nc):
+        return st.hwc(ay.no, ax.no, nc, d["out_w"], d["out_c"])
+
     if d["kind"] == KIND_CONV:
         toc = min(d["toc"], d["out_c"])
         n_ot = _cdiv(d["out_c"], toc)
 
         def item(ty, tx, ot):
             ay, ax = ys[ty], xs[tx]
-            oc0 = ot * toc
-            toc_a = min(toc, d["out_c"] - oc0)
-            X = _run_item(st, d, 0, ot, toc_a, ty, tx, ay.nc, ax.nc,
-                          (ay.i0, ay.ni, ax.i0, ax.ni), False)
-            _finish_item(st, d, toc_a, ay.nc, ax.nc, ay, ax, X)
+            toc_a = min(toc, d["out_c"] - ot * toc)
+            A, C = _run_item(st, d, 0, ot, toc_a, ty, tx, ay.nc, ax.nc,
+                             (ay.i0, ay.ni, ax.i0, ax.ni), False)
+            R = _requant_cycles(d, cfg, toc_a, ay.nc, ax.nc, ay, ax)
+            if not asm:
+                S = store(ay, ax, toc_a)
+            else:
+                S = store(ay, ax, d["out_c"]) if ot == n_ot - 1 else 0
+            st.end_item(A, C, R, S)
 
         if d["loop_order"] == 0:
             for ty in range(n_ty):
@@ -258,21 +347,25 @@ def descriptor_cost(d: dict, cfg: EngineConfig) -> LayerCost:
     else:
         S, E1, E3 = (d["conv"][i]["oc"] for i in range(3))
         toc_s = min(d["toc"], S)
+        toc3 = min(d["toc"], E3)
         for ty in range(n_ty):
             for tx in range(n_tx):
                 ay, ax = ys[ty], xs[tx]
                 for ot in range(_cdiv(S, toc_s)):
                     toc_a = min(toc_s, S - ot * toc_s)
-                    X = _run_item(st, d, 0, ot, toc_a, ty, tx, ay.nq, ax.nq,
-                                  (ay.qi0, ay.nqi, ax.qi0, ax.nqi), False)
-                    st.account(X + ay.nq * ax.nq * _cdiv(toc_a, cfg.rq_lanes), 0)
+                    A, C = _run_item(st, d, 0, ot, toc_a, ty, tx, ay.nq, ax.nq,
+                                     (ay.qi0, ay.nqi, ax.qi0, ax.nqi), False)
+                    st.end_item(A, C, ay.nq * ax.nq * _cdiv(toc_a, cfg.rq_lanes), 0)
                 for slot, E in ((1, E1), (2, E3)):
                     toc = min(d["toc"], E)
                     for ot in range(_cdiv(E, toc)):
                         toc_a = min(toc, E - ot * toc)
-                        X = _run_item(st, d, slot, ot, toc_a, ty, tx, ay.nc, ax.nc, None, True)
-                        _finish_item(st, d, toc_a, ay.nc, ax.nc, ay, ax, X)
-    st.total += st.prev_store
+                        A, C = _run_item(st, d, slot, ot, toc_a, ty, tx, ay.nc, ax.nc, None,
+                                         True, drain=(slot == 1 and ot == 0))
+                        R = _requant_cycles(d, cfg, toc_a, ay.nc, ax.nc, ay, ax)
+                        last = slot == 2 and (ot + 1) * toc3 >= E3
+                        st.end_item(A, C, R, store(ay, ax, d["out_c"]) if last else 0)
+    st.finish()
     return LayerCost(st.total, st.bytes, st.macs)
 
 

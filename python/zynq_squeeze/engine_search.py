@@ -33,7 +33,8 @@ RECIPES = {
     "activations": (16384, 256, 512, 4096, 16384),
 }
 SCALES = (0.125, 0.1875, 0.25, 0.375, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
-SEARCH_VERSION = 1
+SEARCH_VERSION = 2
+TOP_SHAPES = 8  # MAC arrays (ranked by proxy_cycles) that get the full cycle model
 
 
 class EngineSearchError(ZynqSqueezeError):
@@ -53,6 +54,32 @@ def mac_shapes(board: Board, rq: int) -> list[tuple[int, int]]:
     budget = board.dsp - 4 * rq
     return [(po, pi) for po in PE_OC for pi in PE_IC
             if MIN_DSP_USE * budget <= po * pi <= budget]
+
+
+def _conv_planes(layer):
+    """(conv, input H, input W) of each convolution of a layer (fire: expands read the
+    squeeze output)."""
+    _, h, w = layer.in_shape
+    if layer.kind != "fire":
+        return [(layer.conv, h, w)]
+    sh, sw = layer.squeeze.out_hw(h, w)
+    return [(layer.squeeze, h, w), (layer.expand1, sh, sw), (layer.expand3, sh, sw)]
+
+
+def proxy_cycles(layers, po: int, pi: int, rq: int) -> int:
+    """A closed-form lower bound: MAC-array steps (kernel rows of ``kw * C`` bytes in
+    ``pe_ic`` groups, ``pe_oc`` channels at a time) or requantization (``rq`` lanes),
+    whichever is slower, per conv; used only to rank MAC arrays before the cycle model."""
+    total = 0
+    for layer in layers:
+        for conv, h, w in _conv_planes(layer):
+            oh, ow = conv.out_hw(h, w)
+            kh, kw = conv.kernel
+            o, i = conv.out_channels, conv.in_channels
+            compute = oh * ow * kh * -(-kw * i // pi) * -(-o // po)
+            requant = oh * ow * -(-o // rq)
+            total += max(compute, requant)
+    return total
 
 
 def with_buffers(base: EngineConfig, po: int, pi: int, rq: int, recipe, scale: float
@@ -90,24 +117,32 @@ def _largest_fitting(base, po, pi, rq, recipe, board) -> EngineConfig | None:
 def candidates(board: Board, layers, clock_mhz: float) -> list[Candidate]:
     base = dataclasses.replace(EngineConfig(), axi_bits=board.hp_port_bits,
                                clock_mhz=clock_mhz)
+    shapes = [(po, pi, rq) for rq in RQ_LANES for po, pi in mac_shapes(board, rq)]
+    shapes.sort(key=lambda t: (proxy_cycles(layers, *t), t))
     out = []
-    for rq in RQ_LANES:
-        for po, pi in mac_shapes(board, rq):
-            for recipe in RECIPES.values():
-                cfg = _largest_fitting(base, po, pi, rq, recipe, board)
-                if cfg is None:
-                    continue
-                cycles = model_cycles(cfg, layers)
-                if cycles is not None:
-                    use = estimate(cfg)
-                    out.append(Candidate(cycles, use.bram18k, use.dsp, cfg))
+    for po, pi, rq in shapes[:TOP_SHAPES]:
+        for recipe in RECIPES.values():
+            cfg = _largest_fitting(base, po, pi, rq, recipe, board)
+            if cfg is None:
+                continue
+            cycles = model_cycles(cfg, layers)
+            if cycles is not None:
+                use = estimate(cfg)
+                out.append(Candidate(cycles, use.bram18k, use.dsp, cfg))
     return out
 
 
 def _cache_key(board: Board, layers, clock_mhz: float) -> str:
+    """Changes with the board, the layers, and the models the choice depends on."""
+    from pathlib import Path
+
+    from . import cycle_model, resources, tiling
+
     h = hashlib.sha256(json.dumps([SEARCH_VERSION, board.name, clock_mhz,
                                    dataclasses.asdict(EngineConfig()),
                                    [layer_signature(x) for x in layers]]).encode())
+    for mod in (cycle_model, resources, tiling):
+        h.update(Path(mod.__file__).read_bytes())
     return h.hexdigest()[:24]
 
 

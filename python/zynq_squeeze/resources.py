@@ -78,20 +78,21 @@ def buffer_lutram_luts(buf: Buffer) -> int:
 
 def engine_buffers(cfg: EngineConfig) -> list[Buffer]:
     """The engine's on-chip arrays as ``src/zsq_engine.cpp`` declares and partitions them
-    (docs/ENGINE.md, "On-chip buffers"): activations and weights in ``pe_ic``-byte words,
-    weights and accumulators banked per MAC-array row, requant-side arrays per lane."""
+    (docs/ENGINE.md, "On-chip buffers"): activations and weights reshaped into
+    ``pe_ic``-byte words, weights/accumulators/output tiles banked per MAC-array row,
+    per-channel parameters per requantization lane; ``[2]`` arrays are ping-pong."""
     pi, po, rq = cfg.pe_ic, cfg.pe_oc, cfg.rq_lanes
     cd = math.ceil
     return [
         Buffer("in_buf", 8 * pi, cd(cfg.in_buf_bytes / pi), 1, copies=2),
-        Buffer("w_buf", 8 * pi, cd(cfg.w_buf_bytes / (pi * po)), po, copies=2),
+        Buffer("w_buf", 8 * pi, cd(cd(cfg.w_buf_bytes / po) / pi), po, copies=2),
         Buffer("acc", 32, cd(cfg.acc_words / po), po, copies=2),
-        Buffer("cv_buf", 8, cd(cfg.out_buf_bytes / rq), rq),
-        Buffer("out_buf", 8, cd(cfg.out_buf_bytes / rq), rq, copies=2),
+        Buffer("cv_buf", 8, cd(cfg.out_buf_bytes / po), po),
+        Buffer("out_buf", 8, cd(cfg.out_buf_bytes / po), po, copies=2),
         Buffer("sq_buf", 8 * pi, cd(cfg.sq_buf_bytes / pi), 1),
-        Buffer("bias", 32, cd(cfg.param_depth / rq), rq),
-        Buffer("mult", 32, cd(cfg.param_depth / rq), rq),
-        Buffer("shift", 8, cd(cfg.param_depth / rq), rq),
+        Buffer("bias", 32, cd(cfg.param_depth / rq), rq, copies=2),
+        Buffer("mult", 32, cd(cfg.param_depth / rq), rq, copies=2),
+        Buffer("shift", 8, cd(cfg.param_depth / rq), rq, copies=2),
     ]
 
 

@@ -16,9 +16,10 @@ LOOP_ORDERS = ("oc_outer", "spatial_outer")
 class EngineConfig:
     """Global parameters of one generated accelerator.
 
-    Defaults suit the Zybo Z7-20: a 32 x 6 MAC array (192 DSP48E1; 32 output lanes fit
-    SqueezeNet's 64..512-channel expands and conv1's 3 input channels better than 16 x 12)
-    plus 6 requant lanes (24 DSP), and ~414 KB of tile buffers (docs/ENGINE.md).
+    Defaults suit the Zybo Z7-20: a 16 x 12 MAC array (192 DSP48E1; the array reduces
+    12 consecutive bytes of a kernel row, so conv1's 3x3x3 rows (9 bytes) fill it as well
+    as 32 x 6, and 16 output lanes divide every SqueezeNet channel count) plus 7 requant
+    lanes (28 DSP; 220 in total), and the tile buffers of docs/ENGINE.md.
 
     ``pe_oc`` x ``pe_ic`` is the MAC array (output x input channels per cycle; one
     DSP48 per MAC lane). Buffer depths are in bytes (int8 buffers) or words (int32
@@ -31,8 +32,8 @@ class EngineConfig:
     (docs/ENGINE.md). The same values are emitted into the engine's ``zsq_config.h``.
     """
 
-    pe_oc: int = 32
-    pe_ic: int = 6
+    pe_oc: int = 16
+    pe_ic: int = 12
     in_buf_bytes: int = 64 * 1024
     w_buf_bytes: int = 48 * 1024
     acc_words: int = 16 * 1024
@@ -41,7 +42,7 @@ class EngineConfig:
     axi_bits: int = 64
     clock_mhz: float = 100.0
     param_depth: int = 512
-    rq_lanes: int = 6
+    rq_lanes: int = 7
     burst_overhead: int = 24
     pipeline_depth: int = 12
     layer_overhead: int = 200
