@@ -158,3 +158,17 @@ def test_unsupported_onnx_op_gives_clear_error():
                                             helper.make_opsetid("com.example", 1)])
     with pytest.raises(ModelImportError):
         from_onnx(m)
+
+
+def test_bias_broadcasting_over_width_stays_on_cpu():
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w"),
+             numpy_helper.from_array(rng.standard_normal(6).astype(np.float32), "b")]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             helper.make_node("Add", ["c", "b"], ["y"])]  # b[6] broadcasts over W=6, not C
+    g = helper.make_graph(nodes, "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 6, 6])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 6, 6])], inits)
+    _, rep = _partition(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]))
+    # the conv alone offloads; the width-wise add stays on the CPU
+    assert rep.patterns == {patterns.CONV: 1}
+    assert [op.op for op in rep.cpu_ops] == ["relax.add"]

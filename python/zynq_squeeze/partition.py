@@ -72,10 +72,9 @@ def _shape(expr) -> tuple[int, ...]:
 
 
 def _conv_macs(call: relax.Call) -> int:
-    out = _shape(call)
-    w = _shape(call.args[1])
-    groups = int(call.attrs.groups)
-    return int(np.prod(out)) * (w[1]) * w[2] * w[3] if groups else 0
+    """Output elements x (input channels per group) x kernel window."""
+    out, w = _shape(call), _shape(call.args[1])
+    return int(np.prod(out)) * w[1] * w[2] * w[3]
 
 
 def _matmul_macs(call: relax.Call) -> int:

@@ -156,15 +156,10 @@ def conv_reason(node: ConvNode) -> str | None:
     if any(s not in STRIDES for s in strides):
         return f"stride {list(strides)} is not 1 or 2"
     if node.bias is not None:
+        # add(conv NCHW, b) is a per-channel bias only for b of shape (1, O, 1, 1) or (O, 1, 1).
         bshape = _static_shape(node.bias)
-        oc = wshape[0]
-        if bshape is None or int(np.prod(bshape)) != oc or (
-                len(bshape) >= 3 and bshape[-2:] != (1, 1)) or (
-                len(bshape) in (1, 2) and bshape[-1] != oc and len(bshape) != 1):
+        if bshape not in ((1, wshape[0], 1, 1), (wshape[0], 1, 1)):
             return f"bias of shape {bshape} is not one value per output channel"
-        if len(bshape) == 1:
-            # add(conv NCHW, b[O]) broadcasts over W, not over channels.
-            return f"bias of shape {bshape} broadcasts over width, not channels"
     return None
 
 
