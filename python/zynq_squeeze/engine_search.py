@@ -18,7 +18,7 @@ from .boards import Board
 from .cycle_model import layer_cost
 from .errors import ScheduleError, ZynqSqueezeError
 from .layers import layer_signature
-from .resources import estimate, fits
+from .resources import bank_capacity, estimate, fits
 from .schedule import EngineConfig
 from .tiling import default_schedule
 
@@ -33,7 +33,10 @@ RECIPES = {
     "activations": (16384, 256, 512, 4096, 16384),
 }
 SCALES = (0.125, 0.1875, 0.25, 0.375, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
-SEARCH_VERSION = 2
+SEARCH_VERSION = 3
+# Headroom for place and route: designs above ~90 % BRAM or ~80 % LUT rarely close timing.
+MAX_BRAM_UTIL = 0.92
+MAX_LUT_UTIL = 0.8
 TOP_SHAPES = 8  # MAC arrays (ranked by proxy_cycles) that get the full cycle model
 
 
@@ -84,8 +87,12 @@ def proxy_cycles(layers, po: int, pi: int, rq: int) -> int:
 
 def with_buffers(base: EngineConfig, po: int, pi: int, rq: int, recipe, scale: float
                  ) -> EngineConfig:
-    """An engine with MAC array po x pi and the recipe's buffers at ``scale``."""
+    """An engine with MAC array po x pi and the recipe's buffers at ``scale``, each bank
+    filled up to the capacity of the block RAMs it occupies anyway."""
     d_in, d_w, d_acc, d_out, d_sq = (max(16, int(v * scale)) for v in recipe)
+    d_in, d_sq, d_w = (bank_capacity(d, 8 * pi) for d in (d_in, d_sq, d_w))
+    d_acc = bank_capacity(d_acc, 32)
+    d_out = bank_capacity(-(-d_out * rq // po), 8) * po // rq  # out/cv banks are per pe_oc
     return dataclasses.replace(
         base, pe_oc=po, pe_ic=pi, rq_lanes=rq,
         in_buf_bytes=d_in * pi, w_buf_bytes=d_w * pi * po, acc_words=d_acc * po,
@@ -107,7 +114,7 @@ def _largest_fitting(base, po, pi, rq, recipe, board) -> EngineConfig | None:
     best = None
     for s in SCALES:
         cfg = with_buffers(base, po, pi, rq, recipe, s)
-        if fits(estimate(cfg), board):
+        if fits(estimate(cfg), board, bram_util=MAX_BRAM_UTIL, lut_util=MAX_LUT_UTIL):
             best = cfg
         else:
             break

@@ -64,6 +64,19 @@ def bram18_per_bank(depth: int, width_bits: int) -> int:
     return min(math.ceil(width_bits / w) * math.ceil(depth / d) for d, w in BRAM18_SHAPES)
 
 
+def bank_capacity(depth: int, word_bits: int) -> int:
+    """The largest depth that fits in the RAMB18 primitives ``depth`` words already need
+    (BRAM comes in whole primitives: the rest of the last one is free)."""
+    n = bram18_per_bank(depth, word_bits)
+    if n == 0:
+        return depth
+    best = depth
+    for d, w in BRAM18_SHAPES:
+        per_row = math.ceil(word_bits / w)
+        best = max(best, (n // per_row) * d)
+    return best
+
+
 def buffer_bram18k(buf: Buffer) -> int:
     """BRAM18K of one array with its partitioning and ping-pong copies."""
     return buf.copies * buf.banks * bram18_per_bank(buf.bank_depth, buf.word_bits)
@@ -138,6 +151,8 @@ def fit_report(use: ResourceUse, board: Board) -> dict:
     return out
 
 
-def fits(use: ResourceUse, board: Board) -> bool:
-    return (use.bram18k <= board.bram18k and use.dsp <= board.dsp and use.lut <= board.lut
-            and use.ff <= board.ff)
+def fits(use: ResourceUse, board: Board, bram_util: float = 1.0, lut_util: float = 1.0
+         ) -> bool:
+    """Within the board's resources (BRAM and LUT optionally capped at a utilization)."""
+    return (use.bram18k <= int(bram_util * board.bram18k) and use.dsp <= board.dsp
+            and use.lut <= int(lut_util * board.lut) and use.ff <= board.ff)
