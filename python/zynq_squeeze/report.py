@@ -9,11 +9,19 @@ import json
 from pathlib import Path
 
 from .boards import get_board
+from .cycle_model import buffer_needs
+from .descriptor import make_descriptor
 from .resources import estimate, fit_report
 from .layers import layer_signature
 from .schedule_select import TUNING_LOG_VERSION
 
 REPORT_VERSION = 1
+
+
+def _buffer_use(layer, sched, cfg) -> dict:
+    """Fraction of each on-chip buffer the layer's largest tile occupies."""
+    needs = buffer_needs(make_descriptor(layer, sched), cfg)
+    return {name: round(need / cap, 4) for name, need, cap in needs if cap}
 
 
 def _layer_rows(res) -> list[dict]:
@@ -33,6 +41,7 @@ def _layer_rows(res) -> list[dict]:
                     "ddr_bytes": int(cost.ddr_bytes) * lf.batch,
                     # The engine is shared: each layer uses the whole MAC array and buffers.
                     "bram18k": use.bram18k, "dsp": use.dsp,
+                    "buffer_use": _buffer_use(layer, sched, cg.engine),
                     "signature": layer_signature(layer),
                 })
     return rows
@@ -62,6 +71,11 @@ def make_report(res, model_name: str) -> dict:
         "board_efficiency": round(macs / (board.dsp * cycles), 4) if cycles else 0.0,
         "ddr_bytes": sum(r["ddr_bytes"] for r in layers),
         "ddr_gbps": board.ddr_gbps,
+        # Traffic over the run vs the board's DDR peak: loads and stores go through one
+        # 64-bit HP port (the cycle model's bound), far below the DDR itself.
+        "ddr_utilization": round(sum(r["ddr_bytes"] for r in layers)
+                                 / (latency_ms * 1e-3 * board.ddr_gbps * 1e9), 4)
+        if latency_ms else 0.0,
         "macs": macs,
     }
     return {
