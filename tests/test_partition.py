@@ -121,14 +121,22 @@ def test_other_targets_untouched():
     import tvm
     from tvm import relax
 
+    from zynq_squeeze import build_context
+
     mod = from_onnx(_unsupported_graph())
-    ex = tvm.compile(mod, target=tvm.target.Target({"kind": "llvm"}))
-    # No external (accelerator) module is linked into a plain llvm build.
-    assert "zsq_" not in ex.as_text() if hasattr(ex, "as_text") else True
+    opts = build_context.BuildOptions()
+    with build_context.using(opts):
+        ex = tvm.compile(mod, target=tvm.target.Target({"kind": "llvm"}))
+    # the plugin's passes did not run: nothing partitioned, no accelerator code generated
+    assert opts.partition_reports == [] and opts.results == []
     vm = relax.VirtualMachine(ex, tvm.cpu())
     x = np.random.default_rng(0).standard_normal((1, 3, 16, 16)).astype(np.float32)
     y = vm["main"](tvm.runtime.tensor(x)).numpy()
     assert np.isfinite(y).all()
+    # ... while the zynq-squeeze target does partition the same module
+    with build_context.using(opts), pytest.warns(UserWarning, match="synthetic"):
+        tvm.compile(mod, target="zynq-squeeze")
+    assert len(opts.partition_reports) == 1 and len(opts.results) == 1
 
 
 def test_pipeline_wrap_is_idempotent():

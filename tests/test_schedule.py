@@ -174,3 +174,13 @@ def test_resource_model_matches_engine_pragmas():
         reshape = re.search(rf"ARRAY_RESHAPE variable = {buf.name} cyclic factor = (\w+)", src)
         word = elem_bits * (macro[reshape.group(1)] if reshape else 1)
         assert word == buf.word_bits, buf.name
+
+
+def test_tuning_log_engine_that_does_not_fit_is_rejected(tmp_path):
+    from zynq_squeeze.schedule_select import EngineFitError, choose_engine
+
+    big = EngineConfig(pe_oc=32, pe_ic=16, w_buf_bytes=1 << 20)
+    log = tmp_path / "big.json"
+    log.write_text(json.dumps({"version": 1, "engine": big.to_json(), "layers": {}}))
+    with pytest.raises(EngineFitError, match=r"needs \d+ bram18k but zybo-z7-20 has 280 \(largest buffer: w_buf"):
+        choose_engine(BOARDS["zybo-z7-20"], [], tuning_log=log)

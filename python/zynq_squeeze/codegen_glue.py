@@ -5,7 +5,8 @@ One exported ``__tvm_ffi_<symbol>`` per offloaded function. It checks its argume
 (NCHW float -> HWC int8), runs the layer program through ``hls_runtime`` and
 dequantizes the outputs. Every failure is raised as a tvm-ffi error (a Python
 exception), never an abort. The layer program, weights and params are binary blobs
-linked into the object with ``.incbin``; the runtime is handed them on first call.
+linked into the object with ``.incbin``; an init function, run once through
+``TVMFFIHandleInitOnce`` on the first call, hands them to the runtime and validates them.
 """
 from __future__ import annotations
 
@@ -124,11 +125,11 @@ static void zsq_dequantize(const int8_t *q, int c, int h, int w, float scale, fl
 def _blob_asm(symbol: str, files: dict[str, str]) -> str:
     lines = ['__asm__(".section .rodata\\n"']
     for role, fname in sorted(files.items()):
-        name = f"zsq_{symbol}_{role}"
+        name = f"{symbol}_{role}"
         lines += [f'        ".balign 64\\n.global {name}\\n.hidden {name}\\n{name}:\\n"',
                   f'        ".incbin \\"{fname}\\"\\n"']
     lines.append('        ".previous\\n");')
-    decls = [f'extern "C" const unsigned char zsq_{symbol}_{role}[];' for role in sorted(files)]
+    decls = [f'extern "C" const unsigned char {symbol}_{role}[];' for role in sorted(files)]
     return "\n".join(decls + lines)
 
 
@@ -145,12 +146,37 @@ def emit_function(g: GlueFunction) -> str:
     out += [f" *   {line}" for line in g.summary]
     out.append(" */")
     out.append(_blob_asm(sym, g.blob_files))
-    out.append(f"static int8_t zsq_{sym}_arena[{max(g.arena_bytes, 1)}] __attribute__((aligned(64)));")
+    out.append(f"static int8_t {sym}_arena[{max(g.arena_bytes, 1)}] __attribute__((aligned(64)));")
     for k, (tid, shape) in enumerate(zip(lf.inputs, lf.input_shapes)):
-        out.append(f"static const int64_t zsq_{sym}_in{k}_shape[{len(shape)}] = {_shape_init(shape)};")
+        out.append(f"static const int64_t {sym}_in{k}_shape[{len(shape)}] = {_shape_init(shape)};")
     for k, (tid, shape) in enumerate(zip(lf.outputs, lf.output_shapes)):
-        out.append(f"static const int64_t zsq_{sym}_out{k}_shape[{len(shape)}] = {_shape_init(shape)};")
-    body = [
+        out.append(f"static const int64_t {sym}_out{k}_shape[{len(shape)}] = {_shape_init(shape)};")
+    init = [
+        "/* The constants (layer program, packed weights, params) are linked into this object;",
+        " * this runs once, on the first call: it hands them to the runtime and validates them. */",
+        f"static zsq_rt_program_t {sym}_program;",
+        f"static void *{sym}_handle = NULL;",
+        f"static int {sym}_init(void **out) {{",
+        f"  zsq_rt_program_t *p = &{sym}_program;",
+        f"  p->layers = (const zsq_layer_t *){sym}_prog;",
+        f"  p->n_layers = {g.n_layers};",
+        f"  p->weights = (const int8_t *){sym}_weights;",
+        f"  p->weights_bytes = {g.weights_bytes};",
+        f"  p->params = (const int32_t *){sym}_params;",
+        f"  p->params_words = {g.params_words};",
+        f"  p->arena_bytes = {g.arena_bytes};",
+        "  char err[256], msg[400];",
+        "  int rc = zsq_rt_validate(p, err, sizeof err);",
+        "  if (rc != 0) {",
+        f'    snprintf(msg, sizeof msg, "{sym}: invalid layer program (%d): %s", rc, err);',
+        '    return zsq_raise("RuntimeError", msg);',
+        "  }",
+        "  *out = p;",
+        "  return 0;",
+        "}",
+        "",
+    ]
+    body = init + [
         f'extern "C" __attribute__((visibility("default"))) int __tvm_ffi_{sym}(',
         "    void *self, const TVMFFIAny *args, int32_t nargs, TVMFFIAny *ret) {",
         "  (void)self; (void)ret;",
@@ -164,19 +190,12 @@ def emit_function(g: GlueFunction) -> str:
         f"  for (int i = 0; i < {nin + nout}; ++i) t[i] = zsq_tensor_arg(&args[i]);",
     ]
     for k, shape in enumerate(lf.input_shapes):
-        body.append(f'  if (zsq_check_tensor(fn, "input", {k}, t[{k}], {len(shape)}, zsq_{sym}_in{k}_shape)) return -1;')
+        body.append(f'  if (zsq_check_tensor(fn, "input", {k}, t[{k}], {len(shape)}, {sym}_in{k}_shape)) return -1;')
     for k, shape in enumerate(lf.output_shapes):
-        body.append(f'  if (zsq_check_tensor(fn, "output", {k}, t[{nin + k}], {len(shape)}, zsq_{sym}_out{k}_shape)) return -1;')
+        body.append(f'  if (zsq_check_tensor(fn, "output", {k}, t[{nin + k}], {len(shape)}, {sym}_out{k}_shape)) return -1;')
     body += [
-        "  zsq_rt_program_t prog;",
-        "  memset(&prog, 0, sizeof prog);",
-        f"  prog.layers = (const zsq_layer_t *)zsq_{sym}_prog;",
-        f"  prog.n_layers = {g.n_layers};",
-        f"  prog.weights = (const int8_t *)zsq_{sym}_weights;",
-        f"  prog.weights_bytes = {g.weights_bytes};",
-        f"  prog.params = (const int32_t *)zsq_{sym}_params;",
-        f"  prog.params_words = {g.params_words};",
-        f"  prog.arena_bytes = {g.arena_bytes};",
+        f"  if (TVMFFIHandleInitOnce(&{sym}_handle, {sym}_init) != 0) return -1;",
+        f"  const zsq_rt_program_t *prog = (const zsq_rt_program_t *){sym}_handle;",
         "  char err[256];",
         f"  for (int64_t n = 0; n < {lf.batch}; ++n) {{",
     ]
@@ -184,9 +203,9 @@ def emit_function(g: GlueFunction) -> str:
         info = lf.tensors[tid]
         c, h, w = info.shape
         body.append(f"    zsq_quantize((const float *)t[{k}]->data + n * {c * h * w}, {c}, {h}, {w}, "
-                    f"{_c_float(boundary_factors(info.scale)[0])}, zsq_{sym}_arena + {g.input_offsets[k]});")
+                    f"{_c_float(boundary_factors(info.scale)[0])}, {sym}_arena + {g.input_offsets[k]});")
     body += [
-        f"    int rc = zsq_rt_run(&prog, zsq_{sym}_arena, NULL, err, sizeof err);",
+        f"    int rc = zsq_rt_run(prog, {sym}_arena, NULL, err, sizeof err);",
         "    if (rc != 0) {",
         "      char msg[400];",
         '      snprintf(msg, sizeof msg, "%s: accelerator error %d: %s", fn, rc, err);',
@@ -196,7 +215,7 @@ def emit_function(g: GlueFunction) -> str:
     for k, tid in enumerate(lf.outputs):
         info = lf.tensors[tid]
         c, h, w = info.shape
-        body.append(f"    zsq_dequantize(zsq_{sym}_arena + {g.output_offsets[k]}, {c}, {h}, {w}, "
+        body.append(f"    zsq_dequantize({sym}_arena + {g.output_offsets[k]}, {c}, {h}, {w}, "
                     f"{_c_float(boundary_factors(info.scale)[1])}, (float *)t[{nin + k}]->data + n * {c * h * w});")
     body += ["  }", "  return 0;", "}"]
     return "\n".join(out + body)

@@ -17,6 +17,10 @@ from .schedule import EngineConfig, TileSchedule
 TUNING_LOG_VERSION = 1
 
 
+class EngineFitError(ZynqSqueezeError):
+    """An engine does not fit the board's resources."""
+
+
 class TuningLogError(ZynqSqueezeError):
     """A tuning log cannot be read (missing, not JSON, wrong version or fields)."""
 
@@ -57,8 +61,25 @@ def choose_engine(board: Board, layers: list[Layer], *, clock_mhz: float | None 
     if tuning_log is not None:
         eng = read_tuning_log(tuning_log)["engine"]
         if eng is not None:
+            check_engine_fits(eng, board)
             return eng
     return search_engine(board, layers, clock_mhz)
+
+
+def check_engine_fits(engine: EngineConfig, board: Board) -> None:
+    """Raise ``EngineFitError`` naming the resource (and largest buffer) ``engine`` overflows."""
+    from .resources import estimate
+
+    use = estimate(engine)
+    for key in ("bram18k", "dsp", "lut", "ff"):
+        used, avail = getattr(use, key), getattr(board, key)
+        if used > avail:
+            detail = ""
+            if key == "bram18k":
+                big = max(use.buffers, key=use.buffers.get)
+                detail = f" (largest buffer: {big}, {use.buffers[big]} BRAM18K)"
+            raise EngineFitError(f"engine {engine.pe_oc}x{engine.pe_ic} needs {used} {key} but "
+                                 f"{board.name} has {avail}{detail}")
 
 
 def choose_schedules(engine: EngineConfig, layers: list[Layer], *,
