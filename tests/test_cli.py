@@ -149,3 +149,14 @@ def test_compile_dir_hls_testbench_passes(compiled):
 def test_report_html_written(compiled):
     html = (compiled / "out" / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 3 and "_l0" in html
+
+
+def test_demo_as_in_the_readme(tmp_path, monkeypatch, capsys):
+    """`zynq-squeeze demo` with no arguments: relative default output directory."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "top-1 agreement 100%" in text
+    rep = json.loads((tmp_path / "zsq_demo" / "report.json").read_text())
+    assert rep["offload"]["macs_offloaded"] == rep["offload"]["macs_total"] == 349_151_936
+    assert (tmp_path / "zsq_demo" / "hls" / "run_hls.tcl").is_file()

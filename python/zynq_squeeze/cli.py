@@ -44,7 +44,7 @@ def compile_model(model, out_dir: Path, *, board: str = "zybo-z7-20", calibratio
     from . import frontend
     from .report import make_report, write_outputs
 
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     proto = frontend.load_onnx(model)
@@ -164,7 +164,7 @@ def _cmd_run(args) -> int:
 def _cmd_demo(args) -> int:
     from .models import squeezenet
 
-    out = Path(args.out)
+    out = Path(args.out).resolve()
     print("[zynq-squeeze] demo: SqueezeNet 1.1 (seeded weights) at 224x224 on zybo-z7-20")
     model = squeezenet("1.1", seed=0)
     rng = np.random.default_rng(1)

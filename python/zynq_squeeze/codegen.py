@@ -78,7 +78,8 @@ def generate(functions, opts: build_context.BuildOptions) -> CodegenResult:
     all_layers = [layer for lf in lowered for layer, _, _ in lf.layers]
     engine = choose_engine(board, all_layers, clock_mhz=opts.clock_mhz,
                            tuning_log=opts.tuning_log)
-    out_dir = Path(opts.out_dir) if opts.out_dir else build_context.temp_dir()
+    # Absolute: the glue is compiled from inside src/ (relative .incbin names).
+    out_dir = Path(opts.out_dir).resolve() if opts.out_dir else build_context.temp_dir()
     src_dir = out_dir / "src"
     src_dir.mkdir(parents=True, exist_ok=True)
     glue_fns, programs = [], []
