@@ -226,3 +226,47 @@ def test_random_chains_bit_exact(tmp_path_factory, case):
     assert res.partition_report.offload_ratio == 1.0
     lf = res.codegen[0].functions[0]
     np.testing.assert_array_equal(y, golden.run_function(lf, [x])[0])
+
+
+@pytest.mark.skipif(any(__import__("shutil").which(t) is None
+                        for t in ("arm-linux-gnueabihf-g++", "arm-linux-gnueabihf-readelf")),
+                    reason="needs g++-arm-linux-gnueabihf")
+def test_board_build_exports_an_arm_library(tmp_path):
+    import subprocess
+
+    mod = from_onnx(small_net(seed=11))
+    res = zynq_squeeze.build(mod, calibration=[np.zeros((1, 3, 23, 23), np.float32) + 0.5],
+                             out_dir=tmp_path, board_build=True)
+    lib = tmp_path / "model_arm.so"
+    res.export_library(lib)
+    head = subprocess.run(["arm-linux-gnueabihf-readelf", "-h", str(lib)], capture_output=True,
+                          text=True).stdout
+    assert "ARM" in head and "ELF32" in head
+    syms = subprocess.run(["arm-linux-gnueabihf-readelf", "-W", "--dyn-syms", str(lib)],
+                          capture_output=True, text=True).stdout
+    sym = res.partition_report.functions[0]
+    assert f"__tvm_ffi_{sym}" in syms
+    # the board links the zynq (UIO) backend, not the engine's C simulation
+    assert "zsq_engine" not in syms and "zsq_rt_backend_run" not in syms  # hidden, internal
+    assert "zynq" in subprocess.run(["arm-linux-gnueabihf-strings", str(lib)],
+                                    capture_output=True, text=True).stdout
+
+
+@pytest.mark.skipif(__import__("shutil").which("arm-linux-gnueabihf-g++") is None,
+                    reason="needs g++-arm-linux-gnueabihf")
+def test_arm_target_tag_builds_for_the_board(tmp_path):
+    import subprocess
+
+    from tvm.support import cc
+
+    from zynq_squeeze.build import _pack_imports_as_c
+
+    mod = zynq_squeeze.calibrate(from_onnx(small_net(seed=12)),
+                                 [np.zeros((1, 3, 23, 23), np.float32) + 0.5], progress=False)
+    ex = tvm.compile(mod, target="zynq-squeeze-arm")
+    lib = tmp_path / "arm.so"
+    ex.export_library(str(lib), fcompile=cc.cross_compiler("arm-linux-gnueabihf-g++"),
+                      fpack_imports=_pack_imports_as_c)
+    head = subprocess.run(["arm-linux-gnueabihf-readelf", "-h", str(lib)], capture_output=True,
+                          text=True).stdout
+    assert "ARM" in head and "ELF32" in head

@@ -33,6 +33,18 @@ def offload_pass() -> tvm.transform.Pass:
     return _offload
 
 
+def _pack_imports_as_c(module, is_system_lib, prefix, workspace_dir) -> str:
+    """``export_library`` hook: the imported modules' blob as a C file."""
+    import os
+
+    from tvm.runtime import _ffi_api
+
+    path = os.path.join(workspace_dir, f"{prefix}devc.c")
+    with open(path, "w") as f:
+        f.write(_ffi_api.ModulePackImportsToC(module, is_system_lib, prefix))
+    return path
+
+
 @dataclass
 class BuildResult:
     """What ``build`` returns: the TVM executable plus what the plugin did to make it."""
@@ -47,6 +59,16 @@ class BuildResult:
         return relax.VirtualMachine(self.executable, device or tvm.cpu())
 
     def export_library(self, path, **kwargs) -> None:
+        """Write the shared library; board builds link with the ARM cross compiler."""
+        if self.options.board_build and "fcompile" not in kwargs:
+            from tvm.support import cc
+
+            from .native_build import ARM_PREFIX
+
+            kwargs["fcompile"] = cc.cross_compiler(ARM_PREFIX + "g++")
+            # Pack the module blob as C so the cross compiler builds it with the board's
+            # hard-float ABI (an LLVM-packed devc.o carries no VFP attributes).
+            kwargs.setdefault("fpack_imports", _pack_imports_as_c)
         self.executable.export_library(str(path), **kwargs)
 
 

@@ -20,6 +20,7 @@ from .codegen_glue import GlueFunction, emit_glue
 from .lower import LoweredFunction, lower_function
 from .schedule import EngineConfig
 from .schedule_select import choose_engine, choose_schedules
+from .target import is_board_target
 
 
 @dataclass
@@ -111,7 +112,9 @@ def generate(functions, opts: build_context.BuildOptions) -> CodegenResult:
     glue = emit_glue(opts.model_name, board.name, glue_fns)
     (src_dir / "zsq_glue.cc").write_text(glue)
     sources["zsq_glue.cc"] = src_dir / "zsq_glue.cc"
-    obj = compile_model_object(src_dir, board=board, host=not opts.board_build,
+    # A board build either by option or by target (tvm.compile(..., "zynq-squeeze-arm")).
+    board_build = opts.board_build or is_board_target(None)
+    obj = compile_model_object(src_dir, board=board, host=not board_build,
                                progress=opts.progress)
     return CodegenResult(board=board.name, engine=engine, out_dir=out_dir, object_path=obj,
                          functions=lowered, programs=programs, sources=sources)
