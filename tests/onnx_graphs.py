@@ -57,7 +57,7 @@ class GraphBuilder:
         return out
 
     def fire(self, s, e1, e3):
-        src, c = self.cur, self.c
+        # expand1 and expand3 both read the squeeze output
         sq = self.conv(s, 1)
         a = self.conv(e1, 1, src=sq)
         self.cur, self.c = sq, s

@@ -11,7 +11,7 @@ from zynq_squeeze import csim
 from zynq_squeeze.cycle_model import fits
 from zynq_squeeze.descriptor import make_descriptor
 from zynq_squeeze.errors import EngineError, ScheduleError
-from zynq_squeeze.layers import ConvLayer, FireLayer, PoolSpec
+from zynq_squeeze.layers import ConvLayer, PoolSpec
 from zynq_squeeze.program import build_program, chain_program, run_reference
 from zynq_squeeze.reference import run_layer
 from zynq_squeeze.schedule import EngineConfig, TileSchedule

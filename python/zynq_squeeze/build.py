@@ -15,7 +15,7 @@ from tvm.target import Target
 
 from . import build_context, partition, target
 from .calibrate import calibrate, ensure_calibrated
-from .errors import ZynqSqueezeError
+from .errors import BuildError
 
 
 def offload_pass() -> tvm.transform.Pass:
@@ -70,10 +70,6 @@ class BuildResult:
             # hard-float ABI (an LLVM-packed devc.o carries no VFP attributes).
             kwargs.setdefault("fpack_imports", _pack_imports_as_c)
         self.executable.export_library(str(path), **kwargs)
-
-
-class BuildError(ZynqSqueezeError):
-    """The model could not be built."""
 
 
 def build(mod: tvm.IRModule, board: str = "zybo-z7-20", calibration=None, tuning_log=None,

@@ -1,36 +1,26 @@
 """Run programs on the bit-exact C simulation of the engine.
 
 The engine (``src/``) and the csim runtime backend are compiled once per EngineConfig
-into a shared library with ``g++ -O3 -march=native -fPIC`` and cached under
-``$ZSQ_CACHE_DIR`` (default ``~/.cache/zynq_squeeze``), keyed by a hash of the sources,
-the generated ``zsq_config.h``, the compiler version and flags. Programs run through
+into a shared library by ``native_build`` (``g++ -O3 -march=native -fPIC``, cached under
+``$ZSQ_CACHE_DIR``, default ``~/.cache/zynq_squeeze``, keyed by the sources, the generated
+``zsq_config.h``, the compiler, its flags and the CPU). Programs run through
 ctypes; a C error code becomes :class:`~zynq_squeeze.errors.EngineError` with the
 runtime's message.
 """
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import platform
-import shutil
-import subprocess
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import native
-from .errors import BuildError, EngineError
+from . import native_build
+from .errors import EngineError
 from .program import Program, engine_config_header
 from .schedule import EngineConfig
 
-CXX = os.environ.get("CXX", "g++")
-CC = os.environ.get("CC", "gcc")
-OPT_FLAGS = ["-O3", "-march=native", "-fPIC"]
-WARN_FLAGS = ["-Wno-unknown-pragmas", "-Wno-unused-label"]
 MAX_LAYERS = 256
 
 _lock = threading.Lock()
@@ -62,73 +52,11 @@ class EngineStats:
     layer_macs: list[int]
 
 
-def cache_dir() -> Path:
-    d = os.environ.get("ZSQ_CACHE_DIR")
-    return Path(d) if d else Path.home() / ".cache" / "zynq_squeeze"
-
-
-def _compiler_id(cxx: str) -> str:
-    try:
-        return subprocess.run([cxx, "--version"], capture_output=True, text=True,
-                              check=True).stdout.splitlines()[0]
-    except (OSError, subprocess.CalledProcessError) as e:
-        raise BuildError(f"C++ compiler {cxx!r} not usable: {e}") from e
-
-
-def _cpu_id() -> str:
-    try:
-        for ln in Path("/proc/cpuinfo").read_text().splitlines():
-            if ln.startswith(("model name", "flags")):
-                return ln
-    except OSError:
-        pass
-    return platform.processor()
-
-
 def build_library(cfg: EngineConfig | None = None, extra_flags: tuple[str, ...] = ()) -> Path:
     """Compile (or find in the cache) the simulation library for ``cfg``; returns its path."""
     cfg = cfg or EngineConfig()
-    header = engine_config_header(cfg, "C simulation build")
-    srcs = native.engine_sources() + native.runtime_sources("csim")
-    h = hashlib.sha256()
-    for p in sorted(set(srcs + native.headers())):
-        h.update(p.name.encode())
-        h.update(p.read_bytes())
-    h.update(header.encode())
-    h.update(" ".join(OPT_FLAGS + WARN_FLAGS + list(extra_flags)).encode())
-    h.update(_compiler_id(CXX).encode())
-    h.update(_cpu_id().encode())
-    h.update(platform.machine().encode())
-    key = h.hexdigest()[:20]
-    out = cache_dir() / f"csim-{key}" / "libzsq_csim.so"
-    if out.is_file():
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent.parent) as tmp:
-        tmp = Path(tmp)
-        (tmp / "zsq_config.h").write_text(header)
-        incs = [f"-I{tmp}"] + [f"-I{d}" for d in native.include_dirs()]
-        objs = []
-        for k, src in enumerate(srcs):
-            obj = tmp / f"{k}_{src.stem}.o"
-            if src.suffix == ".cpp":
-                cmd = [CXX, "-std=c++14", *OPT_FLAGS, *WARN_FLAGS, *extra_flags, *incs, "-c",
-                       str(src), "-o", str(obj)]
-            else:
-                cmd = [CC, "-std=c99", *OPT_FLAGS, *extra_flags, *incs, "-c", str(src), "-o",
-                       str(obj)]
-            r = subprocess.run(cmd, capture_output=True, text=True)
-            if r.returncode != 0:
-                raise BuildError(f"compiling {src.name} failed:\n{' '.join(cmd)}\n{r.stderr}")
-            objs.append(str(obj))
-        lib = tmp / "libzsq_csim.so"
-        cmd = [CXX, "-shared", *OPT_FLAGS, *objs, "-o", str(lib)]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        if r.returncode != 0:
-            raise BuildError(f"linking the simulation library failed:\n{r.stderr}")
-        shutil.copy(tmp / "zsq_config.h", out.parent / "zsq_config.h")
-        os.replace(lib, out)
-    return out
+    return native_build.shared_library(engine_config_header(cfg, "C simulation build"),
+                                       tuple(extra_flags))
 
 
 def load_library(cfg: EngineConfig | None = None, extra_flags: tuple[str, ...] = ()) -> ctypes.CDLL:

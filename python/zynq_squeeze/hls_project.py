@@ -245,7 +245,7 @@ def write_hls_project(out_dir, *, engine_cfg: EngineConfig, board, model_name: s
         M_AXI_PORTS=" ".join(m_axi), M_AXI_LIST=", ".join(m_axi),
         SOURCES=" ".join(sources), HEADERS=" ".join(headers), ENGINE_SUMMARY=engine_summary,
         ADD_FILES="\n".join(f'add_files {n} -cflags "-I."' for n in sources + headers),
-        ADD_TB_FILES="\n".join([f'add_files -tb tb_zsq_engine.cpp -cflags "-I."']
+        ADD_TB_FILES="\n".join(['add_files -tb tb_zsq_engine.cpp -cflags "-I."']
                                + [f"add_files -tb {n}" for n in TB_FILES]),
     )
     values.update(_ps_settings(board, clock))

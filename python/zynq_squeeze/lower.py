@@ -12,7 +12,6 @@ import json
 from dataclasses import dataclass, field
 
 import numpy as np
-import tvm
 from tvm import relax
 
 from .composite import FloatChain, FloatConv, parse_composite
