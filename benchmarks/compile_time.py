@@ -23,7 +23,7 @@ def main() -> None:
         d = Path(d)
         os.environ["ZSQ_CACHE_DIR"] = str(d / "cache")  # cold: nothing cached
         from zynq_squeeze.cli import compile_model
-        from zynq_squeeze.models import squeezenet
+        from zynq_squeeze.frontend.models import squeezenet
 
         onnx.save(squeezenet("1.1", seed=0), str(d / "squeezenet.onnx"))
         rng = np.random.default_rng(0)

@@ -22,7 +22,7 @@ from tvm import relax  # noqa: E402
 
 import zynq_squeeze  # noqa: E402
 from zynq_squeeze.frontend import from_onnx  # noqa: E402
-from zynq_squeeze.models import squeezenet  # noqa: E402
+from zynq_squeeze.frontend.models import squeezenet  # noqa: E402
 
 
 def best_ms(fn, repeat: int) -> float:

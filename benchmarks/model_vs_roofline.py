@@ -16,8 +16,8 @@ import numpy as np
 import zynq_squeeze
 from zynq_squeeze.boards import BOARDS
 from zynq_squeeze.frontend import from_onnx
-from zynq_squeeze.models import squeezenet
-from zynq_squeeze.report import make_report
+from zynq_squeeze.frontend.models import squeezenet
+from zynq_squeeze.report.summary import make_report
 
 
 def main() -> None:

@@ -4,7 +4,7 @@
 Needs torch (an optional, training-only dependency; the package never imports it) and
 scikit-learn. Reproducible: weights are initialised from numpy's default_rng(seed),
 mini-batches are drawn from numpy, and torch runs single-threaded with deterministic
-algorithms. The ONNX graph is written by zynq_squeeze.models._graph (names follow the
+algorithms. The ONNX graph is written by zynq_squeeze.frontend.models._graph (names follow the
 SqueezeNet prototxt convention) and checked against onnxruntime before saving.
 
     python scripts/train_digits.py [--seed 0] [--epochs 60] [--out PATH]
@@ -21,8 +21,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "python"))
 
-from zynq_squeeze.models._graph import GraphBuilder  # noqa: E402
-from zynq_squeeze.models.digits import INPUT_NAME, OUTPUT_NAME, digits_data  # noqa: E402
+from zynq_squeeze.frontend.models._graph import GraphBuilder  # noqa: E402
+from zynq_squeeze.frontend.models.digits import INPUT_NAME, OUTPUT_NAME, digits_data  # noqa: E402
 
 DEFAULT_OUT = REPO / "python" / "zynq_squeeze" / "models" / "digits.onnx"
 

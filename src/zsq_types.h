@@ -3,7 +3,7 @@
  *
  * The layer descriptor (zsq_layer_t), the statistics record (zsq_stats_t) and the
  * engine error codes. Included by the HLS engine (C++), by the C runtime (C99) and
- * mirrored byte-for-byte by python/zynq_squeeze/program.py (every descriptor field is
+ * mirrored byte-for-byte by python/zynq_squeeze/engine/descriptor.py (every descriptor field is
  * an int32_t, so the Python side packs a flat little-endian int32 array).
  * See docs/ENGINE.md for the meaning of every field.
  */

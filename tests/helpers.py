@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from zynq_squeeze.layers import ConvLayer, ConvParams, FireLayer, PoolSpec
-from zynq_squeeze.requant import quantize_multiplier
-from zynq_squeeze.schedule import EngineConfig
+from zynq_squeeze.engine.config import EngineConfig
+from zynq_squeeze.quantize.layers import ConvLayer, ConvParams, FireLayer, PoolSpec
+from zynq_squeeze.quantize.requant import quantize_multiplier
 
 # small buffers: forces spatial / channel tiling even on tiny shapes
 TINY = EngineConfig(pe_oc=4, pe_ic=3, in_buf_bytes=4096, w_buf_bytes=4096, acc_words=2048,

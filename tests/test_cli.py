@@ -8,10 +8,9 @@ import sys
 import numpy as np
 import onnx
 import pytest
+from onnx_graphs import GraphBuilder
 
 from zynq_squeeze.cli import main
-
-from onnx_graphs import GraphBuilder
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +114,7 @@ def test_hls_report_summary_and_json(capsys):
 
 
 def test_hls_report_compared_with_compile_dir(compiled, capsys, tmp_path):
-    from zynq_squeeze.hls_project import PROJECT, SOLUTION
+    from zynq_squeeze.codegen.hls_project import PROJECT, SOLUTION
 
     out = compiled / "out"
     rep_dir = out / "hls" / PROJECT / SOLUTION / "syn" / "report"

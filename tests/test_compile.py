@@ -9,14 +9,13 @@ import pytest
 import tvm
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from onnx_graphs import GraphBuilder
 from tvm import relax
 
 import zynq_squeeze
-from zynq_squeeze import golden
-from zynq_squeeze.calibrate import CalibrationError
+from zynq_squeeze.codegen import golden
 from zynq_squeeze.frontend import from_onnx
-
-from onnx_graphs import GraphBuilder
+from zynq_squeeze.quantize.calibrate import CalibrationError
 
 LLVM = tvm.target.Target({"kind": "llvm"})
 
@@ -179,7 +178,7 @@ def test_generated_sources_are_deterministic(tmp_path):
 @st.composite
 def chains(draw):
     """Random valid conv / fire / pool chains (spatial size tracked so none vanishes)."""
-    from zynq_squeeze.layers import pool_out_size
+    from zynq_squeeze.quantize.layers import pool_out_size
 
     c = draw(st.integers(1, 9))
     h = draw(st.integers(6, 17))
@@ -259,7 +258,7 @@ def test_arm_target_tag_builds_for_the_board(tmp_path):
 
     from tvm.support import cc
 
-    from zynq_squeeze.build import _pack_imports_as_c
+    from zynq_squeeze.toolchain.driver import _pack_imports_as_c
 
     mod = zynq_squeeze.calibrate(from_onnx(small_net(seed=12)),
                                  [np.zeros((1, 3, 23, 23), np.float32) + 0.5], progress=False)

@@ -3,19 +3,19 @@ import dataclasses
 
 import numpy as np
 import pytest
+from helpers import TINY, conv_params, fire, rand_input, squeezenet11
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from helpers import TINY, conv_params, fire, rand_input, squeezenet11
-from zynq_squeeze import csim
-from zynq_squeeze.cycle_model import fits
-from zynq_squeeze.descriptor import make_descriptor
+from zynq_squeeze.codegen.program import build_program, chain_program, run_reference
+from zynq_squeeze.engine.config import EngineConfig, TileSchedule
+from zynq_squeeze.engine.descriptor import make_descriptor
 from zynq_squeeze.errors import EngineError, ScheduleError
-from zynq_squeeze.layers import ConvLayer, PoolSpec
-from zynq_squeeze.program import build_program, chain_program, run_reference
-from zynq_squeeze.reference import run_layer
-from zynq_squeeze.schedule import EngineConfig, TileSchedule
-from zynq_squeeze.tiling import default_schedule
+from zynq_squeeze.quantize.layers import ConvLayer, PoolSpec
+from zynq_squeeze.quantize.reference import run_layer
+from zynq_squeeze.schedule.cycle_model import fits
+from zynq_squeeze.schedule.tiling import default_schedule
+from zynq_squeeze.toolchain import csim
 
 DEFAULT = EngineConfig()
 SMALLEST = TileSchedule(toc=1, tic=1, th=1, tw=1)

@@ -8,9 +8,9 @@ import tvm
 from tvm import relax
 
 import zynq_squeeze
-from zynq_squeeze import golden
+from zynq_squeeze.codegen import golden
 from zynq_squeeze.frontend import from_onnx
-from zynq_squeeze.models import digits_data, digits_model, squeezenet
+from zynq_squeeze.frontend.models import digits_data, digits_model, squeezenet
 
 LLVM = tvm.target.Target({"kind": "llvm"})
 

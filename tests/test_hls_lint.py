@@ -1,12 +1,13 @@
-"""Tests of the HLS synthesizability lint (zynq_squeeze.hls_lint)."""
+"""Tests of the HLS synthesizability lint (zynq_squeeze.hls.lint)."""
 from __future__ import annotations
 
 import textwrap
 
 import pytest
 
-from zynq_squeeze import hls_lint, native
-from zynq_squeeze.hls_lint import lint_files, lint_source
+from zynq_squeeze import native
+from zynq_squeeze.hls import lint as hls_lint
+from zynq_squeeze.hls.lint import lint_files, lint_source
 
 
 def rules(src: str) -> list[str]:

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers import TINY, conv_params, fire, rand_input
 from test_hls_lint import check_engine_issues
+
 from zynq_squeeze.boards import get_board
-from zynq_squeeze.hls_lint import lint_files
-from zynq_squeeze.hls_project import engine_interface_ports, write_hls_project
-from zynq_squeeze.layers import ConvLayer, PoolSpec
-from zynq_squeeze.program import chain_program
-from zynq_squeeze.reference import run_layer
+from zynq_squeeze.codegen.hls_project import engine_interface_ports, write_hls_project
+from zynq_squeeze.codegen.program import chain_program
+from zynq_squeeze.hls.lint import lint_files
+from zynq_squeeze.quantize.layers import ConvLayer, PoolSpec
+from zynq_squeeze.quantize.reference import run_layer
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None or shutil.which("make") is None,
                                 reason="needs g++ and make")

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from zynq_squeeze import hls_report as hr
 from zynq_squeeze.errors import ZynqSqueezeError
-from zynq_squeeze.hls_report import HlsReportError, Loop, Resources
+from zynq_squeeze.hls import csynth_report as hr
+from zynq_squeeze.hls.csynth_report import HlsReportError, Loop, Resources
 
 FIX = Path(__file__).parent / "fixtures" / "csynth"
 VIVADO = FIX / "vivado2020_1" / "csynth.xml"

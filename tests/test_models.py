@@ -9,8 +9,13 @@ import numpy as np
 import onnx
 import pytest
 
-from zynq_squeeze.models import (digits_data, digits_model, squeezenet, squeezenet_layers,
-                                 squeezenet_macs)
+from zynq_squeeze.frontend.models import (
+    digits_data,
+    digits_model,
+    squeezenet,
+    squeezenet_layers,
+    squeezenet_macs,
+)
 
 ort = pytest.importorskip("onnxruntime")
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from onnx_graphs import GraphBuilder
 
 import zynq_squeeze
-from zynq_squeeze import patterns
 from zynq_squeeze.frontend import ModelImportError, from_onnx
-from zynq_squeeze.models import squeezenet, squeezenet_macs
-
-from onnx_graphs import GraphBuilder
+from zynq_squeeze.frontend.models import squeezenet, squeezenet_macs
+from zynq_squeeze.partitioning import patterns
 
 
 def _partition(model):
@@ -120,7 +119,7 @@ def test_other_targets_untouched():
     import tvm
     from tvm import relax
 
-    from zynq_squeeze import build_context
+    from zynq_squeeze.toolchain import context as build_context
 
     mod = from_onnx(_unsupported_graph())
     opts = build_context.BuildOptions()

@@ -1,4 +1,4 @@
-"""Tests of the static HTML report (zynq_squeeze.report_html)."""
+"""Tests of the static HTML report (zynq_squeeze.report.html)."""
 from __future__ import annotations
 
 import base64
@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from zynq_squeeze.report_html import layer_metrics, render_report_html, write_report_html  # noqa: E402
+from zynq_squeeze.report.html import layer_metrics, render_report_html, write_report_html  # noqa: E402
 
 PNG_SIG = b"\x89PNG\r\n\x1a\n"
 

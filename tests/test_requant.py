@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from zynq_squeeze.requant import quantize_multiplier, requantize
+from zynq_squeeze.quantize.requant import quantize_multiplier, requantize
 
 
 def test_ties_round_half_up():
@@ -65,8 +65,8 @@ def test_default_config_header_matches_engine_default():
     import re
 
     from zynq_squeeze import native
-    from zynq_squeeze.program import engine_config_header
-    from zynq_squeeze.schedule import EngineConfig
+    from zynq_squeeze.codegen.program import engine_config_header
+    from zynq_squeeze.engine.config import EngineConfig
 
     def macros(text):
         return dict(re.findall(r"#define (ZSQ_\w+) (\d+)", text))

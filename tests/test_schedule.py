@@ -6,22 +6,31 @@ import json
 import numpy as np
 import pytest
 
-from zynq_squeeze import csim
 from zynq_squeeze.boards import BOARDS, get_board
-from zynq_squeeze.calibrate import calibrate
-from zynq_squeeze.engine_search import search_engine
+from zynq_squeeze.codegen.lower import lower_function
+from zynq_squeeze.codegen.program import build_program
+from zynq_squeeze.engine.config import EngineConfig, TileSchedule
 from zynq_squeeze.errors import ScheduleError
 from zynq_squeeze.frontend import from_onnx
-from zynq_squeeze.lower import lower_function
-from zynq_squeeze.models import squeezenet
-from zynq_squeeze.partition import partition_with_report
-from zynq_squeeze.program import build_program
-from zynq_squeeze.resources import (Buffer, bram18_per_bank, buffer_bram18k, engine_buffers,
-                                    estimate)
-from zynq_squeeze.schedule import EngineConfig, TileSchedule
-from zynq_squeeze.schedule_select import (TuningLogError, choose_schedules, read_tuning_log,
-                                          write_tuning_log)
-from zynq_squeeze.tiling import default_schedule
+from zynq_squeeze.frontend.models import squeezenet
+from zynq_squeeze.partitioning.partitioner import partition_with_report
+from zynq_squeeze.quantize.calibrate import calibrate
+from zynq_squeeze.schedule.engine_search import search_engine
+from zynq_squeeze.schedule.resources import (
+    Buffer,
+    bram18_per_bank,
+    buffer_bram18k,
+    engine_buffers,
+    estimate,
+)
+from zynq_squeeze.schedule.select import (
+    TuningLogError,
+    choose_schedules,
+    read_tuning_log,
+    write_tuning_log,
+)
+from zynq_squeeze.schedule.tiling import default_schedule
+from zynq_squeeze.toolchain import csim
 
 
 # --------------------------------------------------------------------------- resource model
@@ -177,7 +186,7 @@ def test_resource_model_matches_engine_pragmas():
 
 
 def test_tuning_log_engine_that_does_not_fit_is_rejected(tmp_path):
-    from zynq_squeeze.schedule_select import EngineFitError, choose_engine
+    from zynq_squeeze.schedule.select import EngineFitError, choose_engine
 
     big = EngineConfig(pe_oc=32, pe_ic=16, w_buf_bytes=1 << 20)
     log = tmp_path / "big.json"

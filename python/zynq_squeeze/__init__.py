@@ -10,17 +10,32 @@
 
 or ``zynq_squeeze.build(mod, board="zybo-z7-20", calibration=samples)`` for the explicit
 form with options.
+
+The package follows the flow, one subpackage per stage, imports only downward:
+``frontend`` -> ``partitioning`` -> ``quantize`` -> ``engine`` -> ``hls`` -> ``schedule``
+-> ``codegen`` -> ``toolchain``, then ``report``; the top-level modules ``errors``,
+``boards``, ``cache``, ``progress``, ``native`` and ``target`` serve every stage, and
+``cli`` sits on top (``tests/test_layout.py`` enforces the order).
 """
 from __future__ import annotations
 
-from . import codegen as _codegen  # noqa: F401  (registers relax.ext.zynq_squeeze)
-from . import patterns as _patterns
+import sys as _sys
+
 from . import target as _target
 from .boards import BOARDS, get_board
-from .build import BuildResult, build, offload_pass
-from .calibrate import calibrate
 from .errors import ZynqSqueezeError
-from .partition import PartitionReport, partition_with_report
+from .frontend import models
+from .hls import csynth_report as hls_report
+from .partitioning import patterns as _patterns
+from .partitioning.partitioner import PartitionReport, partition_with_report
+from .quantize.calibrate import calibrate
+from .toolchain import relax_ext as _relax_ext  # noqa: F401  (registers relax.ext.zynq_squeeze)
+from .toolchain.driver import BuildResult, build, offload_pass
+
+# Old module paths that user code and notebooks import (``zynq_squeeze.models``,
+# ``zynq_squeeze.hls_report``) stay importable as aliases of their new homes.
+_sys.modules.setdefault(f"{__name__}.models", models)
+_sys.modules.setdefault(f"{__name__}.hls_report", hls_report)
 
 __version__ = "0.1.0"
 

@@ -39,9 +39,9 @@ def compile_model(model, out_dir: Path, *, board: str = "zybo-z7-20", calibratio
     """
     import onnx
 
-    from .build import build as build_model
-    from . import frontend
-    from .report import make_report, write_outputs
+    from .frontend import onnx_import as frontend
+    from .report.summary import make_report, write_outputs
+    from .toolchain.driver import build as build_model
 
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -112,7 +112,7 @@ def run_float_reference(onnx_path: Path, inputs: list[np.ndarray]) -> list[np.nd
     import tvm
     from tvm import relax
 
-    from . import frontend
+    from .frontend import onnx_import as frontend
 
     mod = frontend.from_onnx(onnx_path)
     ex = tvm.compile(mod, target=tvm.target.Target({"kind": "llvm"}))
@@ -161,7 +161,7 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    from .models import squeezenet
+    from .frontend.models import squeezenet
 
     out = Path(args.out).resolve()
     print("[zynq-squeeze] demo: SqueezeNet 1.1 (seeded weights) at 224x224 on zybo-z7-20")
@@ -189,7 +189,7 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_schedule(args) -> int:
-    from .report import schedule_table
+    from .report.summary import schedule_table
 
     path = Path(args.dir) / "report.json"
     if not path.is_file():
@@ -200,7 +200,7 @@ def _cmd_schedule(args) -> int:
 
 def _synthesis_report_path(path: Path) -> tuple[Path, Path | None]:
     """(csynth report path, compile directory or None) for a report file/dir or a compile dir."""
-    from .hls_project import PROJECT, SOLUTION
+    from .codegen.hls_project import PROJECT, SOLUTION
 
     if (path / "report.json").is_file():
         rep = path / "hls" / PROJECT / SOLUTION / "syn" / "report"
@@ -225,7 +225,7 @@ def resource_comparison(synth, model: dict) -> str:
 
 
 def _cmd_hls_report(args) -> int:
-    from . import hls_report
+    from .hls import csynth_report as hls_report
 
     path, compile_dir = _synthesis_report_path(Path(args.path))
     rep = hls_report.read(path)

@@ -1,0 +1,44 @@
+"""The numpy golden model of a whole offloaded function.
+
+Boundary quantization exactly as the C glue does it (float32 multiply by ``1/scale``,
+round half to even, saturate), the integer layers of ``reference``, and dequantization
+(float32 multiply by ``scale``). The simulation must match it bit for bit.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..quantize.reference import run_layer
+from .lower import LoweredFunction, boundary_factors
+
+
+def quantize(x: np.ndarray, scale: float) -> np.ndarray:
+    """float32 -> int8 as the glue does: saturate(rint(x * float32(1/scale)))."""
+    inv, _ = boundary_factors(scale)
+    q = np.rint(x.astype(np.float32) * inv)
+    return np.clip(q, -128, 127).astype(np.int8)
+
+
+def dequantize(q: np.ndarray, scale: float) -> np.ndarray:
+    """int8 -> float32: q * float32(scale)."""
+    _, s = boundary_factors(scale)
+    return q.astype(np.float32) * s
+
+
+def run_function_int8(lf: LoweredFunction, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """int8 (C,H,W) tensors of one image -> int8 outputs, layer by layer."""
+    vals = dict(zip(lf.inputs, inputs))
+    for layer, src, dst in lf.layers:
+        vals[dst] = run_layer(layer, vals[src])
+    return [vals[t] for t in lf.outputs]
+
+
+def run_function(lf: LoweredFunction, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """Float inputs (Relax shapes, batch first) -> float outputs, as the accelerator computes."""
+    outs = [np.zeros(s, np.float32) for s in lf.output_shapes]
+    for n in range(lf.batch):
+        q = [quantize(x[n].reshape(lf.tensors[t].shape), lf.tensors[t].scale)
+             for t, x in zip(lf.inputs, inputs)]
+        for k, (t, y) in enumerate(zip(lf.outputs, run_function_int8(lf, q))):
+            outs[k][n] = dequantize(y, lf.tensors[t].scale).reshape(outs[k].shape[1:])
+    return outs

@@ -1,0 +1,176 @@
+"""Lower one offloaded Relax function to quantized accelerator layers.
+
+Each tensor inside an offloaded function gets one int8 scale: a function input takes the
+calibrated range of its consumers, a layer output the calibrated range of the conv
+output that produces it (a pool keeps its input's scale). Weights are quantized
+symmetrically per output channel; bias to int32 accumulator units; the requantization
+multiplier ``in_scale * w_scale / out_scale`` to an integer multiplier and shift.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+from tvm import relax
+
+from ..errors import ZynqSqueezeError
+from ..partitioning.composite import FloatChain, FloatConv, parse_composite
+from ..quantize.layers import ConvLayer, ConvParams, FireLayer, Layer
+from ..quantize.requant import quantize_multiplier
+
+RANGES_ATTR = "zynq_squeeze.ranges"
+INT8_MAX = 127
+
+
+class LoweringError(ZynqSqueezeError):
+    """An offloaded function cannot be turned into accelerator layers."""
+
+
+def scale_of(absmax: float) -> float:
+    """Symmetric int8 scale for a calibrated absolute maximum (a dead tensor gets 1/127)."""
+    return float(absmax) / INT8_MAX if absmax > 0 else 1.0 / INT8_MAX
+
+
+def boundary_factors(scale: float) -> tuple[np.float32, np.float32]:
+    """(1/scale, scale) as the float32 numbers the glue multiplies by at the boundary.
+
+    Quantize: ``q = saturate(rint(x * inv))`` (round half to even); dequantize:
+    ``y = q * scale``. Both the C glue and the numpy reference use exactly these.
+    """
+    return np.float32(1.0 / scale), np.float32(scale)
+
+
+@dataclass
+class TensorInfo:
+    shape: tuple[int, int, int]  # C, H, W of one image
+    scale: float
+
+
+@dataclass
+class LoweredFunction:
+    """An offloaded function as accelerator layers over named int8 tensors.
+
+    ``inputs``/``outputs`` are tensor ids in argument order; ``io_shapes`` are the
+    float tensors' shapes as Relax sees them (batch first).
+    """
+
+    symbol: str
+    batch: int
+    layers: list[tuple[Layer, str, str]] = field(default_factory=list)
+    tensors: dict[str, TensorInfo] = field(default_factory=dict)
+    inputs: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    input_shapes: list[tuple[int, ...]] = field(default_factory=list)
+    output_shapes: list[tuple[int, ...]] = field(default_factory=list)
+    patterns: list[str] = field(default_factory=list)
+
+    @property
+    def macs(self) -> int:
+        return sum(layer.macs for layer, _, _ in self.layers) * self.batch
+
+
+def quantize_weights(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric per-output-channel int8 weights: (int8 [O,...], scale float64 [O])."""
+    absmax = np.abs(w.reshape(w.shape[0], -1)).max(axis=1).astype(np.float64)
+    scale = np.where(absmax > 0, absmax / INT8_MAX, 1.0)
+    q = np.clip(np.rint(w / scale.reshape(-1, *([1] * (w.ndim - 1)))), -INT8_MAX, INT8_MAX)
+    return q.astype(np.int8), scale
+
+
+def quantize_conv(c: FloatConv, in_scale: float, out_scale: float) -> ConvParams:
+    """Float conv -> ConvParams with int8 weights, int32 bias and requant multipliers."""
+    wq, ws = quantize_weights(c.weight)
+    acc_scale = in_scale * ws
+    bias = np.clip(np.rint(c.bias.astype(np.float64) / acc_scale), -(2 ** 31), 2 ** 31 - 1)
+    mult, shift = quantize_multiplier(acc_scale / out_scale)
+    return ConvParams(weight=wq, bias=bias.astype(np.int32), mult=mult, shift=shift,
+                      stride=tuple(c.stride), pads=tuple(c.pads), relu=c.relu)
+
+
+def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float) -> Layer:
+    """One composite -> one accelerator layer, given the scale of its input tensor."""
+    out_scale = scale_of(ranges["out"])
+    in_shape = tuple(chain.in_shape[1:])
+    if chain.kind == "fire":
+        mid = scale_of(ranges["mid"])
+        sq, e1, e3 = chain.convs
+        return FireLayer(name=name, in_shape=in_shape,
+                         squeeze=quantize_conv(sq, in_scale, mid),
+                         expand1=quantize_conv(e1, mid, out_scale),
+                         expand3=quantize_conv(e3, mid, out_scale), pool=chain.pool)
+    return ConvLayer(name=name, in_shape=in_shape,
+                     conv=quantize_conv(chain.convs[0], in_scale, out_scale), pool=chain.pool)
+
+
+def _shape(expr) -> tuple[int, ...]:
+    return tuple(int(s) for s in expr.ty.shape)
+
+
+def _chw(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """(C, H, W) of one image from a Relax NCHW (or N,C after a keepdims-free mean) shape."""
+    if len(shape) == 4:
+        return (shape[1], shape[2], shape[3])
+    if len(shape) == 2:
+        return (shape[1], 1, 1)
+    raise LoweringError(f"tensor of shape {shape} is not NCHW")
+
+
+def lower_function(func: relax.Function) -> LoweredFunction:
+    """Lower a merged ``Codegen="zynq_squeeze"`` function (calibrated composites inside)."""
+    symbol = str(func.attrs["global_symbol"])
+    local_funcs: dict = {}
+    calls = []
+    for block in func.body.blocks:
+        for b in block.bindings:
+            if isinstance(b.value, relax.Function):
+                local_funcs[b.var] = b.value
+            elif isinstance(b.value, relax.Call) and b.value.op in local_funcs:
+                calls.append((b.var, b.value, local_funcs[b.value.op]))
+            elif isinstance(b.value, relax.Var):
+                calls.append((b.var, b.value, None))
+            else:
+                raise LoweringError(f"{symbol}: unexpected binding {type(b.value).__name__}")
+    batch = _shape(func.params[0])[0]
+    lf = LoweredFunction(symbol=symbol, batch=batch)
+    ids: dict = {}
+    consumers: dict = {}
+    for i, p in enumerate(func.params):
+        ids[p] = f"in{i}"
+        lf.inputs.append(f"in{i}")
+        lf.input_shapes.append(_shape(p))
+    parsed = []
+    for k, (var, call, f) in enumerate(calls):
+        if f is None:  # plain alias binding
+            ids[var] = ids[call]
+            continue
+        if f.attrs is None or RANGES_ATTR not in f.attrs:
+            raise LoweringError(f"{symbol}: composite {k} carries no calibration; "
+                                "calibrate the module (zynq_squeeze.calibrate) first")
+        chain = parse_composite(f)
+        ranges = json.loads(str(f.attrs[RANGES_ATTR]))
+        src = call.args[0]
+        if src not in ids:
+            raise LoweringError(f"{symbol}: composite {k} reads an unknown tensor")
+        consumers.setdefault(ids[src], []).append(ranges["in"])
+        ids[var] = f"t{k}"
+        parsed.append((var, chain, ranges, ids[src], f"t{k}"))
+        lf.patterns.append(chain.pattern)
+    for i, p in enumerate(func.params):
+        absmax = max(consumers.get(f"in{i}", [0.0]))
+        lf.tensors[f"in{i}"] = TensorInfo(_chw(_shape(p)), scale_of(absmax))
+    for n, (var, chain, ranges, src_id, dst_id) in enumerate(parsed):
+        layer = lower_chain(f"{symbol}_l{n}", chain, ranges, lf.tensors[src_id].scale)
+        if tuple(layer.in_shape) != lf.tensors[src_id].shape:
+            raise LoweringError(f"{symbol}: layer {n} expects {layer.in_shape}, "
+                                f"tensor is {lf.tensors[src_id].shape}")
+        lf.tensors[dst_id] = TensorInfo(tuple(layer.out_shape), scale_of(ranges["out"]))
+        lf.layers.append((layer, src_id, dst_id))
+    outs = func.body.body
+    fields = outs.fields if isinstance(outs, relax.Tuple) else [outs]
+    for fld in fields:
+        if fld not in ids:
+            raise LoweringError(f"{symbol}: output is not a layer result")
+        lf.outputs.append(ids[fld])
+        lf.output_shapes.append(_shape(fld))
+    return lf

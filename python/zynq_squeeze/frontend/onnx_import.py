@@ -1,0 +1,66 @@
+"""Import: ONNX file or ModelProto -> Relax IRModule, with clear errors for bad models."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+import tvm
+
+from ..errors import ZynqSqueezeError
+
+
+class ModelImportError(ZynqSqueezeError):
+    """The model file cannot be read or converted to Relax."""
+
+
+def load_onnx(model: str | Path | onnx.ModelProto) -> onnx.ModelProto:
+    """Read and check an ONNX model; raises ``ModelImportError`` naming the problem."""
+    if isinstance(model, onnx.ModelProto):
+        proto, where = model, "model"
+    else:
+        where = str(model)
+        path = Path(model)
+        if not path.is_file():
+            raise ModelImportError(f"{where}: no such ONNX file")
+        try:
+            proto = onnx.load(str(path))
+        except Exception as e:  # onnx raises DecodeError, ValueError... for corrupt files
+            raise ModelImportError(f"{where}: not a readable ONNX model ({type(e).__name__}: "
+                                   f"{str(e)[:200]})") from None
+    if not proto.graph.node:
+        raise ModelImportError(f"{where}: the ONNX graph has no nodes")
+    try:
+        onnx.checker.check_model(proto)
+    except Exception as e:
+        raise ModelImportError(f"{where}: invalid ONNX model: {str(e)[:300]}") from None
+    return proto
+
+
+def from_onnx(model: str | Path | onnx.ModelProto, shape_dict: dict | None = None
+              ) -> tvm.IRModule:
+    """ONNX -> Relax IRModule with weights bound as constants (opsets 7 to 21)."""
+    from tvm.relax.frontend.onnx import from_onnx as _from_onnx
+
+    proto = load_onnx(model)
+    opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
+                default=0)
+    try:
+        mod = _from_onnx(proto, shape_dict=shape_dict, opset=opset, keep_params_in_input=False)
+    except Exception as e:  # the frontend raises bare errors for unsupported ops
+        msg = str(e).strip().splitlines()
+        raise ModelImportError(f"cannot import the ONNX model into Relax: "
+                               f"{msg[-1] if msg else type(e).__name__}") from None
+    for p in mod["main"].params:
+        try:
+            [int(s) for s in p.ty.shape]
+        except (TypeError, ValueError):
+            raise ModelImportError(
+                f"input {p.name!r} has a dynamic shape {p.ty.shape}; give static shapes "
+                "(shape_dict={name: shape} or --shape)") from None
+    return mod
+
+
+def input_names(proto: onnx.ModelProto) -> list[str]:
+    """Graph inputs that are not initializers."""
+    inits = {i.name for i in proto.graph.initializer}
+    return [i.name for i in proto.graph.input if i.name not in inits]

@@ -1,0 +1,15 @@
+"""Stage 2, partition: what the accelerator takes, and why the rest stays on the CPU.
+
+Owns: the pattern table (``patterns``, the only place that decides what is offloadable;
+every rejection carries a reason), the float view of an offloaded chain (``composite``),
+the pooling description shared by everything below (``pool_spec``) and the pass that
+fuses composites, attaches calibration ranges, merges them into offloaded functions and
+reports (``partitioner``: ``partition_with_report``, ``PartitionReport``).
+
+It comes before ``quantize`` because calibration is per offloadable chain: the
+calibrator runs this stage's pattern fusion to find the chains it measures.
+
+May import: ``frontend`` and the top-level base modules.
+(The package is ``partitioning`` because ``zynq_squeeze.partition`` is the public
+function that returns the partitioned module and its report.)
+"""

@@ -1,0 +1,149 @@
+"""Read a matched composite function into a float layer description, and run it in numpy.
+
+Calibration uses the float evaluator to see the ranges inside a composite (the squeeze
+output of a fire module, a conv output before its pool); codegen uses the description to
+quantize weights.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from tvm import relax
+
+from . import patterns
+from .pool_spec import PoolSpec
+
+
+@dataclass(eq=False)
+class FloatConv:
+    """A float conv(+bias)(+ReLU): weight [O,I,KH,KW], bias [O]."""
+
+    weight: np.ndarray
+    bias: np.ndarray
+    stride: tuple[int, int]
+    pads: tuple[int, int, int, int]
+    relu: bool
+
+
+@dataclass(eq=False)
+class FloatChain:
+    """One composite: ``convs`` is [conv] or [squeeze, expand1, expand3] for a fire module."""
+
+    pattern: str
+    kind: str  # "conv" | "fire"
+    in_shape: tuple[int, int, int, int]  # N, C, H, W
+    out_shape: tuple[int, ...]
+    convs: list[FloatConv]
+    pool: PoolSpec | None
+
+
+def _ints(v) -> tuple[int, ...]:
+    return tuple(int(x) for x in v)
+
+
+def _float_conv(node: patterns.ConvNode) -> FloatConv:
+    a = node.conv.attrs
+    w = patterns.const_value(node.weight).astype(np.float32)
+    b = (patterns.const_value(node.bias).reshape(-1).astype(np.float32)
+         if node.bias is not None else np.zeros(w.shape[0], np.float32))
+    pad = _ints(a.padding)
+    if len(pad) == 2:
+        pad = (pad[0], pad[1], pad[0], pad[1])
+    return FloatConv(weight=w, bias=b, stride=_ints(a.strides), pads=pad, relu=node.relu)
+
+
+def pool_spec(call: relax.Call) -> PoolSpec:
+    """The PoolSpec of a Relax pooling call (max/avg pool2d, mean over H,W, adaptive 1x1)."""
+    op = patterns._op_name(call)
+    a = call.attrs
+    if op in ("relax.mean", "relax.nn.adaptive_avg_pool2d"):
+        return PoolSpec(kind="avg", global_pool=True)
+    pad = _ints(a.padding)
+    if len(pad) == 2:
+        pad = (pad[0], pad[1], pad[0], pad[1])
+    return PoolSpec(kind="max" if op == "relax.nn.max_pool2d" else "avg",
+                    kernel=_ints(a.pool_size), stride=_ints(a.strides), pads=pad,
+                    ceil_mode=bool(a.ceil_mode), count_include_pad=bool(a.count_include_pad))
+
+
+def parse_composite(func: relax.Function) -> FloatChain:
+    """Describe a ``zynq_squeeze.*`` composite function in float terms."""
+    bindings = {}
+    for block in func.body.blocks:
+        for b in block.bindings:
+            bindings[b.var] = b.value
+    lookup = bindings.get
+    root = patterns._deref(func.body.body, lookup)
+    pool = None
+    if patterns._op_name(root) in patterns.POOL_OPS:
+        pool = pool_spec(root)
+        root = patterns._deref(root.args[0], lookup)
+    name = str(func.attrs["Composite"])
+    in_shape = _ints(func.params[0].ty.shape)
+    out_shape = _ints(func.ret_ty.shape) if hasattr(func, "ret_ty") else _ints(
+        func.body.body.ty.shape)
+    fire = patterns.parse_fire(root, lookup)
+    if fire is not None:
+        convs = [_float_conv(fire.squeeze), _float_conv(fire.expand1), _float_conv(fire.expand3)]
+        return FloatChain(name, "fire", in_shape, out_shape, convs, pool)
+    node = patterns.parse_conv(root, lookup)
+    if node is None:
+        raise ValueError(f"composite {name} is neither a conv chain nor a fire module")
+    return FloatChain(name, "conv", in_shape, out_shape, [_float_conv(node)], pool)
+
+
+# --------------------------------------------------------------------------- float numpy
+def conv2d_float(x: np.ndarray, c: FloatConv) -> np.ndarray:
+    """float32 conv of one (C,H,W) image, with bias and optional ReLU."""
+    t, l, b, r = c.pads
+    xp = np.pad(x, ((0, 0), (t, b), (l, r)))
+    o, i, kh, kw = c.weight.shape
+    win = sliding_window_view(xp, (kh, kw), axis=(1, 2))[:, ::c.stride[0], ::c.stride[1]]
+    # win: C, OH, OW, KH, KW -> (OH*OW, C*KH*KW) @ (C*KH*KW, O)
+    oh, ow = win.shape[1], win.shape[2]
+    cols = win.transpose(1, 2, 0, 3, 4).reshape(oh * ow, i * kh * kw)
+    y = cols @ c.weight.reshape(o, -1).T + c.bias
+    y = y.T.reshape(o, oh, ow)
+    return np.maximum(y, 0) if c.relu else y
+
+
+def pool_float(x: np.ndarray, p: PoolSpec) -> np.ndarray:
+    """float pool of one (C,H,W) image with ONNX/TVM semantics (ceil mode, pad counting)."""
+    if p.global_pool:
+        return x.mean(axis=(1, 2), keepdims=True)
+    c, h, w = x.shape
+    oh, ow = p.out_hw(h, w)
+    (kh, kw), (sh, sw) = p.kernel, p.stride
+    t, l, b, r = p.pads
+    # Extend the bottom/right so every ceil-mode window is in range; mark validity.
+    eh = max((oh - 1) * sh + kh - (h + t), b)
+    ew = max((ow - 1) * sw + kw - (w + l), r)
+    fill = -np.inf if p.kind == "max" else 0.0
+    xp = np.pad(x, ((0, 0), (t, eh), (l, ew)), constant_values=fill)
+    win = sliding_window_view(xp, (kh, kw), axis=(1, 2))[:, ::sh, ::sw][:, :oh, :ow]
+    if p.kind == "max":
+        return win.max(axis=(3, 4))
+    s = win.sum(axis=(3, 4))
+    # Divisor: valid input positions, or input + explicit padding (never ceil overhang).
+    valid = np.pad(np.ones((h, w)), ((t, eh), (l, ew)))
+    if p.count_include_pad:
+        valid = np.pad(np.ones((h + t + b, w + l + r)), ((0, eh - b), (0, ew - r)))
+    cnt = sliding_window_view(valid, (kh, kw))[::sh, ::sw][:oh, :ow].sum(axis=(2, 3))
+    return s / cnt
+
+
+def eval_chain(chain: FloatChain, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Run one composite on a (C,H,W) float image: outputs ``mid`` (fire squeeze),
+    ``pre_pool`` (conv/concat output) and ``out``."""
+    res = {}
+    if chain.kind == "fire":
+        sq = conv2d_float(x, chain.convs[0])
+        res["mid"] = sq
+        y = np.concatenate([conv2d_float(sq, chain.convs[1]), conv2d_float(sq, chain.convs[2])])
+    else:
+        y = conv2d_float(x, chain.convs[0])
+    res["pre_pool"] = y
+    res["out"] = pool_float(y, chain.pool) if chain.pool is not None else y
+    return res

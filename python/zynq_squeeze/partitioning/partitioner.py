@@ -1,0 +1,232 @@
+"""Partition: cut a Relax module into accelerator functions and CPU operators.
+
+FoldConstant -> FuseOpsByPattern (composites) -> calibration attributes onto each
+composite -> MergeCompositeFunctions -> short global symbols. The ``PartitionReport``
+says what was offloaded, what stayed on the CPU and why.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import tvm
+import tvm_ffi.structural
+from tvm import relax
+
+from ..errors import ZynqSqueezeError
+from . import patterns
+
+CALIBRATION_ATTR = "zynq_squeeze.calibration"
+COMPOSITE_CALIB_ATTR = "zynq_squeeze.ranges"
+CODEGEN = "zynq_squeeze"
+
+# Operators that carry no arithmetic: not worth a line in the CPU-op list of the report.
+_SILENT_OPS = {"relax.reshape", "relax.flatten", "relax.squeeze", "relax.expand_dims",
+               "relax.permute_dims", "relax.astype"}
+
+
+class PartitionError(ZynqSqueezeError):
+    """The module cannot be partitioned (no main function, dynamic shapes...)."""
+
+
+@dataclass
+class CpuOp:
+    op: str
+    name: str
+    reason: str
+
+
+@dataclass
+class PartitionReport:
+    """What ``partition`` did: offloaded functions, pattern counts, CPU operators and why."""
+
+    functions: list[str] = field(default_factory=list)
+    patterns: dict[str, int] = field(default_factory=dict)
+    cpu_ops: list[CpuOp] = field(default_factory=list)
+    macs_offloaded: int = 0
+    macs_total: int = 0
+
+    @property
+    def offload_ratio(self) -> float:
+        return self.macs_offloaded / self.macs_total if self.macs_total else 0.0
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["offload_ratio"] = self.offload_ratio
+        return d
+
+    def __str__(self) -> str:
+        lines = [f"offloaded functions: {len(self.functions)}",
+                 f"patterns: {', '.join(f'{k}={v}' for k, v in sorted(self.patterns.items()))}",
+                 f"MACs offloaded: {self.macs_offloaded:,} / {self.macs_total:,} "
+                 f"({100 * self.offload_ratio:.2f} %)"]
+        for op in self.cpu_ops:
+            lines.append(f"  cpu: {op.op:<28} {op.name:<10} {op.reason}")
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- helpers
+def _shape(expr) -> tuple[int, ...]:
+    return tuple(int(s) for s in expr.ty.shape)
+
+
+def _conv_macs(call: relax.Call) -> int:
+    """Output elements x (input channels per group) x kernel window."""
+    out, w = _shape(call), _shape(call.args[1])
+    return int(np.prod(out)) * w[1] * w[2] * w[3]
+
+
+def _matmul_macs(call: relax.Call) -> int:
+    try:
+        a, out = _shape(call.args[0]), _shape(call)
+    except (TypeError, AttributeError):
+        return 0
+    return int(np.prod(out)) * a[-1]
+
+
+def _macs_of(call) -> int:
+    name = patterns._op_name(call)
+    if name == "relax.nn.conv2d":
+        return _conv_macs(call)
+    if name in ("relax.matmul", "relax.linear"):
+        return _matmul_macs(call)
+    return 0
+
+
+def _calls_in(func: relax.Function):
+    """(var, call) bindings of a function body, in order."""
+    out = []
+    for block in func.body.blocks:
+        for b in block.bindings:
+            out.append((b.var, b.value))
+    return out
+
+
+def fold(mod: tvm.IRModule) -> tvm.IRModule:
+    """Normalize an imported module for matching: constants folded, shapes inferred."""
+    if "main" not in [gv.name_hint for gv in mod.functions]:
+        raise PartitionError("the module has no 'main' function")
+    return relax.transform.FoldConstant()(mod)
+
+
+def fuse_composites(mod: tvm.IRModule) -> tvm.IRModule:
+    """FoldConstant + FuseOpsByPattern: one composite function per offloadable chain."""
+    mod = fold(mod)
+    return relax.transform.FuseOpsByPattern(
+        patterns.get_patterns(), bind_constants=True, annotate_codegen=False)(mod)
+
+
+def composite_calls(mod: tvm.IRModule) -> list[tuple[relax.Var, relax.Call, relax.Function]]:
+    """The composite calls of a composite-level module's main, in execution order."""
+    out = []
+    for var, value in _calls_in(mod["main"]):
+        if isinstance(value, relax.Call) and isinstance(value.op, tvm.ir.GlobalVar):
+            func = mod[value.op]
+            if func.attrs is not None and "Composite" in func.attrs:
+                out.append((var, value, func))
+    return out
+
+
+def composite_signature(func: relax.Function) -> str:
+    """Pattern name and input shape: checks a calibration record fits its composite."""
+    return f"{func.attrs['Composite']}{list(_shape(func.params[0]))}"
+
+
+def _cpu_reason(value: relax.Call, producers: dict) -> str:
+    name = patterns._op_name(value)
+    if name == "relax.nn.conv2d":
+        return patterns.conv_problem_for_report(value)
+    if name in patterns.POOL_OPS:
+        r = patterns.pool_reason(value)
+        return r or "pool does not follow an offloaded conv+ReLU chain"
+    if name in ("relax.nn.relu", "relax.add"):
+        src = value
+        # Walk back through the bias add / activation to the conv they belong to.
+        while patterns._op_name(src) in ("relax.nn.relu", "relax.add"):
+            src = producers.get(src.args[0]) if isinstance(src.args[0], relax.Var) else None
+        if patterns._op_name(src) == "relax.nn.conv2d":
+            return "part of a convolution that stays on the CPU"
+    return f"no accelerator pattern for {name}; runs on the ARM (TVM llvm)"
+
+
+def _report(cmod: tvm.IRModule) -> PartitionReport:
+    rep = PartitionReport()
+    producers = {}
+    for var, value in _calls_in(cmod["main"]):
+        producers[var] = value
+        if not isinstance(value, relax.Call):
+            continue
+        if isinstance(value.op, tvm.ir.GlobalVar):
+            func = cmod[value.op]
+            if func.attrs is not None and "Composite" in func.attrs:
+                name = str(func.attrs["Composite"])
+                rep.patterns[name] = rep.patterns.get(name, 0) + 1
+                macs = sum(_macs_of(c) for _, c in _calls_in(func))
+                rep.macs_offloaded += macs
+                rep.macs_total += macs
+            continue
+        op = patterns._op_name(value)
+        if op is None:
+            continue
+        rep.macs_total += _macs_of(value)
+        if op not in _SILENT_OPS:
+            rep.cpu_ops.append(CpuOp(op=op, name=var.name, reason=_cpu_reason(value, producers)))
+    return rep
+
+
+def _attach_calibration(cmod: tvm.IRModule, calib: dict | None) -> tvm.IRModule:
+    """Copy each composite's calibrated ranges (matched by order and signature) onto it."""
+    if not calib:
+        return cmod
+    records = calib["composites"]
+    calls = composite_calls(cmod)
+    if len(records) != len(calls):
+        raise PartitionError(
+            f"calibration has {len(records)} records but the module has {len(calls)} "
+            "offloadable chains: calibrate the same module you compile")
+    for (_, call, func), rec in zip(calls, records):
+        sig = composite_signature(func)
+        if rec["signature"] != sig:
+            raise PartitionError(f"calibration record {rec['signature']} does not match {sig}")
+        cmod[call.op] = func.with_attr(COMPOSITE_CALIB_ATTR, json.dumps(rec["ranges"]))
+    return cmod
+
+
+def read_calibration(mod: tvm.IRModule) -> dict | None:
+    """The calibration a module carries (set by ``zynq_squeeze.calibrate``), or None."""
+    if mod.attrs is None or CALIBRATION_ATTR not in mod.attrs:
+        return None
+    return json.loads(str(mod.attrs[CALIBRATION_ATTR]))
+
+
+def _short_symbols(mod: tvm.IRModule, prefix: str) -> tvm.IRModule:
+    """Offloaded functions get short, deterministic global symbols (defaults exceed 300 chars)."""
+    i = 0
+    for gv in sorted(mod.functions, key=lambda g: g.name_hint):
+        func = mod[gv]
+        if func.attrs is not None and func.attrs.get("Codegen") == CODEGEN:
+            h = tvm_ffi.structural.structural_hash(func) & 0xFFFFFFFF
+            mod[gv] = func.with_attr("global_symbol", f"{prefix}{i}_{h:08x}")
+            i += 1
+    return mod
+
+
+def partition_with_report(mod: tvm.IRModule, *, symbol_prefix: str = "zsq_",
+                          calibration: dict | None = None
+                          ) -> tuple[tvm.IRModule, PartitionReport]:
+    """Partition ``mod``: returns the module with offloaded functions and the report.
+
+    ``calibration`` defaults to what the module carries. The offloaded functions carry
+    attribute ``Codegen="zynq_squeeze"`` and are compiled by ``RunCodegen``.
+    """
+    if calibration is None:
+        calibration = read_calibration(mod)
+    cmod = fuse_composites(mod)
+    rep = _report(cmod)
+    cmod = _attach_calibration(cmod, calibration)
+    merged = relax.transform.MergeCompositeFunctions()(cmod)
+    merged = _short_symbols(merged, symbol_prefix)
+    rep.functions = sorted(str(f.attrs["global_symbol"]) for f in merged.functions.values()
+                           if f.attrs is not None and f.attrs.get("Codegen") == CODEGEN)
+    return merged, rep

@@ -1,0 +1,141 @@
+"""Post-training calibration: activation ranges from running the float model on the CPU.
+
+``calibrate(mod, samples)`` returns ``mod`` carrying, for every offloadable chain (in
+partition order), the absolute maximum of its input, of its fire squeeze output and of
+its conv output before the pool. Scales are symmetric: ``scale = absmax / 127``.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import tvm
+from tvm import relax
+
+from ..errors import ZynqSqueezeError
+from ..partitioning import partitioner
+from ..partitioning.composite import eval_chain, parse_composite
+from ..progress import progress_bar
+
+SYNTHETIC_DESCRIPTION = "synthetic calibration set: 8 samples of N(0, 1), numpy seed 0"
+SYNTHETIC_COUNT = 8
+
+
+class CalibrationError(ZynqSqueezeError):
+    """Calibration data does not fit the model."""
+
+
+def input_specs(mod: tvm.IRModule) -> list[tuple[str, tuple[int, ...], str]]:
+    """(name, shape, dtype) of each input of ``main``."""
+    out = []
+    for p in mod["main"].params:
+        try:
+            shape = tuple(int(s) for s in p.ty.shape)
+        except (TypeError, ValueError):
+            raise CalibrationError(f"input {p.name!r} has a dynamic shape; "
+                                   "give the model static input shapes") from None
+        out.append((p.name, shape, str(p.ty.dtype)))
+    return out
+
+
+def synthetic_samples(mod: tvm.IRModule) -> list[dict[str, np.ndarray]]:
+    """The deterministic default calibration set (see ``SYNTHETIC_DESCRIPTION``)."""
+    rng = np.random.default_rng(0)
+    specs = input_specs(mod)
+    return [{n: rng.standard_normal(s).astype(d) for n, s, d in specs}
+            for _ in range(SYNTHETIC_COUNT)]
+
+
+def normalize_samples(mod: tvm.IRModule, samples) -> list[dict[str, np.ndarray]]:
+    """Accept arrays (single-input models) or dicts name -> array; check shapes and dtypes."""
+    specs = input_specs(mod)
+    out = []
+    for i, s in enumerate(samples):
+        if not isinstance(s, dict):
+            if len(specs) != 1:
+                raise CalibrationError(
+                    f"sample {i}: the model has {len(specs)} inputs "
+                    f"({', '.join(n for n, _, _ in specs)}); give dicts name -> array")
+            s = {specs[0][0]: s}
+        d = {}
+        for name, shape, dtype in specs:
+            if name not in s:
+                raise CalibrationError(f"sample {i} has no input {name!r}")
+            a = np.asarray(s[name])
+            if a.shape == shape[1:] and shape[0] == 1:
+                a = a[None]
+            if a.shape != shape:
+                raise CalibrationError(
+                    f"sample {i}, input {name!r}: expected shape {shape}, got {a.shape}")
+            d[name] = a.astype(dtype)
+        out.append(d)
+    if not out:
+        raise CalibrationError("no calibration samples given")
+    return out
+
+
+def _probe_module(cmod: tvm.IRModule) -> tuple[tvm.IRModule, list[relax.Function]]:
+    """The composite-level module whose main also returns every composite's input."""
+    mod = relax.transform.ToNonDataflow()(cmod)
+    main = mod["main"]
+    calls = partitioner.composite_calls(mod)
+    extra = [call.args[0] for _, call, _ in calls]
+    fields = [main.body.body, *extra]
+    body = relax.SeqExpr(main.body.blocks, relax.Tuple(fields))
+    probe = relax.Function(main.params, body, relax.TupleType([f.ty for f in fields]),
+                           attrs=main.attrs)
+    mod["main"] = probe
+    return mod, [f for _, _, f in calls]
+
+
+def collect_ranges(mod: tvm.IRModule, samples, *, progress: bool = True) -> list[dict]:
+    """Run the float model over ``samples``; per composite, the ranges it sees."""
+    cmod = partitioner.fuse_composites(mod)
+    probe, funcs = _probe_module(cmod)
+    chains = [parse_composite(f) for f in funcs]
+    ranges = [{"in": 0.0, "mid": 0.0, "out": 0.0} for _ in chains]
+    if not chains:
+        return []
+    ex = tvm.compile(probe, target=tvm.target.Target({"kind": "llvm"}))
+    vm = relax.VirtualMachine(ex, tvm.cpu())
+    names = [n for n, _, _ in input_specs(mod)]
+    for s in progress_bar(samples, desc="calibrating", enable=progress):
+        res = vm["main"](*[tvm.runtime.tensor(s[n]) for n in names])
+        for k, chain in enumerate(chains):
+            x = res[k + 1].numpy()
+            r = ranges[k]
+            r["in"] = max(r["in"], float(np.abs(x).max()))
+            for img in x:
+                v = eval_chain(chain, img)
+                r["out"] = max(r["out"], float(np.abs(v["pre_pool"]).max()))
+                if "mid" in v:
+                    r["mid"] = max(r["mid"], float(np.abs(v["mid"]).max()))
+    return [{"signature": partitioner.composite_signature(f), "ranges": r}
+            for f, r in zip(funcs, ranges)]
+
+
+def calibrate(mod: tvm.IRModule, samples=None, *, progress: bool = True) -> tvm.IRModule:
+    """Calibrate activation ranges; returns ``mod`` carrying them for ``tvm.compile``.
+
+    ``samples``: a list of numpy arrays (single-input models) or of dicts input name ->
+    array, each of the model's input shape (the batch axis may be left out when it is 1).
+    Without samples a warning names the synthetic set used instead.
+    """
+    if samples is None:
+        warnings.warn(f"zynq_squeeze: no calibration data given; using the "
+                      f"{SYNTHETIC_DESCRIPTION}. Pass real inputs for real accuracy.",
+                      stacklevel=2)
+        norm, source = synthetic_samples(mod), SYNTHETIC_DESCRIPTION
+    else:
+        norm, source = normalize_samples(mod, samples), f"{len(samples)} user samples"
+    records = collect_ranges(mod, norm, progress=progress)
+    data = {"version": 1, "source": source, "composites": records}
+    return mod.with_attr(partitioner.CALIBRATION_ATTR, json.dumps(data, sort_keys=True))
+
+
+def ensure_calibrated(mod: tvm.IRModule, *, progress: bool = False) -> tvm.IRModule:
+    """``mod`` itself when it carries a calibration, else calibrated on the synthetic set."""
+    if partitioner.read_calibration(mod) is not None:
+        return mod
+    return calibrate(mod, None, progress=progress)

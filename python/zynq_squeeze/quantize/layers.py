@@ -1,0 +1,151 @@
+"""Quantized layer descriptions: what one accelerator layer computes, in integers.
+
+These are the contract between the quantizer (which fills them from a float model) and
+the accelerator (program builder, integer reference, C engine). Activations are int8,
+symmetric (zero point 0), stored channels-innermost (HWC) on the accelerator side.
+Shapes here are ``(C, H, W)`` for one image.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..partitioning.pool_spec import PoolSpec, pool_out_size
+
+__all__ = ["ConvLayer", "ConvParams", "FireLayer", "Layer", "PoolSpec", "layer_signature",
+           "pool_out_size"]
+
+
+@dataclass(eq=False)
+class ConvParams:
+    """One quantized convolution (groups=1, dilation=1), with fused bias, requant and ReLU.
+
+    ``weight`` int8 [O, I, KH, KW] (symmetric, per output channel);
+    ``bias`` int32 [O] in accumulator units (scale = in_scale * w_scale[o]);
+    ``mult`` int32 [O] in [2**30, 2**31) and ``shift`` int32 [O] in [1, 62]:
+    the requantized value is ``(acc * mult[o] + 2**(shift[o]-1)) >> shift[o]``
+    (arithmetic shift, i.e. round half toward +infinity), then ReLU (if ``relu``),
+    then saturation to [-128, 127].
+    ``pads`` is (top, left, bottom, right).
+    """
+
+    weight: np.ndarray
+    bias: np.ndarray
+    mult: np.ndarray
+    shift: np.ndarray
+    stride: tuple[int, int] = (1, 1)
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+    relu: bool = True
+
+    @property
+    def out_channels(self) -> int:
+        return int(self.weight.shape[0])
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.weight.shape[1])
+
+    @property
+    def kernel(self) -> tuple[int, int]:
+        return (int(self.weight.shape[2]), int(self.weight.shape[3]))
+
+    def out_hw(self, h: int, w: int) -> tuple[int, int]:
+        """Convolution output (H, W) for an (h, w) input plane."""
+        kh, kw = self.kernel
+        t, l, b, r = self.pads
+        oh = (h + t + b - kh) // self.stride[0] + 1
+        ow = (w + l + r - kw) // self.stride[1] + 1
+        if oh <= 0 or ow <= 0:
+            raise ValueError(f"kernel {kh}x{kw} larger than padded input {h}x{w}")
+        return oh, ow
+
+    def macs(self, h: int, w: int) -> int:
+        """Multiply-accumulates of this conv on an (h, w) input plane."""
+        oh, ow = self.out_hw(h, w)
+        kh, kw = self.kernel
+        return self.out_channels * self.in_channels * kh * kw * oh * ow
+
+
+@dataclass(eq=False)
+class ConvLayer:
+    """conv(+bias)(+ReLU)(+pool) on one int8 (C, H, W) input."""
+
+    name: str
+    in_shape: tuple[int, int, int]
+    conv: ConvParams
+    pool: PoolSpec | None = None
+    kind: str = field(default="conv", init=False)
+
+    @property
+    def conv_hw(self) -> tuple[int, int]:
+        return self.conv.out_hw(self.in_shape[1], self.in_shape[2])
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        h, w = self.conv_hw
+        if self.pool is not None:
+            h, w = self.pool.out_hw(h, w)
+        return (self.conv.out_channels, h, w)
+
+    @property
+    def macs(self) -> int:
+        return self.conv.macs(self.in_shape[1], self.in_shape[2])
+
+
+@dataclass(eq=False)
+class FireLayer:
+    """SqueezeNet fire module: squeeze 1x1 -> (expand 1x1 || expand 3x3 pad 1) -> concat(+pool).
+
+    The squeeze output never leaves the chip. Output channels are expand1's, then
+    expand3's (concat on the channel axis). Both expands share the output scale.
+    """
+
+    name: str
+    in_shape: tuple[int, int, int]
+    squeeze: ConvParams
+    expand1: ConvParams
+    expand3: ConvParams
+    pool: PoolSpec | None = None
+    kind: str = field(default="fire", init=False)
+
+    @property
+    def conv_hw(self) -> tuple[int, int]:
+        return self.squeeze.out_hw(self.in_shape[1], self.in_shape[2])
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        h, w = self.conv_hw
+        if self.pool is not None:
+            h, w = self.pool.out_hw(h, w)
+        return (self.expand1.out_channels + self.expand3.out_channels, h, w)
+
+    @property
+    def macs(self) -> int:
+        h, w = self.in_shape[1], self.in_shape[2]
+        sh, sw = self.squeeze.out_hw(h, w)
+        return (self.squeeze.macs(h, w) + self.expand1.macs(sh, sw)
+                + self.expand3.macs(sh, sw))
+
+
+Layer = ConvLayer | FireLayer
+
+
+def layer_signature(layer: Layer) -> str:
+    """A key naming a layer's geometry (what a schedule depends on)."""
+    c, h, w = layer.in_shape
+    if layer.kind == "fire":
+        convs = (layer.squeeze, layer.expand1, layer.expand3)
+    else:
+        convs = (layer.conv,)
+    parts = [f"{layer.kind}:{c}x{h}x{w}"]
+    for cv in convs:
+        kh, kw = cv.kernel
+        parts.append(f"{cv.out_channels}k{kh}x{kw}s{cv.stride[0]}x{cv.stride[1]}"
+                     f"p{'.'.join(map(str, cv.pads))}")
+    if layer.pool is not None:
+        p = layer.pool
+        parts.append("gap" if p.global_pool else
+                     f"{p.kind}{p.kernel[0]}x{p.kernel[1]}s{p.stride[0]}"
+                     f"p{'.'.join(map(str, p.pads))}{'c' if p.ceil_mode else ''}")
+    return "|".join(parts)

@@ -1,0 +1,132 @@
+"""The integer golden model of the accelerator (numpy).
+
+``run_layer(layer, x)`` computes exactly what the C engine computes for a
+:class:`~zynq_squeeze.quantize.layers.ConvLayer` or :class:`~zynq_squeeze.quantize.layers.FireLayer` on one
+int8 ``(C, H, W)`` image: int32 accumulation (bias + sum of int8 products), the rounding
+rule of :mod:`zynq_squeeze.requant`, ReLU, int8 saturation, then the fused pool:
+
+* max pool: maximum over the window's valid (non-padding) elements;
+* avg pool: ``s`` = sum of the window's int8 values, ``d`` = valid count (or, with
+  ``count_include_pad``, the count of input + explicit padding positions, never
+  ceil-mode overhang); ``y = floor((2*s + d) / (2*d))``, saturated to int8;
+* global average: the same over the whole plane (``d = H*W``).
+
+Convolutions accumulate one kernel offset at a time as a matrix product in float64,
+which is exact here: every partial sum is an integer below 2**53 (|x*w| <= 2**14 and
+at most 2**20 terms; :func:`conv_acc` checks the bound).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .layers import ConvLayer, ConvParams, FireLayer, PoolSpec
+from .requant import requantize
+
+
+def conv_acc(p: ConvParams, x: np.ndarray) -> np.ndarray:
+    """int64 accumulators ``bias + sum x*w`` of conv ``p`` on int8 ``x`` (C, H, W)."""
+    c, h, w = x.shape
+    o, i, kh, kw = p.weight.shape
+    if i != c:
+        raise ValueError(f"conv expects {i} input channels, got {c}")
+    if i * kh * kw > (1 << 20):
+        raise ValueError("reduction too long for exact float64 accumulation")
+    oh, ow = p.out_hw(h, w)
+    t, l, b, r = p.pads
+    sh, sw = p.stride
+    xp = np.zeros((c, h + t + b, w + l + r), dtype=np.float64)
+    xp[:, t:t + h, l:l + w] = x
+    wf = p.weight.astype(np.float64)
+    acc = np.zeros((o, oh * ow), dtype=np.float64)
+    for ky in range(kh):
+        for kx in range(kw):
+            sl = xp[:, ky:ky + (oh - 1) * sh + 1:sh, kx:kx + (ow - 1) * sw + 1:sw]
+            acc += wf[:, :, ky, kx] @ sl.reshape(c, oh * ow)
+    out = acc.astype(np.int64).reshape(o, oh, ow)
+    return out + np.asarray(p.bias, dtype=np.int64).reshape(o, 1, 1)
+
+
+def conv(p: ConvParams, x: np.ndarray) -> np.ndarray:
+    """int8 output of conv + bias + requant (+ReLU) + saturation."""
+    return requantize(conv_acc(p, x), p.mult, p.shift, p.relu, axis=0)
+
+
+def _window_bounds(n: int, k: int, s: int, lo: int, hi: int, n_out: int):
+    """Per output index: valid [a, b) and the include-pad divisor extent."""
+    start = np.arange(n_out) * s - lo
+    a = np.maximum(start, 0)
+    b = np.minimum(start + k, n)
+    cip = np.minimum(start + k, n + hi) - np.maximum(start, -lo)
+    return a, b, cip
+
+
+def pool(spec: PoolSpec, x: np.ndarray) -> np.ndarray:
+    """Apply a :class:`PoolSpec` to int8 ``x`` (C, H, W) with the engine's arithmetic."""
+    c, h, w = x.shape
+    if spec.global_pool:
+        if spec.kind == "max":
+            return x.max(axis=(1, 2), keepdims=True).astype(np.int8)
+        s = x.astype(np.int64).sum(axis=(1, 2), keepdims=True)
+        d = h * w
+        return np.clip((2 * s + d) // (2 * d), -128, 127).astype(np.int8)
+    kh, kw = spec.kernel
+    sh, sw = spec.stride
+    t, l, b, r = spec.pads
+    if not (0 <= t < kh and 0 <= b < kh and 0 <= l < kw and 0 <= r < kw):
+        raise ValueError("pool pads must be in [0, kernel)")
+    oh, ow = spec.out_hw(h, w)
+    ya, yb, ycip = _window_bounds(h, kh, sh, t, b, oh)
+    xa, xb, xcip = _window_bounds(w, kw, sw, l, r, ow)
+    # pad so every (clipped) window slice is in range; pad values never enter a window
+    ext_y = max(0, int(((oh - 1) * sh - t + kh) - h))
+    ext_x = max(0, int(((ow - 1) * sw - l + kw) - w))
+    out = np.empty((c, oh, ow), dtype=np.int8)
+    if spec.kind == "max":
+        fill = -129
+        xp = np.full((c, t + h + ext_y, l + w + ext_x), fill, dtype=np.int16)
+        xp[:, t:t + h, l:l + w] = x
+        m = np.full((c, oh, ow), fill, dtype=np.int16)
+        for ky in range(kh):
+            for kx in range(kw):
+                sl = xp[:, ky:ky + (oh - 1) * sh + 1:sh, kx:kx + (ow - 1) * sw + 1:sw]
+                m = np.maximum(m, sl)
+        out[:] = m
+        return out
+    xp = np.zeros((c, t + h + ext_y, l + w + ext_x), dtype=np.int64)
+    xp[:, t:t + h, l:l + w] = x
+    s = np.zeros((c, oh, ow), dtype=np.int64)
+    for ky in range(kh):
+        for kx in range(kw):
+            s += xp[:, ky:ky + (oh - 1) * sh + 1:sh, kx:kx + (ow - 1) * sw + 1:sw]
+    if spec.count_include_pad:
+        d = np.outer(ycip, xcip)
+    else:
+        d = np.outer(yb - ya, xb - xa)
+    d = d.astype(np.int64)[None]
+    return np.clip((2 * s + d) // (2 * d), -128, 127).astype(np.int8)
+
+
+def run_layer(layer, x: np.ndarray) -> np.ndarray:
+    """int8 output (C', H', W') of one accelerator layer on int8 input (C, H, W)."""
+    x = np.asarray(x)
+    if x.dtype != np.int8:
+        raise TypeError(f"input must be int8, got {x.dtype}")
+    if tuple(x.shape) != tuple(layer.in_shape):
+        raise ValueError(f"{layer.name}: input shape {x.shape} != {layer.in_shape}")
+    if isinstance(layer, ConvLayer):
+        y = conv(layer.conv, x)
+    elif isinstance(layer, FireLayer):
+        s = conv(layer.squeeze, x)
+        y = np.concatenate([conv(layer.expand1, s), conv(layer.expand3, s)], axis=0)
+    else:
+        raise TypeError(f"not an accelerator layer: {type(layer).__name__}")
+    if layer.pool is not None:
+        y = pool(layer.pool, y)
+    return y
+
+
+def run_chain(layers, x: np.ndarray) -> np.ndarray:
+    """Run layers one after another (each consumes the previous output)."""
+    for layer in layers:
+        x = run_layer(layer, x)
+    return x

@@ -1,0 +1,104 @@
+"""Build: partition + codegen + ``tvm.compile`` for the host simulation or the board.
+
+``offload_pass()`` is what the ``zynq-squeeze`` target prepends to TVM's default
+pipeline; ``build()`` is the explicit form with options (board, calibration, tuning
+log, output directory) that also returns the partition report and codegen results.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tvm
+from tvm import relax
+from tvm.target import Target
+
+from .. import target
+from ..errors import BuildError
+from ..partitioning import partitioner
+from ..quantize.calibrate import calibrate, ensure_calibrated
+from . import context
+
+
+def offload_pass() -> tvm.transform.Pass:
+    """Calibrate (synthetic set, with a warning, when the module carries none), partition
+    and run the zynq_squeeze codegen."""
+
+    @tvm.transform.module_pass(opt_level=0, name="ZynqSqueezeOffload")
+    def _offload(mod, ctx):
+        opts = context.current()
+        mod = ensure_calibrated(mod, progress=opts.progress)
+        mod, rep = partitioner.partition_with_report(mod)
+        opts.partition_reports.append(rep)
+        return relax.transform.RunCodegen()(mod)
+
+    return _offload
+
+
+def _pack_imports_as_c(module, is_system_lib, prefix, workspace_dir) -> str:
+    """``export_library`` hook: the imported modules' blob as a C file."""
+    import os
+
+    from tvm.runtime import _ffi_api
+
+    path = os.path.join(workspace_dir, f"{prefix}devc.c")
+    with open(path, "w") as f:
+        f.write(_ffi_api.ModulePackImportsToC(module, is_system_lib, prefix))
+    return path
+
+
+@dataclass
+class BuildResult:
+    """What ``build`` returns: the TVM executable plus what the plugin did to make it."""
+
+    executable: relax.Executable
+    options: context.BuildOptions
+    partition_report: partitioner.PartitionReport
+    codegen: list = field(default_factory=list)
+
+    def vm(self, device=None) -> relax.VirtualMachine:
+        """A Relax VM over the executable (CPU device by default)."""
+        return relax.VirtualMachine(self.executable, device or tvm.cpu())
+
+    def export_library(self, path, **kwargs) -> None:
+        """Write the shared library; board builds link with the ARM cross compiler."""
+        if self.options.board_build and "fcompile" not in kwargs:
+            from tvm.support import cc
+
+            from .compiler import ARM_PREFIX
+
+            kwargs["fcompile"] = cc.cross_compiler(ARM_PREFIX + "g++")
+            # Pack the module blob as C so the cross compiler builds it with the board's
+            # hard-float ABI (an LLVM-packed devc.o carries no VFP attributes).
+            kwargs.setdefault("fpack_imports", _pack_imports_as_c)
+        self.executable.export_library(str(path), **kwargs)
+
+
+def build(mod: tvm.IRModule, board: str = "zybo-z7-20", calibration=None, tuning_log=None,
+          *, out_dir=None, model_name: str = "model", clock_mhz: float | None = None,
+          board_build: bool = False, progress: bool = False) -> BuildResult:
+    """Compile ``mod`` for ``board``; the result runs in ``relax.VirtualMachine``.
+
+    ``calibration``: samples for ``calibrate`` (list of arrays or of dicts); None keeps
+    the calibration the module carries, or uses the synthetic set with a warning.
+    ``tuning_log``: a JSON schedule log. ``out_dir``: where the generated sources go
+    (a temporary directory when None). ``board_build``: cross-compile for the board's
+    ARM (needs ``g++-arm-linux-gnueabihf``) instead of the host simulation.
+    """
+    from ..boards import get_board
+
+    get_board(board)  # unknown boards fail here, before any work
+    if calibration is not None:
+        mod = calibrate(mod, calibration, progress=progress)
+    opts = context.BuildOptions(
+        board=board, out_dir=Path(out_dir) if out_dir else None,
+        tuning_log=Path(tuning_log) if tuning_log else None, model_name=model_name,
+        clock_mhz=clock_mhz, progress=progress, board_build=board_build)
+    tgt = Target(target.BOARD_CONFIG if board_build else target.HOST_CONFIG)
+    with context.using(opts):
+        ex = tvm.compile(mod, target=tgt)
+    if not opts.partition_reports:
+        raise BuildError("the zynq-squeeze pipeline did not run (was the default pipeline "
+                         "replaced after importing zynq_squeeze?)")
+    return BuildResult(executable=ex, options=opts, partition_report=opts.partition_reports[-1],
+                       codegen=list(opts.results))
