@@ -1,24 +1,27 @@
 /*
  * zsq_runtime.h - public C99 API of the zynq-squeeze runtime (host simulation and ARM).
  *
- * A compiled model is a program: layer descriptors, a packed int8 weight blob and an
- * int32 parameter blob (see docs/ENGINE.md), plus an activation arena of arena_bytes the
- * caller owns (inputs written at their offsets before zsq_rt_run, outputs read after).
+ * A compiled model is a program of the decoupled engine (docs/ENGINE.md): 64-bit
+ * instruction words ending with FINISH, a region of 64-bit weight and parameter words,
+ * and the size of the activation arena (64-bit words, HWC tensors with channels padded
+ * to groups of 8) that the caller owns: inputs written at their word offsets before
+ * zsq_rt_run, outputs read after.
  *
  * Backends (one is linked in):
- *   csim - calls the engine's top function zsq_engine() (the HLS C++ compiled by g++);
- *   zynq - drives the synthesized IP on a Zynq board: AXI-Lite registers through
- *          /dev/uioN (env ZSQ_UIO, default /dev/uio0), one physically contiguous DMA
- *          buffer from u-dma-buf (env ZSQ_UDMABUF, default udmabuf0), polls ap_done with
- *          a timeout (env ZSQ_TIMEOUT_MS, default 10000).
+ *   csim - runs the engine's C simulation (zsqd_run of src/zsq_dae_sim.cpp, the HLS C++
+ *          compiled by the host compiler against Xilinx's ap_types), timed with the
+ *          program's HP-port constants;
+ *   zynq - drives the synthesized zsq_dae IP on a Zynq board: AXI-Lite registers through
+ *          /dev/uioN (env ZSQ_UIO, default /dev/uio0), one physically contiguous buffer
+ *          from u-dma-buf (env ZSQ_UDMABUF, default udmabuf0) holding instructions and
+ *          weights (copied once per program) and the arena, ap_done polled with a timeout
+ *          (env ZSQ_TIMEOUT_MS, default 10000).
  *
- * Assumed s_axilite register map of the IP (Vitis HLS, 64-bit m_axi addresses, ap_return
- * on s_axilite); check it against the generated x<top>_hw.h of your build:
- *   0x00 ap_ctrl: bit0 ap_start, bit1 ap_done, bit2 ap_idle, bit3 ap_ready
- *   0x04 GIE  0x08 IER  0x0c ISR   0x10 ap_return
- *   0x18/0x1c prog (lo/hi)   0x24 n_layers   0x2c/0x30 act   0x38/0x3c weights
- *   0x44/0x48 params         0x50/0x54 stats
- * Each can be overridden at compile time (ZSQ_REG_* macros in backends/zynq.c).
+ * The s_axilite register map of the IP is in zsq_regs.h, generated from the interface
+ * definition python/zynq_squeeze/engine/interface.py (ENGINE_TOP); check it against the
+ * xzsq_dae_hw.h of your build: python -m zynq_squeeze.engine.interface --check <file>.
+ *
+ * Nothing here aborts: every failure is a negative code and a message in err.
  */
 #ifndef ZSQ_RUNTIME_H
 #define ZSQ_RUNTIME_H
@@ -26,36 +29,61 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "zsq_types.h"
-
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* Runtime error codes (engine codes ZSQ_ERR_* from zsq_types.h pass through unchanged). */
-#define ZSQ_RT_ERR_ARG -100     /* null pointer / bad count */
-#define ZSQ_RT_ERR_ARENA -101   /* a tensor lies outside the arena */
-#define ZSQ_RT_ERR_BLOB -102    /* weights or params of a layer lie outside their blob */
+#define ZSQ_RT_OK 0
+/* Engine codes (zsq_dae_sim.h ZSQD_ERR_*, -1..-8) pass through unchanged. */
+#define ZSQ_RT_ERR_ARG -100     /* null pointer, empty program, bad sizes or timing */
+#define ZSQ_RT_ERR_ARENA -101   /* a LOAD_INPUT / STORE reaches outside the arena */
+#define ZSQ_RT_ERR_BLOB -102    /* a LOAD_WEIGHT / LOAD_PARAMS reaches outside the weights */
 #define ZSQ_RT_ERR_DEVICE -103  /* cannot open / map the accelerator or DMA buffer */
 #define ZSQ_RT_ERR_NOMEM -104   /* DMA buffer too small for the program */
 #define ZSQ_RT_ERR_TIMEOUT -105 /* accelerator did not finish in time */
+#define ZSQ_RT_ERR_INSN -106    /* malformed instruction stream (opcode, FINISH, tokens) */
+
+/* Instruction count limit: the IP's insn_count register is 32 bits, the simulation's
+ * limit is ZSQD_MAX_INSN (zsq_dae_sim.h). */
+#define ZSQ_RT_MAX_INSN (1 << 24)
 
 typedef struct zsq_rt_program {
-  const zsq_layer_t *layers;  /* n_layers descriptors */
-  int32_t n_layers;
-  const int8_t *weights;      /* packed weights */
-  size_t weights_bytes;
-  const int32_t *params;      /* (bias, mult, shift) per output channel */
-  size_t params_words;
-  size_t arena_bytes;         /* size of the activation arena the caller passes */
+  const uint64_t *insn;  /* n_insn instruction words, the last one FINISH */
+  int64_t n_insn;
+  const uint64_t *wgt;   /* wgt_words words of packed weights and params */
+  int64_t wgt_words;
+  int64_t arena_words;   /* size of the activation arena the caller passes */
+  /* HP-port timing model of the simulation (docs/ENGINE.md "Timing by execution");
+   * ignored by the board, which counts real cycles. */
+  int64_t rd_latency;    /* cycles from a read address to its first beat */
+  int64_t wr_latency;    /* cycles from the last write beat to the response */
+  int64_t outstanding;   /* AXI transactions in flight per port (>= 1) */
+  int64_t beat_x100;     /* cycles x 100 per 64-bit beat (>= 1) */
 } zsq_rt_program_t;
 
-/* Check every descriptor's tensors, weights and params against the blob and arena sizes.
- * Returns 0 or a negative code; writes a message into err (if non-NULL). */
+/* What a run measured. The board measures only cycles (the IP's hardware counter); it
+ * sets every other field to -1 (not measured). */
+typedef struct zsq_rt_stats {
+  int64_t cycles;        /* the whole program, PL clock cycles */
+  int64_t load_busy;     /* cycles each module spent executing (simulation) */
+  int64_t compute_busy;
+  int64_t store_busy;
+  int64_t macs;          /* executed MACs (simulation) */
+  int64_t rd_bytes;      /* activation, weight and param bytes read (simulation) */
+  int64_t wr_bytes;      /* activation bytes written (simulation) */
+} zsq_rt_stats_t;
+
+/* Check the program: sizes > 0, timing constants, every word a known opcode with flags
+ * towards modules that exist, SET registers routed to a module, exactly one FINISH and
+ * it is last, dependency tokens balanced between each pair of modules, and every
+ * LOAD_INPUT / STORE / LOAD_WEIGHT / LOAD_PARAMS inside the arena / weights (the board
+ * has no other guard against writing outside its buffer). Returns 0 or a negative code
+ * with a message in err (if non-NULL). */
 int zsq_rt_validate(const zsq_rt_program_t *p, char *err, size_t errlen);
 
-/* Validate, then run the program on `arena` (arena_bytes long). stats may be NULL. */
-int zsq_rt_run(const zsq_rt_program_t *p, int8_t *arena, zsq_stats_t *stats, char *err,
+/* Validate, then run the program on `arena` (arena_words 64-bit words, updated in place).
+ * stats may be NULL. */
+int zsq_rt_run(const zsq_rt_program_t *p, uint64_t *arena, zsq_rt_stats_t *stats, char *err,
                size_t errlen);
 
 /* Static description of an error code (never NULL). */
@@ -64,10 +92,14 @@ const char *zsq_rt_strerror(int code);
 /* "csim" or "zynq". */
 const char *zsq_rt_backend(void);
 
-/* Backend entry (implemented by backends/csim.c or backends/zynq.c); called by
- * zsq_rt_run after validation. */
-int zsq_rt_backend_run(const zsq_rt_program_t *p, int8_t *arena, zsq_stats_t *stats, char *err,
-                       size_t errlen);
+/* Backend entry (backends/csim.c or backends/zynq.c); called by zsq_rt_run after
+ * validation. */
+int zsq_rt_backend_run(const zsq_rt_program_t *p, uint64_t *arena, zsq_rt_stats_t *stats,
+                       char *err, size_t errlen);
+
+/* Release what a backend keeps between runs (the zynq backend's mappings and the copy of
+ * the last program's instructions and weights in the DMA buffer). Safe to call anytime. */
+void zsq_rt_release(void);
 
 #ifdef __cplusplus
 }

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from zynq_squeeze.engine.config import EngineConfig
+from zynq_squeeze.engine.dae_config import DaeConfig
 from zynq_squeeze.quantize.layers import ConvLayer, ConvParams, FireLayer, PoolSpec
 from zynq_squeeze.quantize.requant import quantize_multiplier
 
-# small buffers: forces spatial / channel tiling even on tiny shapes
-TINY = EngineConfig(pe_oc=4, pe_ic=3, in_buf_bytes=4096, w_buf_bytes=4096, acc_words=2048,
-                    out_buf_bytes=2048, sq_buf_bytes=4096, param_depth=128)
+# small buffers (8 x 8 MAC array): forces spatial and channel tiling even on tiny shapes
+TINY = DaeConfig(k=1, in_rows=256, w_rows=64, p_rows=8, acc_rows=256, cv_rows=256,
+                 sq_rows=256, out_rows=256)
 
 
 def conv_params(rng, o, i, kh, kw=None, stride=(1, 1), pads=(0, 0, 0, 0), relu=True):

@@ -1,13 +1,16 @@
 """Tests of the HLS synthesizability lint (zynq_squeeze.hls.lint)."""
 from __future__ import annotations
 
+import re
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from zynq_squeeze import native
 from zynq_squeeze.hls import lint as hls_lint
 from zynq_squeeze.hls.lint import lint_files, lint_source
+from zynq_squeeze.hls.lint_dae import DAE_RULES
 
 
 def rules(src: str) -> list[str]:
@@ -290,7 +293,133 @@ def check_engine_issues(issues):
 
 
 def test_engine_sources_pass_the_lint():
+    """Every rule, the decoupled-engine ones included, holds on the engine's sources."""
     src = native.src_dir()
     files = sorted(list(src.glob("*.cpp")) + list(src.glob("*.h")))
-    assert any(f.name == "zsq_engine.cpp" for f in files)
+    assert any(f.name == "zsq_dae_top.cpp" for f in files)
     check_engine_issues(lint_files(files))
+    assert lint_files(files, rules="all") == []
+
+
+# ---------------------------------------------------------------- DAE engine rules
+
+FIXTURES = Path(__file__).parent / "fixtures" / "hls_lint"
+VIOLATIONS = sorted(p for p in FIXTURES.glob("*.cpp") if p.name != "dae_clean.cpp")
+
+
+def expected(path: Path) -> list[tuple[int, str]]:
+    """(line, rule) pairs declared by ``// expect: rule[, rule]`` comments of a fixture."""
+    out = []
+    for no, line in enumerate(path.read_text().split("\n"), 1):
+        m = re.search(r"//\s*expect:\s*(.*)$", line)
+        if m:
+            out += [(no, r.strip()) for r in m.group(1).split(",")]
+    return sorted(out)
+
+
+def test_clean_dae_design_passes_every_rule():
+    clean = FIXTURES / "dae_clean.cpp"
+    issues = lint_files([clean], rules="all")
+    assert issues == [], "\n".join(map(str, issues))
+    assert lint_source(clean.read_text(), "dae_clean.cpp", rules="all") == []
+
+
+@pytest.mark.parametrize("path", VIOLATIONS, ids=lambda p: p.stem)
+def test_each_violation_is_flagged_with_its_rule_and_line(path):
+    want = expected(path)
+    assert want, f"{path.name} declares no expected issue"
+    got = sorted((i.line, i.rule) for i in lint_files([path], rules="dae"))
+    assert got == want, "\n".join(map(str, lint_files([path], rules="dae")))
+
+
+def test_corpus_covers_every_dae_rule():
+    seen = {rule for p in VIOLATIONS for _, rule in expected(p)}
+    assert seen == set(DAE_RULES)
+
+
+def test_dae_rules_are_off_by_default_and_base_rules_off_in_dae():
+    src = (FIXTURES / "pl_divmod.cpp").read_text()
+    assert lint_source(src, "d.cpp") == []
+    assert [i.rule for i in lint_source(wrap("free(a);"), "t.cpp", rules="dae")] == []
+    with pytest.raises(ValueError, match="rules must be one of base, dae, all"):
+        lint_source(src, "d.cpp", rules="dea")
+
+
+def _mutate(old: str, new: str, count: int = 1) -> str:
+    text = (FIXTURES / "dae_clean.cpp").read_text()
+    assert text.count(old) == count, old
+    return text.replace(old, new)
+
+
+def _line(text: str, needle: str) -> int:
+    return text[:text.index(needle)].count("\n") + 1
+
+
+def test_unsplit_buffer_without_unsync_is_flagged_in_the_clean_design():
+    part = "#pragma HLS ARRAY_PARTITION variable = in_buf complete dim = 1\n"
+    # split halves alone are legal; unsync alone is legal; neither is not
+    assert lint_source(_mutate(part, ""), "m.cpp", rules="dae") == []
+    text = _mutate(part + "#pragma HLS stream variable = in_buf type = unsync\n", "")
+    issues = lint_source(text, "m.cpp", rules="dae")
+    assert [(i.line, i.rule) for i in issues] == [
+        (_line(text, "static word_t in_buf"), "dataflow-buffer")]
+    assert "'fetch'" not in issues[0].message and "'load', 'compute'" in issues[0].message
+
+
+def test_second_writer_of_a_buffer_half_is_flagged_in_the_clean_design():
+    # compute writing the input half it reads makes two writers of in_buf[0] and in_buf[1]
+    text = _mutate("ex2st.write(true);\n  }\n}",
+                   "ex2st.write(true);\n    if (half) in1[0] = 0; else in0[0] = 0;\n  }\n}")
+    text = text.replace("void compute(hls::stream<word_t> &ex_q, const word_t in0[cfg::buf_words],\n"
+                        "             const word_t in1[cfg::buf_words]",
+                        "void compute(hls::stream<word_t> &ex_q, word_t in0[cfg::buf_words],\n"
+                        "             word_t in1[cfg::buf_words]")
+    issues = lint_source(text, "m.cpp", rules="dae")
+    assert sorted(i.message.split("'")[1] for i in issues) == ["in_buf[0]", "in_buf[1]"]
+    assert {i.rule for i in issues} == {"dataflow-buffer"}
+
+
+def test_token_read_by_the_wrong_process_is_flagged_in_the_clean_design():
+    # store reads ld2ex as well: two consumers of one token stream
+    text = _mutate("    ex2st.read();\n  store_word:", "    ex2st.read();\n    ld2ex.read();\n"
+                   "  store_word:")
+    text = text.replace("hls::stream<bool> &ex2st,\n           hls::stream<bool> &st2ex)",
+                        "hls::stream<bool> &ex2st,\n           hls::stream<bool> &st2ex, "
+                        "hls::stream<bool> &ld2ex)")
+    text = text.replace("store(st_q, out_buf[0], out_buf[1], dst, ex2st, st2ex);",
+                        "store(st_q, out_buf[0], out_buf[1], dst, ex2st, st2ex, ld2ex);")
+    issues = lint_source(text, "m.cpp", rules="dae")
+    assert [(i.rule, i.line) for i in issues] == [("dataflow-stream",
+                                                   _line(text, 'hls::stream<bool> ld2ex("ld2ex")'))]
+    assert "consumers ['compute', 'store']" in issues[0].message
+
+
+def test_helper_called_inside_a_pipeline_must_be_inlined():
+    text = _mutate("    const word_t x = a[i];", "    const word_t x = a[i] + pick(i);")
+    text = text.replace("// zsq: mac-array", "static word_t pick(int i) { return i; }\n\n"
+                        "// zsq: mac-array")
+    issues = lint_source(text, "m.cpp", rules="dae")
+    assert [(i.rule, i.line) for i in issues] == [("pipeline-call", _line(text, "a[i] + pick(i)"))]
+    inl = text.replace("{ return i; }", "{\n#pragma HLS INLINE\n  return i;\n}")
+    assert lint_source(inl, "m.cpp", rules="dae") == []
+
+
+def test_template_divisor_resolved_from_call_sites():
+    text = _mutate("mac_array<cfg::lanes>(", "mac_array<6>(")
+    issues = lint_source(text, "m.cpp", rules="dae")
+    assert [(i.rule, i.line) for i in issues] == [
+        ("pipeline-divmod", _line(text, "(i / LANES) % 2"))]
+
+
+def test_allow_comment_applies_to_dae_rules():
+    src = (FIXTURES / "pl_call.cpp").read_text().replace(
+        "// expect: pipeline-call", "// hls-lint: allow(pipeline-call)")
+    assert lint_source(src, "a.cpp", rules="dae") == []
+
+
+def test_cli_rules_flag(capsys):
+    path = str(FIXTURES / "pl_loop.cpp")
+    assert hls_lint.main([path]) == 0
+    assert hls_lint.main(["--rules", "dae", path]) == 1
+    assert "pl_loop.cpp:13: [pipeline-loop]" in capsys.readouterr().out
+    assert hls_lint.main(["--rules=all", str(FIXTURES / "dae_clean.cpp")]) == 0

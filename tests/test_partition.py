@@ -178,3 +178,104 @@ def test_bias_broadcasting_over_width_stays_on_cpu():
     # the conv alone offloads; the width-wise add stays on the CPU
     assert rep.patterns == {patterns.CONV: 1}
     assert [op.op for op in rep.cpu_ops] == ["relax.add"]
+
+
+# ------------------------------------------------------------------ average pools
+# The engine divides an average pool's window sum by ONE constant multiplier per layer
+# (the requantization DSP), so only pools whose windows all hold the same number of
+# elements are fused; the others stay on the CPU with the reason.
+VARYING = "average pool with padding/ceil overhang: window sizes differ"
+
+
+def _conv_then(pool, hw=12, c=3, k=3):
+    g = GraphBuilder((1, c, hw, hw))
+    g.conv(8, k, pad=k // 2)  # conv + ReLU keeps the plane hw x hw
+    pool(g)
+    return g.model()
+
+
+@pytest.mark.parametrize("pool, offloaded", [
+    (lambda g: g.avgpool(2, 2), True),                          # 6 windows of 4
+    (lambda g: g.avgpool(3, 3, ceil=1), True),                  # ceil mode, no overhang on 12
+    (lambda g: g.avgpool(3, 2, pads=[1, 1, 1, 1], count_include_pad=1), True),  # pads count
+    (lambda g: g.avgpool(3, 2, ceil=1), False),                 # last window overhangs: 6 of 9
+    (lambda g: g.avgpool(3, 2, pads=[1, 1, 1, 1]), False),      # border windows hold 6 or 4
+    # ceil mode on 12: a 7th window [11, 14) covers 1 input + 1 pad + 1 overhang
+    (lambda g: g.avgpool(3, 2, pads=[1, 1, 1, 1], count_include_pad=1, ceil=1), False),
+    # ceil mode would start a window in the padding: ONNX drops it, 6 windows of 4 remain
+    (lambda g: g.avgpool(2, 2, pads=[0, 0, 1, 1], count_include_pad=1, ceil=1), True),
+    (lambda g: g.op("GlobalAveragePool"), True),
+    (lambda g: g.op("ReduceMean", axes=[2, 3], keepdims=1), True),
+    (lambda g: g.maxpool(3, 2, ceil=1, pads=[1, 1, 1, 1]), True),  # max pools: any window
+], ids=["2x2s2", "3x3s3-ceil", "3x3s2-pad-cip", "3x3s2-ceil-overhang", "3x3s2-pad",
+        "3x3s2-pad-cip-ceil-overhang", "2x2s2-pad-cip-ceil", "global", "mean", "max"])
+def test_which_average_pools_offload(pool, offloaded):
+    _, rep = _partition(_conv_then(pool))
+    if offloaded:
+        assert rep.patterns == {patterns.CONV_POOL: 1}, rep.cpu_ops
+        assert rep.cpu_ops == []
+    else:
+        assert rep.patterns == {patterns.CONV: 1}
+        assert [(op.op, op.reason) for op in rep.cpu_ops] == [("relax.nn.avg_pool2d", VARYING)]
+
+
+def test_window_counts_decide_the_divisor():
+    from zynq_squeeze.partitioning.pool_spec import PoolSpec, avg_pool_reason
+
+    # 3x3 stride 2 on 12: ceil mode adds a window starting at 10 (2 elements + overhang)
+    p = PoolSpec("avg", (3, 3), (2, 2), ceil_mode=True)
+    assert p.window_counts(12, 0) == [3, 3, 3, 3, 3, 2]
+    assert p.avg_divisor(12, 12) is None and avg_pool_reason(p, 12, 12) == VARYING
+    assert p.avg_divisor(13, 13) == 9  # on 13 the last window fits: one divisor
+    # padding counts with count_include_pad ...
+    p = PoolSpec("avg", (3, 3), (2, 2), (1, 1, 1, 1), count_include_pad=True)
+    assert p.window_counts(12, 1) == [3] * 6 and p.avg_divisor(12, 12) == 9
+    # ... and not without it, except where every window touches the padding alike
+    p = PoolSpec("avg", (3, 3), (1, 1), (1, 1, 1, 1))
+    assert p.window_counts(5, 0) == [2, 3, 3, 3, 2] and p.avg_divisor(5, 5) is None
+    assert p.window_counts(1, 0) == [1] and p.avg_divisor(1, 1) == 1
+    assert PoolSpec("avg", global_pool=True).avg_divisor(13, 15) == 195
+    with pytest.raises(ValueError):
+        PoolSpec("max", (2, 2), (2, 2)).avg_divisor(4, 4)
+
+
+def test_global_average_pool_too_large_for_the_multiplier_stays_on_cpu():
+    # 363 x 363 = 131769 elements: |sum| <= 128 * 131769 does not fit 25 bits
+    _, rep = _partition(_conv_then(lambda g: g.op("GlobalAveragePool"), hw=363, c=1, k=1))
+    assert rep.patterns == {patterns.CONV: 1}
+    assert [op.op for op in rep.cpu_ops] == ["relax.mean"]
+    assert rep.cpu_ops[0].reason == (
+        "average pool over 131769 elements: the window sum exceeds the 25-bit "
+        "requantization input (at most 131071 elements)")
+    _, rep = _partition(_conv_then(lambda g: g.op("GlobalAveragePool"), hw=362, c=1, k=1))
+    assert rep.patterns == {patterns.CONV_POOL: 1}
+
+
+def test_offloaded_average_pools_run_bit_exact(tmp_path):
+    """conv + avg pool with counted padding and ceil mode (no overhang), then conv + global
+    average: the simulation equals the golden model and stays close to float."""
+    import tvm
+    from tvm import relax
+
+    from zynq_squeeze.codegen import golden
+
+    g = GraphBuilder((1, 3, 13, 13), seed=3)
+    g.conv(8, 3, pad=1)
+    g.avgpool(3, 2, pads=[1, 1, 1, 1], count_include_pad=1, ceil=1)  # on 13: 7 windows of 9
+    g.conv(6, 3, pad=1)
+    g.op("GlobalAveragePool")
+    mod = from_onnx(g.model())
+    rng = np.random.default_rng(0)
+    calib = [rng.standard_normal((1, 3, 13, 13)).astype(np.float32) for _ in range(4)]
+    res = zynq_squeeze.build(mod, calibration=calib, out_dir=tmp_path)
+    assert res.partition_report.patterns == {patterns.CONV_POOL: 2}
+    lf = res.codegen[0].functions[0]
+    fvm = relax.VirtualMachine(tvm.compile(mod, target=tvm.target.Target({"kind": "llvm"})),
+                               tvm.cpu())
+    for _ in range(3):
+        x = rng.standard_normal((1, 3, 13, 13)).astype(np.float32)
+        y = res.vm()["main"](tvm.runtime.tensor(x)).numpy()
+        np.testing.assert_array_equal(y, golden.run_function(lf, [x])[0].reshape(y.shape))
+        f = fvm["main"](tvm.runtime.tensor(x)).numpy()
+        cos = float(y.ravel() @ f.ravel() / (np.linalg.norm(y) * np.linalg.norm(f)))
+        assert cos > 0.99, cos

@@ -1,78 +1,351 @@
+"""The rounding rule: 16-bit multiplier + pre-shift (one DSP48E1 per lane), numpy vs C."""
+import ctypes
+import subprocess
+from fractions import Fraction
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
-from zynq_squeeze.quantize.requant import quantize_multiplier, requantize
+from zynq_squeeze.quantize.requant import (
+    A_MAX,
+    MULT_MAX,
+    MULT_MIN,
+    PRE_SHIFT_MAX,
+    SATURATE_ENCODING,
+    SHIFT_MAX,
+    SHIFT_MIN,
+    ZERO_ENCODING,
+    acc_bound,
+    pool_multiplier,
+    pre_shift,
+    quantize_multiplier,
+    requantize,
+)
 
+HYP = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def exact(a: int, mult: int, shift: int, pre: int = 0, relu: bool = False) -> int:
+    """The rule with Python integers: clip(floor((a >> t) * mult / 2**shift + 1/2))."""
+    y = Fraction((a >> pre) * mult, 1 << shift) + Fraction(1, 2)
+    y = y.numerator // y.denominator
+    if relu:
+        y = max(y, 0)
+    return min(max(y, -128), 127)
+
+
+def round_half_up(x: Fraction) -> int:
+    x = x + Fraction(1, 2)
+    return x.numerator // x.denominator
+
+
+# ------------------------------------------------------------------ the rule in numpy
 
 def test_ties_round_half_up():
-    # mult/2**shift = 0.5 exactly
+    # mult/2**shift = 2**14/2**15 = 0.5 exactly
     acc = np.array([5, -5, 3, -3, 1, -1, 0, 4, -4], dtype=np.int32)
-    y = requantize(acc, 1 << 30, 31, relu=False)
+    y = requantize(acc, 1 << 14, 15, relu=False)
     assert y.tolist() == [3, -2, 2, -1, 1, 0, 0, 2, -2]
 
 
 def test_relu_and_saturation():
     acc = np.array([-1000, 1000, 254, 255, -256, -257], dtype=np.int32)
-    assert requantize(acc, 1 << 30, 31, relu=True).tolist() == [0, 127, 127, 127, 0, 0]
-    assert requantize(acc, 1 << 30, 31, relu=False).tolist() == [-128, 127, 127, 127, -128, -128]
+    assert requantize(acc, 1 << 14, 15, relu=True).tolist() == [0, 127, 127, 127, 0, 0]
+    assert requantize(acc, 1 << 14, 15, relu=False).tolist() == [-128, 127, 127, 127, -128, -128]
 
 
 def test_per_channel_axis():
     acc = np.arange(-6, 6, dtype=np.int32).reshape(2, 2, 3)
-    y = requantize(acc, np.array([1 << 30, 1 << 30]), np.array([30, 31]), relu=False, axis=0)
+    y = requantize(acc, np.array([1 << 14, 1 << 14]), np.array([14, 15]), relu=False, axis=0)
     assert y[0].tolist() == acc[0].tolist()
     assert y[1].tolist() == [[0, 1, 1], [2, 2, 3]]
+    # per-channel pre-shift: channel 1 floors acc / 2 first (-3 >> 1 = -2, 3 >> 1 = 1)
+    y = requantize(acc, 1 << 14, 14, relu=False, axis=0, pre=np.array([0, 1]))
+    assert y[0].tolist() == acc[0].tolist()
+    assert y[1].tolist() == [[0, 0, 1], [1, 2, 2]]
 
 
 def test_quantize_multiplier_known():
-    m, s = quantize_multiplier(np.array([0.5, 1.0, 0.75, 2.0 ** -10]))
-    assert m.tolist() == [1 << 30, 1 << 30, 3 << 29, 1 << 30]
-    assert s.tolist() == [31, 30, 31, 40]
+    m, s = quantize_multiplier(np.array([0.5, 1.0, 0.75, 2.0 ** -10, 1 / 6]))
+    assert m.tolist() == [1 << 14, 1 << 14, 3 << 13, 1 << 14, 21845]
+    assert s.tolist() == [15, 14, 15, 24, 17]
     assert m.dtype == np.int32 and s.dtype == np.int32
+    # rounding carry: m just below 1 rounds to 2**15 and renormalizes
+    m, s = quantize_multiplier(np.array([1 - 2 ** -20]))
+    assert m[0] == 1 << 14 and s[0] == 14
 
 
-def test_quantize_multiplier_accuracy_and_ranges():
-    rng = np.random.default_rng(1)
-    real = np.exp(rng.uniform(np.log(1e-9), np.log(1e8), 2000))
+@HYP
+@given(st.floats(0, 1e9, allow_nan=False, allow_infinity=False) |
+       st.builds(lambda m, e: m * 2.0 ** e, st.floats(0.5, 1.0, exclude_max=True),
+                 st.integers(-60, 40)))
+@example(2.0 ** -25 * (1 + 2.0 ** -17))   # rounds to 2**-25: clamped to the zero encoding
+@example(2.0 ** 14 * (1 - 2.0 ** -17))    # carries to 2**14: the saturation encoding
+def test_quantize_multiplier_bounds_and_accuracy(real):
+    m, s = (int(v) for v in quantize_multiplier(real))
+    assert MULT_MIN <= m <= MULT_MAX and SHIFT_MIN <= s <= SHIFT_MAX
+    if real <= 2.0 ** -25:
+        assert (m, s) == ZERO_ENCODING
+    elif (m, s) == ZERO_ENCODING:  # its 15-bit rounding is 2**-25: still all zeros
+        assert real < 2.0 ** -25 * (1 + 2.0 ** -15)
+    elif real >= 2.0 ** 14:
+        assert (m, s) == SATURATE_ENCODING
+    elif (m, s) != SATURATE_ENCODING:  # (just below 2**14, a carry can saturate too)
+        # relative error of a mantissa rounded to 15 bits
+        assert abs(Fraction(m, 1 << s) - Fraction(real)) <= Fraction(real) * Fraction(1, 1 << 15)
+
+
+@HYP
+@given(st.floats(0, 2.0 ** -25), st.integers(-A_MAX, A_MAX), st.booleans())
+def test_zero_encoding_maps_every_input_to_zero(real, a, relu):
     m, s = quantize_multiplier(real)
-    assert np.all(m >= 1 << 30) and np.all(m.astype(np.int64) < 1 << 31)
-    assert np.all(s >= 1) and np.all(s <= 62)
-    approx = m.astype(np.float64) * 2.0 ** (-s.astype(np.float64))
-    assert np.allclose(approx, real, rtol=2 ** -30)
-    # rounding carry: m just below 1
-    m, s = quantize_multiplier(np.array([1 - 2 ** -40]))
-    assert m[0] == 1 << 30 and s[0] == 30
+    assert (int(m), int(s)) == ZERO_ENCODING
+    assert requantize(np.array([a, A_MAX, -A_MAX, 1, -1]), m, s, relu).tolist() == [0] * 5
+    # ... which is the correctly rounded result: |real * a| < 0.5
+    assert round_half_up(Fraction(real) * a) == 0
 
 
-def test_quantize_multiplier_clamps():
-    m, s = quantize_multiplier(np.array([0.0, 1e-12, 2.0 ** 31, 1e20]))
-    assert m.tolist() == [1 << 30, 1 << 30, (1 << 31) - 1, (1 << 31) - 1]
-    assert s.tolist() == [62, 62, 1, 1]
-    acc = np.array([-(1 << 31), (1 << 31) - 1, -1, 1], dtype=np.int64).astype(np.int32)
-    assert requantize(acc, 1 << 30, 62, relu=False).tolist() == [0, 0, 0, 0]
-    assert requantize(np.array([1, -1, 0]), (1 << 31) - 1, 1, relu=False).tolist() == [127, -128, 0]
+def test_zero_encoding_is_exactly_the_all_zero_multipliers():
+    """Every encoding that maps all inputs to 0 is replaced by the fixed one, no other."""
+    for real in (2.0 ** -25, np.nextafter(2.0 ** -25, 1), 2.0 ** -25 * (1 - 2 ** -17)):
+        m, s = (int(v) for v in quantize_multiplier(real))
+        all_zero = A_MAX * m < 1 << (s - 1)
+        y = requantize(np.array([A_MAX, -A_MAX]), m, s, False).tolist()
+        assert ((m, s) == ZERO_ENCODING) == (y == [0, 0]), (real, m, s, y)
+        assert all_zero == (y == [0, 0])
+
+
+def test_zero_encoding_threshold():
+    # the smallest multiplier that is not clamped still reaches 1 at the largest input
+    m, s = quantize_multiplier(2.0 ** -24)
+    assert (int(m), int(s)) == (1 << 14, 38)
+    assert requantize(np.array([A_MAX, -A_MAX]), m, s, False).tolist() == [1, -1]
+    assert int(quantize_multiplier(2.0 ** -25 * 0.999)[1]) == SHIFT_MAX
+
+
+@HYP
+@given(st.floats(2.0 ** 14, 1e30), st.integers(-A_MAX, A_MAX).filter(lambda a: a != 0),
+       st.booleans())
+def test_saturation_encoding(real, a, relu):
+    m, s = quantize_multiplier(real)
+    assert (int(m), int(s)) == SATURATE_ENCODING
+    y = int(requantize(np.array([a]), m, s, relu)[0])
+    assert y == (127 if a > 0 else (0 if relu else -128))
+    assert int(requantize(np.array([0]), m, s, relu)[0]) == 0
+
+
+@HYP
+@given(st.integers(-(2 ** 31), 2 ** 31 - 1), st.integers(MULT_MIN, MULT_MAX),
+       st.integers(SHIFT_MIN, SHIFT_MAX), st.integers(0, PRE_SHIFT_MAX), st.booleans())
+def test_numpy_matches_exact_integers(acc, mult, shift, pre, relu):
+    if abs(acc >> pre) > A_MAX:
+        with pytest.raises(ValueError, match="25-bit"):
+            requantize(np.array([acc]), mult, shift, relu, pre=pre)
+        return
+    y = requantize(np.array([acc], dtype=np.int32), mult, shift, relu, pre=pre)
+    assert int(y[0]) == exact(acc, mult, shift, pre, relu)
+
+
+@HYP
+@given(st.floats(2.0 ** -25, 2.0 ** 14, exclude_max=True), st.integers(-A_MAX, A_MAX))
+def test_rounding_error_against_the_real_multiplier(real, a):
+    """Against round_half_up(real * a): at most one step off (the multiplier's 2**-15
+    relative error), and only near a half-integer."""
+    m, s = quantize_multiplier(real)
+    y = int(requantize(np.array([a]), m, s, False)[0])
+    want = round_half_up(Fraction(real) * a)
+    if -128 <= want <= 127:
+        assert abs(y - want) <= 1
+        if y != want:
+            frac = Fraction(real) * a - (want - Fraction(1, 2))
+            assert min(frac, 1 - frac) <= abs(Fraction(real) * a) * Fraction(1, 1 << 15)
+
+
+def test_requantize_rejects_out_of_range():
+    with pytest.raises(ValueError, match="shift"):
+        requantize(np.array([1]), 1 << 14, 0, relu=False)
+    with pytest.raises(ValueError, match="shift"):
+        requantize(np.array([1]), 1 << 14, 41, relu=False)
+    with pytest.raises(ValueError, match="mult"):
+        requantize(np.array([1]), 1 << 30, 31, relu=False)  # the old 32-bit encoding
+    with pytest.raises(ValueError, match="mult"):
+        requantize(np.array([1]), (1 << 14) - 1, 14, relu=False)
+    with pytest.raises(ValueError, match="pre-shift"):
+        requantize(np.array([1]), 1 << 14, 14, relu=False, pre=16)
+    with pytest.raises(ValueError, match="25-bit"):
+        requantize(np.array([A_MAX + 1]), 1 << 14, 14, relu=False)
+    # the pre-shift brings it back into range: (2 A_MAX + 1) >> 1 = A_MAX
+    assert requantize(np.array([2 * A_MAX + 1]), 1 << 14, 25, False, pre=1).tolist() == [127]
 
 
 def test_quantize_multiplier_rejects_bad():
     for bad in (-1.0, np.nan, np.inf):
         with pytest.raises(ValueError):
             quantize_multiplier(np.array([bad]))
+
+
+# ------------------------------------------------------------------ the pre-shift
+
+@HYP
+@given(st.integers(-(2 ** 31), 2 ** 31 - 1), st.integers(0, 1 << 20))
+def test_pre_shift_is_minimal_and_sufficient(bias, reduction):
+    bound = int(acc_bound(np.array([bias]), reduction)[0])
+    assert bound == abs(bias) + 128 * 128 * reduction
+    t = int(pre_shift(np.array([bias]), reduction)[0])
+    assert 0 <= t <= PRE_SHIFT_MAX
+    assert bound <= A_MAX << t                      # sufficient: |acc >> t| <= A_MAX ...
+    assert abs((-bound) >> t) <= A_MAX and (bound >> t) <= A_MAX  # ... at both extremes
+    assert t == 0 or bound > A_MAX << (t - 1)       # minimal
+
+
+def test_pre_shift_limits():
+    # 2**14 * 1023 + 16383 = 2**24 - 1 = A_MAX: fits; one more needs t = 1
+    assert pre_shift(np.array([16383, -16383, 16384, -16384]), 1023).tolist() == [0, 0, 1, 1]
+    assert pre_shift(np.array([2 ** 31 - 1]), 0).tolist() == [8]       # int32 needs t <= 8
+    with pytest.raises(ValueError, match="pre-shift"):
+        pre_shift(np.array([0]), 1 << 30)  # 2**44 > (2**24 - 1) * 2**15
+
+
+def test_squeezenet_needs_no_pre_shift():
+    """Every SqueezeNet 1.0 / 1.1 layer keeps t = 0 (the largest worst-case accumulator,
+    |bias| + 2**14 * 576 in fire9's expand3x3, is ~0.56 of the 25-bit limit)."""
+    import zynq_squeeze
+    from zynq_squeeze.codegen.lower import lower_function
+    from zynq_squeeze.schedule.instructions import layer_convs
+    from zynq_squeeze.frontend import from_onnx
+    from zynq_squeeze.frontend.models import squeezenet
+    from zynq_squeeze.quantize.reference import conv_pre_shift
+
+    rng = np.random.default_rng(10)
+    for version in ("1.1", "1.0"):
+        mod = from_onnx(squeezenet(version, seed=0))
+        calib = [rng.standard_normal((1, 3, 224, 224)).astype(np.float32) for _ in range(2)]
+        pmod, _ = zynq_squeeze.partition(zynq_squeeze.calibrate(mod, calib))
+        funcs = [f for _, f in pmod.functions.items()
+                 if f.attrs is not None and "Codegen" in f.attrs]
+        convs = [c for f in funcs for layer, _, _ in lower_function(f).layers
+                 for c in layer_convs(layer)]
+        assert len(convs) == 26  # conv1, 8 x (squeeze, expand1, expand3), conv10
+        worst = max(int(acc_bound(c.bias, int(np.prod(c.weight.shape[1:]))).max())
+                    for c in convs)
+        assert worst < 0.6 * A_MAX, worst
+        assert all(not conv_pre_shift(c).any() for c in convs)
+
+
+# ------------------------------------------------------------------ average pools
+
+def test_pool_multiplier_known():
+    assert pool_multiplier(1) == (1 << 14, 14)
+    assert pool_multiplier(4) == (1 << 14, 16)
+    assert pool_multiplier(6) == (21845, 17)
+    assert pool_multiplier(169) == quantize_multiplier(1 / 169)  # SqueezeNet 1.1's 13 x 13
     with pytest.raises(ValueError):
-        requantize(np.array([1]), 1 << 30, 0, relu=False)
+        pool_multiplier(0)
 
 
-def test_default_config_header_matches_engine_default():
-    import re
+def test_pool_divisor_limit_matches_the_multiplier_input():
+    from zynq_squeeze.partitioning.pool_spec import AVG_MAX_DIVISOR
 
+    assert 128 * AVG_MAX_DIVISOR <= A_MAX < 128 * (AVG_MAX_DIVISOR + 1)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 4, 6, 9, 25, 49, 169, 202, 225, 3025, 131071])
+def test_pool_rule_against_exact_average(d):
+    """Every window sum s in [-128 d, 127 d]: the result is round_half_up(s / d) up to one
+    step; for d <= 202 it differs only at exact ties (s / d = k + 1/2, d even), where the
+    rounded-down multiplier of 1/d lands just below the tie."""
+    m, sh = pool_multiplier(d)
+    s = np.arange(-128 * d, 127 * d + 1, dtype=np.int64)
+    y = requantize(s, m, sh, False).astype(np.int64)
+    want = np.clip((2 * s + d) // (2 * d), -128, 127)
+    assert np.abs(y - want).max() <= 1
+    tie = (2 * s) % (2 * d) == d
+    if d <= 202:
+        assert np.array_equal(y[~tie], want[~tie])
+    if d & (d - 1) == 0:  # powers of two: 1/d is exact
+        assert np.array_equal(y, want)
+
+
+# ------------------------------------------------------------------ numpy vs C
+
+SHIM = r"""
+#include <stdint.h>
+#include "zsq_dae.h"
+#ifndef __SYNTHESIS__
+thread_local zsqd_charge zsqd_now;
+#endif
+extern "C" {
+/* zsqd_requant per element (the engine's lane, Xilinx's ap_int types): acc with the
+ * bias already added (bias 0 in the params word), mult, shift, pre as int32 arrays */
+void rq_scalar(int n, const int32_t *acc, const int32_t *mult, const int32_t *shift,
+               const int32_t *pre, int relu, int8_t *out) {
+  for (int i = 0; i < n; i++) {
+    zsqd_word p = 0;
+    p.range(47, 32) = mult[i];
+    p.range(53, 48) = shift[i];
+    p.range(59, 56) = pre[i];
+    out[i] = (int8_t)zsqd_requant(ap_int<32>(acc[i]), p, relu, false, 0, 1).to_int();
+  }
+}
+/* the average-pool form: constant (mult, shift), no bias, pre-shift or ReLU */
+void rq_avg(int n, const int32_t *sum, int mult, int shift, int8_t *out) {
+  for (int i = 0; i < n; i++)
+    out[i] = (int8_t)zsqd_requant(ap_int<32>(sum[i]), zsqd_word(0), false, true, mult, shift).to_int();
+}
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def rq_lib(tmp_path_factory):
+    """The engine's requantization lane (src/zsq_dae.h) compiled against Xilinx's ap_int."""
     from zynq_squeeze import native
-    from zynq_squeeze.codegen.program import engine_config_header
-    from zynq_squeeze.engine.config import EngineConfig
+    from zynq_squeeze.toolchain import compiler
 
-    def macros(text):
-        return dict(re.findall(r"#define (ZSQ_\w+) (\d+)", text))
+    _, cxx, host_flags = compiler.toolchain(True)
+    d = tmp_path_factory.mktemp("rq")
+    (d / "shim.cpp").write_text(SHIM)
+    so = d / "shim.so"
+    subprocess.run([cxx, *host_flags, *compiler.WARN_FLAGS, "-std=c++17", "-shared",
+                    "-isystem", str(native.ap_types_dir()), "-I", str(native.src_dir()),
+                    str(d / "shim.cpp"), "-o", str(so)], check=True, capture_output=True)
+    return ctypes.CDLL(str(so))
 
-    gen = macros(engine_config_header(EngineConfig(), "test"))
-    default = macros((native.src_dir() / "zsq_config_default.h").read_text())
-    gen.pop("ZSQ_CLOCK_KHZ")
-    assert gen == default
-    assert engine_config_header(EngineConfig(), "x") == engine_config_header(EngineConfig(), "x")
+
+def _p(a: np.ndarray):
+    return a.ctypes.data_as(ctypes.c_void_p)
+
+
+def _random_case(rng, n):
+    """acc (int32, bias included) with |acc >> t| <= A_MAX, and random valid params."""
+    pre = rng.integers(0, PRE_SHIFT_MAX + 1, n)
+    a = rng.integers(-A_MAX, A_MAX + 1, n)
+    a[: n // 8] = rng.choice([A_MAX, -A_MAX, 0, 1, -1], n // 8)  # the extremes
+    acc = (a << pre) + rng.integers(0, 1 << 15, n) % (np.int64(1) << pre)  # floor back to a
+    keep = (acc >= -(2 ** 31)) & (acc < 2 ** 31)
+    acc, pre = acc[keep], pre[keep]
+    m = rng.integers(MULT_MIN, MULT_MAX + 1, acc.size)
+    s = rng.integers(SHIFT_MIN, SHIFT_MAX + 1, acc.size)
+    return acc.astype(np.int32), m.astype(np.int32), s.astype(np.int32), pre.astype(np.int32)
+
+
+def test_c_lane_bit_exact(rq_lib):
+    rng = np.random.default_rng(1)
+    acc, m, s, pre = _random_case(rng, 200_000)
+    for relu in (0, 1):
+        out = np.empty(acc.size, np.int8)
+        rq_lib.rq_scalar(acc.size, _p(acc), _p(m), _p(s), _p(pre), relu, _p(out))
+        want = requantize(acc, m, s, bool(relu), pre=pre)
+        assert np.array_equal(out, want), np.argwhere(out != want)[:5]
+        assert len(np.unique(want)) > 100  # outputs spread, not only saturation
+
+
+@pytest.mark.parametrize("d", [1, 9, 169, 225, 3025])
+def test_c_average_bit_exact(rq_lib, d):
+    s = np.arange(-128 * d, 127 * d + 1, dtype=np.int32)
+    m, sh = pool_multiplier(d)
+    out = np.empty(s.size, np.int8)
+    rq_lib.rq_avg(s.size, _p(s), int(m), int(sh), _p(out))
+    assert np.array_equal(out, requantize(s.astype(np.int64), m, sh, False))

@@ -1,80 +1,171 @@
-/* test_errors.c - bad programs return error codes, never abort. */
+/* test_errors.c - hand-built programs: every malformed one gives an error code and a
+ * message naming what is wrong, never an abort; the smallest valid program runs. */
 #include "zsq_test_util.h"
+#include "zsq_isa_derived.h"
 
-#include "zsq_config_select.h"
+static uint64_t arena[256];
+static uint64_t wgt[64];
 
-static zsq_layer_t L;
-static int8_t arena[1 << 16];
-static int8_t w[64];
-static int32_t p[64];
+/* `in` with the derived registers (zsq_isa_derived.h) SET before every instruction that
+ * reads them, as the compiler emits them; returns the new length (out holds 64 words). */
+static int64_t with_derived(const uint64_t *in, int64_t n, uint64_t *out) {
+  int32_t regs[3][64];
+  int64_t k = 0, i;
+  memset(regs, 0, sizeof regs);
+  for (i = 0; i < n; i++) {
+    const int op = (int)(in[i] & 15u);
+    if (op == ZSQ_OP_SET) {
+      const int reg = (int)((in[i] >> 16) & 0xFFu);
+      if (reg < 192) regs[reg >> 6][reg & 63] = (int32_t)(uint32_t)(in[i] >> 32);
+    } else if (op != ZSQ_OP_FINISH) {
+      const int m = op == ZSQ_OP_STORE ? 2 : (op <= ZSQ_OP_LOAD_PARAMS ? 0 : 1);
+      int ids[6], j, nd;
+      int64_t vals[6];
+      nd = zsq_isa_derived(op, regs[m], ids, vals);
+      for (j = 0; j < nd; j++) {
+        out[k++] = insn_set(ids[j], (int32_t)vals[j]);
+        regs[m][ids[j] & 63] = (int32_t)vals[j];
+      }
+    }
+    out[k++] = in[i];
+  }
+  return k;
+}
 
-static zsq_rt_program_t make(void) {
-  zsq_rt_program_t prog;
-  layer_init(&L, ZSQ_KIND_CONV, 4, 8, 8);
-  conv_init(&L.conv[0], 4, 4, 1, 1, 0, 1, 0, 0);
-  L.conv_h = 8; L.conv_w = 8;
-  L.out_c = 4; L.out_h = 8; L.out_w = 8; L.out_off = 256;
-  params_identity(p, 4, 0);
-  prog.layers = &L; prog.n_layers = 1; prog.weights = w; prog.weights_bytes = sizeof w;
-  prog.params = p; prog.params_words = 12; prog.arena_bytes = 512;
-  return prog;
+static int run(const uint64_t *insn, int64_t n, char *err, size_t errlen) {
+  zsq_rt_program_t p = program_of(insn, n, wgt, 64, 256);
+  return zsq_rt_run(&p, arena, NULL, err, errlen);
 }
 
 int main(void) {
   char err[256];
-  zsq_rt_program_t prog = make();
-  int rc = zsq_rt_run(&prog, arena, NULL, err, sizeof err);
-  CHECK(rc == 0);
+  zsq_rt_stats_t st;
+  zsq_rt_program_t p;
+  int code;
 
-  /* a tile larger than the input buffer: a big image, one tile */
-  prog = make();
-  L.in_h = L.in_w = L.conv_h = L.conv_w = L.out_h = L.out_w = 120;
-  L.in_c = L.conv[0].ic = 8;
-  L.out_off = 8 * 120 * 120;
-  prog.weights_bytes = 64;
-  prog.arena_bytes = sizeof arena > (size_t)(12 * 120 * 120) ? sizeof arena : 0;
-  L.th = L.tw = 120;
-  L.tic = 8;
-  L.toc = 1;
-  if ((long)120 * 120 * 8 > ZSQ_IN_BUF_BYTES) {
-    static int8_t big[12 * 120 * 120];
-    prog.arena_bytes = sizeof big;
-    rc = zsq_rt_run(&prog, big, NULL, err, sizeof err);
-    CHECK(rc == ZSQ_ERR_IN_BUF || rc == ZSQ_ERR_ACC_BUF || rc == ZSQ_ERR_OUT_BUF);
-    CHECK(strstr(err, "buffer") != NULL);
+  CHECK(strcmp(zsq_rt_backend(), "csim") == 0);
+  for (code = -110; code <= 0; code++) CHECK(zsq_rt_strerror(code) != NULL);
+  CHECK(strcmp(zsq_rt_strerror(12345), "unknown error") == 0);
+
+  { /* the smallest program: FINISH alone */
+    const uint64_t prog[1] = {insn_op(ZSQ_OP_FINISH, 0)};
+    p = program_of(prog, 1, wgt, 64, 256);
+    memset(&st, 0x55, sizeof st);
+    CHECK(zsq_rt_run(&p, arena, &st, err, sizeof err) == ZSQ_RT_OK);
+    CHECK(st.cycles >= 1 && st.macs == 0 && st.wr_bytes == 0);
   }
 
-  prog = make();
-  L.magic = 0;
-  CHECK(zsq_rt_run(&prog, arena, NULL, err, sizeof err) == ZSQ_ERR_BAD_MAGIC);
+  /* arguments */
+  CHECK(zsq_rt_validate(NULL, err, sizeof err) == ZSQ_RT_ERR_ARG);
+  CHECK(zsq_rt_run(NULL, arena, NULL, NULL, 0) == ZSQ_RT_ERR_ARG); /* err may be NULL */
+  {
+    const uint64_t prog[1] = {insn_op(ZSQ_OP_FINISH, 0)};
+    p = program_of(prog, 1, wgt, 64, 256);
+    CHECK(zsq_rt_run(&p, NULL, NULL, err, sizeof err) == ZSQ_RT_ERR_ARG);
+    CHECK(strstr(err, "arena") != NULL);
+    p.n_insn = 0;
+    CHECK(zsq_rt_run(&p, arena, NULL, err, sizeof err) == ZSQ_RT_ERR_ARG);
+    p = program_of(prog, 1, NULL, 64, 256);
+    CHECK(zsq_rt_run(&p, arena, NULL, err, sizeof err) == ZSQ_RT_ERR_ARG);
+    p = program_of(prog, 1, wgt, 0, 256);
+    CHECK(zsq_rt_run(&p, arena, NULL, err, sizeof err) == ZSQ_RT_ERR_ARG);
+    p = program_of(prog, 1, wgt, 64, 0);
+    CHECK(zsq_rt_run(&p, arena, NULL, err, sizeof err) == ZSQ_RT_ERR_ARG);
+    p = program_of(prog, 1, wgt, 64, 256);
+    p.beat_x100 = 0;
+    CHECK(zsq_rt_run(&p, arena, NULL, err, sizeof err) == ZSQ_RT_ERR_ARG);
+    CHECK(strstr(err, "timing") != NULL);
+    p = program_of(prog, 1, wgt, 64, 256);
+    p.outstanding = 0;
+    CHECK(zsq_rt_run(&p, arena, NULL, err, sizeof err) == ZSQ_RT_ERR_ARG);
+  }
 
-  prog = make();
-  L.kind = 9;
-  CHECK(zsq_rt_run(&prog, arena, NULL, err, sizeof err) == ZSQ_ERR_BAD_KIND);
-
-  prog = make();
-  prog.arena_bytes = 100;
-  CHECK(zsq_rt_run(&prog, arena, NULL, err, sizeof err) == ZSQ_RT_ERR_ARENA);
-
-  prog = make();
-  prog.weights_bytes = 3;
-  CHECK(zsq_rt_run(&prog, arena, NULL, err, sizeof err) == ZSQ_RT_ERR_BLOB);
-
-  prog = make();
-  p[2] = 0; /* shift 0 */
-  CHECK(zsq_rt_run(&prog, arena, NULL, err, sizeof err) == ZSQ_ERR_BAD_REQUANT);
-
-  prog = make();
-  L.th = 0;
-  CHECK(zsq_rt_run(&prog, arena, NULL, err, sizeof err) == ZSQ_ERR_BAD_TILE);
-
-  prog = make();
-  L.conv_h = 7;
-  CHECK(zsq_rt_run(&prog, arena, NULL, err, sizeof err) == ZSQ_ERR_BAD_SHAPE);
-
-  CHECK(zsq_rt_run(NULL, arena, NULL, err, sizeof err) == ZSQ_RT_ERR_ARG);
-  CHECK(strcmp(zsq_rt_strerror(12345), "unknown error") == 0);
-  CHECK(strcmp(zsq_rt_backend(), "csim") == 0);
-  if (g_failures) fprintf(stderr, "%d failure(s)\n", g_failures);
+  { /* unknown opcodes: 0 and the reserved 9..14 */
+    uint64_t prog[2] = {0, insn_op(ZSQ_OP_FINISH, 0)};
+    int op;
+    CHECK(run(prog, 2, err, sizeof err) == ZSQ_RT_ERR_INSN);
+    CHECK(strstr(err, "instruction 0: unknown opcode 0") != NULL);
+    for (op = 9; op <= 14; op++) {
+      prog[0] = insn_op(op, 0);
+      CHECK(run(prog, 2, err, sizeof err) == ZSQ_RT_ERR_INSN);
+    }
+  }
+  { /* missing FINISH; FINISH before the end */
+    const uint64_t a[1] = {insn_set(ZSQ_LW_ADDR, 0)};
+    const uint64_t b[2] = {insn_op(ZSQ_OP_FINISH, 0), insn_set(ZSQ_LW_ADDR, 0)};
+    CHECK(run(a, 1, err, sizeof err) == ZSQ_RT_ERR_INSN);
+    CHECK(strstr(err, "does not end with FINISH") != NULL);
+    CHECK(run(b, 2, err, sizeof err) == ZSQ_RT_ERR_INSN);
+    CHECK(strstr(err, "FINISH before the end") != NULL);
+  }
+  { /* SET of a register of no module (id 192..255) */
+    const uint64_t prog[2] = {insn_set(200, 1), insn_op(ZSQ_OP_FINISH, 0)};
+    CHECK(run(prog, 2, err, sizeof err) == ZSQ_RT_ERR_INSN);
+    CHECK(strstr(err, "register 200") != NULL);
+  }
+  { /* dependency flags towards no module: load has no prev, store no next */
+    const uint64_t a[2] = {insn_op(ZSQ_OP_LOAD_WEIGHT, ZSQ_POP_PREV), insn_op(ZSQ_OP_FINISH, 0)};
+    const uint64_t b[2] = {insn_op(ZSQ_OP_STORE, ZSQ_PUSH_NEXT), insn_op(ZSQ_OP_FINISH, 0)};
+    CHECK(run(a, 2, err, sizeof err) == ZSQ_RT_ERR_INSN);
+    CHECK(strstr(err, "load") != NULL);
+    CHECK(run(b, 2, err, sizeof err) == ZSQ_RT_ERR_INSN);
+    CHECK(strstr(err, "store") != NULL);
+  }
+  { /* a token pushed and never popped: load->compute */
+    const uint64_t prog[5] = {insn_set(ZSQ_LW_ADDR, 0), insn_set(ZSQ_LW_WORDS, 8),
+                              insn_op(ZSQ_OP_LOAD_WEIGHT, ZSQ_PUSH_NEXT), insn_op(ZSQ_OP_FINISH, 0)};
+    CHECK(run(prog, 4, err, sizeof err) == ZSQ_RT_ERR_INSN);
+    CHECK(strstr(err, "load->compute tokens: 1 pushed, 0 popped") != NULL);
+  }
+  { /* LOAD_WEIGHT beyond the weights (64 words) */
+    const uint64_t prog[4] = {insn_set(ZSQ_LW_ADDR, 60), insn_set(ZSQ_LW_WORDS, 8),
+                              insn_op(ZSQ_OP_LOAD_WEIGHT, 0), insn_op(ZSQ_OP_FINISH, 0)};
+    CHECK(run(prog, 4, err, sizeof err) == ZSQ_RT_ERR_BLOB);
+    CHECK(strstr(err, "instruction 2: LOAD_WEIGHT reads words [60, 68), weights have 64") != NULL);
+  }
+  { /* LOAD_INPUT of a 10x10x4-group tensor in a 256-word arena */
+    const uint64_t prog[12] = {
+        insn_set(ZSQ_LI_BASE, 0), insn_set(ZSQ_LI_H, 10),    insn_set(ZSQ_LI_W, 10),
+        insn_set(ZSQ_LI_G, 4),    insn_set(ZSQ_LI_ROWS, 10), insn_set(ZSQ_LI_COLS, 10),
+        insn_set(ZSQ_LI_NG, 4),   insn_set(ZSQ_LI_PITCH, 4), insn_op(ZSQ_OP_LOAD_INPUT, 0),
+        insn_op(ZSQ_OP_FINISH, 0)};
+    uint64_t full[64];
+    CHECK(run(full, with_derived(prog, 10, full), err, sizeof err) == ZSQ_RT_ERR_ARENA);
+    CHECK(strstr(err, "LOAD_INPUT reads words [0, 400), arena has 256") != NULL);
+  }
+  { /* a tile entirely in the padding reads nothing: not an arena error */
+    const uint64_t prog[12] = {
+        insn_set(ZSQ_LI_BASE, 0), insn_set(ZSQ_LI_H, 10),    insn_set(ZSQ_LI_W, 10),
+        insn_set(ZSQ_LI_G, 4),    insn_set(ZSQ_LI_ROWS, 2),  insn_set(ZSQ_LI_COLS, 2),
+        insn_set(ZSQ_LI_NG, 4),   insn_set(ZSQ_LI_Y0, -3),   insn_set(ZSQ_LI_PITCH, 4),
+        insn_op(ZSQ_OP_LOAD_INPUT, 0), insn_op(ZSQ_OP_FINISH, 0)};
+    uint64_t full[64];
+    zsq_rt_program_t q = program_of(full, with_derived(prog, 11, full), wgt, 64, 256);
+    CHECK(zsq_rt_validate(&q, err, sizeof err) == ZSQ_RT_OK);
+    /* a derived register that does not match its operands is refused */
+    q = program_of(prog, 11, wgt, 64, 256);
+    CHECK(zsq_rt_validate(&q, err, sizeof err) == ZSQ_RT_ERR_INSN);
+    CHECK(strstr(err, "derived register") != NULL);
+  }
+  { /* STORE of a tensor that does not fit the arena */
+    const uint64_t prog[12] = {
+        insn_set(ZSQ_ST_BASE, 200), insn_set(ZSQ_ST_H, 4),    insn_set(ZSQ_ST_W, 4),
+        insn_set(ZSQ_ST_G, 4),      insn_set(ZSQ_ST_ROWS, 4), insn_set(ZSQ_ST_COLS, 4),
+        insn_set(ZSQ_ST_NG, 4),     insn_set(ZSQ_ST_PITCH, 2), insn_op(ZSQ_OP_STORE, 0),
+        insn_op(ZSQ_OP_FINISH, 0)};
+    uint64_t full[64];
+    CHECK(run(full, with_derived(prog, 10, full), err, sizeof err) == ZSQ_RT_ERR_ARENA);
+    CHECK(strstr(err, "STORE writes words [200, 264), arena has 256") != NULL);
+  }
+  { /* engine errors pass through with the engine's message: params word 0 has mult 0 */
+    const uint64_t prog[4] = {insn_set(ZSQ_LP_ADDR, 0), insn_set(ZSQ_LP_CHANNELS, 1),
+                              insn_op(ZSQ_OP_LOAD_PARAMS, 0), insn_op(ZSQ_OP_FINISH, 0)};
+    memset(wgt, 0, sizeof wgt);
+    CHECK(run(prog, 4, err, sizeof err) == -6); /* ZSQD_ERR_REQUANT */
+    CHECK(strstr(err, "instruction 2") != NULL);
+    wgt[0] = (uint64_t)(1 << 14) << 32 | (uint64_t)14 << 48; /* mult 2^14, shift 14 */
+    CHECK(run(prog, 4, err, sizeof err) == ZSQ_RT_OK);
+  }
+  if (g_failures) fprintf(stderr, "%d check(s) failed\n", g_failures);
   return g_failures ? 1 : 0;
 }

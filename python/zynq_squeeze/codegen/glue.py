@@ -2,11 +2,12 @@
 
 One exported ``__tvm_ffi_<symbol>`` per offloaded function. It checks its arguments
 (count, tensor type, float32, shape, CPU, compact), quantizes each input image
-(NCHW float -> HWC int8), runs the layer program through ``hls_runtime`` and
-dequantizes the outputs. Every failure is raised as a tvm-ffi error (a Python
-exception), never an abort. The layer program, weights and params are binary blobs
-linked into the object with ``.incbin``; an init function, run once through
-``TVMFFIHandleInitOnce`` on the first call, hands them to the runtime and validates them.
+(NCHW float -> HWC int8, channels padded to groups of 8: the engine's activation words),
+runs the instruction stream through ``hls_runtime`` and dequantizes the outputs. Every
+failure is raised as a tvm-ffi error (a Python exception), never an abort. The
+instructions and the packed weights+params are binary blobs linked into the object with
+``.incbin``; an init function, run once through ``TVMFFIHandleInitOnce`` on the first
+call, hands them to the runtime and validates them.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .dae_program import sanitize_comment
 from .lower import LoweredFunction, boundary_factors
 
 
@@ -22,13 +24,15 @@ class GlueFunction:
     """What the glue needs about one offloaded function and its built program."""
 
     lowered: LoweredFunction
-    n_layers: int
-    arena_bytes: int
-    input_offsets: list[int]
+    n_insn: int
+    arena_words: int
+    input_offsets: list[int]   # word offsets in the arena
     output_offsets: list[int]
-    blob_files: dict[str, str]  # role ("prog", "weights", "params") -> file name
-    weights_bytes: int
-    params_words: int
+    blob_files: dict[str, str]  # role ("insn", "wgt") -> file name
+    wgt_words: int
+    timing: dict[str, int]     # rd_latency, wr_latency, outstanding, beat_x100 (simulation)
+    # per input: None, or the conv geometry whose patches the glue writes (first_layer)
+    input_patches: list[dict | None]
     summary: list[str]  # one line per layer for the header comment
 
 
@@ -104,20 +108,43 @@ static int zsq_check_tensor(const char *fn, const char *role, int idx, const DLT
   return 0;
 }
 
-/* NCHW float -> HWC int8: q = saturate(rint(x * inv_scale)) (round half to even). */
-static void zsq_quantize(const float *x, int c, int h, int w, float inv_scale, int8_t *q) {
+/* NCHW float -> HWC int8 with `cs` bytes per pixel (channels padded to the engine's
+ * 8-channel words): q = saturate(rint(x * inv_scale)) (round half to even). */
+static void zsq_quantize(const float *x, int c, int h, int w, int cs, float inv_scale, int8_t *q) {
   for (int ci = 0; ci < c; ++ci)
     for (int p = 0; p < h * w; ++p) {
       float v = nearbyintf(x[ci * h * w + p] * inv_scale);
       v = v > 127.0f ? 127.0f : (v < -128.0f ? -128.0f : v);
-      q[p * c + ci] = (int8_t)v;
+      q[p * cs + ci] = (int8_t)v;
     }
 }
 
-/* HWC int8 -> NCHW float: y = q * scale. */
-static void zsq_dequantize(const int8_t *q, int c, int h, int w, float scale, float *y) {
+/* NCHW float image -> int8 patches of a conv (codegen/first_layer.py): channel
+ * (ky*kw + kx)*c + ci of output pixel (oy, ox) is x[ci][oy*sy - pt + ky][ox*sx - pl + kx],
+ * 0 outside the image; `cs` bytes per output pixel. */
+static void zsq_quantize_patches(const float *x, int c, int h, int w, int kh, int kw, int sy,
+                                 int sx, int pt, int pl, int oh, int ow, int cs,
+                                 float inv_scale, int8_t *q) {
+  for (int oy = 0; oy < oh; ++oy)
+    for (int ox = 0; ox < ow; ++ox) {
+      int8_t *d = q + ((size_t)oy * ow + ox) * cs;
+      for (int ky = 0; ky < kh; ++ky)
+        for (int kx = 0; kx < kw; ++kx) {
+          const int y = oy * sy - pt + ky, xx = ox * sx - pl + kx;
+          const int inside = y >= 0 && y < h && xx >= 0 && xx < w;
+          for (int ci = 0; ci < c; ++ci) {
+            float v = inside ? nearbyintf(x[(size_t)ci * h * w + (size_t)y * w + xx] * inv_scale) : 0.0f;
+            v = v > 127.0f ? 127.0f : (v < -128.0f ? -128.0f : v);
+            d[(ky * kw + kx) * c + ci] = (int8_t)v;
+          }
+        }
+    }
+}
+
+/* HWC int8 (`cs` bytes per pixel) -> NCHW float: y = q * scale. */
+static void zsq_dequantize(const int8_t *q, int c, int h, int w, int cs, float scale, float *y) {
   for (int ci = 0; ci < c; ++ci)
-    for (int p = 0; p < h * w; ++p) y[ci * h * w + p] = (float)q[p * c + ci] * scale;
+    for (int p = 0; p < h * w; ++p) y[ci * h * w + p] = (float)q[p * cs + ci] * scale;
 }
 """
 
@@ -133,6 +160,11 @@ def _blob_asm(symbol: str, files: dict[str, str]) -> str:
     return "\n".join(decls + lines)
 
 
+def _cstride(c: int) -> int:
+    """Bytes per pixel of an arena tensor with ``c`` channels (8-channel words)."""
+    return -(-c // 8) * 8
+
+
 def _shape_init(shape) -> str:
     return "{" + ", ".join(str(int(s)) for s in shape) + "}"
 
@@ -146,29 +178,28 @@ def emit_function(g: GlueFunction) -> str:
     out += [f" *   {line}" for line in g.summary]
     out.append(" */")
     out.append(_blob_asm(sym, g.blob_files))
-    out.append(f"static int8_t {sym}_arena[{max(g.arena_bytes, 1)}] __attribute__((aligned(64)));")
+    out.append(f"static uint64_t {sym}_arena[{max(g.arena_words, 1)}] __attribute__((aligned(64)));")
     for k, (tid, shape) in enumerate(zip(lf.inputs, lf.input_shapes)):
         out.append(f"static const int64_t {sym}_in{k}_shape[{len(shape)}] = {_shape_init(shape)};")
     for k, (tid, shape) in enumerate(zip(lf.outputs, lf.output_shapes)):
         out.append(f"static const int64_t {sym}_out{k}_shape[{len(shape)}] = {_shape_init(shape)};")
     init = [
-        "/* The constants (layer program, packed weights, params) are linked into this object;",
+        "/* The constants (instructions, packed weights and params) are linked into this object;",
         " * this runs once, on the first call: it hands them to the runtime and validates them. */",
         f"static zsq_rt_program_t {sym}_program;",
         f"static void *{sym}_handle = NULL;",
         f"static int {sym}_init(void **out) {{",
         f"  zsq_rt_program_t *p = &{sym}_program;",
-        f"  p->layers = (const zsq_layer_t *){sym}_prog;",
-        f"  p->n_layers = {g.n_layers};",
-        f"  p->weights = (const int8_t *){sym}_weights;",
-        f"  p->weights_bytes = {g.weights_bytes};",
-        f"  p->params = (const int32_t *){sym}_params;",
-        f"  p->params_words = {g.params_words};",
-        f"  p->arena_bytes = {g.arena_bytes};",
+        f"  p->insn = (const uint64_t *){sym}_insn;",
+        f"  p->n_insn = {g.n_insn};",
+        f"  p->wgt = (const uint64_t *){sym}_wgt;",
+        f"  p->wgt_words = {g.wgt_words};",
+        f"  p->arena_words = {g.arena_words};",
+        *[f"  p->{k} = {int(v)};" for k, v in sorted(g.timing.items())],
         "  char err[256], msg[400];",
         "  int rc = zsq_rt_validate(p, err, sizeof err);",
         "  if (rc != 0) {",
-        f'    snprintf(msg, sizeof msg, "{sym}: invalid layer program (%d): %s", rc, err);',
+        f'    snprintf(msg, sizeof msg, "{sym}: invalid accelerator program (%d): %s", rc, err);',
         '    return zsq_raise("RuntimeError", msg);',
         "  }",
         "  *out = p;",
@@ -202,8 +233,17 @@ def emit_function(g: GlueFunction) -> str:
     for k, tid in enumerate(lf.inputs):
         info = lf.tensors[tid]
         c, h, w = info.shape
-        body.append(f"    zsq_quantize((const float *)t[{k}]->data + n * {c * h * w}, {c}, {h}, {w}, "
-                    f"{_c_float(boundary_factors(info.scale)[0])}, {sym}_arena + {g.input_offsets[k]});")
+        inv = _c_float(boundary_factors(info.scale)[0])
+        dst = f"(int8_t *)({sym}_arena + {g.input_offsets[k]})"
+        pt = g.input_patches[k]
+        if pt is None:
+            body.append(f"    zsq_quantize((const float *)t[{k}]->data + n * {c * h * w}, {c}, {h}, "
+                        f"{w}, {_cstride(c)}, {inv}, {dst});")
+        else:
+            body.append(f"    zsq_quantize_patches((const float *)t[{k}]->data + n * {c * h * w}, {c}, "
+                        f"{h}, {w}, {pt['kh']}, {pt['kw']}, {pt['sy']}, {pt['sx']}, {pt['pt']}, "
+                        f"{pt['pl']}, {pt['oh']}, {pt['ow']}, {_cstride(c * pt['kh'] * pt['kw'])}, "
+                        f"{inv}, {dst});")
     body += [
         f"    int rc = zsq_rt_run(prog, {sym}_arena, NULL, err, sizeof err);",
         "    if (rc != 0) {",
@@ -215,8 +255,9 @@ def emit_function(g: GlueFunction) -> str:
     for k, tid in enumerate(lf.outputs):
         info = lf.tensors[tid]
         c, h, w = info.shape
-        body.append(f"    zsq_dequantize({sym}_arena + {g.output_offsets[k]}, {c}, {h}, {w}, "
-                    f"{_c_float(boundary_factors(info.scale)[1])}, (float *)t[{nin + k}]->data + n * {c * h * w});")
+        body.append(f"    zsq_dequantize((const int8_t *)({sym}_arena + {g.output_offsets[k]}), {c}, {h}, "
+                    f"{w}, {_cstride(c)}, {_c_float(boundary_factors(info.scale)[1])}, "
+                    f"(float *)t[{nin + k}]->data + n * {c * h * w});")
     body += ["  }", "  return 0;", "}"]
     return "\n".join(out + body)
 
@@ -225,7 +266,7 @@ def emit_glue(model_name: str, board: str, functions: list[GlueFunction]) -> str
     """The complete glue source for all offloaded functions of one model."""
     head = [
         "/*",
-        f" * zynq-squeeze glue for model '{model_name}' (board {board}).",
+        f" * zynq-squeeze glue for model '{sanitize_comment(model_name)}' (board {board}).",
         " * Generated code: tvm-ffi entry points of the offloaded functions. Do not edit.",
         f" * Functions: {', '.join(g.lowered.symbol for g in functions)}",
         " */",

@@ -1,8 +1,10 @@
 """Write a compile directory's Vitis HLS project (``DIR/hls/``) for the built model.
 
-The testbench replays one layer of the model with its own data: the first fire module
-(the engine's richest layer) or else the first layer, fed by a deterministic input
-(numpy seed 0, N(0,1)) pushed through the golden model up to that layer.
+The testbench runs the first offloaded function's whole program (instruction stream,
+weights, arena) through the top function ``zsq_dae`` with a deterministic input (numpy
+seed 0, N(0, 1), quantized at the function's input scale; written as patches when the
+first layer runs in first-layer mode) and compares the output with the numpy golden
+model bit for bit, and in C simulation the cycles with the cycle model's.
 """
 from __future__ import annotations
 
@@ -10,32 +12,27 @@ from pathlib import Path
 
 import numpy as np
 
-from ..quantize.reference import run_layer
-from . import golden
+from . import first_layer, golden
 from .hls_project import write_hls_project
 
 
-def testbench_layer(lf) -> int:
-    """Index of the layer the testbench replays."""
-    kinds = [layer.kind for layer, _, _ in lf.layers]
-    return kinds.index("fire") if "fire" in kinds else 0
+def testbench_input(lf, prog) -> np.ndarray:
+    """The int8 input the testbench feeds ``prog`` (the program of function ``lf``)."""
+    tid = lf.inputs[0]
+    info = lf.tensors[tid]
+    rng = np.random.default_rng(0)
+    x = golden.quantize(rng.standard_normal(info.shape).astype(np.float32), info.scale)
+    if prog.tensors[tid].c != info.shape[0]:
+        # first-layer mode: the glue writes the first conv's patches
+        orig = next(layer for layer, src, _ in lf.layers if src == tid)
+        x = first_layer.patches(orig, x)
+    return x
 
 
 def export_hls_project(res, out_dir: Path) -> Path:
     """``out_dir/hls/`` for the first offloaded function of build result ``res``."""
     cg = res.codegen[0]
     lf, prog = cg.functions[0], cg.programs[0]
-    k = testbench_layer(lf)
-    rng = np.random.default_rng(0)
-    vals = {}
-    for tid in lf.inputs:
-        info = lf.tensors[tid]
-        vals[tid] = golden.quantize(rng.standard_normal(info.shape).astype(np.float32),
-                                    info.scale)
-    for layer, src, dst in lf.layers[:k]:
-        vals[dst] = run_layer(layer, vals[src])
-    layer, src, _ = lf.layers[k]
-    x = vals[src]
-    return write_hls_project(Path(out_dir), engine_cfg=cg.engine, board=cg.board,
-                             model_name=res.options.model_name, program=prog, layer_index=k,
-                             layer_input=x, expected_output=run_layer(layer, x))
+    return write_hls_project(Path(out_dir), program=prog, board=cg.board,
+                             model_name=res.options.model_name, input=testbench_input(lf, prog),
+                             beat_x100=cg.beat_x100)

@@ -1,16 +1,26 @@
 """Write a self-contained Vitis HLS / Vivado project for one compiled model.
 
-``write_hls_project(out_dir, ...)`` creates ``out_dir/hls/`` with:
+``write_hls_project(out_dir, program=..., board=..., ...)`` creates ``out_dir/hls/`` with:
 
-* the engine sources (``src/*.h``, ``src/*.cpp``) and the model's ``zsq_config.h``;
-* a C testbench ``tb_zsq_engine.cpp`` and its data (``tb_*.bin``): the program's
-  descriptors, weights and params, an arena image holding one layer's input, and that
-  layer's expected output. The testbench runs ``zsq_engine`` on that single layer
-  (descriptor pointer + ``layer_index``, ``n_layers = 1``) and compares the output region
-  byte-exactly (``PASS``/``FAIL``, exit status 0/1);
-* ``run_hls.tcl`` (Vitis HLS: csim, csynth, cosim, IP export), ``block_design.tcl``
-  (Vivado: PS + engine IP, bitstream, .xsa), a ``Makefile`` (``tb``, ``csim``,
-  ``csynth``, ``cosim``, ``ip``, ``bitstream``, ``clean``) and a ``README.md``.
+* the decoupled engine's sources (docs/ENGINE.md): ``zsq_dae_top.cpp`` (the
+  synthesized top ``zsq_dae``), ``zsq_dae.h``, ``zsq_dae_cfg.h``, ``zsq_isa.h``, and the
+  model's ``zsq_dae_config.h`` (its ``ZSQD_*`` macros, ``DaeConfig.macros()`` plus the
+  timing constants), which ``zsq_dae_cfg.h`` includes before its defaults;
+* a C testbench ``tb_zsq_dae.cpp`` with the simulation driver ``zsq_dae_sim.cpp/.h``
+  (testbench only, never synthesized) and its data (``tb_*.bin``, 64-bit little-endian
+  words): the program's instructions and weights, the arena image with its input and the
+  expected output. The testbench calls the top function ``zsq_dae`` on the whole program
+  and compares the output tensor bit-exactly (``PASS``/``FAIL``, exit status 0/1);
+* ``run_hls.tcl`` (Vitis HLS 2020.2+: explicit ``config_interface``, csim, csynth, cosim,
+  IP export), ``block_design.tcl`` (Vivado: PS + engine IP with one HP port per m_axi
+  bundle, GP0 control, interrupt, address map; reports, a WNS/WHS guard, bitstream,
+  ``.bit.bin`` for fpga-manager, .xsa), a ``Makefile`` (``tb``, ``csim``, ``csynth``,
+  ``cosim``, ``ip``, ``bitstream``, ``clean``; picks vitis_hls / vitis-run, rejects
+  vivado_hls) and a ``README.md`` with the register map.
+
+Everything that depends on the engine's top-level ports comes from
+``zynq_squeeze.engine.interface.ENGINE_TOP``; the project refuses a source whose top
+drifted from it.
 
 Output is deterministic: the same inputs give byte-identical files (no timestamps, no
 absolute paths).
@@ -24,14 +34,23 @@ from pathlib import Path
 import numpy as np
 
 from ..boards import Board, get_board
-from ..engine.config import EngineConfig
+from ..engine import interface as itf
+from ..engine.dae_config import DaeConfig
+from ..quantize.reference import run_layer
+from .dae_program import pack_tensor
 
-__all__ = ["write_hls_project", "engine_interface_ports", "PROJECT", "SOLUTION"]
+__all__ = ["write_hls_project", "engine_interface_ports", "dae_config_header", "PROJECT",
+           "SOLUTION", "SYNTH_SOURCES", "SYNTH_HEADERS", "TB_SOURCES", "TB_FILES"]
 
 PROJECT = "zsq_hls"
 SOLUTION = "solution1"
-TB_FILES = ("tb_prog.bin", "tb_weights.bin", "tb_params.bin", "tb_arena_in.bin",
-            "tb_expected.bin")
+# What is synthesized (the top and what it includes) and what only the testbench uses.
+SYNTH_SOURCES = ("zsq_dae_top.cpp",)
+SYNTH_HEADERS = ("zsq_dae.h", "zsq_dae_cfg.h", "zsq_isa.h")
+CONFIG_HEADER = "zsq_dae_config.h"
+TB_SOURCES = ("zsq_dae_sim.cpp",)
+TB_HEADERS = ("zsq_dae_sim.h", "zsq_isa_derived.h")
+TB_FILES = ("tb_insn.bin", "tb_wgt.bin", "tb_arena_in.bin", "tb_expected.bin")
 
 # Vivado board-file patterns (get_board_parts) for the PS presets.
 BOARD_PATTERNS = {
@@ -40,11 +59,6 @@ BOARD_PATTERNS = {
     "pynq-z2": "*:pynq-z2:*",
     "ultra96-v2": "*:ultra96v2:*",
 }
-
-_LAYER_WORDS = 80
-# word indices of zsq_layer_t (src/zsq_types.h)
-_W_KIND, _W_IN_C, _W_IN_H, _W_IN_W, _W_IN_OFF = 2, 3, 4, 5, 6
-_W_OUT_C, _W_OUT_H, _W_OUT_W, _W_OUT_OFF = 7, 8, 9, 10
 
 
 def _template(name: str) -> str:
@@ -95,42 +109,119 @@ def engine_interface_ports(engine_cpp: str) -> tuple[list[str], bool]:
     return ports, axilite
 
 
-def _ps_settings(board: Board, clock_mhz: float) -> dict[str, str]:
+def _config_interface_tcl() -> str:
+    """``config_interface`` lines of run_hls.tcl from ``interface.CONFIG_INTERFACE``; the
+    first one is guarded so that a tool without these options (Vivado HLS, Vitis HLS
+    2020.1) stops with a message naming the supported tools."""
+    opts = []
+    for k, v in itf.CONFIG_INTERFACE.items():
+        if isinstance(v, bool):
+            if v:
+                opts.append(f"-{k}")
+        else:
+            opts.append(f"-{k} {v}")
+    body = " \\\n        ".join(opts)
+    return "\n".join([
+        "if {[catch {config_interface " + body + "} msg]} {",
+        '    puts "ERROR: config_interface failed ($msg): this project needs Vitis HLS 2020.2 or'
+        ' later\\',
+        '          (vitis_hls, or vitis-run --mode hls from 2023.2); vivado_hls 2019.2/2020.1 is'
+        ' not supported"',
+        "    exit 1",
+        "}",
+    ])
+
+
+def _hp_ports(board: Board, m_axi: list[str]) -> list[tuple[str, str, int]]:
+    """[(m_axi port of the IP, PS slave port, HP index)]: one HP port per bundle."""
+    n_hp = itf.HP_PORTS_ZYNQ7
+    if len(m_axi) > n_hp:
+        raise ValueError(f"the engine has {len(m_axi)} m_axi bundles ({', '.join(m_axi)}) but "
+                         f"{board.name} has {n_hp} HP ports")
+    ultra = board.part.startswith("xczu")
+    return [(port, f"S_AXI_HP{i}_FPD" if ultra else f"S_AXI_HP{i}", i)
+            for i, port in enumerate(m_axi)]
+
+
+def _ps_settings(board: Board, clock_mhz: float, m_axi: list[str]) -> dict[str, str]:
     mhz = _fmt(clock_mhz)
+    hp = _hp_ports(board, m_axi)
+    bits = board.hp_port_bits
+    connect = []
+    for port, slave, i in hp:
+        connect += [
+            f"# {port} -> {slave}",
+            f"set sc_hp{i} [create_bd_cell -type ip -vlnv xilinx.com:ip:smartconnect:1.0 sc_hp{i}]",
+            f"set_property -dict [list CONFIG.NUM_SI {{1}} CONFIG.NUM_MI {{1}}] $sc_hp{i}",
+            f"connect_bd_intf_net [get_bd_intf_pins zsq_engine_0/{port}] "
+            f"[get_bd_intf_pins sc_hp{i}/S00_AXI]",
+            f"connect_bd_intf_net [get_bd_intf_pins sc_hp{i}/M00_AXI] [get_bd_intf_pins ps/{slave}]",
+        ]
+    sc_aclk = " ".join(f"[get_bd_pins sc_hp{i}/aclk]" for _, _, i in hp)
+    sc_rst = " ".join(f"[get_bd_pins sc_hp{i}/aresetn]" for _, _, i in hp)
+    common = dict(HP_CONNECT="\n".join(connect), SC_ACLK_PINS=sc_aclk, SC_ARESETN_PINS=sc_rst,
+                  HP_LIST=", ".join(f"{port} -> {slave}" for port, slave, _ in hp))
     if board.part.startswith("xczu"):
+        # HP0..3_FPD are S_AXI_GP2..GP5 in the MPSoC's configuration names
+        use = " ".join(f"CONFIG.PSU__USE__S_AXI_GP{2 + i} {{1}} "
+                       f"CONFIG.PSU__SAXIGP{2 + i}__DATA_WIDTH {{{bits}}}" for _, _, i in hp)
         block = "\n".join([
             "set ps [create_bd_cell -type ip -vlnv xilinx.com:ip:zynq_ultra_ps_e ps]",
             "apply_bd_automation -rule xilinx.com:bd_rule:zynq_ultra_ps_e \\",
             "    -config [list apply_board_preset $have_board] $ps",
-            "# HPM0_FPD master for control, HP0_FPD slave for data, PL clock 0",
+            f"# HPM0_FPD master for control, one HP*_FPD slave per m_axi bundle ({len(hp)}), "
+            "PL clock 0",
             "set_property -dict [list CONFIG.PSU__USE__M_AXI_GP0 {1} "
             "CONFIG.PSU__USE__M_AXI_GP1 {0} \\",
-            f"    CONFIG.PSU__USE__S_AXI_GP2 {{1}} CONFIG.PSU__SAXIGP2__DATA_WIDTH "
-            f"{{{board.hp_port_bits}}} \\",
+            f"    {use} \\",
             "    CONFIG.PSU__FPGA_PL0_ENABLE {1} "
             f"CONFIG.PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ {{{mhz}}} \\",
             "    CONFIG.PSU__USE__IRQ0 {1}] $ps",
         ])
-        return dict(PS_BLOCK=block, PS_MASTER="M_AXI_HPM0_FPD", PS_SLAVE="S_AXI_HP0_FPD",
-                    PS_CLK="pl_clk0", PS_RESET="pl_resetn0", PS_IRQ="pl_ps_irq0",
-                    PS_ACLK_PINS="[get_bd_pins ps/maxihpm0_fpd_aclk] "
-                                 "[get_bd_pins ps/saxihp0_fpd_aclk]")
+        aclk = " ".join(["[get_bd_pins ps/maxihpm0_fpd_aclk]"]
+                        + [f"[get_bd_pins ps/saxihp{i}_fpd_aclk]" for _, _, i in hp])
+        return dict(common, PS_BLOCK=block, PS_MASTER="M_AXI_HPM0_FPD", PS_CLK="pl_clk0",
+                    PS_RESET="pl_resetn0", PS_IRQ="pl_ps_irq0", PS_ACLK_PINS=aclk,
+                    BOOTGEN_ARCH="zynqmp")
+    use = " \\\n    ".join(f"CONFIG.PCW_USE_S_AXI_HP{i} {{1}} "
+                             f"CONFIG.PCW_S_AXI_HP{i}_DATA_WIDTH {{{bits}}}" for _, _, i in hp)
     block = "\n".join([
         "set ps [create_bd_cell -type ip -vlnv xilinx.com:ip:processing_system7:5.5 ps]",
         "apply_bd_automation -rule xilinx.com:bd_rule:processing_system7 \\",
         "    -config [list make_external {FIXED_IO, DDR} apply_board_preset $have_board \\",
         "             Master Disable Slave Disable] $ps",
-        f"# M_AXI_GP0 master for control, S_AXI_HP0 ({board.hp_port_bits}-bit) slave for data,",
+        f"# M_AXI_GP0 master for control; S_AXI_HP0..HP{len(hp) - 1} ({bits}-bit AXI3) slaves, one "
+        "per m_axi bundle;",
         f"# FCLK_CLK0 at {mhz} MHz, fabric interrupt IRQ_F2P",
-        "set_property -dict [list CONFIG.PCW_USE_M_AXI_GP0 {1} CONFIG.PCW_USE_S_AXI_HP0 {1} \\",
-        f"    CONFIG.PCW_S_AXI_HP0_DATA_WIDTH {{{board.hp_port_bits}}} "
-        "CONFIG.PCW_EN_CLK0_PORT {1} CONFIG.PCW_EN_RST0_PORT {1} \\",
+        "set_property -dict [list CONFIG.PCW_USE_M_AXI_GP0 {1} \\",
+        f"    {use} \\",
+        "    CONFIG.PCW_EN_CLK0_PORT {1} CONFIG.PCW_EN_RST0_PORT {1} \\",
         f"    CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ {{{mhz}}} \\",
         "    CONFIG.PCW_USE_FABRIC_INTERRUPT {1} CONFIG.PCW_IRQ_F2P_INTR {1}] $ps",
     ])
-    return dict(PS_BLOCK=block, PS_MASTER="M_AXI_GP0", PS_SLAVE="S_AXI_HP0",
-                PS_CLK="FCLK_CLK0", PS_RESET="FCLK_RESET0_N", PS_IRQ="IRQ_F2P",
-                PS_ACLK_PINS="[get_bd_pins ps/M_AXI_GP0_ACLK] [get_bd_pins ps/S_AXI_HP0_ACLK]")
+    aclk = " ".join(["[get_bd_pins ps/M_AXI_GP0_ACLK]"]
+                    + [f"[get_bd_pins ps/S_AXI_HP{i}_ACLK]" for _, _, i in hp])
+    return dict(common, PS_BLOCK=block, PS_MASTER="M_AXI_GP0", PS_CLK="FCLK_CLK0",
+                PS_RESET="FCLK_RESET0_N", PS_IRQ="IRQ_F2P", PS_ACLK_PINS=aclk,
+                BOOTGEN_ARCH="zynq")
+
+
+def _register_map_md(top: itf.TopInterface) -> str:
+    """Markdown table of the s_axilite register map (README)."""
+    rows = ["| offset | bits | access | register |", "|---|---|---|---|"]
+    what = {"ctrl": "AP_CTRL: ap_start (bit 0), ap_done (1), ap_idle (2), ap_ready (3), "
+                    "auto_restart (7)",
+            "gie": "GIE: global interrupt enable (bit 0)",
+            "ier": "IER: interrupt enable, ap_done (bit 0), ap_ready (bit 1)",
+            "isr": "ISR: interrupt status (toggle on write to clear)",
+            "return": "`ap_return` (engine status, read after ap_done)"}
+    for r in itf.register_map(top):
+        desc = what.get(r.kind) or (f"`{r.name}`: {r.bits}-bit m_axi address" if r.kind == "addr"
+                                    else f"`{r.name}`: {r.bits}-bit scalar")
+        rows.append(f"| 0x{r.offset:02x} | {r.bits} | {r.access} | {desc} |")
+        if r.ctrl_offset is not None:
+            rows.append(f"| 0x{r.ctrl_offset:02x} | 1 | R/COR | `{r.name}_ap_vld` (bit 0) |")
+    return "\n".join(rows)
 
 
 def _fmt(x: float) -> str:
@@ -139,117 +230,137 @@ def _fmt(x: float) -> str:
     return s or "0"
 
 
-def _hwc_bytes(a: np.ndarray, shape: tuple[int, int, int], what: str) -> bytes:
+def _int8_chw(a, shape: tuple[int, int, int], what: str) -> np.ndarray:
     a = np.asarray(a)
+    if a.ndim == 4 and a.shape[0] == 1:
+        a = a[0]
+    if tuple(a.shape) != tuple(shape):
+        raise ValueError(f"{what} has shape {tuple(a.shape)}, the program expects (C, H, W) = "
+                         f"{tuple(shape)}")
     if a.dtype != np.int8:
         if not np.issubdtype(a.dtype, np.integer) or a.min(initial=0) < -128 or a.max(initial=0) > 127:
             raise ValueError(f"{what} must be int8 (got {a.dtype})")
         a = a.astype(np.int8)
-    if a.ndim == 4 and a.shape[0] == 1:
-        a = a[0]
-    if tuple(a.shape) != tuple(shape):
-        raise ValueError(f"{what} has shape {tuple(a.shape)}, the layer expects (C, H, W) = "
-                         f"{tuple(shape)}")
-    return np.ascontiguousarray(a.transpose(1, 2, 0)).tobytes()
+    return a
 
 
-def _cycles_of(program, i: int) -> int:
-    try:
-        return int(program.costs[i].cycles)
-    except (AttributeError, IndexError, TypeError):
-        return -1
+def _words_le(a) -> bytes:
+    return np.ascontiguousarray(np.asarray(a, dtype=np.uint64)).astype("<u8").tobytes()
 
 
-def write_hls_project(out_dir, *, engine_cfg: EngineConfig, board, model_name: str, program,
-                      layer_index: int, layer_input, expected_output,
-                      clock_mhz: float | None = None) -> Path:
+def _graph(program) -> list[tuple]:
+    """``program.layers`` as (layer, input id, output id) (a plain chain is numbered)."""
+    return [item if isinstance(item, tuple) else (item, k, k + 1)
+            for k, item in enumerate(program.layers)]
+
+
+def _golden(program, x: np.ndarray) -> np.ndarray:
+    """The numpy integer reference of the program's last output for input ``x``."""
+    graph = _graph(program)
+    vals = {getattr(program, "inputs", [graph[0][1]])[0]: x}
+    for layer, ti, to in graph:
+        vals[to] = run_layer(layer, vals[ti])
+    outputs = getattr(program, "outputs", None) or [graph[-1][2]]
+    return vals[outputs[-1]]
+
+
+def write_hls_project(out_dir, *, program, board, model_name: str, input, cfg: DaeConfig | None = None,
+                      expected_output=None, expected_cycles: int | None = None,
+                      clock_mhz: float | None = None, beat_x100: int = 100) -> Path:
     """Write ``out_dir/hls/`` (see module doc) and return its path.
 
-    ``board``: a :class:`~zynq_squeeze.boards.Board` or a board name. ``program``: a
-    :class:`~zynq_squeeze.codegen.program.Program` (``descriptors``, ``weights``, ``params``,
-    ``arena_bytes``). ``layer_input`` / ``expected_output``: int8 ``(C, H, W)`` arrays of
-    layer ``layer_index`` (its input and the golden model's output). ``clock_mhz``
-    defaults to ``engine_cfg.clock_mhz``.
+    ``program``: a :class:`~zynq_squeeze.codegen.dae_program.DaeProgram` (``words``,
+    ``weights``, ``arena_words``, ``input``/``output`` tensors, ``layers``); ``cfg`` its
+    engine (default ``program.cfg``; must match it). ``board``: a
+    :class:`~zynq_squeeze.boards.Board` or a board name. ``input``: int8 ``(C, H, W)`` of
+    the program's input; ``expected_output`` defaults to the numpy golden model of the
+    program's layers on it. ``expected_cycles``: the simulation's cycles for this input
+    with ``beat_x100`` (the testbench then checks them; None: printed only).
+    ``clock_mhz`` defaults to ``cfg.clock_mhz``.
     """
-    from .program import engine_config_header
-
+    cfg = program.cfg if cfg is None else cfg
+    if not isinstance(cfg, DaeConfig):
+        raise TypeError(f"cfg must be a DaeConfig, got {type(cfg).__name__}")
+    if cfg != program.cfg:
+        raise ValueError("cfg differs from the engine the program was lowered for (program.cfg)")
     board = board if isinstance(board, Board) else get_board(str(board))
-    clock = float(clock_mhz if clock_mhz is not None else
-                  (getattr(engine_cfg, "clock_mhz", None) or board.default_clock_mhz))
+    clock = float(clock_mhz if clock_mhz is not None else (cfg.clock_mhz or board.default_clock_mhz))
     if not clock > 0:
         raise ValueError(f"clock_mhz must be > 0, got {clock}")
-    desc = bytes(program.descriptors)
-    if len(desc) % (_LAYER_WORDS * 4) or not desc:
-        raise ValueError("program.descriptors must hold whole 320-byte layer descriptors")
-    n_layers = len(desc) // (_LAYER_WORDS * 4)
-    if not 0 <= layer_index < n_layers:
-        raise ValueError(f"layer_index {layer_index} out of range (program has {n_layers} layers)")
-    words = np.frombuffer(desc, dtype="<i4").reshape(n_layers, _LAYER_WORDS)
-    d = words[layer_index]
-    in_shape = (int(d[_W_IN_C]), int(d[_W_IN_H]), int(d[_W_IN_W]))
-    out_shape = (int(d[_W_OUT_C]), int(d[_W_OUT_H]), int(d[_W_OUT_W]))
-    in_off, out_off = int(d[_W_IN_OFF]), int(d[_W_OUT_OFF])
-    arena_bytes = int(program.arena_bytes)
-    x = _hwc_bytes(layer_input, in_shape, "layer_input")
-    y = _hwc_bytes(expected_output, out_shape, "expected_output")
-    if in_off + len(x) > arena_bytes or out_off + len(y) > arena_bytes:
-        raise ValueError("layer tensors exceed the program's arena")
-    arena = bytearray(arena_bytes)
-    arena[in_off:in_off + len(x)] = x
-
-    layer_name, layer_kind = f"layer{layer_index}", {1: "conv", 2: "fire"}.get(int(d[_W_KIND]), "?")
-    try:
-        layer_name = str(program.layers[layer_index][0].name)
-    except (AttributeError, IndexError, TypeError):
-        pass
-    layer_name = re.sub(r"[^A-Za-z0-9_.:/+-]", "_", layer_name)  # safe inside C/Tcl text
+    if not int(beat_x100) >= 1:
+        raise ValueError(f"beat_x100 must be >= 1, got {beat_x100}")
+    words = np.asarray(program.words, dtype=np.uint64)
+    wgt = np.asarray(program.weights, dtype=np.uint64)
+    if words.size < 1 or (int(words[-1]) & 15) != 15:
+        raise ValueError("program.words must be a non-empty instruction stream ending with FINISH")
+    top = itf.ENGINE_TOP
+    depth = {a.name: a.m_axi.depth for a in top.args if a.m_axi is not None}
+    if words.size > depth["insn"]:  # the co-simulation allocates the pragma's depth
+        raise ValueError(f"the program has {words.size} instructions, more than the insn port's "
+                         f"depth {depth['insn']}")
+    t_in, t_out = program.input, program.output
+    arena_words = int(program.arena_words)
+    x = _int8_chw(input, (t_in.c, t_in.h, t_in.w), "input")
+    if len(getattr(program, "inputs", [0])) != 1:
+        raise ValueError("the testbench feeds one input tensor; the program has "
+                         f"{len(program.inputs)}")
+    if expected_output is None:
+        expected_output = _golden(program, x)
+    y = _int8_chw(expected_output, (t_out.c, t_out.h, t_out.w), "expected_output")
+    if t_in.base + t_in.words > arena_words or t_out.base + t_out.words > arena_words:
+        raise ValueError("the program's tensors exceed its arena")
+    arena = np.zeros(arena_words, dtype=np.uint64)
+    arena[t_in.base:t_in.base + t_in.words] = pack_tensor(x)
+    layer_names = [re.sub(r"[^A-Za-z0-9_.:+-]", "_", str(getattr(layer, "name", f"layer{i}")))
+                   for i, (layer, _, _) in enumerate(_graph(program))]
 
     hls = Path(out_dir) / "hls"
     hls.mkdir(parents=True, exist_ok=True)
     files: dict[str, bytes] = {}
-
     src = _src_dir()
-    sources = sorted(p.name for p in src.glob("*.cpp"))
-    headers = sorted(p.name for p in src.glob("*.h"))
-    for name in sources + headers:
+    for name in SYNTH_SOURCES + SYNTH_HEADERS + TB_SOURCES + TB_HEADERS:
+        if not (src / name).is_file():
+            raise FileNotFoundError(f"engine source {name} not found in {src}")
         files[name] = (src / name).read_bytes()
-    if "zsq_engine.cpp" not in sources:
-        raise FileNotFoundError(f"zsq_engine.cpp not found in {src}")
-    config_comment = f"model '{model_name}', board {board.name}, HLS project"
-    files["zsq_config.h"] = engine_config_header(engine_cfg, config_comment).encode()
-    headers = sorted(set(headers) | {"zsq_config.h"})
+    drift = itf.check_source(top, files[SYNTH_SOURCES[0]].decode("utf-8", "replace"))
+    if drift:  # the tcl, block design and register map would not match the IP
+        raise ValueError(f"{SYNTH_SOURCES[0]} does not match zynq_squeeze.engine.interface."
+                         "ENGINE_TOP: " + "; ".join(drift))
+    files[CONFIG_HEADER] = dae_config_header(
+        cfg, f"model '{model_name}', board {board.name}, HLS project", beat_x100).encode()
+    files["tb_insn.bin"] = _words_le(words)
+    files["tb_wgt.bin"] = _words_le(wgt)
+    files["tb_arena_in.bin"] = _words_le(arena)
+    files["tb_expected.bin"] = _words_le(pack_tensor(y))
 
-    files["tb_prog.bin"] = desc
-    files["tb_weights.bin"] = bytes(program.weights)
-    files["tb_params.bin"] = bytes(program.params)
-    files["tb_arena_in.bin"] = bytes(arena)
-    files["tb_expected.bin"] = y
-
-    m_axi, _ = engine_interface_ports(files["zsq_engine.cpp"].decode("utf-8", "replace"))
-    if not m_axi:
-        m_axi = ["m_axi_gmem"]
-    period = _fmt(1000.0 / clock)
-    ip_repo = f"{PROJECT}/{SOLUTION}/impl/ip"
-    e = engine_cfg
-    engine_summary = (f"{e.pe_oc}x{e.pe_ic} MAC array, input/weight/output buffers "
-                      f"{e.in_buf_bytes}/{e.w_buf_bytes}/{e.out_buf_bytes} bytes, "
-                      f"{e.acc_words} accumulator words, {e.axi_bits}-bit AXI")
+    m_axi = [f"m_axi_{b}" for b in itf.bundles(top)]
+    synth_headers = SYNTH_HEADERS + (CONFIG_HEADER,)
+    engine_summary = (f"{cfg.pe_oc}x8 MAC array (K = {cfg.k}); rows per bank: in_buf "
+                      f"{cfg.in_rows}, w_buf {cfg.w_rows}, p_buf {cfg.p_rows}, acc {cfg.acc_rows}, "
+                      f"cv_buf {cfg.cv_rows}, sq_buf {cfg.sq_rows}, out_buf {cfg.out_rows}; "
+                      f"64-bit AXI")
     values = dict(
         MODEL=_safe_text(model_name), BOARD=board.name, PART=board.part,
-        CLOCK_MHZ=_fmt(clock), PERIOD_NS=period, PROJECT=PROJECT, SOLUTION=SOLUTION,
-        IP_REPO=ip_repo, BOARD_PATTERN=BOARD_PATTERNS.get(board.name, ""),
-        LAYER_INDEX=layer_index, LAYER_NAME=layer_name, LAYER_KIND=layer_kind,
-        N_LAYERS=n_layers, ARENA_BYTES=arena_bytes, OUT_OFF=out_off, OUT_BYTES=len(y),
-        MODEL_CYCLES=_cycles_of(program, layer_index),
-        IN_SHAPE="x".join(map(str, in_shape)), OUT_SHAPE="x".join(map(str, out_shape)),
-        M_AXI_PORTS=" ".join(m_axi), M_AXI_LIST=", ".join(m_axi),
-        SOURCES=" ".join(sources), HEADERS=" ".join(headers), ENGINE_SUMMARY=engine_summary,
-        ADD_FILES="\n".join(f'add_files {n} -cflags "-I."' for n in sources + headers),
-        ADD_TB_FILES="\n".join(['add_files -tb tb_zsq_engine.cpp -cflags "-I."']
+        CLOCK_MHZ=_fmt(clock), PERIOD_NS=_fmt(1000.0 / clock), PROJECT=PROJECT, SOLUTION=SOLUTION,
+        IP_REPO=f"{PROJECT}/{SOLUTION}/impl/ip", BOARD_PATTERN=BOARD_PATTERNS.get(board.name, ""),
+        LAYER_NAMES=", ".join(layer_names) or "-", N_LAYERS=len(layer_names),
+        N_INSN=int(words.size), WGT_WORDS=int(wgt.size), ARENA_WORDS=arena_words,
+        OUT_BASE=int(t_out.base), OUT_WORDS=int(t_out.words), OUT_C=int(t_out.c),
+        OUT_H=int(t_out.h), OUT_W=int(t_out.w),
+        EXPECTED_CYCLES=-1 if expected_cycles is None else int(expected_cycles),
+        IN_SHAPE=f"{t_in.c}x{t_in.h}x{t_in.w}", OUT_SHAPE=f"{t_out.c}x{t_out.h}x{t_out.w}",
+        M_AXI_PORTS=" ".join(m_axi), M_AXI_LIST=", ".join(m_axi), TOP=top.name,
+        N_HP=len(m_axi), CONFIG_INTERFACE_TCL=_config_interface_tcl(),
+        REGISTER_MAP=_register_map_md(top), ENGINE_SUMMARY=engine_summary,
+        SOURCES=" ".join(SYNTH_SOURCES), HEADERS=" ".join(synth_headers),
+        TB_SOURCES=" ".join(TB_SOURCES), TB_HEADERS=" ".join(TB_HEADERS),
+        ADD_FILES="\n".join(f'add_files {n} -cflags "-I."' for n in SYNTH_SOURCES + synth_headers),
+        ADD_TB_FILES="\n".join(['add_files -tb tb_zsq_dae.cpp -cflags "-I."']
+                               + [f'add_files -tb {n} -cflags "-I."' for n in TB_SOURCES + TB_HEADERS]
                                + [f"add_files -tb {n}" for n in TB_FILES]),
     )
-    values.update(_ps_settings(board, clock))
-    files["tb_zsq_engine.cpp"] = _fill(_template("tb_zsq_engine.cpp.in"), values).encode()
+    values.update(_ps_settings(board, clock, m_axi))
+    files["tb_zsq_dae.cpp"] = _fill(_template("tb_zsq_dae.cpp.in"), values).encode()
     files["run_hls.tcl"] = _fill(_template("run_hls.tcl.in"), values).encode()
     files["block_design.tcl"] = _fill(_template("block_design.tcl.in"), values).encode()
     files["Makefile"] = _fill(_template("Makefile.in"), values).encode()
@@ -265,3 +376,22 @@ def write_hls_project(out_dir, *, engine_cfg: EngineConfig, board, model_name: s
 def _safe_text(s: str) -> str:
     """A model name safe inside C comments, Tcl strings and Makefile comments."""
     return re.sub(r"[^A-Za-z0-9_.:+-]", "_", str(s)) or "model"
+
+
+def dae_config_header(cfg, comment: str, beat_x100: int = 100) -> str:
+    """``zsq_dae_config.h``: the ``ZSQD_*`` macros of engine ``cfg`` (a DaeConfig) and
+    its HP-port timing constants. ``src/zsq_dae_cfg.h`` includes it when it is on the
+    include path, so the engine sources stay unchanged per model."""
+    macros = dict(cfg.macros())
+    macros.update(ZSQD_RD_LATENCY=int(cfg.rd_latency), ZSQD_WR_LATENCY=int(cfg.wr_latency),
+                  ZSQD_OUTSTANDING=int(cfg.outstanding), ZSQD_DDR_BEAT_X100=int(beat_x100))
+    lines = ["/*",
+             f" * zsq_dae_config.h - decoupled-engine parameters: {_safe_text(comment)}.",
+             " * Generated by zynq_squeeze.codegen.hls_project from the model's DaeConfig; "
+             "included by",
+             " * zsq_dae_cfg.h (before its defaults) when it is on the include path.",
+             " */",
+             "#ifndef ZSQ_DAE_CONFIG_H", "#define ZSQ_DAE_CONFIG_H", ""]
+    lines += [f"#define {k} {int(v)}" for k, v in sorted(macros.items())]
+    lines += ["", "#endif /* ZSQ_DAE_CONFIG_H */", ""]
+    return "\n".join(lines)

@@ -4,7 +4,10 @@ Each tensor inside an offloaded function gets one int8 scale: a function input t
 calibrated range of its consumers, a layer output the calibrated range of the conv
 output that produces it (a pool keeps its input's scale). Weights are quantized
 symmetrically per output channel; bias to int32 accumulator units; the requantization
-multiplier ``in_scale * w_scale / out_scale`` to an integer multiplier and shift.
+multiplier ``in_scale * w_scale / out_scale`` to a 16-bit integer multiplier and shift
+that apply to the pre-shifted accumulator ``acc >> t`` (so the quantized real multiplier
+is ``in_scale * w_scale / out_scale * 2**t``; ``t`` comes from the worst-case
+accumulator, ``quantize.reference.conv_pre_shift``, and is 0 for SqueezeNet).
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from tvm import relax
 from ..errors import ZynqSqueezeError
 from ..partitioning.composite import FloatChain, FloatConv, parse_composite
 from ..quantize.layers import ConvLayer, ConvParams, FireLayer, Layer
-from ..quantize.requant import quantize_multiplier
+from ..quantize.requant import pre_shift, quantize_multiplier
 
 RANGES_ATTR = "zynq_squeeze.ranges"
 INT8_MAX = 127
@@ -83,8 +86,12 @@ def quantize_conv(c: FloatConv, in_scale: float, out_scale: float) -> ConvParams
     wq, ws = quantize_weights(c.weight)
     acc_scale = in_scale * ws
     bias = np.clip(np.rint(c.bias.astype(np.float64) / acc_scale), -(2 ** 31), 2 ** 31 - 1)
-    mult, shift = quantize_multiplier(acc_scale / out_scale)
-    return ConvParams(weight=wq, bias=bias.astype(np.int32), mult=mult, shift=shift,
+    bias = bias.astype(np.int32)
+    _, i, kh, kw = wq.shape
+    # the multiplier applies to acc >> t: fold 2**t into the real multiplier
+    t = pre_shift(bias, i * kh * kw)
+    mult, shift = quantize_multiplier(acc_scale / out_scale * np.exp2(t))
+    return ConvParams(weight=wq, bias=bias, mult=mult, shift=shift,
                       stride=tuple(c.stride), pads=tuple(c.pads), relu=c.relu)
 
 

@@ -36,7 +36,13 @@ How the text is read:
 
 A line may opt out of a rule with a comment ``hls-lint: allow(rule-id[, rule-id])``.
 
-``python -m zynq_squeeze.hls.lint FILE_OR_DIR...`` prints the issues and exits 1 if any.
+Rule sets: ``rules="base"`` (the default) runs the rules above; ``rules="dae"`` runs the
+rules of the decoupled access/execute, II=1 engine (DATAFLOW legality, II=1
+preconditions, top-level interface, one MAC array: :mod:`zynq_squeeze.hls.lint_dae`
+lists them); ``rules="all"`` runs both.
+
+``python -m zynq_squeeze.hls.lint [--rules base|dae|all] FILE_OR_DIR...`` prints the
+issues and exits 1 if any.
 """
 from __future__ import annotations
 
@@ -45,8 +51,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["LintIssue", "RULES", "lint_source", "lint_files", "strip_comments_and_strings",
-           "main"]
+__all__ = ["LintIssue", "RULES", "RULE_SETS", "lint_source", "lint_files",
+           "strip_comments_and_strings", "main"]
+
+RULE_SETS = ("base", "dae", "all")
 
 RULES = {
     "dynamic-alloc": "dynamic memory allocation does not synthesize",
@@ -930,11 +938,27 @@ def _loop_vars_incr(incr: str) -> list[str]:
             if m.group(2)]
 
 
-def lint_source(text: str, filename: str = "<source>") -> list[LintIssue]:
-    """Lint one C/C++ source text; returns the issues sorted by line."""
-    issues, funcs, allowed = _lint_one(text, filename)
-    rec = [i for i in _recursion_issues(funcs) if "recursion" not in allowed.get(i.line, ())]
-    return sorted(issues + rec)
+def _check_rules(rules: str) -> None:
+    if rules not in RULE_SETS:
+        raise ValueError(f"rules must be one of {', '.join(RULE_SETS)}, not {rules!r}")
+
+
+def lint_source(text: str, filename: str = "<source>", rules: str = "base") -> list[LintIssue]:
+    """Lint one C/C++ source text; returns the issues sorted by (file, line).
+
+    ``rules``: ``"base"`` (synthesizability), ``"dae"`` (decoupled access/execute engine
+    rules) or ``"all"``.
+    """
+    _check_rules(rules)
+    out: list[LintIssue] = []
+    if rules in ("base", "all"):
+        issues, funcs, allowed = _lint_one(text, filename)
+        out += issues + [i for i in _recursion_issues(funcs)
+                         if "recursion" not in allowed.get(i.line, ())]
+    if rules in ("dae", "all"):
+        from .lint_dae import dae_issues  # lint_dae builds on this module's parser
+        out += dae_issues([(filename, text)])
+    return sorted(set(out))
 
 
 def _expand(paths) -> list[Path]:
@@ -949,31 +973,48 @@ def _expand(paths) -> list[Path]:
     return out
 
 
-def lint_files(paths) -> list[LintIssue]:
-    """Lint files (directories expand to their C/C++ files), with one shared call graph,
-    so that mutual recursion across the files is found."""
+def lint_files(paths, rules: str = "base") -> list[LintIssue]:
+    """Lint files (directories expand to their C/C++ files) as one program: one shared
+    call graph (mutual recursion across the files is found) and, for the ``dae`` rules,
+    one set of functions (a top in one file calls processes defined in another).
+
+    ``rules``: ``"base"``, ``"dae"`` or ``"all"`` (see :func:`lint_source`).
+    """
+    _check_rules(rules)
     issues: list[LintIssue] = []
     funcs: list[_Function] = []
     allowed_by_file = {}
+    texts = []
     for p in _expand(paths):
         text = p.read_text(encoding="utf-8", errors="replace")
-        iss, fs, allowed = _lint_one(text, str(p))
-        issues += iss
-        funcs += fs
-        allowed_by_file[str(p)] = allowed
+        texts.append((str(p), text))
+        if rules in ("base", "all"):
+            iss, fs, allowed = _lint_one(text, str(p))
+            issues += iss
+            funcs += fs
+            allowed_by_file[str(p)] = allowed
     for i in _recursion_issues(funcs):
         if "recursion" not in allowed_by_file.get(i.file, {}).get(i.line, ()):
             issues.append(i)
+    if rules in ("dae", "all"):
+        from .lint_dae import dae_issues
+        issues += dae_issues(texts)
     return sorted(set(issues))
 
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: ``python -m zynq_squeeze.hls.lint PATH...``; exit status 1 when issues are found."""
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv:
-        print("usage: python -m zynq_squeeze.hls.lint FILE_OR_DIR...", file=sys.stderr)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    rules = "base"
+    if len(argv) >= 2 and argv[0] == "--rules" and argv[1] in RULE_SETS:
+        rules, argv = argv[1], argv[2:]
+    elif argv and argv[0].startswith("--rules=") and argv[0][8:] in RULE_SETS:
+        rules, argv = argv[0][8:], argv[1:]
+    if not argv or argv[0].startswith("--"):
+        print("usage: python -m zynq_squeeze.hls.lint [--rules base|dae|all] FILE_OR_DIR...",
+              file=sys.stderr)
         return 2
-    issues = lint_files(argv)
+    issues = lint_files(argv, rules=rules)
     for i in issues:
         print(i)
     print(f"{len(issues)} issue(s)", file=sys.stderr)

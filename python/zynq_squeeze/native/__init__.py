@@ -30,7 +30,7 @@ def _locate(name: str, marker: str) -> Path:
 
 def src_dir() -> Path:
     """Directory of the HLS engine sources."""
-    return _locate("src", "zsq_engine.cpp")
+    return _locate("src", "zsq_dae_top.cpp")
 
 
 def runtime_dir() -> Path:
@@ -39,12 +39,37 @@ def runtime_dir() -> Path:
 
 
 def engine_sources() -> list[Path]:
-    """C++ sources of the engine (compile with -std=c++14 or later)."""
-    return [src_dir() / "zsq_engine.cpp"]
+    """C++ sources of the engine the runtime's csim backend runs: the decoupled engine's
+    top and its simulation driver (zsqd_run). Compile with -std=c++17, ``-isystem
+    ap_types_dir()`` and, for a model's engine, the directory of its zsq_dae_config.h
+    first on the include path."""
+    return dae_sources()
+
+
+def dae_sources() -> list[Path]:
+    """C++ sources of the decoupled engine: the top (DATAFLOW region) and its simulation
+    driver (compile against Xilinx's ap_types, ``ap_types_dir()``)."""
+    return [src_dir() / "zsq_dae_top.cpp", src_dir() / "zsq_dae_sim.cpp"]
+
+
+def ap_types_dir() -> Path:
+    """Xilinx's open-source ``ap_int.h`` / ``hls_stream.h`` (Apache-2.0), as the hls4ml
+    wheel ships them: the C simulation compiles against the types Vitis HLS synthesizes."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("hls4ml")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("Xilinx's ap_types headers come with the hls4ml package: "
+                                "pip install hls4ml")
+    d = Path(list(spec.submodule_search_locations)[0]) / "templates" / "vivado" / "ap_types"
+    if not (d / "ap_int.h").is_file() or not (d / "hls_stream.h").is_file():
+        raise FileNotFoundError(f"ap_int.h / hls_stream.h not found under {d}")
+    return d
 
 
 def runtime_sources(backend: str = "csim") -> list[Path]:
-    """C99 sources of the runtime with ``backend`` ("csim" needs engine_sources too)."""
+    """C99 sources of the runtime with ``backend`` ("csim" needs engine_sources too; both
+    include ``src/zsq_isa.h``, "zynq" also ``hls_runtime/zsq_regs.h``)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     d = runtime_dir()

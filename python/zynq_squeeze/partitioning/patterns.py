@@ -4,7 +4,8 @@ This module is the only place that decides what is offloadable. Three pattern fa
 (highest priority last, as the pattern registry wants it):
 
 * ``zynq_squeeze.conv``      conv2d(+bias)(+ReLU)
-* ``zynq_squeeze.conv_pool`` conv2d(+bias)+ReLU+pool (max, avg, global average)
+* ``zynq_squeeze.conv_pool`` conv2d(+bias)+ReLU+pool (max, avg, global average; an
+                             average pool only when every window has the same divisor)
 * ``zynq_squeeze.fire``      squeeze 1x1+ReLU -> (expand 1x1+ReLU || expand 3x3 pad 1+ReLU)
                              -> concat on channels
 * ``zynq_squeeze.fire_pool`` the same followed by a pool
@@ -20,6 +21,8 @@ import numpy as np
 import tvm
 from tvm import relax
 from tvm.relax.dpl import is_const, is_op, is_tuple, wildcard
+
+from .pool_spec import avg_pool_reason
 
 PREFIX = "zynq_squeeze"
 CONV = f"{PREFIX}.conv"
@@ -163,6 +166,17 @@ def conv_reason(node: ConvNode) -> str | None:
     return None
 
 
+def _avg_reason(call: relax.Call) -> str | None:
+    """Average pools: the engine divides by one constant per layer (a multiplier in the
+    requantization DSP), so every window must hold the same number of elements."""
+    from .composite import pool_spec  # composite imports this module
+
+    shape = _static_shape(call.args[0])
+    if shape is None or len(shape) != 4:
+        return "average pool input shape is not static 4-D NCHW"
+    return avg_pool_reason(pool_spec(call), shape[2], shape[3])
+
+
 def pool_reason(call: relax.Call) -> str | None:
     """Why this pool cannot be fused into the output tile, or None when it can."""
     op = _op_name(call)
@@ -172,18 +186,18 @@ def pool_reason(call: relax.Call) -> str | None:
             return f"pool layout {a.layout} is not NCHW"
         if any(d != 1 for d in _ints(a.dilation)):
             return "dilated pooling is not supported"
-        return None
+        return _avg_reason(call) if op == "relax.nn.avg_pool2d" else None
     if op == "relax.mean":
         axis = sorted(int(x) % 4 for x in a.axis) if a.axis is not None else None
         if axis != [2, 3]:
             return f"mean over axes {axis} is not a global average pool"
-        return None
+        return _avg_reason(call)
     if op == "relax.nn.adaptive_avg_pool2d":
         if str(a.layout) != "NCHW":
             return f"pool layout {a.layout} is not NCHW"
         if a.output_size is None or _ints(a.output_size) not in ((1, 1), (1,)):
             return "adaptive average pool to a size other than 1x1"
-        return None
+        return _avg_reason(call)
     return f"{op} is not a pool"
 
 
@@ -231,6 +245,10 @@ def fire_reason(node: FireNode) -> str | None:
             return f"{role} has no ReLU"
     if int(node.concat.attrs.axis) % 4 != 1:
         return "fire concat is not on the channel axis"
+    e1 = _static_shape(node.expand1.weight)[0]
+    if e1 % 8:
+        # the concat is a channel-group offset in the engine's 8-channel activation words
+        return f"fire expand1x1 has {e1} channels, not a multiple of 8"
     return None
 
 

@@ -9,6 +9,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+# The accelerator divides an average pool's window sum by a constant multiplier in the
+# requantization DSP, whose input is 25-bit signed: |sum| <= 128 * d must stay <= 2**24 - 1.
+AVG_MAX_DIVISOR = ((1 << 24) - 1) // 128
+
 
 def pool_out_size(size: int, kernel: int, stride: int, pad_lo: int, pad_hi: int,
                   ceil_mode: bool) -> int:
@@ -57,3 +61,47 @@ class PoolSpec:
         t, l, b, r = self.pads
         return (pool_out_size(h, self.kernel[0], self.stride[0], t, b, self.ceil_mode),
                 pool_out_size(w, self.kernel[1], self.stride[1], l, r, self.ceil_mode))
+
+    def window_counts(self, n: int, axis: int) -> list[int]:
+        """Per pooled output index along ``axis`` (0 = rows, 1 = columns) of an ``n``-long
+        plane: the elements the average divides by (valid elements, or with
+        ``count_include_pad`` input + explicit padding positions; never ceil overhang)."""
+        k, s = self.kernel[axis], self.stride[axis]
+        lo, hi = (self.pads[0], self.pads[2]) if axis == 0 else (self.pads[1], self.pads[3])
+        out = pool_out_size(n, k, s, lo, hi, self.ceil_mode)
+        counts = []
+        for i in range(out):
+            start = i * s - lo
+            if self.count_include_pad:
+                counts.append(min(start + k, n + hi) - max(start, -lo))
+            else:
+                counts.append(min(start + k, n) - max(start, 0))
+        return counts
+
+    def avg_divisor(self, h: int, w: int) -> int | None:
+        """The divisor ``d`` shared by every window of this average pool on an (h, w)
+        plane, or None when window sizes differ (padding without count_include_pad, or
+        ceil-mode overhang). Global: ``h * w``. Raises ValueError for a max pool."""
+        if self.kind != "avg":
+            raise ValueError("only an average pool has a divisor")
+        if self.global_pool:
+            return h * w
+        dy, dx = set(self.window_counts(h, 0)), set(self.window_counts(w, 1))
+        if len(dy) != 1 or len(dx) != 1:
+            return None
+        return dy.pop() * dx.pop()
+
+
+def avg_pool_reason(spec: PoolSpec, h: int, w: int) -> str | None:
+    """Why the accelerator cannot apply average pool ``spec`` to an (h, w) plane, or None.
+
+    It divides every window by one constant (a multiplier in the requantization DSP), so
+    the divisor must be the same for every window and small enough for the 25-bit input.
+    """
+    d = spec.avg_divisor(h, w)
+    if d is None:
+        return "average pool with padding/ceil overhang: window sizes differ"
+    if d > AVG_MAX_DIVISOR:
+        return (f"average pool over {d} elements: the window sum exceeds the 25-bit "
+                f"requantization input (at most {AVG_MAX_DIVISOR} elements)")
+    return None

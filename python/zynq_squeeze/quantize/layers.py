@@ -23,10 +23,12 @@ class ConvParams:
 
     ``weight`` int8 [O, I, KH, KW] (symmetric, per output channel);
     ``bias`` int32 [O] in accumulator units (scale = in_scale * w_scale[o]);
-    ``mult`` int32 [O] in [2**30, 2**31) and ``shift`` int32 [O] in [1, 62]:
-    the requantized value is ``(acc * mult[o] + 2**(shift[o]-1)) >> shift[o]``
-    (arithmetic shift, i.e. round half toward +infinity), then ReLU (if ``relu``),
-    then saturation to [-128, 127].
+    ``mult`` int32 [O] in [2**14, 2**15) and ``shift`` int32 [O] in [1, 40]: with the
+    pre-shift ``t = quantize.reference.conv_pre_shift(self)`` (derived from ``bias`` and
+    the kernel size, 0 unless the worst-case accumulator exceeds 2**24 - 1), the
+    requantized value is ``((acc >> t[o]) * mult[o] + 2**(shift[o]-1)) >> shift[o]``
+    (arithmetic shifts, i.e. round half toward +infinity), then ReLU (if ``relu``),
+    then saturation to [-128, 127] (``quantize.requant``).
     ``pads`` is (top, left, bottom, right).
     """
 

@@ -3,12 +3,16 @@
 ``run_layer(layer, x)`` computes exactly what the C engine computes for a
 :class:`~zynq_squeeze.quantize.layers.ConvLayer` or :class:`~zynq_squeeze.quantize.layers.FireLayer` on one
 int8 ``(C, H, W)`` image: int32 accumulation (bias + sum of int8 products), the rounding
-rule of :mod:`zynq_squeeze.requant`, ReLU, int8 saturation, then the fused pool:
+rule of :mod:`zynq_squeeze.quantize.requant` (pre-shift ``t`` per output channel from
+:func:`conv_pre_shift`, 16-bit multiplier, shift), ReLU, int8 saturation, then the fused
+pool:
 
 * max pool: maximum over the window's valid (non-padding) elements;
-* avg pool: ``s`` = sum of the window's int8 values, ``d`` = valid count (or, with
-  ``count_include_pad``, the count of input + explicit padding positions, never
-  ceil-mode overhang); ``y = floor((2*s + d) / (2*d))``, saturated to int8;
+* avg pool: ``s`` = sum of the window's int8 values, ``d`` = the element count shared by
+  every window (``PoolSpec.avg_divisor``; pools whose windows differ are not
+  accelerator pools and raise ``ValueError``), ``(m_d, s_d) = pool_multiplier(d)``:
+  ``y = clip((s * m_d + 2**(s_d - 1)) >> s_d, -128, 127)`` -- the requantization rule
+  with ``t = 0`` and no ReLU;
 * global average: the same over the whole plane (``d = H*W``).
 
 Convolutions accumulate one kernel offset at a time as a matrix product in float64,
@@ -19,8 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..partitioning.pool_spec import avg_pool_reason
 from .layers import ConvLayer, ConvParams, FireLayer, PoolSpec
-from .requant import requantize
+from .requant import pool_multiplier, pre_shift, requantize
 
 
 def conv_acc(p: ConvParams, x: np.ndarray) -> np.ndarray:
@@ -46,18 +51,31 @@ def conv_acc(p: ConvParams, x: np.ndarray) -> np.ndarray:
     return out + np.asarray(p.bias, dtype=np.int64).reshape(o, 1, 1)
 
 
+def conv_pre_shift(p: ConvParams) -> np.ndarray:
+    """Per-output-channel pre-shift ``t`` of conv ``p`` (int32 [O]): the smallest shift
+    that keeps every possible accumulator inside the multiplier's 25-bit input
+    (:func:`~zynq_squeeze.quantize.requant.pre_shift` of ``bias`` and ``I*KH*KW``).
+    The compiler quantizes ``real * 2**t`` into ``(mult, shift)``; the engine reads t
+    from the params word ``shift | t << 8``."""
+    _, i, kh, kw = p.weight.shape
+    return pre_shift(np.asarray(p.bias).reshape(-1), i * kh * kw)
+
+
 def conv(p: ConvParams, x: np.ndarray) -> np.ndarray:
     """int8 output of conv + bias + requant (+ReLU) + saturation."""
-    return requantize(conv_acc(p, x), p.mult, p.shift, p.relu, axis=0)
+    return requantize(conv_acc(p, x), p.mult, p.shift, p.relu, axis=0, pre=conv_pre_shift(p))
 
 
-def _window_bounds(n: int, k: int, s: int, lo: int, hi: int, n_out: int):
-    """Per output index: valid [a, b) and the include-pad divisor extent."""
-    start = np.arange(n_out) * s - lo
-    a = np.maximum(start, 0)
-    b = np.minimum(start + k, n)
-    cip = np.minimum(start + k, n + hi) - np.maximum(start, -lo)
-    return a, b, cip
+def avg_pool_constants(spec: PoolSpec, h: int, w: int) -> tuple[int, int, int]:
+    """``(d, m_d, s_d)`` of average pool ``spec`` on an (h, w) plane: the divisor shared
+    by every window and its multiplier/shift. Raises ``ValueError`` when the
+    accelerator cannot apply the pool (window sizes differ, or d too large)."""
+    reason = avg_pool_reason(spec, h, w)
+    if reason is not None:
+        raise ValueError(reason)
+    d = spec.avg_divisor(h, w)
+    m, s = pool_multiplier(d)
+    return d, m, s
 
 
 def pool(spec: PoolSpec, x: np.ndarray) -> np.ndarray:
@@ -66,17 +84,14 @@ def pool(spec: PoolSpec, x: np.ndarray) -> np.ndarray:
     if spec.global_pool:
         if spec.kind == "max":
             return x.max(axis=(1, 2), keepdims=True).astype(np.int8)
-        s = x.astype(np.int64).sum(axis=(1, 2), keepdims=True)
-        d = h * w
-        return np.clip((2 * s + d) // (2 * d), -128, 127).astype(np.int8)
+        _, m, sh = avg_pool_constants(spec, h, w)
+        return requantize(x.astype(np.int64).sum(axis=(1, 2), keepdims=True), m, sh, False)
     kh, kw = spec.kernel
     sh, sw = spec.stride
     t, l, b, r = spec.pads
     if not (0 <= t < kh and 0 <= b < kh and 0 <= l < kw and 0 <= r < kw):
         raise ValueError("pool pads must be in [0, kernel)")
     oh, ow = spec.out_hw(h, w)
-    ya, yb, ycip = _window_bounds(h, kh, sh, t, b, oh)
-    xa, xb, xcip = _window_bounds(w, kw, sw, l, r, ow)
     # pad so every (clipped) window slice is in range; pad values never enter a window
     ext_y = max(0, int(((oh - 1) * sh - t + kh) - h))
     ext_x = max(0, int(((ow - 1) * sw - l + kw) - w))
@@ -92,18 +107,14 @@ def pool(spec: PoolSpec, x: np.ndarray) -> np.ndarray:
                 m = np.maximum(m, sl)
         out[:] = m
         return out
+    _, m, shift = avg_pool_constants(spec, h, w)
     xp = np.zeros((c, t + h + ext_y, l + w + ext_x), dtype=np.int64)
     xp[:, t:t + h, l:l + w] = x
     s = np.zeros((c, oh, ow), dtype=np.int64)
     for ky in range(kh):
         for kx in range(kw):
             s += xp[:, ky:ky + (oh - 1) * sh + 1:sh, kx:kx + (ow - 1) * sw + 1:sw]
-    if spec.count_include_pad:
-        d = np.outer(ycip, xcip)
-    else:
-        d = np.outer(yb - ya, xb - xa)
-    d = d.astype(np.int64)[None]
-    return np.clip((2 * s + d) // (2 * d), -128, 127).astype(np.int8)
+    return requantize(s, m, shift, False)
 
 
 def run_layer(layer, x: np.ndarray) -> np.ndarray:

@@ -2,36 +2,65 @@
 
 An int32 accumulator ``acc`` of output channel ``o`` becomes int8 as::
 
-    y = (int64(acc) * mult[o] + 2**(shift[o] - 1)) >> shift[o]   # arithmetic shift
-    y = max(y, 0)                   # if ReLU
+    a = acc >> t[o]                                   # arithmetic shift (floor), t in [0, 15]
+    y = (a * mult[o] + 2**(shift[o] - 1)) >> shift[o] # arithmetic shift: round half up
+    y = max(y, 0)                                     # if ReLU
     y = clip(y, -128, 127)
 
+Why this shape: on the Zynq-7020 each requantization lane must be ONE DSP48E1, whose
+multiplier is 25 x 18 bits (signed). ``a`` is kept inside the 25-bit port (``|a| <
+2**24``, :data:`A_MAX`) by the per-channel pre-shift ``t``, chosen at compile time from the
+worst-case accumulator (:func:`pre_shift`); ``mult`` in [2**14, 2**15) is a 16-bit
+multiplier (15 magnitude bits, the 18-bit port with room to spare); the rounding constant
+enters through the DSP's C port and the 41-bit result fits its 48-bit P register. (A
+32 x 32 multiply costs 4 DSP48E1 per lane.)
+
 The arithmetic right shift floors, so ties round half toward +infinity (2.5 -> 3,
--2.5 -> -2). ``mult`` is in [2**30, 2**31) and ``shift`` in [1, 62], so
-``|acc * mult| < 2**62`` and nothing overflows int64. This is bit-exact with
-``zsq_requant`` in ``src/zsq_requant.h``.
+-2.5 -> -2). ``shift`` is in [1, :data:`SHIFT_MAX` = 40]; ``|a * mult| < 2**39``.
+The effective multiplier on ``acc`` is ``mult * 2**-(shift + t)``: the compiler
+quantizes ``real * 2**t`` (:func:`quantize_multiplier`). The same operation with ``t =
+0`` and no ReLU divides average-pool window sums (:func:`pool_multiplier`).
+Bit-exact with ``zsq_requant`` / ``zsq_requant8`` in ``src/zsq_requant.h``.
 """
 from __future__ import annotations
 
 import numpy as np
 
-MULT_MIN = 1 << 30
-MULT_MAX = (1 << 31) - 1
+MULT_BITS = 15                    # magnitude bits of the multiplier (mult < 2**15)
+MULT_MIN = 1 << (MULT_BITS - 1)   # 16384: normalized, m in [0.5, 1) times 2**15
+MULT_MAX = (1 << MULT_BITS) - 1   # 32767
 SHIFT_MIN = 1
-SHIFT_MAX = 62
+# Largest shift: with |a| < 2**24 and mult < 2**15, |a * mult| < 2**39, so every shift >=
+# 40 rounds every a to 0. 40 is therefore both the largest useful shift and the shift of
+# the zero encoding (mult 2**14: |a * 2**14| < 2**38 <= 2**39 = the rounding constant).
+SHIFT_MAX = 40
+A_BITS = 25                       # DSP48E1 A port: signed 25-bit operand
+A_MAX = (1 << (A_BITS - 1)) - 1   # |a| <= 2**24 - 1
+PRE_SHIFT_MAX = 15                # t is 4 bits in the params word
+# |x * w| <= 128 * 128 for int8 x and w: ConvParams admits weight -128 (the quantizer
+# itself produces [-127, 127]); the same bound guards the int32 accumulator.
+MAX_PRODUCT = 128 * 128
+
+# The fixed encodings of multipliers too small / too large to represent (see
+# quantize_multiplier): every |a| <= A_MAX -> 0, every nonzero a -> saturation.
+ZERO_ENCODING = (MULT_MIN, SHIFT_MAX)
+SATURATE_ENCODING = (MULT_MAX, SHIFT_MIN)
 
 
 def quantize_multiplier(real) -> tuple[np.ndarray, np.ndarray]:
     """Integer (mult, shift) with ``mult * 2**-shift ~= real`` for each element.
 
-    ``real = m * 2**e`` with m in [0.5, 1): ``mult = round(m * 2**31)`` (a carry to
-    2**31 renormalizes to 2**30 and e + 1), ``shift = 31 - e``. Clamping:
+    ``real = m * 2**e`` with m in [0.5, 1): ``mult = round(m * 2**15)`` (a carry to
+    2**15 renormalizes to 2**14 and e + 1), ``shift = 15 - e``; the relative error is at
+    most 2**-15. Clamping (the product is only ever applied to ``|a| <= 2**24 - 1``):
 
-    * ``real < 2**-32`` (including 0): ``mult = 2**30, shift = 62``, which maps every
-      int32 accumulator to exactly 0 (the correctly rounded result of such a product
-      is 0 too, up to ties).
-    * ``real >= 2**30``: ``mult = 2**31 - 1, shift = 1`` (~2**30): every nonzero
-      accumulator saturates, exactly as the real multiplier would.
+    * every multiplier whose encoding would map all ``|a| <= 2**24 - 1`` to 0 (``real <=
+      2**-25``, including 0; that is every shift >= 40, and (2**14, 39)) gets the fixed
+      encoding ``(2**14, 40)``, which maps them to exactly 0 -- as the real multiplier
+      does, since ``|real * a| < 0.5``.
+    * ``shift < 1`` (``real >= 2**14`` after rounding): ``(2**15 - 1, 1)``: every
+      nonzero ``a`` saturates (``|a * mult| >> 1 >= 16383``), exactly as the real
+      multiplier would.
 
     Raises ``ValueError`` for negative, NaN or infinite multipliers.
     Returns int32 arrays of the input's shape.
@@ -40,34 +69,93 @@ def quantize_multiplier(real) -> tuple[np.ndarray, np.ndarray]:
     if not np.all(np.isfinite(r)) or np.any(r < 0):
         raise ValueError("requantization multipliers must be finite and >= 0")
     m, e = np.frexp(r)
-    mult = np.round(m * float(1 << 31)).astype(np.int64)
-    carry = mult == (1 << 31)
-    mult = np.where(carry, 1 << 30, mult)
+    mult = np.round(m * float(1 << MULT_BITS)).astype(np.int64)
+    carry = mult == (1 << MULT_BITS)
+    mult = np.where(carry, MULT_MIN, mult)
     e = np.where(carry, e + 1, e).astype(np.int64)
-    shift = 31 - e
-    tiny = (r == 0) | (shift > SHIFT_MAX)
-    huge = shift < SHIFT_MIN
-    mult = np.where(tiny, MULT_MIN, np.where(huge, MULT_MAX, mult))
-    shift = np.where(tiny, SHIFT_MAX, np.where(huge, SHIFT_MIN, shift))
+    shift = MULT_BITS - e
+    # all-zero encodings: A_MAX * mult < 2**(shift - 1), i.e. even the largest |a| rounds to 0
+    small = np.clip(shift, SHIFT_MIN, SHIFT_MAX)
+    tiny = (r == 0) | (shift >= SHIFT_MAX) | (A_MAX * mult < (np.int64(1) << (small - 1)))
+    huge = ~tiny & (shift < SHIFT_MIN)
+    mult = np.where(tiny, ZERO_ENCODING[0], np.where(huge, SATURATE_ENCODING[0], mult))
+    shift = np.where(tiny, ZERO_ENCODING[1], np.where(huge, SATURATE_ENCODING[1], shift))
     return mult.astype(np.int32), shift.astype(np.int32)
 
 
-def requantize(acc, mult, shift, relu: bool, axis: int = 0) -> np.ndarray:
+def acc_bound(bias, reduction: int) -> np.ndarray:
+    """Worst-case ``|acc|`` per channel: ``|bias| + 128*128 * reduction`` (int64).
+
+    ``reduction`` is the number of products per output (``I * KH * KW``).
+    """
+    if reduction < 0:
+        raise ValueError("reduction length must be >= 0")
+    return np.abs(np.asarray(bias, dtype=np.int64)) + np.int64(MAX_PRODUCT) * int(reduction)
+
+
+def pre_shift(bias, reduction: int) -> np.ndarray:
+    """Per-channel pre-shift ``t``: the smallest t in [0, 15] with ``|acc >> t| <= 2**24-1``
+    for every accumulator ``|acc| <= acc_bound(bias, reduction)``.
+
+    ``acc >> t`` floors, so the most negative ``a`` is ``-ceil(B / 2**t)``; the condition
+    is ``B <= (2**24 - 1) * 2**t``. Raises ``ValueError`` when no t <= 15 suffices.
+    Returns int32 of ``bias``'s shape.
+    """
+    b = acc_bound(bias, reduction)
+    t = np.zeros(b.shape, dtype=np.int64)
+    while True:
+        over = b > (np.int64(A_MAX) << t)
+        if not np.any(over):
+            return t.astype(np.int32)
+        t = np.where(over, t + 1, t)
+        if np.any(t > PRE_SHIFT_MAX):
+            raise ValueError("accumulator bound too large for a 4-bit pre-shift "
+                             f"(max {int(b.max())} > (2**24 - 1) * 2**{PRE_SHIFT_MAX})")
+
+
+def pool_multiplier(divisor: int) -> tuple[int, int]:
+    """``(m_d, s_d) = quantize_multiplier(1 / divisor)``: the average pool's constant.
+
+    ``avg = clip((sum * m_d + 2**(s_d - 1)) >> s_d, -128, 127)`` (t = 0, no ReLU).
+    """
+    if int(divisor) < 1:
+        raise ValueError(f"pool divisor must be >= 1, got {divisor}")
+    m, s = quantize_multiplier(1.0 / int(divisor))
+    return int(m), int(s)
+
+
+def _per_channel(v, ndim: int, axis: int) -> np.ndarray:
+    v = np.asarray(v, dtype=np.int64)
+    if v.ndim == 1 and ndim > 1:
+        shape = [1] * ndim
+        shape[axis] = -1
+        v = v.reshape(shape)
+    return v
+
+
+def requantize(acc, mult, shift, relu: bool, axis: int = 0, pre: int | np.ndarray = 0) -> np.ndarray:
     """Apply the rounding rule to int32 accumulators; per-channel along ``axis``.
 
-    ``mult`` and ``shift`` are scalars or 1-D arrays of the length of ``acc``'s ``axis``.
+    ``mult``, ``shift`` and ``pre`` (the pre-shift t) are scalars or 1-D arrays of the
+    length of ``acc``'s ``axis``. Raises ``ValueError`` for parameters outside the
+    hardware's ranges, and when a pre-shifted accumulator does not fit the 25-bit
+    multiplier input (the hardware would wrap: t was chosen too small).
     Returns int8 of ``acc``'s shape.
     """
     a = np.asarray(acc).astype(np.int64)
-    m = np.asarray(mult, dtype=np.int64)
-    s = np.asarray(shift, dtype=np.int64)
+    m = _per_channel(mult, a.ndim, axis)
+    s = _per_channel(shift, a.ndim, axis)
+    t = _per_channel(pre, a.ndim, axis)
     if np.any(s < SHIFT_MIN) or np.any(s > SHIFT_MAX):
         raise ValueError(f"shift must be in [{SHIFT_MIN}, {SHIFT_MAX}]")
-    if m.ndim == 1 and a.ndim > 1:
-        shape = [1] * a.ndim
-        shape[axis] = -1
-        m = m.reshape(shape)
-        s = s.reshape(shape)
+    if np.any(m < MULT_MIN) or np.any(m > MULT_MAX):
+        raise ValueError(f"mult must be in [{MULT_MIN}, {MULT_MAX}]")
+    if np.any(t < 0) or np.any(t > PRE_SHIFT_MAX):
+        raise ValueError(f"pre-shift must be in [0, {PRE_SHIFT_MAX}]")
+    a = a >> t
+    if a.size and int(np.abs(a).max()) > A_MAX:
+        raise ValueError(f"pre-shifted accumulator {int(np.abs(a).max())} does not fit the "
+                         f"{A_BITS}-bit multiplier input (|a| <= {A_MAX})")
     y = (a * m + (np.int64(1) << (s - 1))) >> s
     if relu:
         y = np.maximum(y, 0)

@@ -203,10 +203,11 @@ def _roofline_chart(report: dict, layers: list, clock_mhz: float) -> str | None:
                 label=f"DSP roof ({dsp} DSP × {clock_mhz:g} MHz = {peak:.1f} GMAC/s)")
         roofs.append(peak)
     eng = report.get("engine") or {}
-    if eng.get("pe_oc") and eng.get("pe_ic"):
-        arr = int(eng["pe_oc"]) * int(eng["pe_ic"]) * clock_mhz * 1e6 / 1e9
+    if eng.get("k"):
+        pe_oc = 8 * int(eng["k"])
+        arr = pe_oc * 8 * clock_mhz * 1e6 / 1e9
         ax.plot([lo, hi], [arr, arr], color="#8e44ad", lw=1.2, ls="--",
-                label=f"MAC array {eng['pe_oc']}×{eng['pe_ic']} ({arr:.1f} GMAC/s)")
+                label=f"MAC array {pe_oc}×8 ({arr:.1f} GMAC/s)")
         roofs.append(arr)
     if bw:
         ax.plot(grid, [bw * g for g in grid], color="#2c3e50", lw=1.5,
@@ -267,6 +268,8 @@ def render_report_html(report: dict) -> str:
         f'<p class="muted">board {_e(report.get("board", "?"))} '
         f'({_e(report.get("part", "?"))}), PL clock {_num(clock, 1)} MHz</p>',
     ]
+    if perf.get("basis"):
+        parts.append(f'<p class="muted">All hardware figures are {_e(perf["basis"])}.</p>')
     # summary cards
     cards = [
         ("latency", f'{_num(perf.get("latency_ms"), 2)} ms'),

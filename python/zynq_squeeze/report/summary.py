@@ -1,7 +1,9 @@
 """report.json, the schedule table and the files a compile directory holds.
 
-Every figure comes from a model the simulation confirms: cycles and DDR traffic from
-``cycle_model`` (the C simulation counts the same), resources from ``resources``.
+Every hardware figure here is *modeled* (docs/ENGINE.md, "Claims and their basis"):
+cycles come from the fast cycle model (``schedule.timing``), which replays the
+engine's instruction stream exactly as the C simulation executes and times it (the
+tests hold the two equal per layer); resources from ``schedule.dae_resources``.
 """
 from __future__ import annotations
 
@@ -9,39 +11,44 @@ import json
 from pathlib import Path
 
 from ..boards import get_board
-from ..engine.descriptor import make_descriptor
 from ..quantize.layers import layer_signature
-from ..schedule.cycle_model import buffer_needs
-from ..schedule.resources import estimate, fit_report
+from ..schedule.dae_engine_search import fit_report
+from ..schedule.dae_resources import estimate
+from ..schedule.dae_tiling import capacity, needs
 from ..schedule.select import TUNING_LOG_VERSION
 
-REPORT_VERSION = 1
+REPORT_VERSION = 2
+MODELED = ("modeled: cycles from the engine's instruction stream replayed by the cycle "
+           "model (= the C simulation's executed timing), resources from the resource "
+           "model; not measured on hardware (docs/ENGINE.md)")
 
 
-def _buffer_use(layer, sched, cfg) -> dict:
+def _buffer_use(layer, tile, cfg) -> dict:
     """Fraction of each on-chip buffer the layer's largest tile occupies."""
-    needs = buffer_needs(make_descriptor(layer, sched), cfg)
-    return {name: round(need / cap, 4) for name, need, cap in needs if cap}
+    cap = capacity(cfg)
+    return {name: round(n / cap[name], 4) for name, n in needs(cfg, layer, tile).items()
+            if cap[name]}
 
 
 def _layer_rows(res) -> list[dict]:
     rows = []
     for cg in res.codegen:
         use = estimate(cg.engine)
-        for lf, prog in zip(cg.functions, cg.programs):
-            for (layer, _, _), sched, cost in zip(lf.layers, prog.schedules, prog.costs):
+        for lf, prog, cycles, nbytes in zip(cg.functions, cg.programs, cg.layer_cycles,
+                                            cg.layer_ddr_bytes):
+            for (layer, _, _), tile, c, b in zip(prog.layers, prog.tiles, cycles, nbytes):
                 rows.append({
                     "name": layer.name, "function": lf.symbol, "kind": layer.kind,
                     "pool": (("global_avg" if layer.pool.global_pool else layer.pool.kind)
                              if layer.pool is not None else None),
                     "in_shape": list(layer.in_shape), "out_shape": list(layer.out_shape),
                     "macs": int(layer.macs) * lf.batch,
-                    "tile": sched.to_json(),
-                    "cycles": int(cost.cycles) * lf.batch,
-                    "ddr_bytes": int(cost.ddr_bytes) * lf.batch,
+                    "tile": tile.to_json(),
+                    "cycles": int(c) * lf.batch,
+                    "ddr_bytes": int(b) * lf.batch,
                     # The engine is shared: each layer uses the whole MAC array and buffers.
                     "bram18k": use.bram18k, "dsp": use.dsp,
-                    "buffer_use": _buffer_use(layer, sched, cg.engine),
+                    "buffer_use": _buffer_use(layer, tile, cg.engine),
                     "signature": layer_signature(layer),
                 })
     return rows
@@ -58,21 +65,22 @@ def make_report(res, model_name: str) -> dict:
     cycles = sum(r["cycles"] for r in layers)
     macs = sum(r["macs"] for r in layers)
     use = estimate(engine) if engine else None
+    mac_dsp = engine.macs_per_cycle if engine else 1
     latency_ms = cycles / (clock * 1e3) if cycles else 0.0
     roofline_fps = board.dsp * clock * 1e6 / rep.macs_total if rep.macs_total else 0.0
     perf = {
+        "basis": MODELED,
         "accel_cycles": cycles,
         "latency_ms": round(latency_ms, 6),
         "fps": round(1e3 / latency_ms, 3) if latency_ms else 0.0,
         "roofline_fps": round(roofline_fps, 3),
-        # MACs per MAC-lane DSP per cycle: how busy the MAC array is.
-        "efficiency": round(macs / (use.mac_dsp * cycles), 4) if cycles else 0.0,
+        # MACs per MAC-array DSP per cycle: how busy the MAC array is.
+        "efficiency": round(macs / (mac_dsp * cycles), 4) if cycles else 0.0,
         # The same against every DSP of the board (what the roofline assumes).
         "board_efficiency": round(macs / (board.dsp * cycles), 4) if cycles else 0.0,
         "ddr_bytes": sum(r["ddr_bytes"] for r in layers),
         "ddr_gbps": board.ddr_gbps,
-        # Traffic over the run vs the board's DDR peak: loads and stores go through one
-        # 64-bit HP port (the cycle model's bound), far below the DDR itself.
+        # Traffic over the run vs the board's DDR peak.
         "ddr_utilization": round(sum(r["ddr_bytes"] for r in layers)
                                  / (latency_ms * 1e-3 * board.ddr_gbps * 1e9), 4)
         if latency_ms else 0.0,
@@ -88,7 +96,7 @@ def make_report(res, model_name: str) -> dict:
         "calibration": res.calibration_source if hasattr(res, "calibration_source") else None,
         "engine": engine.to_json() if engine else None,
         "layers": layers,
-        "resources": fit_report(use, board) if use else None,
+        "resources": fit_report(engine, board) if engine else None,
         "resource_detail": use.to_json() if use else None,
         "performance": perf,
     }
@@ -103,18 +111,18 @@ def schedule_log(report: dict) -> dict:
 def schedule_table(report: dict) -> str:
     """A fixed-width table of the per-layer schedule and modeled figures."""
     eng = report.get("engine") or {}
+    mac_dsp = 8 * (eng.get("k") or 1) * 8
     head = (f"{report['model']} on {report['board']} @ {report['clock_mhz']:g} MHz, "
-            f"engine {eng.get('pe_oc')}x{eng.get('pe_ic')} MACs")
+            f"engine {8 * (eng.get('k') or 1)}x8 MACs (figures modeled, see docs/ENGINE.md)")
     cols = f"{'layer':<22}{'kind':<6}{'in CxHxW':>14}{'out CxHxW':>14}{'toc':>5}{'tic':>5}" \
-           f"{'th':>4}{'tw':>4} {'order':<14}{'MACs':>12}{'cycles':>11}{'eff':>6}"
+           f"{'th':>4}{'tw':>4}{'MACs':>13}{'cycles':>11}{'eff':>6}"
     lines = [head, cols, "-" * len(cols)]
-    mac_dsp = (eng.get("pe_oc") or 1) * (eng.get("pe_ic") or 1)
     for r in report["layers"]:
         t = r["tile"]
         eff = r["macs"] / (mac_dsp * r["cycles"]) if r["cycles"] else 0.0
         lines.append(f"{r['name'][-22:]:<22}{r['kind']:<6}{'x'.join(map(str, r['in_shape'])):>14}"
                      f"{'x'.join(map(str, r['out_shape'])):>14}{t['toc']:>5}{t['tic']:>5}"
-                     f"{t['th']:>4}{t['tw']:>4} {t['loop_order']:<14}{r['macs']:>12,}"
+                     f"{t['th']:>4}{t['tw']:>4}{r['macs']:>13,}"
                      f"{r['cycles']:>11,}{eff:>6.2f}")
     p = report["performance"]
     lines.append("-" * len(cols))

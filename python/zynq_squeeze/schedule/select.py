@@ -1,8 +1,9 @@
-"""Choose the engine for a board and the tile schedule of every layer.
+"""Choose the engine for a board and the tile of every layer.
 
-The engine comes from a tuning log when one is given, else from ``engine_search`` (the
-fastest engine by the cycle model that fits the board). Layer schedules come from the tuning log (matched by
-layer signature) or, for layers it does not cover, from the default tiler.
+The engine comes from a tuning log when one is given, else from the engine search (the
+largest MAC array the board's DSPs allow, buffers sized to what the model's layers
+need). Layer tiles come from the tuning log (matched by layer signature) or, for layers
+it does not cover, from the default tiler (fastest candidate by the cycle model).
 """
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ import json
 from pathlib import Path
 
 from ..boards import Board
-from ..engine.config import EngineConfig, TileSchedule
-from ..errors import ZynqSqueezeError
+from ..engine.dae_config import DaeConfig, DaeTile
+from ..errors import ScheduleError, ZynqSqueezeError
 from ..quantize.layers import Layer, layer_signature
 
-TUNING_LOG_VERSION = 1
+TUNING_LOG_VERSION = 2
 
 
 class EngineFitError(ZynqSqueezeError):
@@ -34,56 +35,75 @@ def read_tuning_log(path: Path) -> dict:
         raise TuningLogError(f"tuning log {path} does not exist") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise TuningLogError(f"tuning log {path} is not valid JSON: {e}") from None
+    except OSError as e:
+        raise TuningLogError(f"tuning log {path} cannot be read: {e}") from None
     if not isinstance(data, dict) or data.get("version") != TUNING_LOG_VERSION:
         raise TuningLogError(f"tuning log {path}: expected an object with "
                              f"\"version\": {TUNING_LOG_VERSION}")
     try:
-        engine = EngineConfig.from_json(data["engine"]) if "engine" in data else None
-        layers = {str(k): TileSchedule.from_json(v) for k, v in data.get("layers", {}).items()}
-    except (TypeError, ValueError, KeyError) as e:
+        engine = DaeConfig.from_json(data["engine"]) if "engine" in data else None
+        layers = {str(k): DaeTile.from_json(v) for k, v in data.get("layers", {}).items()}
+    except (TypeError, ValueError, KeyError, AttributeError) as e:
         raise TuningLogError(f"tuning log {path}: bad entry: {e}") from None
     return {"engine": engine, "layers": layers}
 
 
-def write_tuning_log(path: Path, engine: EngineConfig, layers: list[Layer],
-                     schedules: list[TileSchedule]) -> None:
-    """Write a tuning log that reproduces ``engine`` and ``schedules``."""
-    data = {"version": TUNING_LOG_VERSION, "engine": engine.to_json(),
-            "layers": {layer_signature(lay): s.to_json() for lay, s in zip(layers, schedules)}}
-    Path(path).write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+def write_tuning_log(path: Path, engine: DaeConfig, layers: list[Layer],
+                     tiles: list[DaeTile]) -> None:
+    """Write a tuning log that reproduces ``engine`` and ``tiles``."""
+    Path(path).write_text(json.dumps(tuning_log_json(engine, layers, tiles), indent=1,
+                                     sort_keys=True) + "\n")
+
+
+def tuning_log_json(engine: DaeConfig, layers: list[Layer], tiles: list[DaeTile]) -> dict:
+    return {"version": TUNING_LOG_VERSION, "engine": engine.to_json(),
+            "layers": {layer_signature(lay): t.to_json() for lay, t in zip(layers, tiles)}}
 
 
 def choose_engine(board: Board, layers: list[Layer], *, clock_mhz: float | None = None,
-                  tuning_log: Path | None = None) -> EngineConfig:
+                  tuning_log: Path | None = None) -> DaeConfig:
     """The engine for this model on ``board``: the tuning log's, else the search's."""
-    from .engine_search import search_engine
+    from .dae_engine_search import search_dae_engine
 
     if tuning_log is not None:
         eng = read_tuning_log(tuning_log)["engine"]
         if eng is not None:
             check_engine_fits(eng, board)
             return eng
-    return search_engine(board, layers, clock_mhz)
+    return search_dae_engine(board, layers, clock_mhz).cfg
 
 
-def check_engine_fits(engine: EngineConfig, board: Board) -> None:
+def check_engine_fits(engine: DaeConfig, board: Board) -> None:
     """Raise ``EngineFitError`` naming the resource (and largest buffer) ``engine`` overflows."""
-    from .resources import estimate
+    from .dae_resources import estimate
 
     use = estimate(engine)
     for key in ("bram18k", "dsp", "lut", "ff"):
         used, avail = getattr(use, key), getattr(board, key)
         if used > avail:
             detail = ""
-            if key == "bram18k":
+            if key == "bram18k" and getattr(use, "buffers", None):
                 big = max(use.buffers, key=use.buffers.get)
                 detail = f" (largest buffer: {big}, {use.buffers[big]} BRAM18K)"
-            raise EngineFitError(f"engine {engine.pe_oc}x{engine.pe_ic} needs {used} {key} but "
-                                 f"{board.name} has {avail}{detail}")
+            raise EngineFitError(f"engine k={engine.k} ({engine.pe_oc}x8 MACs) needs {used} "
+                                 f"{key} but {board.name} has {avail}{detail}")
 
 
-def choose_schedules(engine: EngineConfig, layers: list[Layer], *,
-                     tuning_log: Path | None = None) -> list[TileSchedule | None]:
-    """Per layer: the tuning log's schedule, or None (the default tiler decides)."""
+def choose_tiles(engine: DaeConfig, layers: list[Layer], *,
+                 tuning_log: Path | None = None) -> list[DaeTile]:
+    """Per layer: the tuning log's tile (checked against the engine's buffers), else the
+    default tiler's."""
+    from .dae_tiling import default_tile, overflow
+
     logged = read_tuning_log(tuning_log)["layers"] if tuning_log is not None else {}
-    return [logged.get(layer_signature(layer)) for layer in layers]
+    out = []
+    for layer in layers:
+        t = logged.get(layer_signature(layer))
+        if t is None:
+            t = default_tile(engine, layer)
+        else:
+            why = overflow(engine, layer, t)
+            if why is not None:
+                raise ScheduleError(f"{layer.name}: the tuning log's tile {t} does not fit: {why}")
+        out.append(t)
+    return out

@@ -84,10 +84,11 @@ def _ffi_includes() -> list[str]:
 
 
 def _compile(cc: str, cxx: str, flags: list[str], src: Path, obj: Path, incs: list[str],
-             cwd: Path | None = None) -> None:
+             cwd: Path | None = None, system_incs: tuple[str, ...] = ()) -> None:
     is_c = src.suffix == ".c"
     cmd = [cc if is_c else cxx, *(["-std=c99"] if is_c else ["-std=c++17"]), *flags,
-           *[f"-I{i}" for i in incs], "-c", str(src), "-o", str(obj)]
+           *[f"-I{i}" for i in incs], *[a for s in system_incs for a in ("-isystem", s)],
+           "-c", str(src), "-o", str(obj)]
     _run(cmd, cwd)
 
 
@@ -104,7 +105,8 @@ def _key(parts, sources) -> str:
 def engine_object(config_header: str, *, host: bool, backend: str,
                   extra_flags: tuple[str, ...] = (), hidden: bool = True) -> Path:
     """The runtime (+ the engine's C simulation for the csim backend) compiled for the
-    given ``zsq_config.h`` text, as one relocatable object (cached)."""
+    given ``zsq_dae_config.h`` text (the engine's ZSQD_* macros), as one relocatable
+    object (cached). The engine is compiled against Xilinx's ap_types."""
     cc, cxx, flags = toolchain(host)
     flags = flags + WARN_FLAGS + (HIDDEN if hidden else []) + list(extra_flags)
     # On the board the engine is the FPGA: only the simulation links its C++ model.
@@ -117,12 +119,13 @@ def engine_object(config_header: str, *, host: bool, backend: str,
         return out
     with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
         tmp = Path(tmp)
-        (tmp / "zsq_config.h").write_text(config_header)
+        (tmp / "zsq_dae_config.h").write_text(config_header)
         incs = [str(tmp), *[str(d) for d in native.include_dirs()]]
         objs = []
         for i, s in enumerate(sources):
             o = tmp / f"{i}_{Path(s).stem}.o"
-            _compile(cc, cxx, flags, Path(s), o, incs)
+            _compile(cc, cxx, flags, Path(s), o, incs,
+                     system_incs=(str(native.ap_types_dir()),) if backend == "csim" else ())
             objs.append(str(o))
         part = tmp / "engine.o"
         _run([cxx, "-r", "-nostdlib", "-o", str(part), *objs])
@@ -144,11 +147,33 @@ def shared_library(config_header: str, extra_flags: tuple[str, ...] = ()) -> Pat
     return out
 
 
+def dae_shared_library(macros: dict[str, int], extra_flags: tuple[str, ...] = ()) -> Path:
+    """The decoupled engine's simulation (``zsqd_run``) for the engine ``macros``
+    (``DaeConfig.macros()``), compiled against Xilinx's ap_types as a shared library for
+    ctypes (cached on sources, macros, compiler, flags and CPU)."""
+    _, cxx, flags = toolchain(True)
+    flags = flags + WARN_FLAGS + list(extra_flags)
+    defs = [f"-D{k}={int(v)}" for k, v in sorted(macros.items())]
+    ap = native.ap_types_dir()
+    sources = native.dae_sources()
+    key = _key([cxx, _compiler_id(cxx), " ".join(flags + defs), "dae", _cpu_id(),
+                (ap / "ap_int.h").read_bytes(), (ap / "hls_stream.h").read_bytes()], sources)
+    out = cache_dir() / f"dae-{key}.so"
+    if out.exists():
+        return out
+    tmp = out.with_suffix(f".{os.getpid()}.tmp.so")
+    # Xilinx's headers are included as system headers: their own warnings are not ours.
+    _run([cxx, "-std=c++17", "-shared", *flags, *defs, "-isystem", str(ap),
+          f"-I{native.src_dir()}", *[str(s) for s in sources], "-o", str(tmp)])
+    os.replace(tmp, out)
+    return out
+
+
 def compile_model_object(src_dir: Path, *, board: Board, host: bool = True,
                          progress: bool = False) -> Path:
     """glue + runtime + engine for the sources in ``src_dir`` -> ``src_dir/zsq_model.o``."""
     backend = "csim" if host else "zynq"
-    eng = engine_object((src_dir / "zsq_config.h").read_text(), host=host, backend=backend)
+    eng = engine_object((src_dir / "zsq_dae_config.h").read_text(), host=host, backend=backend)
     cc, cxx, flags = toolchain(host)
     incs = [str(src_dir), *[str(d) for d in native.include_dirs()], *_ffi_includes()]
     glue_o = src_dir / "zsq_glue.o"

@@ -1,0 +1,267 @@
+"""The decoupled engine's program for a chain of layers: instruction words, packed weights
+and params, and the activation arena (docs/ENGINE.md).
+
+Layouts (64-bit little-endian words):
+
+* activations: HWC, channels padded to groups of 8, one word per (pixel, group);
+* a weight block (``schedule.instructions.conv_blocks``): ``[og][ky][kx][g][o]``, each word
+  the 8 int8 weights of input channels ``8g..8g+7`` of output channel ``og*pe_oc + o``
+  (zeros beyond the conv's channels);
+* params: one word per output channel, ``bias | mult << 32 | shift << 48 | t << 56``;
+  channels padded to pe_oc get the zero encoding (bias 0, mult 2**14, shift 40).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..engine.dae_config import PE_IC, DaeConfig, DaeTile
+from ..quantize import requant
+from ..quantize.layers import ConvLayer, FireLayer
+from ..quantize.reference import avg_pool_constants, conv_pre_shift, run_layer
+from ..schedule.instructions import Block, Tensor, groups, layer_convs, lower_layers
+
+
+ACC_LIMIT = (1 << 31) - 1
+
+
+def check_conv_params(conv, name: str) -> None:
+    """Validate one conv's integer parameters for the engine (no int32 overflow)."""
+    w = np.asarray(conv.weight)
+    if w.dtype != np.int8 or w.ndim != 4:
+        raise ValueError(f"{name}: weight must be int8 [O, I, KH, KW], got {w.dtype} {w.shape}")
+    o, i, kh, kw = w.shape
+    for f in ("bias", "mult", "shift"):
+        a = np.asarray(getattr(conv, f))
+        if a.shape != (o,):
+            raise ValueError(f"{name}: {f} must have shape ({o},), got {a.shape}")
+    shift = np.asarray(conv.shift, dtype=np.int64)
+    if np.any(shift < requant.SHIFT_MIN) or np.any(shift > requant.SHIFT_MAX):
+        raise ValueError(f"{name}: shift must be in [{requant.SHIFT_MIN}, {requant.SHIFT_MAX}]")
+    mult = np.asarray(conv.mult, dtype=np.int64)
+    if np.any(mult < requant.MULT_MIN) or np.any(mult > requant.MULT_MAX):
+        raise ValueError(f"{name}: mult must be in [{requant.MULT_MIN}, {requant.MULT_MAX}] "
+                         "(16-bit requantization multiplier)")
+    worst = requant.acc_bound(conv.bias, i * kh * kw)
+    if np.any(worst > ACC_LIMIT):
+        raise ValueError(f"{name}: bias + worst-case sum may overflow the int32 accumulator")
+    if min(conv.pads) < 0 or min(conv.stride) < 1:
+        raise ValueError(f"{name}: bad stride/pads {conv.stride} {conv.pads}")
+
+
+def check_layer(layer) -> None:
+    """Raise ValueError when ``layer`` is outside what the engine executes."""
+    name = getattr(layer, "name", "layer")
+    for k, c in enumerate(layer_convs(layer)):
+        check_conv_params(c, f"{name}.conv{k}")
+        if max(c.kernel) > 32 or max(c.stride) > 8 or max(c.pads) > 32:
+            raise ValueError(f"{name}: kernel above 32, stride above 8 or pad above 32 "
+                             "unsupported")
+    if isinstance(layer, FireLayer):
+        s = layer.squeeze.out_channels
+        e1, e3 = layer.expand1, layer.expand3
+        if e1.kernel != (1, 1) or e1.stride != (1, 1) or tuple(e1.pads) != (0, 0, 0, 0):
+            raise ValueError(f"{name}: expand1 must be 1x1, stride 1, no padding")
+        if e3.kernel != (3, 3) or e3.stride != (1, 1) or tuple(e3.pads) != (1, 1, 1, 1):
+            raise ValueError(f"{name}: expand3 must be 3x3, stride 1, padding 1")
+        if e1.in_channels != s or e3.in_channels != s:
+            raise ValueError(f"{name}: expand input channels must equal squeeze outputs {s}")
+        if e1.out_channels % PE_IC:
+            raise ValueError(f"{name}: expand1 channels must be a multiple of 8 (the concat "
+                             "is a channel-group offset)")
+    if layer.in_shape[0] != layer_convs(layer)[0].in_channels:
+        raise ValueError(f"{name}: in_shape channels != conv input channels")
+    p = layer.pool
+    if p is not None and not p.global_pool:
+        kh, kw = p.kernel
+        t, l, b, r = p.pads
+        if not (0 <= t < kh and 0 <= b < kh and 0 <= l < kw and 0 <= r < kw):
+            raise ValueError(f"{name}: pool pads must be in [0, kernel)")
+        if min(p.stride) < 1 or max(p.kernel) > 64 or max(p.stride) > 64:
+            raise ValueError(f"{name}: unsupported pool window/stride")
+    if p is not None and p.kind == "avg":
+        try:  # one divisor for every window (a constant multiplier), small enough
+            avg_pool_constants(p, *layer.conv_hw)
+        except ValueError as e:
+            raise ValueError(f"{name}: {e}") from None
+    layer.out_shape  # raises for empty outputs
+
+
+
+def pack_tensor(x: np.ndarray) -> np.ndarray:
+    """int8 (C, H, W) -> uint64 words HWC with channels padded to groups of 8."""
+    c, h, w = x.shape
+    g = groups(c)
+    buf = np.zeros((h, w, g * PE_IC), dtype=np.int8)
+    buf[:, :, :c] = np.asarray(x, dtype=np.int8).transpose(1, 2, 0)
+    return buf.reshape(-1).view(np.uint64).copy()
+
+
+def unpack_tensor(words: np.ndarray, c: int, h: int, w: int) -> np.ndarray:
+    """uint64 HWC words -> int8 (C, H, W)."""
+    g = groups(c)
+    b = np.asarray(words, dtype=np.uint64)[:h * w * g].view(np.int8).reshape(h, w, g * PE_IC)
+    return np.ascontiguousarray(b[:, :, :c].transpose(2, 0, 1))
+
+
+def pack_block(weight: np.ndarray, b: Block, pe_oc: int) -> np.ndarray:
+    """One weight block as uint64 words ``[og][ky][kx][g][o]``."""
+    o, i, kh, kw = weight.shape
+    blk = np.zeros((b.nog * pe_oc, kh, kw, b.ng * PE_IC), dtype=np.int8)
+    blk[:b.oc_n, :, :, :b.ic_n] = np.asarray(weight, dtype=np.int8)[
+        b.oc0:b.oc0 + b.oc_n, b.ic0:b.ic0 + b.ic_n].transpose(0, 2, 3, 1)
+    # [og*pe_oc + o][ky][kx][g*8 + c] -> [og][ky][kx][g][o][c]
+    blk = blk.reshape(b.nog, pe_oc, kh, kw, b.ng, PE_IC).transpose(0, 2, 3, 4, 1, 5)
+    return np.ascontiguousarray(blk).reshape(-1).view(np.uint64)
+
+
+def pack_params(conv, oc0: int, oc_n: int, pe_oc: int) -> np.ndarray:
+    """Params words of output channels ``[oc0, oc0 + oc_n)``, padded to pe_oc."""
+    n = -(-oc_n // pe_oc) * pe_oc
+    bias = np.zeros(n, dtype=np.int64)
+    mult = np.full(n, requant.ZERO_ENCODING[0], dtype=np.int64)
+    shift = np.full(n, requant.ZERO_ENCODING[1], dtype=np.int64)
+    pre = np.zeros(n, dtype=np.int64)
+    sl = slice(oc0, oc0 + oc_n)
+    bias[:oc_n] = np.asarray(conv.bias, dtype=np.int64)[sl]
+    mult[:oc_n] = np.asarray(conv.mult, dtype=np.int64)[sl]
+    shift[:oc_n] = np.asarray(conv.shift, dtype=np.int64)[sl]
+    pre[:oc_n] = conv_pre_shift(conv).astype(np.int64)[sl]
+    w = (bias & 0xFFFFFFFF) | (mult << 32) | (shift << 48) | (pre << 56)
+    return w.astype(np.uint64)
+
+
+@dataclass
+class DaeProgram:
+    """Everything the engine executes for one offloaded function: instruction words,
+    packed weights and params, and where each tensor lives in the arena (word offsets)."""
+
+    cfg: DaeConfig
+    layers: list                      # (Layer, input id, output id)
+    tiles: list[DaeTile]
+    words: np.ndarray                 # uint64 instructions
+    weights: np.ndarray               # uint64 weights + params
+    tensors: dict                     # id -> Tensor (arena placement, word offsets)
+    inputs: list
+    outputs: list
+    arena_words: int
+    layer_ends: list[int] = field(default_factory=list)  # index of each layer's last word
+
+    @property
+    def input(self) -> Tensor:
+        return self.tensors[self.inputs[0]]
+
+    @property
+    def output(self) -> Tensor:
+        return self.tensors[self.outputs[-1]]
+
+    @property
+    def macs(self) -> int:
+        return sum(layer.macs for layer, _, _ in self.layers)
+
+
+WORD_ALIGN = 8  # tensors start on 64-byte boundaries (one AXI burst line)
+
+
+def _allocate(layers, shapes: dict, inputs, outputs) -> tuple[dict, int]:
+    """First-fit arena allocation (words) over tensor liveness intervals [def, last use];
+    a layer's input and output are both live at the layer, so they never overlap."""
+    n = len(layers)
+    first, last = {}, {}
+    for t in inputs:
+        first[t] = -1
+    for i, (_, ti, to) in enumerate(layers):
+        first.setdefault(to, i)
+        last[ti] = max(last.get(ti, i), i)
+        last.setdefault(to, i)
+    for t in outputs:
+        last[t] = n
+    placed: list[tuple[int, int, int, int]] = []
+    offsets = {}
+    for t in sorted(first, key=lambda t: (first[t], str(t))):
+        c, h, w = shapes[t]
+        size = -(-h * w * groups(c) // WORD_ALIGN) * WORD_ALIGN
+        lo, hi = first[t], last.get(t, first[t])
+        busy = sorted((o, e) for o, e, f, l in placed if not (l < lo or f > hi))
+        off = 0
+        for o, e in busy:
+            if off + size <= o:
+                break
+            off = max(off, e)
+        offsets[t] = off
+        placed.append((off, off + size, lo, hi))
+    return offsets, max(WORD_ALIGN, max((e for _, e, _, _ in placed), default=0))
+
+
+def _check_graph(layers, shapes: dict, inputs: list, outputs: list) -> None:
+    """Every layer valid for the engine, every tensor produced once before use."""
+    produced = set(inputs)
+    for layer, ti, to in layers:
+        if not isinstance(layer, (ConvLayer, FireLayer)):
+            raise TypeError(f"not an accelerator layer: {type(layer).__name__}")
+        check_layer(layer)
+        if ti not in shapes or to not in shapes:
+            raise ValueError(f"{layer.name}: unknown tensor {ti!r} or {to!r}")
+        if ti not in produced:
+            raise ValueError(f"{layer.name}: input tensor {ti!r} is not produced before use")
+        if shapes[ti] != tuple(layer.in_shape):
+            raise ValueError(f"{layer.name}: tensor {ti!r} {shapes[ti]} != in_shape {layer.in_shape}")
+        if shapes[to] != tuple(layer.out_shape):
+            raise ValueError(f"{layer.name}: tensor {to!r} {shapes[to]} != out_shape {layer.out_shape}")
+        if ti == to or to in produced:
+            raise ValueError(f"{layer.name}: tensor {to!r} written twice or in place")
+        produced.add(to)
+    for t in outputs:
+        if t not in produced:
+            raise ValueError(f"output tensor {t!r} is never produced")
+
+
+def build_dae_program(cfg: DaeConfig, layers, tiles: list[DaeTile], tensors: dict | None = None,
+                      inputs=None, outputs=None) -> DaeProgram:
+    """The program of ``layers``: a list of Layer (a chain: tensor k feeds layer k) or of
+    ``(Layer, input id, output id)`` with ``tensors`` id -> (C, H, W) and the function's
+    ``inputs``/``outputs`` ids."""
+    if layers and not isinstance(layers[0], tuple):
+        chain = list(layers)
+        layers = [(layer, k, k + 1) for k, layer in enumerate(chain)]
+        tensors = {0: tuple(chain[0].in_shape), **{k + 1: tuple(l.out_shape)
+                                                   for k, l in enumerate(chain)}}
+        inputs, outputs = [0], [len(chain)]
+    layers = [tuple(x) for x in layers]
+    shapes = {k: tuple(int(d) for d in v) for k, v in tensors.items()}
+    _check_graph(layers, shapes, list(inputs), list(outputs))
+    if len(tiles) != len(layers):
+        raise ValueError(f"{len(tiles)} tiles for {len(layers)} layers")
+    offsets, arena = _allocate(layers, shapes, list(inputs), list(outputs))
+    placed = {k: Tensor(offsets[k], *shapes[k]) for k in offsets}
+    words, placements, wwords, ends = lower_layers(
+        cfg, [l for l, _, _ in layers], tiles, [(placed[ti], placed[to]) for _, ti, to in layers])
+    wgt = np.zeros(max(1, wwords), dtype=np.uint64)
+    for (layer, _, _), pl in zip(layers, placements):
+        for conv, blocks, params in zip(layer_convs(layer), pl.conv_blocks, pl.conv_params):
+            for addr, b in blocks:
+                wgt[addr:addr + b.words] = pack_block(conv.weight, b, cfg.pe_oc)
+            for addr, oc0, oc_n in params:
+                p = pack_params(conv, oc0, oc_n, cfg.pe_oc)
+                wgt[addr:addr + len(p)] = p
+    return DaeProgram(cfg, layers, list(tiles), np.asarray(words, dtype=np.uint64), wgt,
+                      placed, list(inputs), list(outputs), arena, ends)
+
+
+def sanitize_comment(text: str) -> str:
+    """``text`` made safe inside a C block comment on one line (no ``*/``, no newlines,
+    printable ASCII only): model names come from model files."""
+    s = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in str(text))
+    return s.replace("*/", "*_/").replace("/*", "/_*")
+
+
+def reference_chain(layers, x: np.ndarray) -> np.ndarray:
+    """The numpy integer reference of a chain (for tests and tools)."""
+    for layer in layers:
+        x = run_layer(layer, x)
+    return x
+
+
+__all__ = ["DaeProgram", "FireLayer", "build_dae_program", "pack_block", "pack_params",
+           "pack_tensor", "reference_chain", "unpack_tensor"]

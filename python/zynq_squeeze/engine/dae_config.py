@@ -1,0 +1,106 @@
+"""Parameters of the decoupled engine and the tiling of one layer on it (docs/ENGINE.md).
+
+``DaeConfig`` is what is synthesized once per model: ``k`` (the MAC array is ``8k x 8``:
+``pe_oc = 8k`` output channels, 8 input channels per cycle), the buffer depths in rows
+per bank (a row is one 64-bit word), the clock, and the timing constants of the HP-port
+model. ``DaeTile`` cuts one layer into tiles that fit those buffers.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+PE_IC = 8  # input channels per MAC-array row = bytes per activation word
+
+
+@dataclass(frozen=True)
+class DaeConfig:
+    """One generated engine. Depths are rows per bank; banks: K for activation tiles,
+    PE_OC for weights and params (docs/ENGINE.md, "Buffers and layouts")."""
+
+    k: int = 3
+    in_rows: int = 2048
+    w_rows: int = 512
+    p_rows: int = 64
+    acc_rows: int = 2048
+    cv_rows: int = 2048
+    sq_rows: int = 2048
+    out_rows: int = 2048
+    queue_depth: int = 512
+    token_depth: int = 8
+    clock_mhz: float = 100.0
+    # Timing model (cycles at clock_mhz); see docs/ENGINE.md "Timing by execution".
+    rd_latency: int = 40
+    wr_latency: int = 30
+    outstanding: int = 8
+    depth_load: int = 4
+    depth_mac: int = 10
+    depth_rq: int = 8
+    depth_pool: int = 6
+    depth_store: int = 4
+
+    def __post_init__(self):
+        if not 1 <= self.k <= 4:
+            raise ValueError(f"DaeConfig.k must be 1..4, got {self.k}")
+        for f in ("in_rows", "w_rows", "acc_rows", "cv_rows", "sq_rows", "out_rows"):
+            if getattr(self, f) < 16:
+                raise ValueError(f"DaeConfig.{f} must be >= 16")
+        if self.p_rows < 1:
+            raise ValueError("DaeConfig.p_rows must be >= 1")
+
+    @property
+    def pe_oc(self) -> int:
+        """Output channels per cycle (MAC-array rows, requantization lanes)."""
+        return 8 * self.k
+
+    @property
+    def macs_per_cycle(self) -> int:
+        return self.pe_oc * PE_IC
+
+    def beat_x100(self, ddr_bytes_per_s: float, ports: int = 3) -> int:
+        """Cycles x 100 per 64-bit beat when ``ports`` data ports stream at once and
+        share ``ddr_bytes_per_s`` (at least one beat per cycle)."""
+        per_cycle = ddr_bytes_per_s / (self.clock_mhz * 1e6)
+        return max(100, math.ceil(100 * ports * 8 / per_cycle))
+
+    def macros(self) -> dict[str, int]:
+        """The ``ZSQD_*`` macros of ``src/zsq_dae_cfg.h`` for this engine."""
+        return {"ZSQD_K": self.k, "ZSQD_IN_ROWS": self.in_rows, "ZSQD_W_ROWS": self.w_rows,
+                "ZSQD_P_ROWS": self.p_rows, "ZSQD_ACC_ROWS": self.acc_rows,
+                "ZSQD_CV_ROWS": self.cv_rows, "ZSQD_SQ_ROWS": self.sq_rows,
+                "ZSQD_OUT_ROWS": self.out_rows, "ZSQD_QUEUE_DEPTH": self.queue_depth,
+                "ZSQD_TOKEN_DEPTH": self.token_depth, "ZSQD_DEPTH_LOAD": self.depth_load,
+                "ZSQD_DEPTH_MAC": self.depth_mac, "ZSQD_DEPTH_RQ": self.depth_rq,
+                "ZSQD_DEPTH_POOL": self.depth_pool, "ZSQD_DEPTH_STORE": self.depth_store}
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict) -> "DaeConfig":
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class DaeTile:
+    """Tiling of one layer: ``toc`` output channels per tile (a multiple of pe_oc, or the
+    whole layer), ``tic`` input channels per step (a multiple of 8, or the whole
+    input), ``th`` x ``tw`` output rows x cols per spatial tile (post-pool space). For a
+    fire, ``toc`` applies to each expand conv and ``tic`` to the squeeze."""
+
+    toc: int
+    tic: int
+    th: int
+    tw: int
+
+    def __post_init__(self):
+        for f in ("toc", "tic", "th", "tw"):
+            if getattr(self, f) < 1:
+                raise ValueError(f"DaeTile.{f} must be >= 1, got {getattr(self, f)}")
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict) -> "DaeTile":
+        return cls(**d)

@@ -1,0 +1,155 @@
+"""Tiles for the decoupled engine: what each tile needs of every buffer, and a default
+choice per layer (docs/ENGINE.md).
+
+Needs are in rows per bank (``DaeConfig`` depths). ``overflow`` names the first buffer a
+tile does not fit; ``default_tile`` picks, among the tiles that fit, the one the fast
+cycle model (``schedule.timing``) says is fastest, from a small candidate set (largest
+output-channel tile whose weights fit, then spatial tiles from the whole plane down).
+"""
+from __future__ import annotations
+
+from ..engine.dae_config import PE_IC, DaeConfig, DaeTile
+from ..errors import ScheduleError
+from ..quantize.layers import FireLayer
+from .instructions import _pool_rows, cdiv, conv_tiles, groups
+from .timing import layer_cycles
+
+
+def _spatial_extent(layer, tile: DaeTile) -> tuple[int, int, int, int]:
+    """(conv rows, conv cols, out rows, out cols) of the largest spatial tile."""
+    ch, cw = layer.conv_hw
+    _, oh, ow = layer.out_shape
+    th, tw = min(tile.th, oh), min(tile.tw, ow)
+    rows = max(c1 - c0 for c0, c1 in (_pool_rows(o, min(oh, o + th), layer.pool, ch, 0)
+                                       for o in range(0, oh, th)))
+    cols = max(c1 - c0 for c0, c1 in (_pool_rows(o, min(ow, o + tw), layer.pool, cw, 1)
+                                       for o in range(0, ow, tw)))
+    return rows, cols, th, tw
+
+
+def needs(cfg: DaeConfig, layer, tile: DaeTile) -> dict[str, int]:
+    """Rows per bank each buffer needs for ``tile`` (worst tile of the layer)."""
+    K, pe = cfg.k, cfg.pe_oc
+    rows, cols, th, tw = _spatial_extent(layer, tile)
+    pooled = layer.pool is not None
+    if isinstance(layer, FireLayer):
+        sq, e1, e3 = layer.squeeze, layer.expand1, layer.expand3
+        (_, tic), (toc1, _), (toc3, _) = conv_tiles(layer, tile, pe)
+        kh, kw = sq.kernel
+        sy, sx = sq.stride
+        hr, hc = rows + 2, cols + 2
+        ng = groups(min(tic, sq.in_channels))
+        nog_s = cdiv(sq.out_channels, pe)
+        sq_ng = groups(sq.out_channels)
+        pitch_all = cdiv(e1.out_channels, pe) + cdiv(e3.out_channels, pe)
+        nog_e = max(cdiv(min(toc1, e1.out_channels), pe), cdiv(min(toc3, e3.out_channels), pe))
+        return {
+            "in_buf": ((hr - 1) * sy + kh) * ((hc - 1) * sx + kw) * cdiv(ng, K),
+            "w_buf": max(nog_s * kh * kw * ng, cdiv(min(toc1, e1.out_channels), pe) * sq_ng,
+                         cdiv(min(toc3, e3.out_channels), pe) * 9 * sq_ng),
+            "p_buf": max(nog_s, nog_e, pitch_all if pooled else 0),
+            "acc": max(hr * hc * nog_s, rows * cols * nog_e,
+                       th * tw * pitch_all if pooled and layer.pool.kind == "avg" else 0),
+            "cv_buf": rows * cols * pitch_all if pooled else 0,
+            "sq_buf": hr * hc * nog_s,
+            "out_buf": th * tw * pitch_all,
+        }
+    conv = layer.conv
+    (toc, tic), = conv_tiles(layer, tile, pe)
+    kh, kw = conv.kernel
+    sy, sx = conv.stride
+    ng = groups(min(tic, conv.in_channels))
+    nog = cdiv(min(toc, conv.out_channels), pe)
+    nog_all = cdiv(conv.out_channels, pe)
+    return {
+        "in_buf": ((rows - 1) * sy + kh) * ((cols - 1) * sx + kw) * cdiv(ng, K),
+        "w_buf": nog * kh * kw * ng,
+        "p_buf": nog,
+        "acc": max(rows * cols * nog,
+                   th * tw * nog if pooled and layer.pool.kind == "avg" else 0),
+        "cv_buf": rows * cols * nog if pooled else 0,
+        "sq_buf": 0,
+        "out_buf": th * tw * nog_all,
+    }
+
+
+def capacity(cfg: DaeConfig) -> dict[str, int]:
+    return {"in_buf": cfg.in_rows, "w_buf": cfg.w_rows, "p_buf": cfg.p_rows,
+            "acc": cfg.acc_rows, "cv_buf": cfg.cv_rows, "sq_buf": cfg.sq_rows,
+            "out_buf": cfg.out_rows}
+
+
+def overflow(cfg: DaeConfig, layer, tile: DaeTile) -> str | None:
+    """The first buffer ``tile`` overflows ("in_buf: needs 2300 rows, has 2048"), or None."""
+    cap = capacity(cfg)
+    for name, n in needs(cfg, layer, tile).items():
+        if n > cap[name]:
+            return f"{name}: needs {n} rows per bank, has {cap[name]}"
+    if layer.pool is not None and layer.pool.global_pool:
+        _, oh, ow = layer.out_shape
+        if tile.th < oh or tile.tw < ow:
+            return "global pool: the tile must cover the whole plane"
+    return None
+
+
+def _halvings(n: int, unit: int) -> list[int]:
+    """n, then n/2, n/4, ... rounded up to multiples of ``unit`` (at least one unit)."""
+    out, k = [], 1
+    while True:
+        v = min(n, cdiv(cdiv(n, k), unit) * unit)
+        if not out or v < out[-1]:
+            out.append(v)
+        if v <= unit:
+            return out
+        k *= 2
+
+
+def candidates(cfg: DaeConfig, layer) -> list[DaeTile]:
+    """Tiles that fit, largest first (output-channel tile, then rows, then columns)."""
+    pe = cfg.pe_oc
+    _, oh, ow = layer.out_shape
+    convs = [layer.expand1, layer.expand3] if isinstance(layer, FireLayer) else [layer.conv]
+    oc = max(c.out_channels for c in convs)
+    ic = layer.squeeze.in_channels if isinstance(layer, FireLayer) else layer.conv.in_channels
+    tocs = _halvings(oc, pe)
+    tics = _halvings(ic, PE_IC)
+    ths = sorted({cdiv(oh, n) for n in range(1, oh + 1)}, reverse=True)
+    tws = sorted({cdiv(ow, n) for n in range(1, ow + 1)}, reverse=True)
+    out = []
+    for toc in tocs:
+        for tic in tics:
+            for tw in tws[:4]:
+                for th in ths:
+                    t = DaeTile(toc, tic, th, tw)
+                    if overflow(cfg, layer, t) is None:
+                        out.append(t)
+                        break  # largest th that fits for this (toc, tic, tw)
+    return out
+
+
+def _fitting(cfg: DaeConfig, layer) -> list[DaeTile]:
+    cands = candidates(cfg, layer)
+    if not cands:
+        _, _, ow = layer.out_shape
+        smallest = DaeTile(cfg.pe_oc, PE_IC, 1, 1 if not (layer.pool and layer.pool.global_pool)
+                           else ow)
+        why = overflow(cfg, layer, smallest) or "no candidate"
+        raise ScheduleError(f"{layer.name}: no tile fits the engine ({why})")
+    return cands
+
+
+def largest_tile(cfg: DaeConfig, layer) -> DaeTile:
+    """The first candidate: largest output-channel tile, input step, then spatial tile."""
+    return _fitting(cfg, layer)[0]
+
+
+def default_tile(cfg: DaeConfig, layer, cost=None, beat_x100: int = 100) -> DaeTile:
+    """The fastest fitting candidate by ``cost(tile) -> cycles``; by default the fast
+    cycle model's cycles of the layer run alone (``timing.layer_cycles`` at
+    ``beat_x100``). Ties go to the larger tile. Raises ScheduleError naming the buffer
+    when nothing fits."""
+    cands = _fitting(cfg, layer)
+    if cost is None:
+        def cost(t: DaeTile) -> int:
+            return layer_cycles(cfg, layer, t, beat_x100)
+    return min(cands, key=lambda t: (cost(t), -t.toc, -t.th * t.tw))

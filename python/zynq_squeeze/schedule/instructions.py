@@ -1,0 +1,544 @@
+"""Lowering of tiled layers to the decoupled engine's instruction stream (docs/ENGINE.md).
+
+``lower_layers`` turns a chain of quantized layers, their tiles and the arena placement
+of their tensors into 64-bit instruction words, and says where each layer's weight blocks
+and params live in the weights region. The token discipline (VTA's):
+
+* load -> compute (``l2c``): one token per *load group* (the loads a compute step needs
+  that are not already resident), pushed by the group's last load, popped by the step's
+  first compute instruction;
+* compute -> load (``c2l``): one token per compute *step*, pushed by its last
+  instruction; before overwriting a buffer half, load pops until the half's last user
+  has pushed (at least up to step ``s - 2`` when loading for step ``s``: the ping-pong
+  distance);
+* compute -> store (``c2s``) / store -> compute (``s2c``): one token per output tile;
+  compute writes tile ``t`` into ``out_buf[t % 2]`` only after tile ``t - 2`` is stored;
+* between layers a compute barrier waits for every store of the layer and counts as a
+  step, so the next layer's input loads wait for it (the data goes through DDR).
+
+Nothing here depends on weight values: ``conv_blocks`` fixes the block order that
+``codegen`` packs the weights in.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..engine import isa
+from ..engine.dae_config import PE_IC, DaeConfig, DaeTile
+from ..errors import ScheduleError
+from ..quantize.layers import ConvLayer, ConvParams, FireLayer
+
+
+def cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def groups(channels: int) -> int:
+    """64-bit words (8 channels each) per pixel of a tensor with ``channels`` channels."""
+    return cdiv(channels, PE_IC)
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """An activation tensor in the arena: HWC, channels padded to groups of 8, at word
+    offset ``base``."""
+
+    base: int
+    c: int
+    h: int
+    w: int
+
+    @property
+    def g(self) -> int:
+        return groups(self.c)
+
+    @property
+    def words(self) -> int:
+        return self.h * self.w * self.g
+
+
+@dataclass(frozen=True)
+class Block:
+    """One weight block (an oc tile x an input-channel step) of a conv, in packing order."""
+
+    oc0: int
+    oc_n: int
+    ic0: int
+    ic_n: int
+    nog: int  # output-channel groups of pe_oc
+    ng: int   # input-channel groups of 8
+    words: int
+
+
+def conv_blocks(conv: ConvParams, toc: int, tic: int, pe_oc: int) -> list[Block]:
+    """Weight blocks of ``conv`` in packing order (oc tile major, ic step minor). Each is
+    ``[og][ky][kx][g][o]`` words of 8 int8 input channels (docs/ENGINE.md)."""
+    kh, kw = conv.kernel
+    out = []
+    for oc0 in range(0, conv.out_channels, toc):
+        oc_n = min(toc, conv.out_channels - oc0)
+        for ic0 in range(0, conv.in_channels, tic):
+            ic_n = min(tic, conv.in_channels - ic0)
+            nog, ng = cdiv(oc_n, pe_oc), groups(ic_n)
+            out.append(Block(oc0, oc_n, ic0, ic_n, nog, ng, nog * kh * kw * ng * pe_oc))
+    return out
+
+
+def param_tiles(conv: ConvParams, toc: int, pe_oc: int) -> list[tuple[int, int, int]]:
+    """(oc0, oc_n, words) of each oc tile's params (one word per channel, padded to pe_oc)."""
+    return [(oc0, min(toc, conv.out_channels - oc0),
+             cdiv(min(toc, conv.out_channels - oc0), pe_oc) * pe_oc)
+            for oc0 in range(0, conv.out_channels, toc)]
+
+
+@dataclass
+class LayerPlacement:
+    """Where one layer's constants live in the weights region (word offsets)."""
+
+    blocks: list[tuple[int, Block]] = field(default_factory=list)   # per conv, in order
+    params: list[tuple[int, int, int, int]] = field(default_factory=list)  # (conv#, oc0, oc_n, addr)
+    conv_blocks: list[list[tuple[int, Block]]] = field(default_factory=list)
+    conv_params: list[list[tuple[int, int, int]]] = field(default_factory=list)  # (addr, oc0, oc_n)
+
+
+def layer_convs(layer) -> list[ConvParams]:
+    return [layer.squeeze, layer.expand1, layer.expand3] if isinstance(layer, FireLayer) \
+        else [layer.conv]
+
+
+def conv_tiles(layer, tile: DaeTile, pe_oc: int) -> list[tuple[int, int]]:
+    """(toc, tic) per conv of ``layer``: toc rounded to pe_oc, tic to 8; the squeeze of a
+    fire has all its output channels in one tile, the expands read all of the squeeze."""
+    def oc_tile(o: int) -> int:
+        return o if tile.toc >= o else max(pe_oc, tile.toc // pe_oc * pe_oc)
+
+    def ic_tile(i: int) -> int:
+        return i if tile.tic >= i else max(PE_IC, tile.tic // PE_IC * PE_IC)
+
+    if isinstance(layer, FireLayer):
+        s = layer.squeeze.out_channels
+        return [(s, ic_tile(layer.squeeze.in_channels)),
+                (oc_tile(layer.expand1.out_channels), s),
+                (oc_tile(layer.expand3.out_channels), s)]
+    return [(oc_tile(layer.conv.out_channels), ic_tile(layer.conv.in_channels))]
+
+
+def place_constants(layers, tiles, pe_oc: int) -> tuple[list[LayerPlacement], int]:
+    """Word offsets of every weight block and param tile; returns (placements, words)."""
+    addr = 0
+    out = []
+    for layer, tile in zip(layers, tiles):
+        pl = LayerPlacement()
+        for conv, (toc, tic) in zip(layer_convs(layer), conv_tiles(layer, tile, pe_oc)):
+            bl = []
+            for b in conv_blocks(conv, toc, tic, pe_oc):
+                bl.append((addr, b))
+                addr += b.words
+            pp = []
+            for oc0, oc_n, words in param_tiles(conv, toc, pe_oc):
+                pp.append((addr, oc0, oc_n))
+                addr += words
+            pl.conv_blocks.append(bl)
+            pl.conv_params.append(pp)
+        out.append(pl)
+    return out, addr
+
+
+def _pool_rows(o0: int, o1: int, pool, conv_n: int, axis: int) -> tuple[int, int]:
+    """Conv rows [c0, c1) the pooled rows [o0, o1) need (identity without a pool)."""
+    if pool is None:
+        return o0, o1
+    if pool.global_pool:
+        return 0, conv_n
+    k, s = pool.kernel[axis], pool.stride[axis]
+    lo = pool.pads[axis]  # pads are (top, left, bottom, right)
+    return max(0, o0 * s - lo), min(conv_n, (o1 - 1) * s - lo + k)
+
+
+class _RegView(dict):
+    """The emitter's register shadow, reading 0 for registers never set (their reset
+    value in the engine)."""
+
+    def __missing__(self, key):
+        return 0
+
+
+class Emitter:
+    """Builds the word list and keeps the token and buffer-half bookkeeping."""
+
+    def __init__(self, cfg: DaeConfig):
+        self.cfg = cfg
+        self.words: list[int] = []
+        self.shadow: dict[int, int] = {}
+        # steps and c2l tokens
+        self.step = 0
+        self.c2l_popped = 0
+        self.group_open = False
+        self.step_has_group = False
+        self.last_user = {k: [-1, -1] for k in ("in", "w", "p")}
+        self.resident = {k: [None, None] for k in ("in", "w", "p")}
+        self.first_compute = True  # next compute instruction is the step's first
+        self.last_compute = -1
+        self.last_load = -1
+        self.input_ready_step = -1  # loads of inputs must wait for this step (barrier)
+        # output tiles
+        self.tile = -1
+        self.s2c_popped = 0
+        self.tile_first_write = False
+        self.last_out_write = -1
+        self.store_first = False
+        self.last_store = -1
+
+    # -- words --------------------------------------------------------------------
+    def _emit(self, word: int) -> int:
+        self.words.append(word)
+        return len(self.words) - 1
+
+    def set(self, reg: int, value: int) -> None:
+        value = int(value)
+        if self.shadow.get(reg) == value:
+            return
+        self.shadow[reg] = value
+        self._emit(isa.set_reg(reg, value))
+
+    def sets(self, values: dict[int, int]) -> None:
+        for r, v in values.items():
+            self.set(r, v)
+
+    def operands(self, op: int, values: dict[int, int]) -> None:
+        """SET ``values``, then the derived registers ``op`` reads (isa.derived)."""
+        self.sets(values)
+        self.sets(isa.derived(op, _RegView(self.shadow)))
+
+    def barrier(self, reg: int, deps: int) -> None:
+        """A SET that only carries dependency flags (writes the register's own value)."""
+        v = self.shadow.get(reg, 0)
+        self.shadow[reg] = v
+        self._emit(isa.set_reg(reg, v, deps))
+
+    # -- load side -------------------------------------------------------------------
+    def _pop_c2l_until(self, n: int, reg: int) -> int:
+        """Pops needed so that c2l_popped >= n; all but the last as load barriers.
+        Returns the flags for the load instruction (one pop, or 0)."""
+        need = n - self.c2l_popped
+        if need <= 0:
+            return 0
+        for _ in range(need - 1):
+            self.barrier(reg, isa.POP_NEXT)
+        self.c2l_popped = n
+        return isa.POP_NEXT
+
+    def load(self, kind: str, key, op: int, regs: dict[int, int], data_ready_step: int = -1) -> int:
+        """Make ``key`` resident in a half of buffer ``kind`` for the current step; returns
+        the half. Issues the load (with its token pops) when it is not resident."""
+        res = self.resident[kind]
+        for h in (0, 1):
+            if res[h] == key:
+                self.last_user[kind][h] = self.step
+                return h
+        users = self.last_user[kind]
+        h = 0 if users[0] <= users[1] else 1
+        need = max(users[h] + 1, self.step - 1, data_ready_step + 1)
+        self.operands(op, regs)
+        flags = self._pop_c2l_until(need, next(iter(regs)))
+        self.last_load = self._emit(isa.insn(op, flags | (isa.HALF if h else 0)))
+        res[h] = key
+        users[h] = self.step
+        self.step_has_group = True
+        return h
+
+    def input_ready(self) -> int:
+        return self.input_ready_step
+
+    # -- compute side -----------------------------------------------------------------
+    def compute(self, op: int, flags: int, regs: dict[int, int], out_write: bool = False,
+                step: bool = True) -> int:
+        """Emit a compute instruction; the step's first pops l2c, out-tile writes pop s2c.
+        ``step=False``: an instruction between steps that reads no loaded buffer."""
+        if step and self.first_compute:
+            self.first_compute = False
+            if self.step_has_group:
+                self.words[self.last_load] |= isa.PUSH_NEXT
+                flags |= isa.POP_PREV
+        if out_write and self.tile_first_write:
+            self.tile_first_write = False
+            need = self.tile - 1 - self.s2c_popped
+            if need > 0:
+                for _ in range(need - 1):
+                    self.barrier(isa.RQ_ROWS, isa.POP_NEXT)
+                flags |= isa.POP_NEXT
+                self.s2c_popped = self.tile - 1
+        self.operands(op, regs)
+        self.last_compute = self._emit(isa.insn(op, flags))
+        if out_write:
+            self.last_out_write = self.last_compute
+        return self.last_compute
+
+    def end_step(self) -> None:
+        """The current step is done with its loaded buffers: push c2l."""
+        self.words[self.last_compute] |= isa.PUSH_PREV
+        self.step += 1
+        self.first_compute = True
+        self.step_has_group = False
+
+    def begin_tile(self) -> int:
+        self.tile += 1
+        self.tile_first_write = True
+        self.store_first = True
+        return self.tile % 2
+
+    def end_tile_compute(self) -> None:
+        self.words[self.last_out_write] |= isa.PUSH_NEXT
+
+    def store(self, regs: dict[int, int], half: int) -> None:
+        flags = isa.HALF if half else 0
+        if self.store_first:
+            flags |= isa.POP_PREV
+            self.store_first = False
+        self.operands(isa.OP_STORE, regs)
+        self.last_store = self._emit(isa.insn(isa.OP_STORE, flags))
+
+    def end_tile_store(self) -> None:
+        self.words[self.last_store] |= isa.PUSH_PREV
+
+    def layer_barrier(self) -> None:
+        """Wait for every store so far, then count as a step that input loads wait for."""
+        assert self.first_compute, "layer barrier inside a step"
+        for _ in range(self.tile + 1 - self.s2c_popped):
+            self.barrier(isa.RQ_ROWS, isa.POP_NEXT)
+        self.s2c_popped = self.tile + 1
+        self.barrier(isa.RQ_ROWS, isa.PUSH_PREV)
+        self.input_ready_step = self.step
+        self.step += 1
+
+    def finish(self) -> list[int]:
+        """Drain every token and end the program."""
+        self.layer_barrier()
+        for _ in range(self.step - self.c2l_popped):
+            self.barrier(isa.LI_BASE, isa.POP_NEXT)
+        self.c2l_popped = self.step
+        self._emit(isa.OP_FINISH)
+        return self.words
+
+
+def _check(cond: bool, layer, what: str) -> None:
+    if not cond:
+        raise ScheduleError(f"{layer.name}: {what}")
+
+
+def _input_step(em: Emitter, key, src: Tensor, b: Block, waddr: int, paddr: int, nog: int,
+                window: tuple[int, int, int, int], out: tuple[int, int], conv: ConvParams,
+                first: bool, ready: int) -> int:
+    """One input-channel step of a conv reading a DDR tensor: its input tile ``window``
+    (y0, x0, rows, cols), weight block and params made resident, then the CONV over the
+    ``out`` (rows, cols) pixels. Returns the params' half."""
+    K, pe_oc = em.cfg.k, em.cfg.pe_oc
+    iy0, ix0, irows, icols = window
+    kh, kw = conv.kernel
+    sy, sx = conv.stride
+    pitch = cdiv(b.ng, K)
+    ih = em.load("in", key, isa.OP_LOAD_INPUT, {
+        isa.LI_BASE: src.base, isa.LI_H: src.h, isa.LI_W: src.w, isa.LI_G: src.g,
+        isa.LI_Y0: iy0, isa.LI_X0: ix0, isa.LI_G0: b.ic0 // PE_IC, isa.LI_ROWS: irows,
+        isa.LI_COLS: icols, isa.LI_NG: b.ng, isa.LI_PITCH: pitch}, ready)
+    wh = em.load("w", ("w", waddr), isa.OP_LOAD_WEIGHT, {isa.LW_ADDR: waddr, isa.LW_WORDS: b.words})
+    ph = em.load("p", ("p", paddr), isa.OP_LOAD_PARAMS,
+                 {isa.LP_ADDR: paddr, isa.LP_CHANNELS: nog * pe_oc})
+    em.compute(isa.OP_CONV, (isa.HALF if ih else 0) | (isa.CONV_W_HALF if wh else 0)
+               | (isa.CONV_FIRST if first else 0), {
+        isa.CV_ROWS: out[0], isa.CV_COLS: out[1], isa.CV_OG: nog, isa.CV_KH: kh, isa.CV_KW: kw,
+        isa.CV_SY: sy, isa.CV_SX: sx, isa.CV_SRC_COLS: icols, isa.CV_NG: b.ng,
+        isa.CV_SRC_PITCH: pitch, isa.CV_SRC_Y0: 0, isa.CV_SRC_X0: 0})
+    return ph
+
+
+def lower_conv_layer(em: Emitter, layer: ConvLayer, tile: DaeTile, pl: LayerPlacement,
+                     src: Tensor, dst: Tensor, first_layer: bool) -> None:
+    """Instructions of one conv(+pool) layer."""
+    pe_oc = em.cfg.pe_oc
+    conv, pool = layer.conv, layer.pool
+    kh, kw = conv.kernel
+    sy, sx = conv.stride
+    pt, pl_, _, _ = conv.pads
+    ch, cw = layer.conv_hw
+    oc, oh, ow = layer.out_shape
+    nog_all = cdiv(oc, pe_oc)
+    blocks, params = pl.conv_blocks[0], pl.conv_params[0]
+    n_ic = len({b.ic0 for _, b in blocks})
+    ready = -1 if first_layer else em.input_ready()
+    for o0 in range(0, oh, tile.th):
+        o1 = min(oh, o0 + tile.th)
+        c0, c1 = _pool_rows(o0, o1, pool, ch, 0)
+        for p0 in range(0, ow, tile.tw):
+            p1 = min(ow, p0 + tile.tw)
+            d0, d1 = _pool_rows(p0, p1, pool, cw, 1)
+            rows, cols = c1 - c0, d1 - d0
+            iy0, ix0 = c0 * sy - pt, d0 * sx - pl_
+            irows, icols = (rows - 1) * sy + kh, (cols - 1) * sx + kw
+            oh_half = em.begin_tile()
+            for t, (paddr, poc0, poc_n) in enumerate(params):
+                nog = cdiv(poc_n, pe_oc)
+                tile_blocks = blocks[t * n_ic:(t + 1) * n_ic]
+                for j, (waddr, b) in enumerate(tile_blocks):
+                    ph = _input_step(em, ("in", id(layer), o0, p0, b.ic0), src, b, waddr, paddr,
+                                     nog, (iy0, ix0, irows, icols), (rows, cols), conv, j == 0,
+                                     ready)
+                    if j == len(tile_blocks) - 1:
+                        _epilogue(em, layer, pool, ph, oh_half, rows, cols, nog, nog_all,
+                                  poc0 // pe_oc, o0, o1, p0, p1, c0, d0, conv.relu, dst_pitch=nog_all)
+                    em.end_step()
+            em.end_tile_compute()
+            em.store({isa.ST_BASE: dst.base, isa.ST_H: dst.h, isa.ST_W: dst.w, isa.ST_G: dst.g,
+                      isa.ST_Y0: o0, isa.ST_X0: p0, isa.ST_G0: 0, isa.ST_ROWS: o1 - o0,
+                      isa.ST_COLS: p1 - p0, isa.ST_NG: dst.g, isa.ST_PITCH: nog_all,
+                      isa.ST_ROW0: 0}, oh_half)
+            em.end_tile_store()
+
+
+def _epilogue(em: Emitter, layer, pool, ph: int, oh_half: int, rows: int, cols: int, nog: int,
+              nog_all: int, row0: int, o0: int, o1: int, p0: int, p1: int, c0: int, d0: int,
+              relu: bool, dst_pitch: int, to_cv_pitch: int | None = None) -> None:
+    """Requantize the accumulators of one oc tile, pool them when the layer pools, into
+    ``out_buf`` rows ``row0..`` (pitch ``dst_pitch``). With ``to_cv_pitch`` the tile only
+    goes to ``cv_buf`` (a pooled fire pools all its channels at once, later)."""
+    pflag = isa.HALF if ph else 0
+    oflag = isa.RQ_OUT_HALF if oh_half else 0
+    relu_f = isa.RQ_RELU if relu else 0
+    full = {isa.RQ_ROWS: rows, isa.RQ_COLS: cols, isa.RQ_OG: nog, isa.RQ_VY0: 0,
+            isa.RQ_VY1: rows, isa.RQ_VX0: 0, isa.RQ_VX1: cols}
+    if to_cv_pitch is not None:
+        em.compute(isa.OP_REQUANT, pflag | relu_f | (isa.RQ_DST_CV << isa.RQ_DST_SHIFT),
+                   {**full, isa.RQ_DST_PITCH: to_cv_pitch, isa.RQ_DST_ROW0: row0})
+        return
+    if pool is None:
+        em.compute(isa.OP_REQUANT, pflag | oflag | relu_f, {
+            **full, isa.RQ_DST_PITCH: dst_pitch, isa.RQ_DST_ROW0: row0}, out_write=True)
+        return
+    em.compute(isa.OP_REQUANT, pflag | relu_f | (isa.RQ_DST_CV << isa.RQ_DST_SHIFT),
+               {**full, isa.RQ_DST_PITCH: nog, isa.RQ_DST_ROW0: 0})
+    _pool(em, layer, pool, oh_half, rows, cols, nog, nog_all, row0, o0, o1, p0, p1, c0, d0, dst_pitch)
+
+
+def _pool(em: Emitter, layer, pool, oh_half: int, rows: int, cols: int, nog: int, nog_all: int,
+          row0: int, o0: int, o1: int, p0: int, p1: int, c0: int, d0: int, dst_pitch: int,
+          step: bool = True) -> None:
+    from ..quantize.reference import avg_pool_constants
+
+    if pool.global_pool:
+        pk, ps, pads = (rows, cols), (1, 1), (0, 0)
+    else:
+        pk, ps, pads = pool.kernel, pool.stride, (pool.pads[0], pool.pads[1])
+    regs = {isa.PL_ROWS: o1 - o0, isa.PL_COLS: p1 - p0, isa.PL_OG: nog, isa.PL_KH: pk[0],
+            isa.PL_KW: pk[1], isa.PL_SY: ps[0], isa.PL_SX: ps[1],
+            isa.PL_Y0: o0 * ps[0] - pads[0] - c0, isa.PL_X0: p0 * ps[1] - pads[1] - d0,
+            isa.PL_SRC_ROWS: rows, isa.PL_SRC_COLS: cols, isa.PL_DST_PITCH: dst_pitch,
+            isa.PL_DST_ROW0: row0}
+    if pool.kind == "max":
+        em.compute(isa.OP_POOL, isa.HALF if oh_half else 0, regs, out_write=True, step=step)
+        return
+    _, m, s = avg_pool_constants(pool, *layer.conv_hw)
+    em.compute(isa.OP_POOL, isa.POOL_AVG, regs, step=step)
+    em.compute(isa.OP_REQUANT, isa.RQ_AVG | (isa.RQ_OUT_HALF if oh_half else 0), {
+        isa.RQ_ROWS: o1 - o0, isa.RQ_COLS: p1 - p0, isa.RQ_OG: nog, isa.RQ_VY0: 0,
+        isa.RQ_VY1: o1 - o0, isa.RQ_VX0: 0, isa.RQ_VX1: p1 - p0, isa.RQ_DST_PITCH: dst_pitch,
+        isa.RQ_DST_ROW0: row0, isa.RQ_AVG_MULT: int(m), isa.RQ_AVG_SHIFT: int(s)}, out_write=True,
+        step=step)
+
+
+def lower_fire_layer(em: Emitter, layer: FireLayer, tile: DaeTile, pl: LayerPlacement,
+                     src: Tensor, dst: Tensor, first_layer: bool) -> None:
+    """Instructions of one fire module: squeeze into sq_buf (with a 1-pixel halo), both
+    expands from sq_buf into the two channel regions of the output tile (+pool)."""
+    pe_oc = em.cfg.pe_oc
+    sq, e1, e3, pool = layer.squeeze, layer.expand1, layer.expand3, layer.pool
+    _check(e1.out_channels % PE_IC == 0, layer, "expand1 channels must be a multiple of 8")
+    kh, kw = sq.kernel
+    sy, sx = sq.stride
+    pt, pl_, _, _ = sq.pads
+    ch, cw = layer.conv_hw
+    oc, oh, ow = layer.out_shape
+    nog_s = cdiv(sq.out_channels, pe_oc)
+    nog1, nog3 = cdiv(e1.out_channels, pe_oc), cdiv(e3.out_channels, pe_oc)
+    pitch_all = nog1 + nog3
+    sq_ng = groups(sq.out_channels)
+    sblocks, sparams = pl.conv_blocks[0], pl.conv_params[0]
+    ready = -1 if first_layer else em.input_ready()
+    for o0 in range(0, oh, tile.th):
+        o1 = min(oh, o0 + tile.th)
+        c0, c1 = _pool_rows(o0, o1, pool, ch, 0)
+        for p0 in range(0, ow, tile.tw):
+            p1 = min(ow, p0 + tile.tw)
+            d0, d1 = _pool_rows(p0, p1, pool, cw, 1)
+            rows, cols = c1 - c0, d1 - d0
+            hr, hc = rows + 2, cols + 2  # squeeze region with the halo
+            iy0, ix0 = (c0 - 1) * sy - pt, (d0 - 1) * sx - pl_
+            irows, icols = (hr - 1) * sy + kh, (hc - 1) * sx + kw
+            # squeeze: all its channels in one oc tile, input channels in steps
+            (paddr, _, poc_n), = sparams
+            for j, (waddr, b) in enumerate(sblocks):
+                ph = _input_step(em, ("in", id(layer), o0, p0, b.ic0), src, b, waddr, paddr,
+                                 nog_s, (iy0, ix0, irows, icols), (hr, hc), sq, j == 0, ready)
+                if j == len(sblocks) - 1:
+                    # zeros outside the plane: they are expand3's padding
+                    em.compute(isa.OP_REQUANT, (isa.HALF if ph else 0)
+                               | (isa.RQ_RELU if sq.relu else 0) | (isa.RQ_DST_SQ << isa.RQ_DST_SHIFT), {
+                        isa.RQ_ROWS: hr, isa.RQ_COLS: hc, isa.RQ_OG: nog_s,
+                        isa.RQ_DST_PITCH: nog_s, isa.RQ_DST_ROW0: 0,
+                        isa.RQ_VY0: max(0, 1 - c0), isa.RQ_VY1: min(hr, ch - c0 + 1),
+                        isa.RQ_VX0: max(0, 1 - d0), isa.RQ_VX1: min(hc, cw - d0 + 1)})
+                em.end_step()
+            oh_half = em.begin_tile()
+            for conv, cp, cb, region, k3 in ((e1, pl.conv_params[1], pl.conv_blocks[1], 0, False),
+                                             (e3, pl.conv_params[2], pl.conv_blocks[2], nog1, True)):
+                for (paddr, poc0, poc_n), (waddr, b) in zip(cp, cb):
+                    nog = cdiv(poc_n, pe_oc)
+                    wh = em.load("w", ("w", waddr), isa.OP_LOAD_WEIGHT,
+                                 {isa.LW_ADDR: waddr, isa.LW_WORDS: b.words})
+                    ph = em.load("p", ("p", paddr), isa.OP_LOAD_PARAMS,
+                                 {isa.LP_ADDR: paddr, isa.LP_CHANNELS: nog * pe_oc})
+                    em.compute(isa.OP_CONV, isa.CONV_SRC_SQ | isa.CONV_FIRST
+                               | (isa.CONV_W_HALF if wh else 0), {
+                        isa.CV_ROWS: rows, isa.CV_COLS: cols, isa.CV_OG: nog,
+                        isa.CV_KH: 3 if k3 else 1, isa.CV_KW: 3 if k3 else 1, isa.CV_SY: 1,
+                        isa.CV_SX: 1, isa.CV_SRC_COLS: hc, isa.CV_NG: sq_ng,
+                        isa.CV_SRC_PITCH: nog_s, isa.CV_SRC_Y0: 0 if k3 else 1,
+                        isa.CV_SRC_X0: 0 if k3 else 1})
+                    row0 = region + poc0 // pe_oc
+                    if pool is None:
+                        _epilogue(em, layer, None, ph, oh_half, rows, cols, nog, pitch_all, row0,
+                                  o0, o1, p0, p1, c0, d0, conv.relu, dst_pitch=pitch_all)
+                    else:
+                        _epilogue(em, layer, pool, ph, oh_half, rows, cols, nog, pitch_all, row0,
+                                  o0, o1, p0, p1, c0, d0, conv.relu, dst_pitch=pitch_all,
+                                  to_cv_pitch=pitch_all)
+                    em.end_step()
+            if pool is not None:
+                _pool(em, layer, pool, oh_half, rows, cols, pitch_all, pitch_all, 0, o0, o1,
+                      p0, p1, c0, d0, pitch_all, step=False)
+            em.end_tile_compute()
+            for ng, row0, g0 in ((groups(e1.out_channels), 0, 0),
+                                 (groups(e3.out_channels), nog1, e1.out_channels // PE_IC)):
+                em.store({isa.ST_BASE: dst.base, isa.ST_H: dst.h, isa.ST_W: dst.w,
+                          isa.ST_G: dst.g, isa.ST_Y0: o0, isa.ST_X0: p0, isa.ST_G0: g0,
+                          isa.ST_ROWS: o1 - o0, isa.ST_COLS: p1 - p0, isa.ST_NG: ng,
+                          isa.ST_PITCH: pitch_all, isa.ST_ROW0: row0}, oh_half)
+            em.end_tile_store()
+
+
+def lower_layers(cfg: DaeConfig, layers, tiles, tensors: list[tuple[Tensor, Tensor]]
+                 ) -> tuple[list[int], list[LayerPlacement], int, list[int]]:
+    """The whole program: (instruction words, constant placements, weight words, index of
+    each layer's last word)."""
+    placements, wwords = place_constants(layers, tiles, cfg.pe_oc)
+    em = Emitter(cfg)
+    ends = []
+    for i, (layer, tile, pl, (src, dst)) in enumerate(zip(layers, tiles, placements, tensors)):
+        if i:
+            em.layer_barrier()
+        if isinstance(layer, FireLayer):
+            lower_fire_layer(em, layer, tile, pl, src, dst, i == 0)
+        else:
+            lower_conv_layer(em, layer, tile, pl, src, dst, i == 0)
+        ends.append(len(em.words) - 1)
+    words = em.finish()
+    return words, placements, wwords, ends

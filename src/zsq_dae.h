@@ -1,0 +1,947 @@
+/*
+ * zsq_dae.h - the decoupled engine's modules: what load, compute and store do for one
+ * instruction (docs/ENGINE.md).
+ *
+ * Each *_exec function executes one instruction of its module on the module's registers
+ * and buffers; the synthesized modules (zsq_dae_top.cpp) call them in a loop over their
+ * command queue, the simulation driver calls them in dependency order. Every loop is
+ * flattened, pipelined at II=1 and walks its buffers with incremental counters: no
+ * division, modulo or runtime multiply inside a pipeline. Timing is charged (simulation
+ * only) from the loops' executed trip counts and the AXI transfers they issue.
+ */
+#ifndef ZSQ_DAE_H
+#define ZSQ_DAE_H
+
+#include <ap_int.h>
+#include <stdint.h>
+
+#include "zsq_dae_cfg.h"
+#include "zsq_isa.h"
+
+typedef ap_uint<64> zsqd_word;
+
+/* ---- timing (simulation only: never synthesized) ---------------------------------- */
+#ifndef __SYNTHESIS__
+struct zsqd_charge {
+  int64_t cycles;    /* loop cycles of the current instruction */
+  int64_t rd_bursts; /* AXI bursts / beats issued by the current instruction */
+  int64_t rd_beats;
+  int64_t wr_bursts;
+  int64_t wr_beats;
+  int64_t macs;      /* executed multiply-accumulates (pe_oc x 8 per CONV iteration) */
+};
+extern thread_local zsqd_charge zsqd_now;
+#define ZSQD_LOOP(trips, depth) (zsqd_now.cycles += ((trips) > 0 ? (int64_t)(trips) + (depth) : 0))
+/* One contiguous AXI run of n beats, split into 16-beat AXI3 bursts. */
+#define ZSQD_RD_RUN(n) (zsqd_now.rd_bursts += ((n) + 15) / 16, zsqd_now.rd_beats += (n))
+#define ZSQD_WR_RUN(n) (zsqd_now.wr_bursts += ((n) + 15) / 16, zsqd_now.wr_beats += (n))
+/* k contiguous runs of n beats each */
+#define ZSQD_RD_RUNS(k, n) (zsqd_now.rd_bursts += (int64_t)(k) * (((n) + 15) / 16), \
+                            zsqd_now.rd_beats += (int64_t)(k) * (n))
+#define ZSQD_WR_RUNS(k, n) (zsqd_now.wr_bursts += (int64_t)(k) * (((n) + 15) / 16), \
+                            zsqd_now.wr_beats += (int64_t)(k) * (n))
+#define ZSQD_MACS(n) (zsqd_now.macs += (n))
+#else
+#define ZSQD_LOOP(trips, depth)
+#define ZSQD_RD_RUN(n)
+#define ZSQD_WR_RUN(n)
+#define ZSQD_RD_RUNS(k, n)
+#define ZSQD_WR_RUNS(k, n)
+#define ZSQD_MACS(n)
+#endif
+
+/* ---- words of 8 int8 ---------------------------------------------------------------- */
+static inline ap_int<8> zsqd_byte(zsqd_word w, int i) {
+#pragma HLS INLINE
+  ap_int<8> b;
+  b.range(7, 0) = w.range(8 * i + 7, 8 * i);
+  return b;
+}
+
+/* Requantization (docs/ENGINE.md "Arithmetic"): a = (acc + bias) >> pre;
+ * y = (a * mult + 2^(shift-1)) >> shift; ReLU; saturate. a fits 25 bits and mult 16 bits:
+ * one DSP48E1 per lane. */
+static inline ap_int<8> zsqd_requant(ap_int<32> acc, zsqd_word param, bool relu, bool avg,
+                                     ap_uint<16> avg_mult, ap_uint<6> avg_shift) {
+#pragma HLS INLINE
+  ap_int<32> bias = avg ? ap_int<32>(0) : ap_int<32>(param.range(31, 0));
+  ap_uint<16> mult = avg ? avg_mult : ap_uint<16>(param.range(47, 32));
+  ap_uint<6> shift = avg ? avg_shift : ap_uint<6>(param.range(53, 48));
+  ap_uint<4> pre = avg ? ap_uint<4>(0) : ap_uint<4>(param.range(59, 56));
+  ap_int<33> sum = ap_int<33>(acc) + bias;
+  ap_int<25> a = ap_int<25>(sum >> pre);
+  ap_int<42> prod = a * ap_int<17>(mult);
+#pragma HLS BIND_OP variable = prod op = mul impl = dsp
+  ap_int<42> y = (prod + (ap_int<42>(1) << (shift - 1))) >> shift;
+  if (relu && y < 0) y = 0;
+  if (y > 127) y = 127;
+  if (y < -128) y = -128;
+  return ap_int<8>(y);
+}
+
+/* ---- the MAC array ----------------------------------------------------------------- */
+/* PE_OC dot products of one 8-channel input word with PE_OC weight words, added to the
+ * running sums. One DSP48E1 per product. */
+// zsq: mac-array
+template <class C>
+static inline void zsqd_mac_array(zsqd_word x, const zsqd_word w[C::PE_OC], ap_int<32> sum[C::PE_OC]) {
+#pragma HLS INLINE
+mac_oc:
+  for (int o = 0; o < C::PE_OC; o++) {
+#pragma HLS UNROLL
+    ap_int<32> dot = 0;
+  mac_ic:
+    for (int i = 0; i < C::PE_IC; i++) {
+#pragma HLS UNROLL
+      ap_int<16> p = zsqd_byte(x, i) * zsqd_byte(w[o], i);
+#pragma HLS BIND_OP variable = p op = mul impl = dsp
+      dot += p;
+    }
+    sum[o] += dot;
+  }
+}
+
+/* ---- host fast paths (C simulation only) ------------------------------------------- */
+/* The HLS loops below are what Vitis HLS synthesizes; executed on the host with ap_int
+ * types they cost ~1000x what the arithmetic needs. A host build (no __SYNTHESIS__, no
+ * -DZSQD_HLS_KERNEL) runs these instead: the same integers into the same buffer words,
+ * with plain integers on the buffers' bytes. The cost calls (ZSQD_LOOP / _RD_RUN /
+ * _WR_RUN / _MACS) stay outside the split, so the charged timing cannot differ.
+ * tests/test_dae_fastpath.py checks both builds agree word for word and cycle for cycle. */
+#if !defined(__SYNTHESIS__) && !defined(ZSQD_HLS_KERNEL)
+#include <string.h>
+#include <vector>
+#if defined(__AVX512F__) && !defined(ZSQD_SIM_PORTABLE)
+#include <immintrin.h>
+#define ZSQD_FAST_AVX512 1
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#define ZSQD_FAST_VNNI 1
+#endif
+#endif
+
+/* ap_uint<64> / ap_int<32> hold exactly a uint64_t / int32_t on the host (ap_private's
+ * VAL): the fast paths address the buffers as those (may_alias: the objects are ap types). */
+static_assert(sizeof(zsqd_word) == 8, "ap_uint<64> must be 8 bytes on the host");
+static_assert(sizeof(ap_int<32>) == 4, "ap_int<32> must be 4 bytes on the host");
+typedef uint64_t zsqd_u64 __attribute__((may_alias));
+typedef int32_t zsqd_i32 __attribute__((may_alias));
+typedef int8_t zsqd_i8 __attribute__((may_alias));
+
+static inline zsqd_u64 *zsqd_raw(zsqd_word *p) { return reinterpret_cast<zsqd_u64 *>(p); }
+static inline const zsqd_u64 *zsqd_raw(const zsqd_word *p) { return reinterpret_cast<const zsqd_u64 *>(p); }
+static inline zsqd_i32 *zsqd_raw(ap_int<32> *p) { return reinterpret_cast<zsqd_i32 *>(p); }
+
+/* ng words of one pixel into / out of K banks (group g: bank g % K, row row + g / K, as
+ * the HLS counters walk them); bank by bank so the inner loops have no multiply. */
+template <int K>
+static inline void zsqd_fast_put_px(zsqd_u64 *bank0, int bank_rows, int row, const zsqd_u64 *src, int ng) {
+  for (int b = 0; b < K && b < ng; b++) {
+    zsqd_u64 *d = bank0 + b * bank_rows + row;
+    for (int g = b, i = 0; g < ng; g += K, i++) d[i] = src[g];
+  }
+}
+template <int K>
+static inline void zsqd_fast_get_px(zsqd_u64 *dst, const zsqd_u64 *bank0, int bank_rows, int row, int ng) {
+  for (int b = 0; b < K && b < ng; b++) {
+    const zsqd_u64 *s = bank0 + b * bank_rows + row;
+    for (int g = b, i = 0; g < ng; g += K, i++) dst[g] = s[i];
+  }
+}
+
+/* One row of LOAD_INPUT: columns [vl, vr) from DDR (src = word of column vl, group g0),
+ * the others zero. */
+template <class C>
+static void zsqd_fast_load_row(zsqd_u64 *bank0, int drow, int pitch, int cols, int ng, int vl, int vr,
+                               const zsqd_u64 *act, int src, int G) {
+  for (int c = 0; c < cols; c++, drow += pitch) {
+    if (c >= vl && c < vr) {
+      zsqd_fast_put_px<C::K>(bank0, C::IN_ROWS, drow, act + src + (int64_t)(c - vl) * G, ng);
+    } else {
+      int b = 0, r = drow;
+      for (int g = 0; g < ng; g++) {
+        bank0[b * C::IN_ROWS + r] = 0;
+        if (++b == C::K) { b = 0; r++; }
+      }
+    }
+  }
+}
+
+/* One row of STORE: cols pixels of ng words from out_buf banks to DDR (stride G). */
+template <class C>
+static void zsqd_fast_store_row(zsqd_u64 *act, int dst, int G, const zsqd_u64 *bank0, int srow, int pitch,
+                                int cols, int ng) {
+  for (int c = 0; c < cols; c++, dst += G, srow += pitch)
+    zsqd_fast_get_px<C::K>(act + dst, bank0, C::OUT_ROWS, srow, ng);
+}
+
+/* CONV: acc[p * nog + og][o] (+)= sum over (ky, kx, g) of the 8-byte dot product of the
+ * source word with w_buf[o][og * red + (ky * KW + kx) * ng + g]; p = r * cols + ox. As a
+ * GEMM: acc[p][n] (n = og * PE_OC + o, contiguous per pixel) += X[p][:] . W[n][:] over
+ * red words. Sums wrap at 32 bits like the ap_int<32> accumulators (modular arithmetic:
+ * unsigned in C, wrapping vpdpbusd in SIMD). */
+template <class C>
+struct zsqd_fast_conv_args {
+  int rows, cols, nog, KH, KW, SY, SX, scols, ng, spitch, sy0, sx0;
+  bool first;
+  const zsqd_u64 *src; /* bank 0 of in_buf[ih] or sq_buf */
+  int src_rows;        /* rows per bank */
+  const zsqd_u64 *w;   /* w_buf[wh][0] */
+  zsqd_i32 *acc;       /* acc[0] */
+};
+
+/* Source offsets of the red words of one output pixel, relative to its first tap's row:
+ * word j = (ky * KW + kx) * ng + g is in bank g % K at row (ky * scols + kx) * spitch + g / K.
+ * One table per CONV makes the per-pixel im2col a branch-free indexed copy. */
+template <class C>
+static inline void zsqd_fast_taps(const zsqd_fast_conv_args<C> &a, int *off) {
+  int j = 0;
+  for (int ky = 0; ky < a.KH; ky++)
+    for (int kx = 0; kx < a.KW; kx++)
+      for (int g = 0; g < a.ng; g++, j++)
+        off[j] = (g % C::K) * a.src_rows + (ky * a.scols + kx) * a.spitch + g / C::K;
+}
+
+#ifdef ZSQD_FAST_VNNI
+/* PB (<= 4) pixels x (NF vectors of 16 + H8 ? 8 : 0) output channels. vpdpbusd multiplies
+ * unsigned by signed bytes, so the activations enter as x + 128 (x ^ 0x80) and
+ * corr = 128 * sum(w) is taken off again; exact modulo 2^32. xq: word j of pixel p at
+ * xq[(4 * j + p) * 2 + half] (uint32 halves); wp: [2 * red][npad] int32 (4 bytes of
+ * channel n). An 8-channel tail uses a 256-bit vector: no lanes wasted when
+ * nog * PE_OC is an odd multiple of 8. */
+template <int PB, int NF, bool H8>
+static inline void zsqd_vnni_block(const uint32_t *xq, int red, const int32_t *wp, int npad, const int32_t *corr,
+                                   zsqd_i32 *out, int N, bool first) {
+  constexpr int NS = NF > 0 ? NF : 1;
+  __m512i s[PB][NS];
+  __m256i t[PB];
+#pragma GCC unroll 4
+  for (int p = 0; p < PB; p++) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NS; v++) s[p][v] = _mm512_setzero_si512();
+    t[p] = _mm256_setzero_si256();
+  }
+  const int32_t *wk = wp;
+  for (int j = 0; j < red; j++, xq += 8) {
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++, wk += npad) {
+      __m512i w[NS];
+      __m256i w8 = _mm256_setzero_si256();
+#pragma GCC unroll 4
+      for (int v = 0; v < NF; v++) w[v] = _mm512_loadu_si512((const void *)(wk + 16 * v));
+      if (H8) w8 = _mm256_loadu_si256((const __m256i *)(wk + 16 * NF));
+#pragma GCC unroll 4
+      for (int p = 0; p < PB; p++) {
+        const __m512i xb = _mm512_set1_epi32((int)xq[2 * p + h]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NF; v++) s[p][v] = _mm512_dpbusd_epi32(s[p][v], xb, w[v]);
+        if (H8) t[p] = _mm256_dpbusd_epi32(t[p], _mm512_castsi512_si256(xb), w8);
+      }
+    }
+  }
+  for (int v = 0; v < NF; v++) {
+    const __m512i c = _mm512_loadu_si512((const void *)(corr + 16 * v));
+    for (int p = 0; p < PB; p++) {
+      zsqd_i32 *o = out + (int64_t)p * N + 16 * v;
+      __m512i r = _mm512_sub_epi32(s[p][v], c);
+      if (!first) r = _mm512_add_epi32(r, _mm512_loadu_si512((const void *)o));
+      _mm512_storeu_si512((void *)o, r);
+    }
+  }
+  if (H8) {
+    const __m256i c = _mm256_loadu_si256((const __m256i *)(corr + 16 * NF));
+    for (int p = 0; p < PB; p++) {
+      zsqd_i32 *o = out + (int64_t)p * N + 16 * NF;
+      __m256i r = _mm256_sub_epi32(t[p], c);
+      if (!first) r = _mm256_add_epi32(r, _mm256_loadu_si256((const __m256i *)o));
+      _mm256_storeu_si256((__m256i *)o, r);
+    }
+  }
+}
+
+template <int PB>
+static inline void zsqd_vnni_pixels(const uint32_t *xq, int red, const int32_t *wp, int npad, const int32_t *corr,
+                                    zsqd_i32 *out, int N, bool first) {
+  for (int n0 = 0; n0 < N; n0 += 64) {
+    const int left = N - n0 < 64 ? N - n0 : 64; /* a multiple of 8 */
+    const int32_t *w = wp + n0;
+    const int32_t *c = corr + n0;
+    zsqd_i32 *o = out + n0;
+    switch (left) {
+      case 64: zsqd_vnni_block<PB, 4, false>(xq, red, w, npad, c, o, N, first); break;
+      case 56: zsqd_vnni_block<PB, 3, true>(xq, red, w, npad, c, o, N, first); break;
+      case 48: zsqd_vnni_block<PB, 3, false>(xq, red, w, npad, c, o, N, first); break;
+      case 40: zsqd_vnni_block<PB, 2, true>(xq, red, w, npad, c, o, N, first); break;
+      case 32: zsqd_vnni_block<PB, 2, false>(xq, red, w, npad, c, o, N, first); break;
+      case 24: zsqd_vnni_block<PB, 1, true>(xq, red, w, npad, c, o, N, first); break;
+      case 16: zsqd_vnni_block<PB, 1, false>(xq, red, w, npad, c, o, N, first); break;
+      default: zsqd_vnni_block<PB, 0, true>(xq, red, w, npad, c, o, N, first); break;
+    }
+  }
+}
+#endif
+
+template <class C>
+static void zsqd_fast_conv(const zsqd_fast_conv_args<C> &a) {
+  const int red = a.KH * a.KW * a.ng;
+  const int N = a.nog * C::PE_OC;
+  const int npx = a.rows * a.cols;
+  /* source row of output pixel (r, ox): the HLS loop's q_px counter */
+  auto q_of = [&](int r, int ox) { return ((a.sy0 + r * a.SY) * a.scols + a.sx0 + ox * a.SX) * a.spitch; };
+#ifdef ZSQD_FAST_VNNI
+  /* weights as [k][n] int32 (k: 4-byte half of word j; n padded to 16 lanes, zeros) and
+   * their per-channel 128 * sum; read 8 words (a cache line) of a channel at a time */
+  const int k4n = 2 * red;
+  const int npad = (N + 15) & ~15;
+  thread_local std::vector<int32_t> wpack, corr;
+  thread_local std::vector<uint64_t> xq64;
+  if (wpack.size() < (size_t)k4n * npad) wpack.resize((size_t)k4n * npad);
+  if (corr.size() < (size_t)npad) corr.resize(npad);
+  if (xq64.size() < (size_t)4 * red) xq64.resize((size_t)4 * red);
+  int32_t *wp = wpack.data();
+  for (int j0 = 0; j0 < red; j0 += 8) {
+    const int j1 = red - j0 < 8 ? red : j0 + 8;
+    for (int n = 0; n < npad; n++) {
+      if (n >= N) {
+        for (int j = j0; j < j1; j++) wp[(int64_t)(2 * j) * npad + n] = wp[(int64_t)(2 * j + 1) * npad + n] = 0;
+        continue;
+      }
+      const int og = n / C::PE_OC, o = n % C::PE_OC;
+      const zsqd_u64 *row = a.w + (int64_t)o * C::W_ROWS + og * red;
+      for (int j = j0; j < j1; j++) {
+        const uint64_t v = row[j];
+        wp[(int64_t)(2 * j) * npad + n] = (int32_t)(uint32_t)v;
+        wp[(int64_t)(2 * j + 1) * npad + n] = (int32_t)(uint32_t)(v >> 32);
+      }
+    }
+  }
+  const __m512i c128 = _mm512_set1_epi32((int)0x80808080u);
+  for (int n0 = 0; n0 < npad; n0 += 16) {
+    __m512i s = _mm512_setzero_si512();
+    for (int k = 0; k < k4n; k++)
+      s = _mm512_dpbusd_epi32(s, c128, _mm512_loadu_si512((const void *)(wp + (int64_t)k * npad + n0)));
+    _mm512_storeu_si512((void *)(corr.data() + n0), s);
+  }
+  const uint64_t flip = 0x8080808080808080ull;
+  const uint32_t *xq = reinterpret_cast<const uint32_t *>(xq64.data());
+  thread_local std::vector<int> off;
+  if (off.size() < (size_t)red) off.resize(red);
+  zsqd_fast_taps<C>(a, off.data());
+  int r = 0, ox = 0;
+  for (int p0 = 0; p0 < npx; p0 += 4) {
+    const int pb = npx - p0 < 4 ? npx - p0 : 4;
+    for (int p = 0; p < pb; p++) {
+      const zsqd_u64 *src = a.src + q_of(r, ox);
+      uint64_t *x = xq64.data() + p;
+      for (int j = 0; j < red; j++) x[4 * j] = src[off[j]] ^ flip;
+      if (++ox == a.cols) { ox = 0; r++; }
+    }
+    zsqd_i32 *out = a.acc + (int64_t)p0 * N;
+    switch (pb) {
+      case 4: zsqd_vnni_pixels<4>(xq, red, wp, npad, corr.data(), out, N, a.first); break;
+      case 3: zsqd_vnni_pixels<3>(xq, red, wp, npad, corr.data(), out, N, a.first); break;
+      case 2: zsqd_vnni_pixels<2>(xq, red, wp, npad, corr.data(), out, N, a.first); break;
+      default: zsqd_vnni_pixels<1>(xq, red, wp, npad, corr.data(), out, N, a.first); break;
+    }
+  }
+#else
+  /* portable: int8 dot products over contiguous bytes (the compiler vectorizes them) */
+  thread_local std::vector<uint64_t> xcol;
+  thread_local std::vector<int> off;
+  if (xcol.size() < (size_t)red) xcol.resize(red);
+  if (off.size() < (size_t)red) off.resize(red);
+  zsqd_fast_taps<C>(a, off.data());
+  const int nb = 8 * red;
+  int r = 0, ox = 0;
+  for (int p = 0; p < npx; p++) {
+    const zsqd_u64 *src = a.src + q_of(r, ox);
+    for (int j = 0; j < red; j++) xcol[j] = src[off[j]];
+    if (++ox == a.cols) { ox = 0; r++; }
+    const int8_t *x = reinterpret_cast<const int8_t *>(xcol.data());
+    zsqd_i32 *out = a.acc + (int64_t)p * N;
+    for (int og = 0; og < a.nog; og++)
+      for (int o = 0; o < C::PE_OC; o++) {
+        const zsqd_i8 *w = reinterpret_cast<const zsqd_i8 *>(a.w + (int64_t)o * C::W_ROWS + og * red);
+        uint32_t dot = 0;
+        for (int k = 0; k < nb; k++) dot += (uint32_t)((int32_t)x[k] * (int32_t)w[k]);
+        const int n = og * C::PE_OC + o;
+        out[n] = (int32_t)((a.first ? 0u : (uint32_t)out[n]) + dot);
+      }
+  }
+#endif
+}
+
+/* REQUANT per lane, exactly zsqd_requant's ap_int arithmetic in int64: the pre-shifted sum
+ * truncated to 25 bits, the rounding constant ap_int<42>(1) << (shift - 1) (0 when shift
+ * is 0 or >= 43, the sign bit when 42) and arithmetic shifts. */
+struct zsqd_fast_rq_lane {
+  int64_t bias, pre, mult, shift, rnd;
+};
+static inline zsqd_fast_rq_lane zsqd_fast_rq_param(uint64_t param, bool avg, int avg_mult, int avg_shift) {
+  zsqd_fast_rq_lane l;
+  l.bias = avg ? 0 : (int64_t)(int32_t)(uint32_t)param;
+  l.mult = avg ? avg_mult : (int64_t)((param >> 32) & 0xFFFF);
+  l.shift = avg ? avg_shift : (int64_t)((param >> 48) & 63);
+  l.pre = avg ? 0 : (int64_t)((param >> 56) & 15);
+  const int64_t s1 = l.shift - 1;
+  l.rnd = s1 < 0 || s1 > 41 ? 0 : s1 == 41 ? -((int64_t)1 << 41) : (int64_t)1 << s1;
+  return l;
+}
+static inline int8_t zsqd_fast_rq1(int32_t acc, const zsqd_fast_rq_lane &l, bool relu) {
+  const int64_t t = ((int64_t)acc + l.bias) >> l.pre;
+  const int64_t a = (int64_t)((uint64_t)t << 39) >> 39; /* ap_int<25> */
+  int64_t y = (a * l.mult + l.rnd) >> l.shift;
+  if (relu && y < 0) y = 0;
+  if (y > 127) y = 127;
+  if (y < -128) y = -128;
+  return (int8_t)y;
+}
+
+template <class C>
+static void zsqd_fast_requant(int rows, int cols, int nog, int dpitch, int drow0, int vy0, int vy1, int vx0,
+                              int vx1, int avg_mult, int avg_shift, bool relu, bool avg,
+                              const zsqd_u64 *pbuf /* p_buf[ph][0] */, const zsqd_i32 *acc,
+                              zsqd_u64 *dst /* bank 0 */, int dst_rows) {
+  /* lane parameters as [og][o], struct of arrays for the vector path */
+  thread_local int64_t P[5][C::P_ROWS * C::PE_OC];
+  for (int og = 0; og < nog; og++)
+    for (int o = 0; o < C::PE_OC; o++) {
+      const zsqd_fast_rq_lane l = zsqd_fast_rq_param(pbuf[o * C::P_ROWS + og], avg, avg_mult, avg_shift);
+      const int i = og * C::PE_OC + o;
+      P[0][i] = l.bias; P[1][i] = l.pre; P[2][i] = l.mult; P[3][i] = l.shift; P[4][i] = l.rnd;
+    }
+#ifdef ZSQD_FAST_AVX512
+  const __m512i lo = _mm512_set1_epi64(relu ? 0 : -128), hi = _mm512_set1_epi64(127);
+#endif
+  int a_row = 0;
+  for (int r = 0; r < rows; r++)
+    for (int c = 0; c < cols; c++) {
+      const bool valid = r >= vy0 && r < vy1 && c >= vx0 && c < vx1;
+      const int d_px = drow0 + (r * cols + c) * dpitch;
+      for (int og = 0; og < nog; og++, a_row++) {
+        const zsqd_i32 *av = acc + (int64_t)a_row * C::PE_OC;
+        for (int j = 0; j < C::K; j++) {
+          uint64_t wv = 0;
+          if (valid) {
+            const int i = og * C::PE_OC + 8 * j;
+#ifdef ZSQD_FAST_AVX512
+            __m512i s = _mm512_cvtepi32_epi64(_mm256_loadu_si256((const __m256i *)(av + 8 * j)));
+            s = _mm512_add_epi64(s, _mm512_loadu_si512((const void *)&P[0][i]));
+            s = _mm512_srav_epi64(s, _mm512_loadu_si512((const void *)&P[1][i]));
+            s = _mm512_srai_epi64(_mm512_slli_epi64(s, 39), 39);
+            /* |a| < 2^24, mult < 2^16: the signed 32 x 32 -> 64 product is exact */
+            s = _mm512_mul_epi32(s, _mm512_loadu_si512((const void *)&P[2][i]));
+            s = _mm512_add_epi64(s, _mm512_loadu_si512((const void *)&P[4][i]));
+            s = _mm512_srav_epi64(s, _mm512_loadu_si512((const void *)&P[3][i]));
+            s = _mm512_min_epi64(_mm512_max_epi64(s, lo), hi);
+            wv = (uint64_t)_mm_cvtsi128_si64(_mm512_cvtepi64_epi8(s));
+#else
+            for (int b = 0; b < 8; b++) {
+              const zsqd_fast_rq_lane l = {P[0][i + b], P[1][i + b], P[2][i + b], P[3][i + b], P[4][i + b]};
+              wv |= (uint64_t)(uint8_t)zsqd_fast_rq1(av[8 * j + b], l, relu) << (8 * b);
+            }
+#endif
+          }
+          dst[j * dst_rows + d_px + og] = wv;
+        }
+      }
+    }
+}
+
+/* POOL: per output pixel and og, the max (into out_buf) or sum (into acc) of the window's
+ * taps inside the source; the taps outside are skipped exactly as the HLS loop skips them. */
+template <class C>
+static void zsqd_fast_pool(int rows, int cols, int nog, int KH, int KW, int SY, int SX, int y0, int x0,
+                           int srows, int scols, int dpitch, int drow0, bool avg, const zsqd_u64 *cv,
+                           zsqd_u64 *out /* out_buf[oh][0] */, zsqd_i32 *acc) {
+  int a_row = 0;
+  for (int pr = 0; pr < rows; pr++)
+    for (int pc = 0; pc < cols; pc++) {
+      const int oy = y0 + pr * SY, ox = x0 + pc * SX;
+      const int wy0 = oy < 0 ? -oy : 0, wy1 = srows - oy < KH ? srows - oy : KH;
+      const int wx0 = ox < 0 ? -ox : 0, wx1 = scols - ox < KW ? scols - ox : KW;
+      const int d_px = drow0 + (pr * cols + pc) * dpitch;
+      for (int og = 0; og < nog; og++, a_row++) {
+        for (int j = 0; j < C::K; j++) {
+          const zsqd_u64 *bank = cv + (int64_t)j * C::CV_ROWS;
+          if (avg) {
+            int32_t sum[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            for (int wy = wy0; wy < wy1; wy++)
+              for (int wx = wx0; wx < wx1; wx++) {
+                const uint64_t v = bank[((oy + wy) * scols + ox + wx) * nog + og];
+                for (int b = 0; b < 8; b++) sum[b] += (int8_t)(v >> (8 * b));
+              }
+            for (int b = 0; b < 8; b++) acc[(int64_t)a_row * C::PE_OC + 8 * j + b] = sum[b];
+          } else {
+            int8_t m[8] = {-128, -128, -128, -128, -128, -128, -128, -128};
+            for (int wy = wy0; wy < wy1; wy++)
+              for (int wx = wx0; wx < wx1; wx++) {
+                uint64_t v = bank[((oy + wy) * scols + ox + wx) * nog + og];
+                int8_t t[8];
+                memcpy(t, &v, 8);
+                for (int b = 0; b < 8; b++) m[b] = t[b] > m[b] ? t[b] : m[b];
+              }
+            uint64_t wv;
+            memcpy(&wv, m, 8);
+            out[(int64_t)j * C::OUT_ROWS + d_px + og] = wv;
+          }
+        }
+      }
+    }
+}
+#endif /* host fast paths */
+
+/* ---- load ---------------------------------------------------------------------------- */
+template <class C>
+void zsqd_load_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS], const zsqd_word *act_rd,
+                    const zsqd_word *wgt, zsqd_word in_buf[2][C::K][C::IN_ROWS],
+                    zsqd_word w_buf[2][C::PE_OC][C::W_ROWS], zsqd_word p_buf[2][C::PE_OC][C::P_ROWS]) {
+#pragma HLS INLINE off
+  const int op = insn.range(3, 0);
+  const int half = insn[8];
+  if (op == ZSQ_OP_SET) {
+    regs[(int)insn.range(21, 16)] = (int32_t)(uint32_t)insn.range(63, 32);
+    ZSQD_LOOP(1, 0);
+    return;
+  }
+  if (op == ZSQ_OP_LOAD_INPUT) {
+    const int base = regs[ZSQ_LI_BASE], H = regs[ZSQ_LI_H], W = regs[ZSQ_LI_W], G = regs[ZSQ_LI_G];
+    const int y0 = regs[ZSQ_LI_Y0], x0 = regs[ZSQ_LI_X0], g0 = regs[ZSQ_LI_G0];
+    const int rows = regs[ZSQ_LI_ROWS], cols = regs[ZSQ_LI_COLS], ng = regs[ZSQ_LI_NG];
+    const int pitch = regs[ZSQ_LI_PITCH];
+    /* derived registers (isa.derived): the compiler's products, no runtime multiplier */
+    const int row_step = regs[ZSQ_LI_ROW_STEP], row_trips = regs[ZSQ_LI_ROW_TRIPS];
+    const int row_pitch = regs[ZSQ_LI_ROW_PITCH];
+    int row_src = regs[ZSQ_LI_SRC0]; /* DDR word of (y0 + r, x0 + cl, g0) */
+    (void)base; (void)g0;
+    /* valid column span of every row: [cl, cr) of the tile */
+    const int cl = x0 < 0 ? -x0 : 0;
+    const int cr = x0 + cols > W ? W - x0 : cols;
+    int dst_row = 0; /* (r * cols + c) * pitch, incrementally */
+  li_row:
+    for (int r = 0; r < rows; r++) {
+#pragma HLS loop_tripcount min = 1 max = 64
+      const int y = y0 + r;
+      const bool row_ok = y >= 0 && y < H && cl < cr;
+      const int vl = row_ok ? cl : cols, vr = row_ok ? cr : cols;
+      int src = row_src; /* used only when the row is inside the image (vl == cl) */
+      row_src += row_step;
+#if !defined(__SYNTHESIS__) && !defined(ZSQD_HLS_KERNEL) /* host fast path */
+      zsqd_fast_load_row<C>(zsqd_raw(&in_buf[half][0][0]), dst_row, pitch, cols, ng, vl, vr, zsqd_raw(act_rd),
+                            src, G);
+#else
+      int bank = 0, brow = 0, g = 0, c = 0;
+      int drow = dst_row;
+    li_px:
+      for (int i = 0; i < row_trips; i++) {
+#pragma HLS loop_tripcount min = 1 max = 4096
+#pragma HLS PIPELINE II = 1
+        const bool inside = c >= vl && c < vr;
+        zsqd_word v = 0;
+        if (inside) v = act_rd[src + g];
+        in_buf[half][bank][drow + brow] = v;
+        if (++bank == C::K) { bank = 0; brow++; }
+        if (++g == ng) {
+          g = 0; bank = 0; brow = 0;
+          drow += pitch;
+          if (inside) src += G;
+          c++;
+        }
+      }
+#endif
+      ZSQD_LOOP(row_trips, ZSQD_DEPTH_LOAD);
+      if (vr > vl) {
+        if (ng == G) ZSQD_RD_RUN((vr - vl) * ng);
+        else ZSQD_RD_RUNS(vr - vl, ng);
+      }
+      dst_row += row_pitch;
+    }
+    return;
+  }
+  if (op == ZSQ_OP_LOAD_WEIGHT || op == ZSQ_OP_LOAD_PARAMS) {
+    const bool is_w = op == ZSQ_OP_LOAD_WEIGHT;
+    const int addr = is_w ? regs[ZSQ_LW_ADDR] : regs[ZSQ_LP_ADDR];
+    const int n = is_w ? regs[ZSQ_LW_WORDS] : regs[ZSQ_LP_CHANNELS];
+#if !defined(__SYNTHESIS__) && !defined(ZSQD_HLS_KERNEL) /* host fast path */
+    {
+      zsqd_u64 *dst = is_w ? zsqd_raw(&w_buf[half][0][0]) : zsqd_raw(&p_buf[half][0][0]);
+      const int bank_rows = is_w ? C::W_ROWS : C::P_ROWS;
+      const zsqd_u64 *src = zsqd_raw(wgt) + addr;
+      /* word i -> bank i % PE_OC, row i / PE_OC: transposed 32 rows at a time (cache-friendly) */
+      const int full = n / C::PE_OC, rem = n % C::PE_OC;
+      for (int r0 = 0; r0 < full; r0 += 32) {
+        const int r1 = full - r0 < 32 ? full : r0 + 32;
+        for (int o = 0; o < C::PE_OC; o++)
+          for (int r = r0; r < r1; r++) dst[o * bank_rows + r] = src[r * C::PE_OC + o];
+      }
+      for (int o = 0; o < rem; o++) dst[o * bank_rows + full] = src[full * C::PE_OC + o];
+    }
+#else
+    int o = 0, row = 0;
+  lw_word:
+    for (int i = 0; i < n; i++) {
+#pragma HLS loop_tripcount min = 1 max = 12288
+#pragma HLS PIPELINE II = 1
+      zsqd_word v = wgt[addr + i];
+      if (is_w) w_buf[half][o][row] = v;
+      else p_buf[half][o][row] = v;
+      if (++o == C::PE_OC) { o = 0; row++; }
+    }
+#endif
+    ZSQD_LOOP(n, ZSQD_DEPTH_LOAD);
+    ZSQD_RD_RUN(n);
+    return;
+  }
+}
+
+/* ---- compute -------------------------------------------------------------------------- */
+template <class C>
+static inline zsqd_word zsqd_src_word(bool from_sq, int ih, int bank, int row,
+                                      zsqd_word in_buf[2][C::K][C::IN_ROWS],
+                                      zsqd_word sq_buf[C::K][C::SQ_ROWS]) {
+#pragma HLS INLINE
+  return from_sq ? sq_buf[bank][row] : in_buf[ih][bank][row];
+}
+
+template <class C>
+void zsqd_compute_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS],
+                       zsqd_word in_buf[2][C::K][C::IN_ROWS], zsqd_word w_buf[2][C::PE_OC][C::W_ROWS],
+                       zsqd_word p_buf[2][C::PE_OC][C::P_ROWS], ap_int<32> acc[C::ACC_ROWS][C::PE_OC],
+                       zsqd_word cv_buf[C::K][C::CV_ROWS], zsqd_word sq_buf[C::K][C::SQ_ROWS],
+                       zsqd_word out_buf[2][C::K][C::OUT_ROWS]) {
+#pragma HLS INLINE off
+  const int op = insn.range(3, 0);
+  if (op == ZSQ_OP_SET) {
+    regs[(int)insn.range(21, 16)] = (int32_t)(uint32_t)insn.range(63, 32);
+    ZSQD_LOOP(1, 0);
+    return;
+  }
+  if (op == ZSQ_OP_CONV) {
+    const int rows = regs[ZSQ_CV_ROWS - 64], cols = regs[ZSQ_CV_COLS - 64], nog = regs[ZSQ_CV_OG - 64];
+    const int KH = regs[ZSQ_CV_KH - 64], KW = regs[ZSQ_CV_KW - 64];
+    const int SY = regs[ZSQ_CV_SY - 64], SX = regs[ZSQ_CV_SX - 64];
+    const int scols = regs[ZSQ_CV_SRC_COLS - 64], ng = regs[ZSQ_CV_NG - 64];
+    const int spitch = regs[ZSQ_CV_SRC_PITCH - 64];
+    const int sy0 = regs[ZSQ_CV_SRC_Y0 - 64], sx0 = regs[ZSQ_CV_SRC_X0 - 64];
+    const bool from_sq = insn[9], first = insn[10];
+    const int ih = insn[8], wh = insn[11];
+    /* strides and trip counts: derived registers (isa.derived), no runtime multiplier */
+    const int kx_step = spitch;                          /* next kernel column */
+    const int ky_step = regs[ZSQ_CV_KY_STEP - 64];       /* next kernel row, from the row end */
+    const int ox_step = regs[ZSQ_CV_OX_STEP - 64];       /* next output column */
+    const int oy_step = regs[ZSQ_CV_OY_STEP - 64];       /* next output row */
+    const int red = regs[ZSQ_CV_RED - 64];               /* reduction length per (pixel, og) */
+    const int trips = regs[ZSQ_CV_TRIPS - 64];
+#if !defined(__SYNTHESIS__) && !defined(ZSQD_HLS_KERNEL) /* host fast path */
+    (void)kx_step; (void)ky_step; (void)ox_step; (void)oy_step;
+    {
+      zsqd_fast_conv_args<C> fa;
+      fa.rows = rows; fa.cols = cols; fa.nog = nog; fa.KH = KH; fa.KW = KW; fa.SY = SY; fa.SX = SX;
+      fa.scols = scols; fa.ng = ng; fa.spitch = spitch; fa.sy0 = sy0; fa.sx0 = sx0; fa.first = first;
+      fa.src = from_sq ? zsqd_raw(&sq_buf[0][0]) : zsqd_raw(&in_buf[ih][0][0]);
+      fa.src_rows = from_sq ? C::SQ_ROWS : C::IN_ROWS;
+      fa.w = zsqd_raw(&w_buf[wh][0][0]);
+      fa.acc = zsqd_raw(&acc[0][0]);
+      zsqd_fast_conv<C>(fa);
+    }
+#else
+    int g = 0, bank = 0, brow = 0, kx = 0, ky = 0, og = 0, ox = 0, r = 0;
+    int q_row = regs[ZSQ_CV_Q0 - 64];         /* source row of the output row's first pixel */
+    int q_px = q_row;                         /* ... of the current output pixel */
+    int q = q_px;                             /* ... of the current kernel tap */
+    int w_row = 0, a_row = 0, k = 0;
+    ap_int<32> sum[C::PE_OC];
+#pragma HLS ARRAY_PARTITION variable = sum complete
+  cv_mac:
+    for (int it = 0; it < trips; it++) {
+#pragma HLS loop_tripcount min = 1 max = 1000000
+#pragma HLS PIPELINE II = 1
+#pragma HLS DEPENDENCE variable = acc inter false
+      if (k == 0) {
+      cv_acc_load:
+        for (int o = 0; o < C::PE_OC; o++) {
+#pragma HLS UNROLL
+          sum[o] = first ? ap_int<32>(0) : acc[a_row][o];
+        }
+      }
+      zsqd_word x = zsqd_src_word<C>(from_sq, ih, bank, q + brow, in_buf, sq_buf);
+      zsqd_word w[C::PE_OC];
+#pragma HLS ARRAY_PARTITION variable = w complete
+    cv_w_read:
+      for (int o = 0; o < C::PE_OC; o++) {
+#pragma HLS UNROLL
+        w[o] = w_buf[wh][o][w_row];
+      }
+      zsqd_mac_array<C>(x, w, sum);
+      w_row++;
+      if (++k == red) {
+      cv_acc_store:
+        for (int o = 0; o < C::PE_OC; o++) {
+#pragma HLS UNROLL
+          acc[a_row][o] = sum[o];
+        }
+        k = 0;
+        a_row++;
+      }
+      /* advance (g, kx, ky, og, ox, r) */
+      if (++bank == C::K) { bank = 0; brow++; }
+      if (++g == ng) {
+        g = 0; bank = 0; brow = 0;
+        if (++kx == KW) {
+          kx = 0;
+          if (++ky == KH) {
+            ky = 0;
+            q = q_px;
+            if (++og == nog) {
+              og = 0;
+              w_row = 0;
+              if (++ox == cols) {
+                ox = 0;
+                r++;
+                q_row += oy_step;
+                q_px = q_row;
+              } else {
+                q_px += ox_step;
+              }
+              q = q_px;
+            }
+          } else {
+            q += ky_step + kx_step;
+          }
+        } else {
+          q += kx_step;
+        }
+      }
+    }
+    (void)r;
+#endif
+    ZSQD_LOOP(trips, ZSQD_DEPTH_MAC);
+    ZSQD_MACS((int64_t)trips * C::PE_OC * C::PE_IC);
+    return;
+  }
+  if (op == ZSQ_OP_REQUANT) {
+    const int rows = regs[ZSQ_RQ_ROWS - 64], cols = regs[ZSQ_RQ_COLS - 64], nog = regs[ZSQ_RQ_OG - 64];
+    const int dpitch = regs[ZSQ_RQ_DST_PITCH - 64], drow0 = regs[ZSQ_RQ_DST_ROW0 - 64];
+    const int vy0 = regs[ZSQ_RQ_VY0 - 64], vy1 = regs[ZSQ_RQ_VY1 - 64];
+    const int vx0 = regs[ZSQ_RQ_VX0 - 64], vx1 = regs[ZSQ_RQ_VX1 - 64];
+    const ap_uint<16> avg_mult = regs[ZSQ_RQ_AVG_MULT - 64];
+    const ap_uint<6> avg_shift = regs[ZSQ_RQ_AVG_SHIFT - 64];
+    const int ph = insn[8], oh = insn[13];
+    const bool relu = insn[9], avg = insn[10];
+    const int dst = insn.range(12, 11);
+    const int trips = regs[ZSQ_RQ_TRIPS - 64]; /* rows * cols * nog (isa.derived) */
+#if !defined(__SYNTHESIS__) && !defined(ZSQD_HLS_KERNEL) /* host fast path */
+    zsqd_u64 *dbank = dst == ZSQ_RQ_DST_OUT ? zsqd_raw(&out_buf[oh][0][0])
+                      : dst == ZSQ_RQ_DST_CV ? zsqd_raw(&cv_buf[0][0]) : zsqd_raw(&sq_buf[0][0]);
+    const int drows = dst == ZSQ_RQ_DST_OUT ? C::OUT_ROWS : dst == ZSQ_RQ_DST_CV ? C::CV_ROWS : C::SQ_ROWS;
+    zsqd_fast_requant<C>(rows, cols, nog, dpitch, drow0, vy0, vy1, vx0, vx1, (int)avg_mult, (int)avg_shift, relu,
+                         avg, zsqd_raw(&p_buf[ph][0][0]), zsqd_raw(&acc[0][0]), dbank, drows);
+#else
+    int og = 0, c = 0, r = 0, a_row = 0, d_px = drow0;
+  rq_px:
+    for (int it = 0; it < trips; it++) {
+#pragma HLS loop_tripcount min = 1 max = 65536
+#pragma HLS PIPELINE II = 1
+      const bool valid = r >= vy0 && r < vy1 && c >= vx0 && c < vx1;
+      zsqd_word outw[C::K];
+#pragma HLS ARRAY_PARTITION variable = outw complete
+    rq_lane:
+      for (int o = 0; o < C::PE_OC; o++) {
+#pragma HLS UNROLL
+        ap_int<8> y = zsqd_requant(acc[a_row][o], p_buf[ph][o][og], relu, avg, avg_mult, avg_shift);
+        outw[o / 8].range(8 * (o % 8) + 7, 8 * (o % 8)) = valid ? ap_uint<8>(y) : ap_uint<8>(0);
+      }
+      const int drow = d_px + og;
+    rq_word:
+      for (int j = 0; j < C::K; j++) {
+#pragma HLS UNROLL
+        if (dst == ZSQ_RQ_DST_OUT) out_buf[oh][j][drow] = outw[j];
+        else if (dst == ZSQ_RQ_DST_CV) cv_buf[j][drow] = outw[j];
+        else sq_buf[j][drow] = outw[j];
+      }
+      a_row++;
+      if (++og == nog) {
+        og = 0;
+        d_px += dpitch;
+        if (++c == cols) { c = 0; r++; }
+      }
+    }
+#endif
+    ZSQD_LOOP(trips, ZSQD_DEPTH_RQ);
+    return;
+  }
+  if (op == ZSQ_OP_POOL) {
+    const int rows = regs[ZSQ_PL_ROWS - 64], cols = regs[ZSQ_PL_COLS - 64], nog = regs[ZSQ_PL_OG - 64];
+    const int KH = regs[ZSQ_PL_KH - 64], KW = regs[ZSQ_PL_KW - 64];
+    const int SY = regs[ZSQ_PL_SY - 64], SX = regs[ZSQ_PL_SX - 64];
+    const int y0 = regs[ZSQ_PL_Y0 - 64], x0 = regs[ZSQ_PL_X0 - 64];
+    const int srows = regs[ZSQ_PL_SRC_ROWS - 64], scols = regs[ZSQ_PL_SRC_COLS - 64];
+    const int dpitch = regs[ZSQ_PL_DST_PITCH - 64], drow0 = regs[ZSQ_PL_DST_ROW0 - 64];
+    const bool avg = insn[9];
+    const int oh = insn[8];
+    /* source rows of cv_buf: pixel (sy, sx) at (sy * scols + sx) * nog + og; strides and
+     * trip counts are derived registers (isa.derived), no runtime multiplier */
+    const int wx_step = nog, wy_step = regs[ZSQ_PL_WY_STEP - 64];
+    const int px_step = regs[ZSQ_PL_PX_STEP - 64], py_step = regs[ZSQ_PL_PY_STEP - 64];
+    const int win = regs[ZSQ_PL_WIN - 64];
+    const int trips = regs[ZSQ_PL_TRIPS - 64];
+#if !defined(__SYNTHESIS__) && !defined(ZSQD_HLS_KERNEL) /* host fast path */
+    (void)wx_step; (void)wy_step; (void)px_step; (void)py_step;
+    zsqd_fast_pool<C>(rows, cols, nog, KH, KW, SY, SX, y0, x0, srows, scols, dpitch, drow0, avg,
+                      zsqd_raw(&cv_buf[0][0]), zsqd_raw(&out_buf[oh][0][0]), zsqd_raw(&acc[0][0]));
+#else
+    int wx = 0, wy = 0, og = 0, pc = 0, pr = 0, k = 0;
+    int sy = y0, sx = x0;                       /* source pixel of the current tap */
+    int row_y = y0, px_x = x0;                  /* window origin */
+    int s_row = regs[ZSQ_PL_S0 - 64];            /* cv row of the window origin, og 0 */
+    int s_px = s_row, s = s_px;
+    int d_px = drow0, a_row = 0;
+    ap_int<32> red[C::PE_OC];
+#pragma HLS ARRAY_PARTITION variable = red complete
+  pl_win:
+    for (int it = 0; it < trips; it++) {
+#pragma HLS loop_tripcount min = 1 max = 200000
+#pragma HLS PIPELINE II = 1
+      if (k == 0) {
+      pl_init:
+        for (int o = 0; o < C::PE_OC; o++) {
+#pragma HLS UNROLL
+          red[o] = avg ? 0 : -128;
+        }
+      }
+      const bool inside = sy >= 0 && sy < srows && sx >= 0 && sx < scols;
+      if (inside) {
+        /* one read per cv_buf bank (its 8 lanes share the word), not 8 reads of one
+         * address left for the tool to merge: one port per bank per iteration */
+        zsqd_word cw[C::K];
+#pragma HLS ARRAY_PARTITION variable = cw complete
+      pl_read:
+        for (int j = 0; j < C::K; j++) {
+#pragma HLS UNROLL
+          cw[j] = cv_buf[j][s + og];
+        }
+      pl_lane:
+        for (int o = 0; o < C::PE_OC; o++) {
+#pragma HLS UNROLL
+          ap_int<8> v = zsqd_byte(cw[o / 8], o % 8);
+          if (avg) red[o] += v;
+          else if (v > red[o]) red[o] = v;
+        }
+      }
+      if (++k == win) {
+        k = 0;
+        if (avg) {
+        pl_acc_store:
+          for (int o = 0; o < C::PE_OC; o++) {
+#pragma HLS UNROLL
+            acc[a_row][o] = red[o];
+          }
+        } else {
+        pl_word:
+          for (int j = 0; j < C::K; j++) {
+#pragma HLS UNROLL
+            zsqd_word wv = 0;
+          pl_byte:
+            for (int b = 0; b < 8; b++) {
+#pragma HLS UNROLL
+              wv.range(8 * b + 7, 8 * b) = red[8 * j + b].range(7, 0);
+            }
+            out_buf[oh][j][d_px + og] = wv;
+          }
+        }
+        a_row++;
+      }
+      /* advance (wx, wy, og, pc, pr) */
+      if (++wx == KW) {
+        wx = 0;
+        if (++wy == KH) {
+          wy = 0;
+          if (++og == nog) {
+            og = 0;
+            d_px += dpitch;
+            if (++pc == cols) {
+              pc = 0;
+              pr++;
+              row_y += SY;
+              px_x = x0;
+              s_row += py_step;
+              s_px = s_row;
+            } else {
+              px_x += SX;
+              s_px += px_step;
+            }
+          }
+          sy = row_y;
+          sx = px_x;
+          s = s_px;
+        } else {
+          sy++;
+          sx = px_x;
+          s += wy_step + wx_step;
+        }
+      } else {
+        sx++;
+        s += wx_step;
+      }
+    }
+#endif
+    ZSQD_LOOP(trips, ZSQD_DEPTH_POOL);
+    return;
+  }
+}
+
+/* ---- store -------------------------------------------------------------------------- */
+template <class C>
+void zsqd_store_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS], zsqd_word out_buf[2][C::K][C::OUT_ROWS],
+                     zsqd_word *act_wr) {
+#pragma HLS INLINE off
+  const int op = insn.range(3, 0);
+  if (op == ZSQ_OP_SET) {
+    regs[(int)insn.range(21, 16)] = (int32_t)(uint32_t)insn.range(63, 32);
+    ZSQD_LOOP(1, 0);
+    return;
+  }
+  if (op == ZSQ_OP_STORE) {
+    const int base = regs[ZSQ_ST_BASE - 128], W = regs[ZSQ_ST_W - 128], G = regs[ZSQ_ST_G - 128];
+    const int y0 = regs[ZSQ_ST_Y0 - 128], x0 = regs[ZSQ_ST_X0 - 128], g0 = regs[ZSQ_ST_G0 - 128];
+    const int rows = regs[ZSQ_ST_ROWS - 128], cols = regs[ZSQ_ST_COLS - 128], ng = regs[ZSQ_ST_NG - 128];
+    const int pitch = regs[ZSQ_ST_PITCH - 128], row0 = regs[ZSQ_ST_ROW0 - 128];
+    /* derived registers (isa.derived): the compiler's products, no runtime multiplier */
+    const int row_step = regs[ZSQ_ST_ROW_STEP - 128], row_trips = regs[ZSQ_ST_ROW_TRIPS - 128];
+    const int row_pitch = regs[ZSQ_ST_ROW_PITCH - 128];
+    int row_dst = regs[ZSQ_ST_DST0 - 128]; /* DDR word of (y0 + r, x0, g0) */
+    (void)base; (void)y0; (void)x0; (void)g0;
+    const int h = insn[8];
+    int src_row = row0;
+  st_row:
+    for (int r = 0; r < rows; r++) {
+#pragma HLS loop_tripcount min = 1 max = 64
+      int dst = row_dst;
+      row_dst += row_step;
+#if !defined(__SYNTHESIS__) && !defined(ZSQD_HLS_KERNEL) /* host fast path */
+      zsqd_fast_store_row<C>(zsqd_raw(act_wr), dst, G, zsqd_raw(&out_buf[h][0][0]), src_row, pitch, cols, ng);
+#else
+      int g = 0, bank = 0, brow = 0, c = 0, s_px = src_row;
+    st_px:
+      for (int i = 0; i < row_trips; i++) {
+#pragma HLS loop_tripcount min = 1 max = 4096
+#pragma HLS PIPELINE II = 1
+        act_wr[dst + g] = out_buf[h][bank][s_px + brow];
+        if (++bank == C::K) { bank = 0; brow++; }
+        if (++g == ng) {
+          g = 0; bank = 0; brow = 0;
+          dst += G;
+          s_px += pitch;
+          c++;
+        }
+      }
+#endif
+      ZSQD_LOOP(row_trips, ZSQD_DEPTH_STORE);
+      if (ng == G) ZSQD_WR_RUN(cols * ng);
+      else ZSQD_WR_RUNS(cols, ng);
+      src_row += row_pitch;
+    }
+    return;
+  }
+}
+
+#endif /* ZSQ_DAE_H */
