@@ -23,30 +23,41 @@ typedef ap_uint<64> zsqd_word;
 /* ---- timing (simulation only: never synthesized) ---------------------------------- */
 #ifndef __SYNTHESIS__
 struct zsqd_charge {
-  int64_t cycles;    /* loop cycles of the current instruction */
+  int64_t cycles;    /* cycles of the current instruction */
   int64_t rd_bursts; /* AXI bursts / beats issued by the current instruction */
   int64_t rd_beats;
   int64_t wr_bursts;
   int64_t wr_beats;
   int64_t macs;      /* executed multiply-accumulates (pe_oc x 8 per CONV iteration) */
+  /* the HP-port model, set by the driver before each instruction */
+  int64_t rd_latency, wr_latency, outstanding, beat_x100;
 };
 extern thread_local zsqd_charge zsqd_now;
+/* A pipelined loop that moves no DDR data: trip count x II (1) + depth. */
 #define ZSQD_LOOP(trips, depth) (zsqd_now.cycles += ((trips) > 0 ? (int64_t)(trips) + (depth) : 0))
-/* One contiguous AXI run of n beats, split into 16-beat AXI3 bursts. */
-#define ZSQD_RD_RUN(n) (zsqd_now.rd_bursts += ((n) + 15) / 16, zsqd_now.rd_beats += (n))
-#define ZSQD_WR_RUN(n) (zsqd_now.wr_bursts += ((n) + 15) / 16, zsqd_now.wr_beats += (n))
-/* k contiguous runs of n beats each */
-#define ZSQD_RD_RUNS(k, n) (zsqd_now.rd_bursts += (int64_t)(k) * (((n) + 15) / 16), \
-                            zsqd_now.rd_beats += (int64_t)(k) * (n))
-#define ZSQD_WR_RUNS(k, n) (zsqd_now.wr_bursts += (int64_t)(k) * (((n) + 15) / 16), \
-                            zsqd_now.wr_beats += (int64_t)(k) * (n))
+/* k pipelined loops, each one AXI burst region of n contiguous beats (16-beat AXI3 bursts,
+ * up to `outstanding` in flight): the latency is paid once per region, the beats stream
+ * at the DDR-shared beat rate, the loop consumes them at II=1. */
+static inline void zsqd_charge_runs(int64_t k, int64_t n, int64_t depth, bool write) {
+  if (k <= 0 || n <= 0) return;
+  const zsqd_charge &c = zsqd_now;
+  const int64_t lat = write ? c.wr_latency : c.rd_latency;
+  const int64_t bursts = (n + 15) / 16;
+  const int64_t beats = (n * c.beat_x100 + 99) / 100;
+  const int64_t issue = bursts * ((lat + c.outstanding - 1) / c.outstanding);
+  const int64_t axi = lat + (beats > issue ? beats : issue);
+  const int64_t loop = n + depth;
+  zsqd_now.cycles += k * (loop > axi ? loop : axi);
+  if (write) { zsqd_now.wr_bursts += k * bursts; zsqd_now.wr_beats += k * n; }
+  else { zsqd_now.rd_bursts += k * bursts; zsqd_now.rd_beats += k * n; }
+}
+#define ZSQD_RD_LOOPS(k, n, depth) zsqd_charge_runs((k), (n), (depth), false)
+#define ZSQD_WR_LOOPS(k, n, depth) zsqd_charge_runs((k), (n), (depth), true)
 #define ZSQD_MACS(n) (zsqd_now.macs += (n))
 #else
 #define ZSQD_LOOP(trips, depth)
-#define ZSQD_RD_RUN(n)
-#define ZSQD_WR_RUN(n)
-#define ZSQD_RD_RUNS(k, n)
-#define ZSQD_WR_RUNS(k, n)
+#define ZSQD_RD_LOOPS(k, n, depth)
+#define ZSQD_WR_LOOPS(k, n, depth)
 #define ZSQD_MACS(n)
 #endif
 
@@ -491,6 +502,46 @@ static void zsqd_fast_pool(int rows, int cols, int nog, int KH, int KW, int SY, 
 #endif /* host fast paths */
 
 /* ---- load ---------------------------------------------------------------------------- */
+/* Where the next word of an input tile goes: bank g % K, row drow + g / K of pixel row
+ * drow (incremental: no division). */
+template <class C>
+struct zsqd_in_cursor {
+  int drow, pitch, ng, g, bank, brow;
+  zsqd_in_cursor(int d, int p, int n) : drow(d), pitch(p), ng(n), g(0), bank(0), brow(0) {}
+  void put(zsqd_word buf[C::K][C::IN_ROWS], zsqd_word v) {
+#pragma HLS INLINE
+    buf[bank][drow + brow] = v;
+    if (++bank == C::K) { bank = 0; brow++; }
+    if (++g == ng) { g = 0; bank = 0; brow = 0; drow += pitch; }
+  }
+};
+
+/* n zero words (padding outside the image): an on-chip loop, no DDR access. */
+template <class C>
+void zsqd_zero_words(zsqd_word buf[C::K][C::IN_ROWS], zsqd_in_cursor<C> &cur, int n) {
+#pragma HLS INLINE off
+li_zero:
+  for (int i = 0; i < n; i++) {
+#pragma HLS loop_tripcount min = 0 max = 4096
+#pragma HLS PIPELINE II = 1
+    cur.put(buf, 0);
+  }
+}
+
+/* n contiguous DDR words from `base`: its own burst region (an unconditional read at an
+ * address linear in the loop counter). */
+template <class C>
+void zsqd_read_words(zsqd_word buf[C::K][C::IN_ROWS], zsqd_in_cursor<C> &cur,
+                     const zsqd_word *act_rd, int base, int n) {
+#pragma HLS INLINE off
+li_burst:
+  for (int j = 0; j < n; j++) {
+#pragma HLS loop_tripcount min = 1 max = 4096
+#pragma HLS PIPELINE II = 1
+    cur.put(buf, act_rd[base + j]);
+  }
+}
+
 template <class C>
 void zsqd_load_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS], const zsqd_word *act_rd,
                     const zsqd_word *wgt, zsqd_word in_buf[2][C::K][C::IN_ROWS],
@@ -504,18 +555,20 @@ void zsqd_load_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS], const zsqd_word *a
     return;
   }
   if (op == ZSQ_OP_LOAD_INPUT) {
-    const int base = regs[ZSQ_LI_BASE], H = regs[ZSQ_LI_H], W = regs[ZSQ_LI_W], G = regs[ZSQ_LI_G];
-    const int y0 = regs[ZSQ_LI_Y0], x0 = regs[ZSQ_LI_X0], g0 = regs[ZSQ_LI_G0];
+    const int H = regs[ZSQ_LI_H], W = regs[ZSQ_LI_W], G = regs[ZSQ_LI_G];
+    const int y0 = regs[ZSQ_LI_Y0], x0 = regs[ZSQ_LI_X0];
     const int rows = regs[ZSQ_LI_ROWS], cols = regs[ZSQ_LI_COLS], ng = regs[ZSQ_LI_NG];
     const int pitch = regs[ZSQ_LI_PITCH];
     /* derived registers (isa.derived): the compiler's products, no runtime multiplier */
     const int row_step = regs[ZSQ_LI_ROW_STEP], row_trips = regs[ZSQ_LI_ROW_TRIPS];
     const int row_pitch = regs[ZSQ_LI_ROW_PITCH];
+    const int left = regs[ZSQ_LI_LEFT], span = regs[ZSQ_LI_SPAN], right = regs[ZSQ_LI_RIGHT];
     int row_src = regs[ZSQ_LI_SRC0]; /* DDR word of (y0 + r, x0 + cl, g0) */
-    (void)base; (void)g0;
-    /* valid column span of every row: [cl, cr) of the tile */
-    const int cl = x0 < 0 ? -x0 : 0;
-    const int cr = x0 + cols > W ? W - x0 : cols;
+    /* valid column span of every row: [cl, cr) of the tile (as isa.derived clamps it) */
+    int cl = x0 < 0 ? -x0 : 0;
+    if (cl > cols) cl = cols;
+    int cr = x0 + cols > W ? W - x0 : cols;
+    if (cr < cl) cr = cl;
     int dst_row = 0; /* (r * cols + c) * pitch, incrementally */
   li_row:
     for (int r = 0; r < rows; r++) {
@@ -523,35 +576,40 @@ void zsqd_load_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS], const zsqd_word *a
       const int y = y0 + r;
       const bool row_ok = y >= 0 && y < H && cl < cr;
       const int vl = row_ok ? cl : cols, vr = row_ok ? cr : cols;
-      int src = row_src; /* used only when the row is inside the image (vl == cl) */
+      const int src = row_src; /* used only when the row is inside the image */
       row_src += row_step;
 #if !defined(__SYNTHESIS__) && !defined(ZSQD_HLS_KERNEL) /* host fast path */
       zsqd_fast_load_row<C>(zsqd_raw(&in_buf[half][0][0]), dst_row, pitch, cols, ng, vl, vr, zsqd_raw(act_rd),
                             src, G);
 #else
-      int bank = 0, brow = 0, g = 0, c = 0;
-      int drow = dst_row;
-    li_px:
-      for (int i = 0; i < row_trips; i++) {
-#pragma HLS loop_tripcount min = 1 max = 4096
-#pragma HLS PIPELINE II = 1
-        const bool inside = c >= vl && c < vr;
-        zsqd_word v = 0;
-        if (inside) v = act_rd[src + g];
-        in_buf[half][bank][drow + brow] = v;
-        if (++bank == C::K) { bank = 0; brow++; }
-        if (++g == ng) {
-          g = 0; bank = 0; brow = 0;
-          drow += pitch;
-          if (inside) src += G;
-          c++;
+      /* zeros, then the valid span as its own burst region (an unconditional read at
+       * `base + j`), then zeros: Vitis infers one burst per region */
+      zsqd_in_cursor<C> cur(dst_row, pitch, ng);
+      if (!row_ok) {
+        zsqd_zero_words<C>(in_buf[half], cur, row_trips);
+      } else {
+        zsqd_zero_words<C>(in_buf[half], cur, left);
+        if (ng == G) {
+          zsqd_read_words<C>(in_buf[half], cur, act_rd, src, span);
+        } else {
+          int px = src;
+        li_px:
+          for (int c = cl; c < cr; c++) {
+#pragma HLS loop_tripcount min = 1 max = 256
+            zsqd_read_words<C>(in_buf[half], cur, act_rd, px, ng);
+            px += G;
+          }
         }
+        zsqd_zero_words<C>(in_buf[half], cur, right);
       }
 #endif
-      ZSQD_LOOP(row_trips, ZSQD_DEPTH_LOAD);
-      if (vr > vl) {
-        if (ng == G) ZSQD_RD_RUN((vr - vl) * ng);
-        else ZSQD_RD_RUNS(vr - vl, ng);
+      if (!row_ok) {
+        ZSQD_LOOP(row_trips, ZSQD_DEPTH_LOAD);
+      } else {
+        ZSQD_LOOP(left, ZSQD_DEPTH_LOAD);
+        if (ng == G) ZSQD_RD_LOOPS(1, span, ZSQD_DEPTH_LOAD);
+        else ZSQD_RD_LOOPS(cr - cl, ng, ZSQD_DEPTH_LOAD);
+        ZSQD_LOOP(right, ZSQD_DEPTH_LOAD);
       }
       dst_row += row_pitch;
     }
@@ -587,8 +645,7 @@ void zsqd_load_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS], const zsqd_word *a
       if (++o == C::PE_OC) { o = 0; row++; }
     }
 #endif
-    ZSQD_LOOP(n, ZSQD_DEPTH_LOAD);
-    ZSQD_RD_RUN(n);
+    ZSQD_RD_LOOPS(1, n, ZSQD_DEPTH_LOAD);
     return;
   }
 }
@@ -890,6 +947,32 @@ void zsqd_compute_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS],
 }
 
 /* ---- store -------------------------------------------------------------------------- */
+/* Where the next word of an output region comes from: bank g % K, row srow + g / K. */
+template <class C>
+struct zsqd_out_cursor {
+  int srow, pitch, ng, g, bank, brow;
+  zsqd_out_cursor(int s, int p, int n) : srow(s), pitch(p), ng(n), g(0), bank(0), brow(0) {}
+  zsqd_word get(zsqd_word buf[C::K][C::OUT_ROWS]) {
+#pragma HLS INLINE
+    zsqd_word v = buf[bank][srow + brow];
+    if (++bank == C::K) { bank = 0; brow++; }
+    if (++g == ng) { g = 0; bank = 0; brow = 0; srow += pitch; }
+    return v;
+  }
+};
+
+/* n contiguous DDR words at `base`: its own burst region. */
+template <class C>
+void zsqd_write_words(zsqd_word buf[C::K][C::OUT_ROWS], zsqd_out_cursor<C> &cur,
+                      zsqd_word *act_wr, int base, int n) {
+#pragma HLS INLINE off
+st_burst:
+  for (int j = 0; j < n; j++) {
+#pragma HLS loop_tripcount min = 1 max = 4096
+#pragma HLS PIPELINE II = 1
+    act_wr[base + j] = cur.get(buf);
+  }
+}
 template <class C>
 void zsqd_store_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS], zsqd_word out_buf[2][C::K][C::OUT_ROWS],
                      zsqd_word *act_wr) {
@@ -920,24 +1003,23 @@ void zsqd_store_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS], zsqd_word out_buf
 #if !defined(__SYNTHESIS__) && !defined(ZSQD_HLS_KERNEL) /* host fast path */
       zsqd_fast_store_row<C>(zsqd_raw(act_wr), dst, G, zsqd_raw(&out_buf[h][0][0]), src_row, pitch, cols, ng);
 #else
-      int g = 0, bank = 0, brow = 0, c = 0, s_px = src_row;
-    st_px:
-      for (int i = 0; i < row_trips; i++) {
-#pragma HLS loop_tripcount min = 1 max = 4096
-#pragma HLS PIPELINE II = 1
-        act_wr[dst + g] = out_buf[h][bank][s_px + brow];
-        if (++bank == C::K) { bank = 0; brow++; }
-        if (++g == ng) {
-          g = 0; bank = 0; brow = 0;
-          dst += G;
-          s_px += pitch;
-          c++;
+      /* one burst region per row when the tile spans every channel group (the row is
+       * contiguous in DDR), else one per pixel: an unconditional write at `base + j` */
+      zsqd_out_cursor<C> cur(src_row, pitch, ng);
+      if (ng == G) {
+        zsqd_write_words<C>(out_buf[h], cur, act_wr, dst, row_trips);
+      } else {
+        int px = dst;
+      st_px:
+        for (int c = 0; c < cols; c++) {
+#pragma HLS loop_tripcount min = 1 max = 256
+          zsqd_write_words<C>(out_buf[h], cur, act_wr, px, ng);
+          px += G;
         }
       }
 #endif
-      ZSQD_LOOP(row_trips, ZSQD_DEPTH_STORE);
-      if (ng == G) ZSQD_WR_RUN(cols * ng);
-      else ZSQD_WR_RUNS(cols, ng);
+      if (ng == G) ZSQD_WR_LOOPS(1, row_trips, ZSQD_DEPTH_STORE);
+      else ZSQD_WR_LOOPS(cols, ng, ZSQD_DEPTH_STORE);
       src_row += row_pitch;
     }
     return;

@@ -45,22 +45,9 @@ std::mutex g_lock;
 
 int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-/* Cost of the instruction just executed (docs/ENGINE.md, HP-port model). */
-int64_t charge_cost(const zsqd_timing_t &t) {
-  const zsqd_charge &c = zsqd_now;
-  int64_t axi = 0;
-  if (c.rd_bursts > 0) {
-    const int64_t beats = cdiv(c.rd_beats * t.beat_x100, 100);
-    const int64_t issue = c.rd_bursts * cdiv(t.rd_latency, t.outstanding);
-    axi = t.rd_latency + (beats > issue ? beats : issue);
-  }
-  if (c.wr_bursts > 0) {
-    const int64_t beats = cdiv(c.wr_beats * t.beat_x100, 100);
-    const int64_t issue = c.wr_bursts * cdiv(t.wr_latency, t.outstanding);
-    axi = (beats > issue ? beats : issue) + t.wr_latency;
-  }
-  return c.cycles > axi ? c.cycles : axi;
-}
+/* Cost of the instruction just executed: what its loops and burst regions charged
+ * (zsq_dae.h zsqd_charge_runs: the HP-port model, docs/ENGINE.md). */
+int64_t charge_cost() { return zsqd_now.cycles; }
 
 struct Err {
   char *msg;
@@ -308,6 +295,10 @@ extern "C" int zsqd_run(const uint64_t *insn_words, int64_t n_insn, const uint64
         }
         int rc = 0;
         memset(&zsqd_now, 0, sizeof(zsqd_now));
+        zsqd_now.rd_latency = timing->rd_latency;
+        zsqd_now.wr_latency = timing->wr_latency;
+        zsqd_now.outstanding = timing->outstanding;
+        zsqd_now.beat_x100 = timing->beat_x100;
         if (op == ZSQ_OP_FINISH) {
           zsqd_now.cycles = 1;
         } else if (m == 0) {
@@ -323,7 +314,7 @@ extern "C" int zsqd_run(const uint64_t *insn_words, int64_t n_insn, const uint64
           if (!rc) zsqd_store_exec<C>(w, regs[2], g_buf.out_buf, act);
         }
         if (rc) return rc;
-        const int64_t cost = charge_cost(*timing);
+        const int64_t cost = charge_cost();
         const int64_t t1 = t0 + cost;
         start[m][pos[m]] = t0;
         t_mod[m] = t1;

@@ -58,6 +58,9 @@
 #define ZSQ_LW_WORDS 17
 #define ZSQ_LP_ADDR 24
 #define ZSQ_LP_CHANNELS 25
+#define ZSQ_LI_LEFT 26
+#define ZSQ_LI_SPAN 27
+#define ZSQ_LI_RIGHT 28
 #define ZSQ_CV_ROWS 64
 #define ZSQ_CV_COLS 65
 #define ZSQ_CV_OG 66

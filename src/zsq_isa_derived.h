@@ -12,7 +12,7 @@
 #include "zsq_isa.h"
 
 /* The derived registers instruction `op` reads, from its module's registers `r` (indexed
- * by register id & 63): up to 6 (id, value) pairs in ids/vals, returns how many. The C
+ * by register id & 63): up to 7 (id, value) pairs in ids/vals, returns how many. The C
  * twin of engine/isa.py derived(): the compiler emits these products so the engine needs
  * no runtime multiplier; the simulation and the runtime check them before executing.
  * 64-bit arithmetic: a product outside int32 never matches a register. */
@@ -22,11 +22,17 @@ static inline int zsq_isa_derived(int op, const int32_t *r, int *ids, int64_t *v
 #define ZSQ_D(id, v) (ids[n] = (id), vals[n] = (v), n++)
   if (op == ZSQ_OP_LOAD_INPUT) {
     const int64_t g = ZSQ_R(ZSQ_LI_G), w = ZSQ_R(ZSQ_LI_W), x0 = ZSQ_R(ZSQ_LI_X0);
-    const int64_t cl = x0 < 0 ? -x0 : 0;
+    const int64_t cols = ZSQ_R(ZSQ_LI_COLS), ng = ZSQ_R(ZSQ_LI_NG);
+    int64_t cl = x0 < 0 ? -x0 : 0, cr = x0 + cols > w ? w - x0 : cols;
+    if (cl > cols) cl = cols;
+    if (cr < cl) cr = cl;
     ZSQ_D(ZSQ_LI_SRC0, ZSQ_R(ZSQ_LI_BASE) + (ZSQ_R(ZSQ_LI_Y0) * w + x0 + cl) * g + ZSQ_R(ZSQ_LI_G0));
     ZSQ_D(ZSQ_LI_ROW_STEP, w * g);
-    ZSQ_D(ZSQ_LI_ROW_TRIPS, ZSQ_R(ZSQ_LI_COLS) * ZSQ_R(ZSQ_LI_NG));
-    ZSQ_D(ZSQ_LI_ROW_PITCH, ZSQ_R(ZSQ_LI_COLS) * ZSQ_R(ZSQ_LI_PITCH));
+    ZSQ_D(ZSQ_LI_ROW_TRIPS, cols * ng);
+    ZSQ_D(ZSQ_LI_ROW_PITCH, cols * ZSQ_R(ZSQ_LI_PITCH));
+    ZSQ_D(ZSQ_LI_LEFT, cl * ng);
+    ZSQ_D(ZSQ_LI_SPAN, (cr - cl) * ng);
+    ZSQ_D(ZSQ_LI_RIGHT, (cols - cr) * ng);
   } else if (op == ZSQ_OP_CONV) {
     const int64_t sp = ZSQ_R(ZSQ_CV_SRC_PITCH), sc = ZSQ_R(ZSQ_CV_SRC_COLS);
     const int64_t red = ZSQ_R(ZSQ_CV_KH) * ZSQ_R(ZSQ_CV_KW) * ZSQ_R(ZSQ_CV_NG);
@@ -61,12 +67,12 @@ static inline int zsq_isa_derived(int op, const int32_t *r, int *ids, int64_t *v
 
 /* 1 when every derived register `op` reads holds its product, else 0. */
 static inline int zsq_isa_derived_ok(int op, const int32_t *r) {
-  int ids[6];
-  int64_t vals[6];
+  int ids[7];
+  int64_t vals[7];
   const int n = zsq_isa_derived(op, r, ids, vals);
 derived_cmp:
   for (int i = 0; i < n; i++) {
-#pragma HLS loop_tripcount min = 0 max = 6
+#pragma HLS loop_tripcount min = 0 max = 7
     if ((int64_t)r[ids[i] & 63] != vals[i]) return 0;
   }
   return 1;

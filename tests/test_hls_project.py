@@ -528,7 +528,7 @@ def test_makefile_tool_selection(tmp_path, model):
     r = _make(hls, "csynth", env=dict(os.environ, PATH=f"{b3}:{base}"))
     assert r.returncode != 0
     assert "(Vivado HLS 2019.2/2020.1), which is not supported" in r.stdout
-    assert "Vitis HLS 2020.2 or later" in r.stdout
+    assert "Vitis HLS 2021.1 or later" in r.stdout
     assert not log.exists()
     # Vitis HLS 2020.1 (picked before vivado_hls): rejected by its version
     b4 = tmp_path / "b4"
@@ -536,5 +536,12 @@ def test_makefile_tool_selection(tmp_path, model):
     log = _stand_in(b4, "vitis_hls", "Vitis HLS - High-Level Synthesis from C, C++ and OpenCL v2020.1 (64-bit)")
     _stand_in(b4, "vivado_hls", "v2019.2")
     r = _make(hls, "ip", env=dict(os.environ, PATH=f"{b4}:{base}"))
-    assert r.returncode != 0 and "is Vitis HLS 2020.1: this project needs Vitis HLS 2020.2" in r.stdout
+    assert r.returncode != 0 and "is Vitis HLS 2020.1: this project needs Vitis HLS 2021.1" in r.stdout
+    assert not log.exists()
+    # Vitis HLS 2020.2 has the config_interface options but not stream type=unsync
+    b5 = tmp_path / "b5"
+    b5.mkdir()
+    log = _stand_in(b5, "vitis_hls", "Vitis HLS - High-Level Synthesis from C, C++ and OpenCL v2020.2 (64-bit)")
+    r = _make(hls, "ip", env=dict(os.environ, PATH=f"{b5}:{base}"))
+    assert r.returncode != 0 and "is Vitis HLS 2020.2" in r.stdout and "type=unsync" in r.stdout
     assert not log.exists()

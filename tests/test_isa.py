@@ -74,8 +74,8 @@ def test_c_twin_of_derived(shim, op, values):
     regs = np.array(values, dtype=np.int32)
     view = {module * 64 + i: int(v) for i, v in enumerate(values)}
     want = isa.derived(op, view)
-    ids = (ctypes.c_int * 6)()
-    vals = (ctypes.c_int64 * 6)()
+    ids = (ctypes.c_int * 8)()
+    vals = (ctypes.c_int64 * 8)()
     n = shim.derived(op, regs.ctypes.data_as(ctypes.c_void_p), ids, vals)
     assert {ids[i]: vals[i] for i in range(n)} == want
     for reg, v in want.items():

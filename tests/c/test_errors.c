@@ -19,8 +19,8 @@ static int64_t with_derived(const uint64_t *in, int64_t n, uint64_t *out) {
       if (reg < 192) regs[reg >> 6][reg & 63] = (int32_t)(uint32_t)(in[i] >> 32);
     } else if (op != ZSQ_OP_FINISH) {
       const int m = op == ZSQ_OP_STORE ? 2 : (op <= ZSQ_OP_LOAD_PARAMS ? 0 : 1);
-      int ids[6], j, nd;
-      int64_t vals[6];
+      int ids[8], j, nd;
+      int64_t vals[8];
       nd = zsq_isa_derived(op, regs[m], ids, vals);
       for (j = 0; j < nd; j++) {
         out[k++] = insn_set(ids[j], (int32_t)vals[j]);

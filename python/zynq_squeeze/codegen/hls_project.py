@@ -11,7 +11,7 @@
   words): the program's instructions and weights, the arena image with its input and the
   expected output. The testbench calls the top function ``zsq_dae`` on the whole program
   and compares the output tensor bit-exactly (``PASS``/``FAIL``, exit status 0/1);
-* ``run_hls.tcl`` (Vitis HLS 2020.2+: explicit ``config_interface``, csim, csynth, cosim,
+* ``run_hls.tcl`` (Vitis HLS 2021.1+ for csynth, 2020.2+ options: explicit ``config_interface``, csim, csynth, cosim,
   IP export), ``block_design.tcl`` (Vivado: PS + engine IP with one HP port per m_axi
   bundle, GP0 control, interrupt, address map; reports, a WNS/WHS guard, bitstream,
   ``.bit.bin`` for fpga-manager, .xsa), a ``Makefile`` (``tb``, ``csim``, ``csynth``,

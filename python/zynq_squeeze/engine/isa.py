@@ -68,6 +68,7 @@ LP_ADDR, LP_CHANNELS = 24, 25
 # requantization lanes; the simulation and the runtime check them (``derived``'s C twin
 # in src/zsq_isa.h).
 LI_SRC0, LI_ROW_STEP, LI_ROW_TRIPS, LI_ROW_PITCH = range(11, 15)
+LI_LEFT, LI_SPAN, LI_RIGHT = range(26, 29)  # words of a row: zeros, DDR burst, zeros
 (CV_TRIPS, CV_RED, CV_Q0, CV_KY_STEP, CV_OX_STEP, CV_OY_STEP, RQ_TRIPS, PL_TRIPS, PL_WIN,
  PL_S0, PL_WY_STEP, PL_PX_STEP, PL_PY_STEP) = range(112, 125)
 ST_DST0, ST_ROW_STEP, ST_ROW_TRIPS, ST_ROW_PITCH = range(140, 144)
@@ -81,7 +82,7 @@ _REGISTER_NAMES = (
     "ST_Y0 ST_X0 ST_G0 ST_ROWS ST_COLS ST_NG ST_PITCH ST_ROW0 LI_SRC0 LI_ROW_STEP "
     "LI_ROW_TRIPS LI_ROW_PITCH CV_TRIPS CV_RED CV_Q0 CV_KY_STEP CV_OX_STEP CV_OY_STEP "
     "RQ_TRIPS PL_TRIPS PL_WIN PL_S0 PL_WY_STEP PL_PX_STEP PL_PY_STEP ST_DST0 ST_ROW_STEP "
-    "ST_ROW_TRIPS ST_ROW_PITCH").split()
+    "ST_ROW_TRIPS ST_ROW_PITCH LI_LEFT LI_SPAN LI_RIGHT").split()
 REGISTERS = {name: globals()[name] for name in _REGISTER_NAMES}
 N_REGS = 64  # per module
 
@@ -91,11 +92,14 @@ def derived(op: int, r) -> dict[int, int]:
     (a mapping register id -> value). One definition: the compiler emits these values,
     the simulation and the runtime recompute and compare them (src/zsq_isa.h)."""
     if op == OP_LOAD_INPUT:
-        g, w, x0 = r[LI_G], r[LI_W], r[LI_X0]
-        cl = -x0 if x0 < 0 else 0
+        g, w, x0, cols, ng = r[LI_G], r[LI_W], r[LI_X0], r[LI_COLS], r[LI_NG]
+        # the valid columns [cl, cr) of every row of the tile
+        cl = min(-x0 if x0 < 0 else 0, cols)
+        cr = max(w - x0 if x0 + cols > w else cols, cl)
         return {LI_SRC0: r[LI_BASE] + (r[LI_Y0] * w + x0 + cl) * g + r[LI_G0],
-                LI_ROW_STEP: w * g, LI_ROW_TRIPS: r[LI_COLS] * r[LI_NG],
-                LI_ROW_PITCH: r[LI_COLS] * r[LI_PITCH]}
+                LI_ROW_STEP: w * g, LI_ROW_TRIPS: cols * ng,
+                LI_ROW_PITCH: cols * r[LI_PITCH], LI_LEFT: cl * ng,
+                LI_SPAN: (cr - cl) * ng, LI_RIGHT: (cols - cr) * ng}
     if op == OP_CONV:
         sp, sc = r[CV_SRC_PITCH], r[CV_SRC_COLS]
         red = r[CV_KH] * r[CV_KW] * r[CV_NG]

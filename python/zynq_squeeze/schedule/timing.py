@@ -74,6 +74,20 @@ def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
+def _run(k: int, regions: int, n: int, depth: int, lat: int, issue: int, beat_x100: int,
+         write: bool = False) -> int:
+    """Cycles of ``regions`` pipelined loops, each one AXI burst region of ``n`` beats
+    (``zsqd_charge_runs`` in src/zsq_dae.h): per region max(loop, latency + streaming);
+    ``k`` only gates (no valid column: nothing)."""
+    if k <= 0 or regions <= 0 or n <= 0:
+        return 0
+    b = (n * beat_x100 + 99) // 100
+    s = ((n + 15) // 16) * issue
+    axi = lat + (b if b > s else s)
+    loop = n + depth
+    return regions * (loop if loop > axi else axi)
+
+
 def _costs(cfg: DaeConfig, words: list[int], beat_x100: int):
     """Per word: (module or 3 for FINISH, cost in cycles); plus (macs, rd beats, wr beats).
 
@@ -113,24 +127,41 @@ def _costs(cfg: DaeConfig, words: list[int], beat_x100: int):
             H, W, G = lr[1], lr[2], lr[3]
             y0, x0 = lr[4], lr[5]
             rows, cols, ng = lr[7], lr[8], lr[9]
-            trips = cols * ng
-            cyc = rows * (trips + dl) if trips > 0 and rows > 0 else 0
-            # valid column span [cl, cr) and valid rows: one AXI run per row when the tile
-            # spans every channel group (ng == G), else one per pixel
+            # the valid columns [cl, cr) of every row (isa.derived's clamping)
             cl = -x0 if x0 < 0 else 0
+            cl = cl if cl < cols else cols
             cr_ = W - x0 if x0 + cols > W else cols
-            bursts = beats = 0
-            if cl < cr_:
-                nv = min(y0 + rows, H) - max(y0, 0)
-                if nv > 0:
-                    run = cr_ - cl
-                    beats = nv * run * ng
-                    bursts = nv * ((run * ng + 15) // 16 if ng == G else run * ((ng + 15) // 16))
+            cr_ = cr_ if cr_ > cl else cl
+            nv = (min(y0 + rows, H) - max(y0, 0)) if cl < cr_ else 0
+            nv = nv if nv > 0 else 0
+            trips = cols * ng
+            # rows outside the image: one zero loop; rows inside: zeros, the valid span as
+            # burst region(s) (one per row when ng == G, else one per pixel), zeros
+            cyc = (rows - nv) * (trips + dl if trips > 0 else 0)
+            beats = 0
+            if nv:
+                left, right = cl * ng, (cols - cr_) * ng
+                per_row = (left + dl if left > 0 else 0) + (right + dl if right > 0 else 0)
+                if ng == G:
+                    per_row += _run(cr_ - cl, 1, ng * (cr_ - cl), dl, rd_lat, rd_issue, beat_x100)
+                else:
+                    per_row += _run(cr_ - cl, cr_ - cl, ng, dl, rd_lat, rd_issue, beat_x100)
+                cyc += nv * per_row
+                beats = nv * (cr_ - cl) * ng
+            rd_beats_all += beats
+            ddr[i] = beats * 8
+            costs.append(cyc)
+            mods.append(0)
+            continue
         elif op == OP_LW or op == OP_LP:
             n = lr[17] if op == OP_LW else lr[25]
-            cyc = n + dl if n > 0 else 0
-            beats = n
-            bursts = (n + 15) // 16
+            cyc = _run(1, 1, n, dl, rd_lat, rd_issue, beat_x100)
+            beats = n if n > 0 else 0
+            rd_beats_all += beats
+            ddr[i] = beats * 8
+            costs.append(cyc)
+            mods.append(0)
+            continue
         elif op == OP_CONV:
             trips = cr[0] * cr[1] * cr[2] * cr[3] * cr[4] * cr[8]
             macs += trips * mac_per_trip
@@ -149,21 +180,15 @@ def _costs(cfg: DaeConfig, words: list[int], beat_x100: int):
             continue
         elif op == OP_ST:
             G, rows, cols, ng = sr[3], sr[7], sr[8], sr[9]
-            trips = cols * ng
-            cyc = rows * (trips + ds) if trips > 0 and rows > 0 else 0
-            if rows > 0:
-                beats = rows * cols * ng if cols > 0 else 0
-                per_row = (trips + 15) // 16 if ng == G else (cols * ((ng + 15) // 16) if cols > 0 else 0)
-                bursts = rows * per_row
+            # one burst region per row when the region spans every group, else per pixel
+            if ng == G:
+                per_row = _run(1, 1, cols * ng, ds, wr_lat, wr_issue, beat_x100, write=True)
             else:
-                beats = bursts = 0
+                per_row = _run(cols, cols, ng, ds, wr_lat, wr_issue, beat_x100, write=True)
+            cyc = rows * per_row if rows > 0 else 0
+            beats = rows * cols * ng if rows > 0 and cols > 0 else 0
             wr_beats_all += beats
             ddr[i] = beats * 8
-            if bursts > 0:
-                b = (beats * beat_x100 + 99) // 100
-                issue = bursts * wr_issue
-                axi = (b if b > issue else issue) + wr_lat
-                cyc = cyc if cyc > axi else axi
             costs.append(cyc)
             mods.append(2)
             continue
@@ -174,16 +199,6 @@ def _costs(cfg: DaeConfig, words: list[int], beat_x100: int):
         else:
             raise EngineError(f"accelerator error {ERR_OPCODE}: instruction {i}: unknown opcode",
                               ERR_OPCODE)
-        # loads: read-side HP-port cost
-        rd_beats_all += beats
-        ddr[i] = beats * 8
-        if bursts > 0:
-            b = (beats * beat_x100 + 99) // 100
-            issue = bursts * rd_issue
-            axi = rd_lat + (b if b > issue else issue)
-            cyc = cyc if cyc > axi else axi
-        costs.append(cyc)
-        mods.append(0)
     return mods, costs, macs, rd_beats_all, wr_beats_all, ddr
 
 
