@@ -16,7 +16,7 @@ import numpy as np
 
 from ..quantize.layers import ConvLayer, ConvParams
 
-MAX_PATCH_CHANNELS = 64  # C*KH*KW up to 8 words: beyond, the tap loop is as efficient
+MAX_PATCH_CHANNELS = 256  # C*KH*KW up to 32 words per output pixel (in_buf rows per pixel)
 
 
 def applies(layer) -> bool:

@@ -113,6 +113,15 @@ def candidates(cfg: DaeConfig, layer) -> list[DaeTile]:
     ic = layer.squeeze.in_channels if isinstance(layer, FireLayer) else layer.conv.in_channels
     tocs = _halvings(oc, pe)
     tics = _halvings(ic, PE_IC)
+    if not isinstance(layer, FireLayer):
+        # for each input-channel step, the largest oc tile whose weight block still fits
+        # w_buf (a whole-depth step keeps the input's DDR rows contiguous: row bursts)
+        kh, kw = layer.conv.kernel
+        for tic in tics:
+            nog = cfg.w_rows // (kh * kw * groups(tic))
+            if nog >= 1:
+                tocs.append(min(oc, nog * pe))
+        tocs = sorted(set(tocs), reverse=True)
     ths = sorted({cdiv(oh, n) for n in range(1, oh + 1)}, reverse=True)
     tws = sorted({cdiv(ow, n) for n in range(1, ow + 1)}, reverse=True)
     out = []
