@@ -19,6 +19,7 @@ from ..boards import get_board
 from ..codegen.glue import GlueFunction, emit_glue
 from ..codegen.lower import LoweredFunction, lower_function
 from ..engine.dae_config import DaeConfig
+from ..errors import ScheduleError
 from ..schedule.select import choose_engine, choose_tiles
 from ..target import is_board_target
 from . import context
@@ -147,6 +148,12 @@ def generate(functions, opts: context.BuildOptions) -> CodegenResult:
         tiles = choose_tiles(engine, [layer for layer, _, _ in layers], tuning_log=opts.tuning_log)
         prog = build_dae_program(engine, layers, tiles, tensors, lf.inputs, lf.outputs)
         timing_run = simulate(engine, prog.words, beat)
+        if max(timing_run.token_peak) > engine.token_depth:
+            # the hardware token FIFOs hold token_depth: a deeper backlog would stall
+            # the pusher where the simulation does not
+            raise ScheduleError(f"{lf.symbol}: {max(timing_run.token_peak)} dependency tokens "
+                                f"would wait in one queue; the engine's queues hold "
+                                f"{engine.token_depth}")
         cycles = layer_cycles(prog, timing_run.insn_end)
         programs.append(prog)
         cycles_all.append(cycles)
