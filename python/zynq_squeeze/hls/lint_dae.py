@@ -796,6 +796,8 @@ def _pipeline(prog: _Program, s: _Src, add) -> None:
         for v, (kind, fvals, ftext, dim) in parts.items():
             for m in re.finditer(r"(?<![\w.>:])" + re.escape(v) + r"\s*\[", cpp[b0:b1]):
                 p = b0 + m.start()
+                if _is_declaration(cpp, p):
+                    continue  # `T v[N];` declares the array: not an access
                 subs, j = [], b0 + m.end() - 1
                 while j < len(cpp) and cpp[j] == "[":
                     e = _L._match_close(cpp, j)
@@ -813,6 +815,16 @@ def _pipeline(prog: _Program, s: _Src, add) -> None:
                     add(s, p, "pipeline-bank", f"'{v}[{idx.strip()}]' in {where}: runtime index "
                         f"into dimension {d + 1} of '{v}' ({kind} partition): the bank is not "
                         "known statically")
+
+
+_NOT_TYPES = {"return", "case", "else", "do", "goto", "throw", "sizeof", "delete", "new"}
+
+
+def _is_declaration(cpp: str, p: int) -> bool:
+    """True when the name at ``p`` follows a type (``zsqd_word w[...]``, ``ap_int<32> s[...]``):
+    the subscript is the array's size, not an index."""
+    m = re.search(r"([\w>]+)\s+$", cpp[max(0, p - 80):p])
+    return bool(m) and m.group(1) not in _NOT_TYPES
 
 
 def _cyclic_ok(prog, idx, tctx, unrolled, fvals, ftext) -> bool:
