@@ -61,6 +61,26 @@ static inline void zsqd_charge_runs(int64_t k, int64_t n, int64_t depth, bool wr
 #define ZSQD_MACS(n)
 #endif
 
+/* ---- registers ----------------------------------------------------------------------- */
+/* SET: write the module's register (id & 63); true when `insn` was a SET. */
+static inline bool zsqd_set_register(zsqd_word insn, int32_t regs[ZSQ_N_REGS]) {
+#pragma HLS INLINE
+  if (insn.range(3, 0) != ZSQ_OP_SET) return false;
+  regs[(int)insn.range(21, 16)] = (int32_t)(uint32_t)insn.range(63, 32);
+  ZSQD_LOOP(1, 0);
+  return true;
+}
+
+/* Every register reads 0 until the program sets it, as in the simulation. */
+static inline void zsqd_reset_registers(int32_t regs[ZSQ_N_REGS]) {
+#pragma HLS INLINE
+regs_reset:
+  for (int r = 0; r < ZSQ_N_REGS; r++) {
+#pragma HLS UNROLL
+    regs[r] = 0;
+  }
+}
+
 /* ---- words of 8 int8 ---------------------------------------------------------------- */
 static inline ap_int<8> zsqd_byte(zsqd_word w, int i) {
 #pragma HLS INLINE
@@ -549,11 +569,7 @@ void zsqd_load_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS], const zsqd_word *a
 #pragma HLS INLINE off
   const int op = insn.range(3, 0);
   const int half = insn[8];
-  if (op == ZSQ_OP_SET) {
-    regs[(int)insn.range(21, 16)] = (int32_t)(uint32_t)insn.range(63, 32);
-    ZSQD_LOOP(1, 0);
-    return;
-  }
+  if (zsqd_set_register(insn, regs)) return;
   if (op == ZSQ_OP_LOAD_INPUT) {
     const int H = regs[ZSQ_LI_H], W = regs[ZSQ_LI_W], G = regs[ZSQ_LI_G];
     const int y0 = regs[ZSQ_LI_Y0], x0 = regs[ZSQ_LI_X0];
@@ -667,11 +683,7 @@ void zsqd_compute_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS],
                        zsqd_word out_buf[2][C::K][C::OUT_ROWS]) {
 #pragma HLS INLINE off
   const int op = insn.range(3, 0);
-  if (op == ZSQ_OP_SET) {
-    regs[(int)insn.range(21, 16)] = (int32_t)(uint32_t)insn.range(63, 32);
-    ZSQD_LOOP(1, 0);
-    return;
-  }
+  if (zsqd_set_register(insn, regs)) return;
   if (op == ZSQ_OP_CONV) {
     const int rows = regs[ZSQ_CV_ROWS - 64], cols = regs[ZSQ_CV_COLS - 64], nog = regs[ZSQ_CV_OG - 64];
     const int KH = regs[ZSQ_CV_KH - 64], KW = regs[ZSQ_CV_KW - 64];
@@ -978,11 +990,7 @@ void zsqd_store_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS], zsqd_word out_buf
                      zsqd_word *act_wr) {
 #pragma HLS INLINE off
   const int op = insn.range(3, 0);
-  if (op == ZSQ_OP_SET) {
-    regs[(int)insn.range(21, 16)] = (int32_t)(uint32_t)insn.range(63, 32);
-    ZSQD_LOOP(1, 0);
-    return;
-  }
+  if (zsqd_set_register(insn, regs)) return;
   if (op == ZSQ_OP_STORE) {
     const int base = regs[ZSQ_ST_BASE - 128], W = regs[ZSQ_ST_W - 128], G = regs[ZSQ_ST_G - 128];
     const int y0 = regs[ZSQ_ST_Y0 - 128], x0 = regs[ZSQ_ST_X0 - 128], g0 = regs[ZSQ_ST_G0 - 128];

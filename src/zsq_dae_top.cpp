@@ -41,11 +41,7 @@ static void zsqd_load(uint32_t n, hls::stream<zsqd_word> &q, hls::stream<bool> &
                       zsqd_word p_buf[2][C::PE_OC][C::P_ROWS]) {
   int32_t regs[ZSQ_N_REGS];
 #pragma HLS ARRAY_PARTITION variable = regs complete
-regs_reset:
-  for (int r = 0; r < ZSQ_N_REGS; r++) {
-#pragma HLS UNROLL
-    regs[r] = 0; /* a register the program never sets reads 0, as in the simulation */
-  }
+  zsqd_reset_registers(regs);
 load_insn:
   for (uint32_t i = 0; i < n; i++) {
 #pragma HLS loop_tripcount min = 1 max = 65536
@@ -63,11 +59,7 @@ static void zsqd_compute(uint32_t n, hls::stream<zsqd_word> &q, hls::stream<bool
                          zsqd_word p_buf[2][C::PE_OC][C::P_ROWS], zsqd_word out_buf[2][C::K][C::OUT_ROWS]) {
   int32_t regs[ZSQ_N_REGS];
 #pragma HLS ARRAY_PARTITION variable = regs complete
-regs_reset:
-  for (int r = 0; r < ZSQ_N_REGS; r++) {
-#pragma HLS UNROLL
-    regs[r] = 0; /* a register the program never sets reads 0, as in the simulation */
-  }
+  zsqd_reset_registers(regs);
   /* compute-private buffers: accumulators, pre-pool tile, fire squeeze tile */
   ap_int<32> acc[C::ACC_ROWS][C::PE_OC];
 #pragma HLS ARRAY_PARTITION variable = acc complete dim = 2
@@ -93,11 +85,7 @@ static void zsqd_store(uint32_t n, hls::stream<zsqd_word> &q, hls::stream<bool> 
                        zsqd_word out_buf[2][C::K][C::OUT_ROWS], zsqd_word *act_wr) {
   int32_t regs[ZSQ_N_REGS];
 #pragma HLS ARRAY_PARTITION variable = regs complete
-regs_reset:
-  for (int r = 0; r < ZSQ_N_REGS; r++) {
-#pragma HLS UNROLL
-    regs[r] = 0; /* a register the program never sets reads 0, as in the simulation */
-  }
+  zsqd_reset_registers(regs);
 store_insn:
   for (uint32_t i = 0; i < n; i++) {
 #pragma HLS loop_tripcount min = 1 max = 65536
