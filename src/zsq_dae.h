@@ -136,8 +136,8 @@ mac_oc:
 /* The HLS loops below are what Vitis HLS synthesizes; executed on the host with ap_int
  * types they cost ~1000x what the arithmetic needs. A host build (no __SYNTHESIS__, no
  * -DZSQD_HLS_KERNEL) runs these instead: the same integers into the same buffer words,
- * with plain integers on the buffers' bytes. The cost calls (ZSQD_LOOP / _RD_RUN /
- * _WR_RUN / _MACS) stay outside the split, so the charged timing cannot differ.
+ * with plain integers on the buffers' bytes. The cost calls (ZSQD_LOOP / _RD_LOOPS /
+ * _WR_LOOPS / _MACS) stay outside the split, so the charged timing cannot differ.
  * tests/test_dae_fastpath.py checks both builds agree word for word and cycle for cycle. */
 #if !defined(__SYNTHESIS__) && !defined(ZSQD_HLS_KERNEL)
 #include <string.h>
@@ -523,43 +523,50 @@ static void zsqd_fast_pool(int rows, int cols, int nog, int KH, int KW, int SY, 
 
 /* ---- load ---------------------------------------------------------------------------- */
 /* Where the next word of an input tile goes: bank g % K, row drow + g / K of pixel row
- * drow (incremental: no division). */
+ * drow (incremental: no division). The buffer is passed whole with the half as an index,
+ * as compute reads it: `in_buf[half]` with a runtime half would hand an INLINE off callee
+ * a slice across the completely partitioned dim 1, which is not one set of memories. */
 template <class C>
 struct zsqd_in_cursor {
   int drow, pitch, ng, g, bank, brow;
   zsqd_in_cursor(int d, int p, int n) : drow(d), pitch(p), ng(n), g(0), bank(0), brow(0) {}
-  void put(zsqd_word buf[C::K][C::IN_ROWS], zsqd_word v) {
+  void put(zsqd_word buf[2][C::K][C::IN_ROWS], int half, zsqd_word v) {
 #pragma HLS INLINE
-    buf[bank][drow + brow] = v;
+    buf[half][bank][drow + brow] = v;
     if (++bank == C::K) { bank = 0; brow++; }
     if (++g == ng) { g = 0; bank = 0; brow = 0; drow += pitch; }
   }
 };
 
-/* n zero words (padding outside the image): an on-chip loop, no DDR access. */
+/* n zero words (padding outside the image): an on-chip loop, no DDR access. The cursor is
+ * copied in and out: the loop carries it in registers, not through the reference. */
 template <class C>
-void zsqd_zero_words(zsqd_word buf[C::K][C::IN_ROWS], zsqd_in_cursor<C> &cur, int n) {
+void zsqd_zero_words(zsqd_word buf[2][C::K][C::IN_ROWS], int half, zsqd_in_cursor<C> &cur, int n) {
 #pragma HLS INLINE off
+  zsqd_in_cursor<C> c = cur;
 li_zero:
   for (int i = 0; i < n; i++) {
 #pragma HLS loop_tripcount min = 0 max = 4096
 #pragma HLS PIPELINE II = 1
-    cur.put(buf, 0);
+    c.put(buf, half, 0);
   }
+  cur = c;
 }
 
 /* n contiguous DDR words from `base`: its own burst region (an unconditional read at an
  * address linear in the loop counter). */
 template <class C>
-void zsqd_read_words(zsqd_word buf[C::K][C::IN_ROWS], zsqd_in_cursor<C> &cur,
+void zsqd_read_words(zsqd_word buf[2][C::K][C::IN_ROWS], int half, zsqd_in_cursor<C> &cur,
                      const zsqd_word *act_rd, int base, int n) {
 #pragma HLS INLINE off
+  zsqd_in_cursor<C> c = cur;
 li_burst:
   for (int j = 0; j < n; j++) {
 #pragma HLS loop_tripcount min = 1 max = 4096
 #pragma HLS PIPELINE II = 1
-    cur.put(buf, act_rd[base + j]);
+    c.put(buf, half, act_rd[base + j]);
   }
+  cur = c;
 }
 
 template <class C>
@@ -602,21 +609,21 @@ void zsqd_load_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS], const zsqd_word *a
        * `base + j`), then zeros: Vitis infers one burst per region */
       zsqd_in_cursor<C> cur(dst_row, pitch, ng);
       if (!row_ok) {
-        zsqd_zero_words<C>(in_buf[half], cur, row_trips);
+        zsqd_zero_words<C>(in_buf, half, cur, row_trips);
       } else {
-        zsqd_zero_words<C>(in_buf[half], cur, left);
+        zsqd_zero_words<C>(in_buf, half, cur, left);
         if (ng == G) {
-          zsqd_read_words<C>(in_buf[half], cur, act_rd, src, span);
+          zsqd_read_words<C>(in_buf, half, cur, act_rd, src, span);
         } else {
           int px = src;
         li_px:
           for (int c = cl; c < cr; c++) {
 #pragma HLS loop_tripcount min = 1 max = 256
-            zsqd_read_words<C>(in_buf[half], cur, act_rd, px, ng);
+            zsqd_read_words<C>(in_buf, half, cur, act_rd, px, ng);
             px += G;
           }
         }
-        zsqd_zero_words<C>(in_buf[half], cur, right);
+        zsqd_zero_words<C>(in_buf, half, cur, right);
       }
 #endif
       if (!row_ok) {
@@ -959,31 +966,34 @@ void zsqd_compute_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS],
 }
 
 /* ---- store -------------------------------------------------------------------------- */
-/* Where the next word of an output region comes from: bank g % K, row srow + g / K. */
+/* Where the next word of an output region comes from: bank g % K, row srow + g / K
+ * (the buffer whole, the half an index: see zsqd_in_cursor). */
 template <class C>
 struct zsqd_out_cursor {
   int srow, pitch, ng, g, bank, brow;
   zsqd_out_cursor(int s, int p, int n) : srow(s), pitch(p), ng(n), g(0), bank(0), brow(0) {}
-  zsqd_word get(zsqd_word buf[C::K][C::OUT_ROWS]) {
+  zsqd_word get(zsqd_word buf[2][C::K][C::OUT_ROWS], int half) {
 #pragma HLS INLINE
-    zsqd_word v = buf[bank][srow + brow];
+    zsqd_word v = buf[half][bank][srow + brow];
     if (++bank == C::K) { bank = 0; brow++; }
     if (++g == ng) { g = 0; bank = 0; brow = 0; srow += pitch; }
     return v;
   }
 };
 
-/* n contiguous DDR words at `base`: its own burst region. */
+/* n contiguous DDR words at `base`: its own burst region (cursor copied in and out). */
 template <class C>
-void zsqd_write_words(zsqd_word buf[C::K][C::OUT_ROWS], zsqd_out_cursor<C> &cur,
+void zsqd_write_words(zsqd_word buf[2][C::K][C::OUT_ROWS], int half, zsqd_out_cursor<C> &cur,
                       zsqd_word *act_wr, int base, int n) {
 #pragma HLS INLINE off
+  zsqd_out_cursor<C> c = cur;
 st_burst:
   for (int j = 0; j < n; j++) {
 #pragma HLS loop_tripcount min = 1 max = 4096
 #pragma HLS PIPELINE II = 1
-    act_wr[base + j] = cur.get(buf);
+    act_wr[base + j] = c.get(buf, half);
   }
+  cur = c;
 }
 template <class C>
 void zsqd_store_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS], zsqd_word out_buf[2][C::K][C::OUT_ROWS],
@@ -1015,13 +1025,13 @@ void zsqd_store_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS], zsqd_word out_buf
        * contiguous in DDR), else one per pixel: an unconditional write at `base + j` */
       zsqd_out_cursor<C> cur(src_row, pitch, ng);
       if (ng == G) {
-        zsqd_write_words<C>(out_buf[h], cur, act_wr, dst, row_trips);
+        zsqd_write_words<C>(out_buf, h, cur, act_wr, dst, row_trips);
       } else {
         int px = dst;
       st_px:
         for (int c = 0; c < cols; c++) {
 #pragma HLS loop_tripcount min = 1 max = 256
-          zsqd_write_words<C>(out_buf[h], cur, act_wr, px, ng);
+          zsqd_write_words<C>(out_buf, h, cur, act_wr, px, ng);
           px += G;
         }
       }

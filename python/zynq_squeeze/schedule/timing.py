@@ -3,8 +3,8 @@ without executing data (docs/ENGINE.md, "Timing by execution").
 
 ``simulate`` tracks each module's registers (``SET``), charges every instruction what
 ``src/zsq_dae.h`` charges while it executes (``ZSQD_LOOP``: trips + depth per pipelined
-loop; ``ZSQD_RD_RUN`` / ``ZSQD_WR_RUN``: one contiguous AXI run, 16-beat bursts) with the
-HP-port formula of ``charge_cost`` in ``src/zsq_dae_sim.cpp``, and runs the same
+loop; ``ZSQD_RD_LOOPS`` / ``ZSQD_WR_LOOPS``: burst regions of 16-beat bursts) with the
+HP-port formula of ``zsqd_charge_runs`` in ``src/zsq_dae.h``, and runs the same
 discrete-event schedule as that driver: fetch routes one word per cycle and stalls on a
 full command queue, load / compute / store execute their queues in order, an instruction
 starts at max(module free, word arrival, push time of the tokens it pops). Its cycles and
