@@ -98,6 +98,18 @@ def test_unknown_board(compiled, capsys):
     assert "unknown board 'zedboard'" in capsys.readouterr().err
 
 
+def test_errors_from_inside_the_compile_are_one_line(compiled, capsys):
+    """A bad tuning log fails inside tvm.compile: the user sees one line, not a traceback."""
+    bad = compiled / "bad_log.json"
+    bad.write_text('{"version": 2, "layers": {"x": {"toc": 0}}}')
+    rc = main(["compile", str(compiled / "net.onnx"), "--tuning-log", str(bad), "--out",
+               str(compiled / "o3"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.startswith("zynq-squeeze: error: tuning log") and "bad entry" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
 def test_console_script_entry_point():
     out = subprocess.run([sys.executable, "-m", "zynq_squeeze.cli", "--help"],
                          capture_output=True, text=True)

@@ -127,6 +127,72 @@ def test_wrong_input_at_run_time(small_build, tmp_path):
         f(out)
 
 
+def test_concurrent_calls_are_correct(small_build):
+    """One executable called from 4 threads (a VM each: the glue's static arena and the
+    engine take turns): every output equals the serial one."""
+    import threading
+
+    _, res = small_build
+    rng = np.random.default_rng(7)
+    xs = [rng.standard_normal((1, 3, 23, 23)).astype(np.float32) for _ in range(8)]
+    serial = [res.vm()["main"](tvm.runtime.tensor(x)).numpy() for x in xs]
+    got: dict = {}
+    errors = []
+
+    def worker(k):
+        try:
+            vm = res.vm()
+            for rep in range(3):
+                for i in range(k, len(xs), 4):
+                    got[(k, rep, i)] = vm["main"](tvm.runtime.tensor(xs[i])).numpy()
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+    assert len(got) == 3 * len(xs)
+    for (_, _, i), y in got.items():
+        np.testing.assert_array_equal(y, serial[i])
+
+
+def test_build_raises_the_documented_error_types(tmp_path):
+    """Errors raised inside tvm.compile cross TVM's FFI as RuntimeError; build() gives the
+    caller zynq-squeeze's own type and message back."""
+    from zynq_squeeze.errors import ScheduleError
+    from zynq_squeeze.schedule.select import EngineFitError, TuningLogError
+
+    mod = from_onnx(small_net())
+    calib = [np.random.default_rng(0).standard_normal((1, 3, 23, 23)).astype(np.float32)]
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(TuningLogError, match="not valid JSON"):
+        zynq_squeeze.build(mod, calibration=calib, tuning_log=bad)
+    big = tmp_path / "big.json"
+    big.write_text('{"version": 2, "engine": {"k": 4, "w_rows": 16384}, "layers": {}}')
+    with pytest.raises(EngineFitError, match="zybo-z7-20 has"):
+        zynq_squeeze.build(mod, calibration=calib, tuning_log=big)
+    with pytest.raises(ScheduleError, match="no engine fits zybo-z7-10"):
+        zynq_squeeze.build(mod, calibration=calib, board="zybo-z7-10")
+
+
+def test_model_names_cannot_inject_code(tmp_path):
+    """A model name is text from a model file: it reaches generated C, Tcl and Makefiles
+    only through safe_text (no comment closed, no string ended, nothing substituted)."""
+    mod = from_onnx(small_net())
+    calib = [np.random.default_rng(0).standard_normal((1, 3, 23, 23)).astype(np.float32)]
+    evil = 'x */ int zsq_pwned = 1; /* "$(rm -rf ~)" `id` \n#include "/etc/passwd"'
+    zynq_squeeze.build(mod, calibration=calib, out_dir=tmp_path, model_name=evil)
+    for f in (tmp_path / "src").iterdir():
+        if f.suffix in (".cc", ".h"):
+            text = f.read_text()
+            assert "*/ int zsq_pwned" not in text and '#include "/etc/passwd"' not in text
+            assert "x____int_zsq_pwned___1" in text or f.name != "zsq_glue.cc"  # the name, defused
+
+
 def test_unsupported_ops_still_run_and_match_float(tmp_path):
     g = GraphBuilder((1, 3, 16, 16), seed=3)
     g.conv(8, 3, pad=1)

@@ -22,7 +22,6 @@ from ..quantize.layers import ConvLayer, FireLayer
 from ..quantize.reference import avg_pool_constants, conv_pre_shift, run_layer
 from ..schedule.instructions import Block, Tensor, groups, layer_convs, lower_layers
 
-
 ACC_LIMIT = (1 << 31) - 1
 
 
@@ -247,13 +246,6 @@ def build_dae_program(cfg: DaeConfig, layers, tiles: list[DaeTile], tensors: dic
                 wgt[addr:addr + len(p)] = p
     return DaeProgram(cfg, layers, list(tiles), np.asarray(words, dtype=np.uint64), wgt,
                       placed, list(inputs), list(outputs), arena, ends)
-
-
-def sanitize_comment(text: str) -> str:
-    """``text`` made safe inside a C block comment on one line (no ``*/``, no newlines,
-    printable ASCII only): model names come from model files."""
-    s = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in str(text))
-    return s.replace("*/", "*_/").replace("/*", "/_*")
 
 
 def reference_chain(layers, x: np.ndarray) -> np.ndarray:

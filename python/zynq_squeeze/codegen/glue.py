@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .dae_program import sanitize_comment
 from .lower import LoweredFunction, boundary_factors
+from .safe_text import safe_text
 
 
 @dataclass
@@ -47,8 +47,13 @@ PRELUDE = r"""
 #include <stdio.h>
 #include <string.h>
 #include <math.h>
+#include <mutex>
 #include <tvm/ffi/c_api.h>
 #include "zsq_runtime.h"
+
+/* One accelerator, one arena per function, static: calls that TVM makes from several
+ * threads (the VM releases the GIL) take turns. */
+static std::mutex zsq_glue_lock;
 
 /* Raise a Python exception of type `kind` through tvm-ffi and return -1. */
 static int zsq_raise(const char *kind, const char *msg) {
@@ -228,6 +233,7 @@ def emit_function(g: GlueFunction) -> str:
         f"  if (TVMFFIHandleInitOnce(&{sym}_handle, {sym}_init) != 0) return -1;",
         f"  const zsq_rt_program_t *prog = (const zsq_rt_program_t *){sym}_handle;",
         "  char err[256];",
+        "  std::lock_guard<std::mutex> guard(zsq_glue_lock);",
         f"  for (int64_t n = 0; n < {lf.batch}; ++n) {{",
     ]
     for k, tid in enumerate(lf.inputs):
@@ -266,7 +272,7 @@ def emit_glue(model_name: str, board: str, functions: list[GlueFunction]) -> str
     """The complete glue source for all offloaded functions of one model."""
     head = [
         "/*",
-        f" * zynq-squeeze glue for model '{sanitize_comment(model_name)}' (board {board}).",
+        f" * zynq-squeeze glue for model '{safe_text(model_name)}' (board {board}).",
         " * Generated code: tvm-ffi entry points of the offloaded functions. Do not edit.",
         f" * Functions: {', '.join(g.lowered.symbol for g in functions)}",
         " */",

@@ -35,6 +35,9 @@ class BuildOptions:
     # Filled by the build: what the codegen produced (for report.json and tests).
     results: list = field(default_factory=list)
     partition_reports: list = field(default_factory=list)
+    # The zynq-squeeze error raised inside tvm.compile (TVM's FFI turns it into a plain
+    # RuntimeError on the way out; build() re-raises this one instead).
+    error: BaseException | None = None
 
     def replace(self, **kw) -> "BuildOptions":
         return dataclasses.replace(self, **kw)

@@ -14,7 +14,7 @@ from tvm import relax
 from tvm.target import Target
 
 from .. import target
-from ..errors import BuildError
+from ..errors import BuildError, ZynqSqueezeError
 from ..partitioning import partitioner
 from ..quantize.calibrate import calibrate, ensure_calibrated
 from . import context
@@ -27,8 +27,12 @@ def offload_pass() -> tvm.transform.Pass:
     @tvm.transform.module_pass(opt_level=0, name="ZynqSqueezeOffload")
     def _offload(mod, ctx):
         opts = context.current()
-        mod = ensure_calibrated(mod, progress=opts.progress)
-        mod, rep = partitioner.partition_with_report(mod)
+        try:
+            mod = ensure_calibrated(mod, progress=opts.progress)
+            mod, rep = partitioner.partition_with_report(mod)
+        except ZynqSqueezeError as e:
+            opts.error = e  # crosses TVM's FFI as a RuntimeError: build() restores the type
+            raise
         opts.partition_reports.append(rep)
         return relax.transform.RunCodegen()(mod)
 
@@ -96,7 +100,12 @@ def build(mod: tvm.IRModule, board: str = "zybo-z7-20", calibration=None, tuning
         clock_mhz=clock_mhz, progress=progress, board_build=board_build)
     tgt = Target(target.BOARD_CONFIG if board_build else target.HOST_CONFIG)
     with context.using(opts):
-        ex = tvm.compile(mod, target=tgt)
+        try:
+            ex = tvm.compile(mod, target=tgt)
+        except RuntimeError:
+            if opts.error is not None:  # the codegen's own error, with its type and message
+                raise opts.error from None
+            raise
     if not opts.partition_reports:
         raise BuildError("the zynq-squeeze pipeline did not run (was the default pipeline "
                          "replaced after importing zynq_squeeze?)")

@@ -19,7 +19,7 @@ from ..boards import get_board
 from ..codegen.glue import GlueFunction, emit_glue
 from ..codegen.lower import LoweredFunction, lower_function
 from ..engine.dae_config import DaeConfig
-from ..errors import ScheduleError
+from ..errors import ScheduleError, ZynqSqueezeError
 from ..schedule.select import choose_engine, choose_tiles
 from ..target import is_board_target
 from . import context
@@ -197,7 +197,11 @@ DDR_EFFICIENCY = 0.75
 def _relax_ext_zynq_squeeze(functions, options, constant_names):
     """The BYOC codegen entry point TVM's RunCodegen calls (returns runtime modules)."""
     opts = context.current()
-    res = generate(list(functions), opts)
+    try:
+        res = generate(list(functions), opts)
+    except ZynqSqueezeError as e:
+        opts.error = e  # crosses TVM's FFI as a RuntimeError: build() restores the type
+        raise
     opts.results.append(res)
     symbols = [lf.symbol for lf in res.functions]
     return [tvm.runtime.load_static_library(str(res.object_path), symbols)]
