@@ -110,6 +110,30 @@ def test_errors_from_inside_the_compile_are_one_line(compiled, capsys):
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("clock", ["0", "-5", "nan", "1e9"])
+def test_bad_clock_is_refused_before_any_file(compiled, capsys, clock):
+    out = compiled / f"clk_{clock}"
+    rc = main(["compile", str(compiled / "net.onnx"), "--clock", clock, "--out", str(out),
+               "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("zynq-squeeze: error: clock") and "MHz is outside" in err
+    assert not out.exists()
+
+
+def test_run_names_the_file_it_wrote(compiled, capsys):
+    x = np.random.default_rng(3).standard_normal((1, 3, 19, 19)).astype(np.float32)
+    np.save(compiled / "x2.npy", x)
+    assert main(["run", str(compiled / "out"), "--input", str(compiled / "x2.npy"),
+                 "--output", str(compiled / "y2")]) == 0
+    assert (compiled / "y2.npy").is_file()
+    assert f"-> {compiled / 'y2.npy'}" in capsys.readouterr().out
+
+
+def test_report_names_the_calibration(compiled):
+    rep = json.loads((compiled / "out" / "report.json").read_text())
+    assert rep["calibration"] and "sample" in rep["calibration"]
+
+
 def test_console_script_entry_point():
     out = subprocess.run([sys.executable, "-m", "zynq_squeeze.cli", "--help"],
                          capture_output=True, text=True)

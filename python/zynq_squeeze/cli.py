@@ -41,8 +41,12 @@ def compile_model(model, out_dir: Path, *, board: str = "zybo-z7-20", calibratio
 
     from .frontend import onnx_import as frontend
     from .report.summary import make_report, write_outputs
+    from .boards import get_board
     from .toolchain.driver import build as build_model
+    from .toolchain.driver import check_clock
 
+    get_board(board)  # bad options fail before anything is written
+    check_clock(clock_mhz)
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -149,8 +153,9 @@ def _cmd_run(args) -> int:
     if len(man["inputs"]) != 1:
         raise ZynqSqueezeError("'run' takes models with one input; use the Python API")
     out = run_compiled(Path(args.dir), [x])
-    np.save(args.output, out[0])
-    print(f"[zynq-squeeze] output {out[0].shape} {out[0].dtype} -> {args.output}")
+    path = args.output if str(args.output).endswith(".npy") else f"{args.output}.npy"
+    np.save(path, out[0])  # np.save appends .npy: name the file it wrote
+    print(f"[zynq-squeeze] output {out[0].shape} {out[0].dtype} -> {path}")
     if args.reference:
         ref = run_float_reference(Path(args.dir) / man["onnx"], [x])
         agr = agreement(out[0], ref[0])

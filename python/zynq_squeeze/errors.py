@@ -23,3 +23,7 @@ class EngineError(ZynqSqueezeError, RuntimeError):
 
 class BuildError(ZynqSqueezeError, RuntimeError):
     """Compiling native sources (engine, runtime) failed."""
+
+
+class OptionError(ZynqSqueezeError, ValueError):
+    """An option (clock, board, path) is outside what zynq-squeeze accepts."""

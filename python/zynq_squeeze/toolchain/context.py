@@ -38,6 +38,7 @@ class BuildOptions:
     # The zynq-squeeze error raised inside tvm.compile (TVM's FFI turns it into a plain
     # RuntimeError on the way out; build() re-raises this one instead).
     error: BaseException | None = None
+    calibration_source: str | None = None  # what the module was calibrated with
 
     def replace(self, **kw) -> "BuildOptions":
         return dataclasses.replace(self, **kw)

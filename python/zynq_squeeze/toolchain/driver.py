@@ -14,7 +14,11 @@ from tvm import relax
 from tvm.target import Target
 
 from .. import target
-from ..errors import BuildError, ZynqSqueezeError
+from ..errors import BuildError, OptionError, ZynqSqueezeError
+
+# The PL clocks a Zynq-7000 / UltraScale+ design can be asked to meet, in MHz.
+MIN_CLOCK_MHZ = 1.0
+MAX_CLOCK_MHZ = 500.0
 from ..partitioning import partitioner
 from ..quantize.calibrate import calibrate, ensure_calibrated
 from . import context
@@ -29,6 +33,7 @@ def offload_pass() -> tvm.transform.Pass:
         opts = context.current()
         try:
             mod = ensure_calibrated(mod, progress=opts.progress)
+            opts.calibration_source = (partitioner.read_calibration(mod) or {}).get("source")
             mod, rep = partitioner.partition_with_report(mod)
         except ZynqSqueezeError as e:
             opts.error = e  # crosses TVM's FFI as a RuntimeError: build() restores the type
@@ -59,6 +64,7 @@ class BuildResult:
     options: context.BuildOptions
     partition_report: partitioner.PartitionReport
     codegen: list = field(default_factory=list)
+    calibration_source: str | None = None  # e.g. "8 user samples", or the synthetic set
 
     def vm(self, device=None) -> relax.VirtualMachine:
         """A Relax VM over the executable (CPU device by default)."""
@@ -78,6 +84,15 @@ class BuildResult:
         self.executable.export_library(str(path), **kwargs)
 
 
+def check_clock(clock_mhz) -> None:
+    """Raise OptionError unless ``clock_mhz`` is None (the board's) or a PL clock in
+    [MIN_CLOCK_MHZ, MAX_CLOCK_MHZ] MHz (0, negative, NaN and absurd values are refused)."""
+    if clock_mhz is not None and not (isinstance(clock_mhz, (int, float))
+                                      and MIN_CLOCK_MHZ <= clock_mhz <= MAX_CLOCK_MHZ):
+        raise OptionError(f"clock {clock_mhz!r} MHz is outside [{MIN_CLOCK_MHZ:g}, "
+                          f"{MAX_CLOCK_MHZ:g}] MHz (the PL clock of a Zynq design)")
+
+
 def build(mod: tvm.IRModule, board: str = "zybo-z7-20", calibration=None, tuning_log=None,
           *, out_dir=None, model_name: str = "model", clock_mhz: float | None = None,
           board_build: bool = False, progress: bool = False) -> BuildResult:
@@ -92,6 +107,7 @@ def build(mod: tvm.IRModule, board: str = "zybo-z7-20", calibration=None, tuning
     from ..boards import get_board
 
     get_board(board)  # unknown boards fail here, before any work
+    check_clock(clock_mhz)
     if calibration is not None:
         mod = calibrate(mod, calibration, progress=progress)
     opts = context.BuildOptions(
@@ -110,4 +126,4 @@ def build(mod: tvm.IRModule, board: str = "zybo-z7-20", calibration=None, tuning
         raise BuildError("the zynq-squeeze pipeline did not run (was the default pipeline "
                          "replaced after importing zynq_squeeze?)")
     return BuildResult(executable=ex, options=opts, partition_report=opts.partition_reports[-1],
-                       codegen=list(opts.results))
+                       codegen=list(opts.results), calibration_source=opts.calibration_source)
