@@ -129,6 +129,25 @@ def test_run_names_the_file_it_wrote(compiled, capsys):
     assert f"-> {compiled / 'y2.npy'}" in capsys.readouterr().out
 
 
+def test_damaged_compile_directory_gives_one_line(compiled, capsys, tmp_path):
+    """A truncated model.so would crash the process when loaded; a corrupt manifest would
+    give a traceback: both are one-line errors."""
+    import shutil
+
+    d = tmp_path / "copy"
+    shutil.copytree(compiled / "out", d)
+    np.save(tmp_path / "x.npy", np.zeros((1, 3, 19, 19), np.float32))
+    lib = d / "model.so"
+    lib.write_bytes(lib.read_bytes()[:4096])
+    rc = main(["run", str(d), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "is not the library compiled into this directory" in err
+    (d / "manifest.json").write_text("{not json")
+    rc = main(["run", str(d), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "manifest.json is damaged" in err and "Traceback" not in err
+
+
 def test_report_names_the_calibration(compiled):
     rep = json.loads((compiled / "out" / "report.json").read_text())
     assert rep["calibration"] and "sample" in rep["calibration"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -65,6 +66,7 @@ def compile_model(model, out_dir: Path, *, board: str = "zybo-z7-20", calibratio
     onnx.save(proto, str(out_dir / ONNX_COPY))
     main = mod["main"]
     manifest = {"model": name, "board": board, "library": LIBRARY, "onnx": ONNX_COPY,
+                "library_bytes": lib.stat().st_size, "library_sha256": _file_digest(lib),
                 "inputs": [{"name": p.name, "shape": [int(s) for s in p.ty.shape],
                             "dtype": str(p.ty.dtype)} for p in main.params]}
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
@@ -81,7 +83,37 @@ def _read_manifest(out_dir: Path) -> dict:
     if not path.is_file():
         raise ZynqSqueezeError(f"{out_dir} is not a zynq-squeeze compile directory "
                                f"(no {MANIFEST}); run 'zynq-squeeze compile' first")
-    return json.loads(path.read_text())
+    try:
+        man = json.loads(path.read_text())
+        if not isinstance(man, dict) or not isinstance(man.get("inputs"), list) \
+                or not isinstance(man.get("library"), str):
+            raise ValueError("missing 'inputs' or 'library'")
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise ZynqSqueezeError(f"{path} is damaged ({e}); compile the model again") from None
+    return man
+
+
+def _file_digest(path: Path) -> str:
+    """sha256 of a file (the compiled library is checked before it is loaded)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _check_library(out_dir: Path, man: dict) -> Path:
+    """The library the manifest names, unchanged since compile (size and sha256): a
+    truncated or replaced shared object would crash the process when loaded."""
+    lib = Path(out_dir) / Path(man["library"]).name
+    if not lib.is_file():
+        raise ZynqSqueezeError(f"{lib} is missing; compile the model again")
+    want = man.get("library_sha256")
+    if want is not None and (lib.stat().st_size != man.get("library_bytes")
+                             or _file_digest(lib) != want):
+        raise ZynqSqueezeError(f"{lib} is not the library compiled into this directory "
+                               "(size or sha256 differ); compile the model again")
+    return lib
 
 
 def run_compiled(out_dir: Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -99,7 +131,7 @@ def run_compiled(out_dir: Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
             raise ZynqSqueezeError(f"input {spec['name']!r}: expected {spec['dtype']} of shape "
                                    f"{tuple(spec['shape'])}, got {x.dtype} of shape {x.shape}")
         args.append(tvm.runtime.tensor(np.ascontiguousarray(x)))
-    lib = tvm.runtime.load_module(str(Path(out_dir) / man["library"]))
+    lib = tvm.runtime.load_module(str(_check_library(Path(out_dir), man)))
     vm = relax.VirtualMachine(lib, tvm.cpu())
     out = vm["main"](*args)
     return _flatten(out)
