@@ -148,6 +148,34 @@ def test_damaged_compile_directory_gives_one_line(compiled, capsys, tmp_path):
     assert rc == 2 and "manifest.json is damaged" in err and "Traceback" not in err
 
 
+def test_interrupt_and_closed_pipe_are_quiet(monkeypatch, capsys):
+    import zynq_squeeze.cli as cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    def closed_pipe(args):
+        raise BrokenPipeError
+
+    for func, rc, msg in ((interrupted, 130, "zynq-squeeze: interrupted\n"), (closed_pipe, 141, "")):
+        p = cli.parser()
+        monkeypatch.setattr(cli, "parser", lambda p=p, func=func: _with_func(p, func))
+        assert cli.main(["schedule", "x"]) == rc
+        assert capsys.readouterr().err == msg
+
+
+def _with_func(p, func):
+    orig = p.parse_args
+
+    def parse(argv=None):
+        a = orig(argv)
+        a.func = func
+        return a
+
+    p.parse_args = parse
+    return p
+
+
 def test_report_names_the_calibration(compiled):
     rep = json.loads((compiled / "out" / "report.json").read_text())
     assert rep["calibration"] and "sample" in rep["calibration"]

@@ -691,3 +691,13 @@ def test_str_path_and_parse_string():
     assert r.path == "inline.xml" and r.resources.dsp == 141
     with pytest.raises(HlsReportError, match="inline.xml: not well-formed"):
         hr.parse_string("<profile><ReportVersion>", file="inline.xml")
+
+
+def test_deeply_nested_or_entity_files_are_refused():
+    deep = "<profile>" + "<a>" * 5000 + "</a>" * 5000 + "</profile>"
+    with pytest.raises(hr.HlsReportError, match="HLS report deep.xml"):
+        hr.parse_string(deep, "deep.xml")
+    bomb = ('<?xml version="1.0"?><!DOCTYPE p [<!ENTITY a "aaaaaaaa">'
+            '<!ENTITY b "&a;&a;&a;&a;">]><profile>&b;</profile>')
+    with pytest.raises(hr.HlsReportError, match="HLS report bomb.xml"):
+        hr.parse_string(bomb, "bomb.xml")

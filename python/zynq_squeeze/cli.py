@@ -329,6 +329,20 @@ def main(argv=None) -> int:
     except ZynqSqueezeError as e:
         print(f"zynq-squeeze: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("zynq-squeeze: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # the reader went away (`| head`): stop quietly, and keep Python from complaining
+        # about the closed stdout at exit
+        import io
+        import os
+
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, io.UnsupportedOperation):
+            pass  # stdout is not a file descriptor (captured): nothing to silence
+        return 141
 
 
 if __name__ == "__main__":

@@ -683,6 +683,11 @@ def parse_string(text: str | bytes, file: str = "<string>") -> SynthReport:
     r = _Reader(file)
     try:
         doc = xmltodict.parse(text)
+    except RecursionError:
+        raise HlsReportError(f"HLS report {file}: elements nested too deeply for a csynth "
+                             "report; the file is not one", file=file, field=None) from None
+    except ValueError as e:  # xmltodict refuses entity declarations (expansion attacks)
+        raise HlsReportError(f"HLS report {file}: refused ({e})", file=file, field=None) from None
     except ExpatError as e:
         reason = _expat_error_string(e.code) if e.code else str(e)
         raise HlsReportError(
@@ -696,7 +701,11 @@ def parse_string(text: str | bytes, file: str = "<string>") -> SynthReport:
         raise HlsReportError(
             f"HLS report {file}: root element is <{root}>, expected <profile>; "
             "this is not a Vivado/Vitis HLS csynth report", file=file, field=root)
-    return _parse_profile(r, doc["profile"])
+    try:
+        return _parse_profile(r, doc["profile"])
+    except RecursionError:
+        raise HlsReportError(f"HLS report {file}: elements nested too deeply for a csynth "
+                             "report; the file is not one", file=file, field=None) from None
 
 
 def _read_file(path: Path) -> SynthReport:

@@ -118,9 +118,11 @@ def build(mod: tvm.IRModule, board: str = "zybo-z7-20", calibration=None, tuning
     with context.using(opts):
         try:
             ex = tvm.compile(mod, target=tgt)
-        except RuntimeError:
+        except RuntimeError as e:
             if opts.error is not None:  # the codegen's own error, with its type and message
                 raise opts.error from None
+            if "KeyboardInterrupt" in str(e):  # Ctrl-C inside tvm.compile crosses as text
+                raise KeyboardInterrupt from None
             raise
     if not opts.partition_reports:
         raise BuildError("the zynq-squeeze pipeline did not run (was the default pipeline "
