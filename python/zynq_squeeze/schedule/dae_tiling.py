@@ -11,20 +11,17 @@ from __future__ import annotations
 from ..engine.dae_config import PE_IC, DaeConfig, DaeTile
 from ..errors import ScheduleError
 from ..quantize.layers import FireLayer
-from .instructions import _pool_rows, cdiv, conv_tiles, groups
+from .instructions import cdiv, conv_tiles, groups, spatial_tiles
 from .timing import layer_cycles
 
 
 def _spatial_extent(layer, tile: DaeTile) -> tuple[int, int, int, int]:
     """(conv rows, conv cols, out rows, out cols) of the largest spatial tile."""
-    ch, cw = layer.conv_hw
     _, oh, ow = layer.out_shape
-    th, tw = min(tile.th, oh), min(tile.tw, ow)
-    rows = max(c1 - c0 for c0, c1 in (_pool_rows(o, min(oh, o + th), layer.pool, ch, 0)
-                                       for o in range(0, oh, th)))
-    cols = max(c1 - c0 for c0, c1 in (_pool_rows(o, min(ow, o + tw), layer.pool, cw, 1)
-                                       for o in range(0, ow, tw)))
-    return rows, cols, th, tw
+    tiles = list(spatial_tiles(layer, tile))
+    rows = max(c1 - c0 for _, _, _, _, c0, c1, _, _ in tiles)
+    cols = max(d1 - d0 for _, _, _, _, _, _, d0, d1 in tiles)
+    return rows, cols, min(tile.th, oh), min(tile.tw, ow)
 
 
 def needs(cfg: DaeConfig, layer, tile: DaeTile) -> dict[str, int]:

@@ -155,6 +155,21 @@ def _pool_rows(o0: int, o1: int, pool, conv_n: int, axis: int) -> tuple[int, int
     return max(0, o0 * s - lo), min(conv_n, (o1 - 1) * s - lo + k)
 
 
+def spatial_tiles(layer, tile: DaeTile):
+    """The spatial tiles of ``layer``: (o0, o1, p0, p1, c0, c1, d0, d1) with output rows
+    [o0, o1) and columns [p0, p1) (post-pool space) and the conv rows [c0, c1) and columns
+    [d0, d1) they need."""
+    ch, cw = layer.conv_hw
+    _, oh, ow = layer.out_shape
+    for o0 in range(0, oh, tile.th):
+        o1 = min(oh, o0 + tile.th)
+        c0, c1 = _pool_rows(o0, o1, layer.pool, ch, 0)
+        for p0 in range(0, ow, tile.tw):
+            p1 = min(ow, p0 + tile.tw)
+            d0, d1 = _pool_rows(p0, p1, layer.pool, cw, 1)
+            yield o0, o1, p0, p1, c0, c1, d0, d1
+
+
 class _RegView(dict):
     """The emitter's register shadow, reading 0 for registers never set (their reset
     value in the engine)."""
@@ -360,39 +375,32 @@ def lower_conv_layer(em: Emitter, layer: ConvLayer, tile: DaeTile, pl: LayerPlac
     kh, kw = conv.kernel
     sy, sx = conv.stride
     pt, pl_, _, _ = conv.pads
-    ch, cw = layer.conv_hw
-    oc, oh, ow = layer.out_shape
-    nog_all = cdiv(oc, pe_oc)
+    nog_all = cdiv(layer.out_shape[0], pe_oc)
     blocks, params = pl.conv_blocks[0], pl.conv_params[0]
     n_ic = len({b.ic0 for _, b in blocks})
     ready = -1 if first_layer else em.input_ready()
-    for o0 in range(0, oh, tile.th):
-        o1 = min(oh, o0 + tile.th)
-        c0, c1 = _pool_rows(o0, o1, pool, ch, 0)
-        for p0 in range(0, ow, tile.tw):
-            p1 = min(ow, p0 + tile.tw)
-            d0, d1 = _pool_rows(p0, p1, pool, cw, 1)
-            rows, cols = c1 - c0, d1 - d0
-            iy0, ix0 = c0 * sy - pt, d0 * sx - pl_
-            irows, icols = (rows - 1) * sy + kh, (cols - 1) * sx + kw
-            oh_half = em.begin_tile()
-            for t, (paddr, poc0, poc_n) in enumerate(params):
-                nog = cdiv(poc_n, pe_oc)
-                tile_blocks = blocks[t * n_ic:(t + 1) * n_ic]
-                for j, (waddr, b) in enumerate(tile_blocks):
-                    ph = _input_step(em, ("in", id(layer), o0, p0, b.ic0), src, b, waddr, paddr,
-                                     nog, (iy0, ix0, irows, icols), (rows, cols), conv, j == 0,
-                                     ready)
-                    if j == len(tile_blocks) - 1:
-                        _epilogue(em, layer, pool, ph, oh_half, rows, cols, nog, nog_all,
-                                  poc0 // pe_oc, o0, o1, p0, p1, c0, d0, conv.relu, dst_pitch=nog_all)
-                    em.end_step()
-            em.end_tile_compute()
-            em.store({isa.ST_BASE: dst.base, isa.ST_H: dst.h, isa.ST_W: dst.w, isa.ST_G: dst.g,
-                      isa.ST_Y0: o0, isa.ST_X0: p0, isa.ST_G0: 0, isa.ST_ROWS: o1 - o0,
-                      isa.ST_COLS: p1 - p0, isa.ST_NG: dst.g, isa.ST_PITCH: nog_all,
-                      isa.ST_ROW0: 0}, oh_half)
-            em.end_tile_store()
+    for o0, o1, p0, p1, c0, c1, d0, d1 in spatial_tiles(layer, tile):
+        rows, cols = c1 - c0, d1 - d0
+        iy0, ix0 = c0 * sy - pt, d0 * sx - pl_
+        irows, icols = (rows - 1) * sy + kh, (cols - 1) * sx + kw
+        oh_half = em.begin_tile()
+        for t, (paddr, poc0, poc_n) in enumerate(params):
+            nog = cdiv(poc_n, pe_oc)
+            tile_blocks = blocks[t * n_ic:(t + 1) * n_ic]
+            for j, (waddr, b) in enumerate(tile_blocks):
+                ph = _input_step(em, ("in", id(layer), o0, p0, b.ic0), src, b, waddr, paddr,
+                                 nog, (iy0, ix0, irows, icols), (rows, cols), conv, j == 0,
+                                 ready)
+                if j == len(tile_blocks) - 1:
+                    _epilogue(em, layer, pool, ph, oh_half, rows, cols, nog, nog_all,
+                              poc0 // pe_oc, o0, o1, p0, p1, c0, d0, conv.relu, dst_pitch=nog_all)
+                em.end_step()
+        em.end_tile_compute()
+        em.store({isa.ST_BASE: dst.base, isa.ST_H: dst.h, isa.ST_W: dst.w, isa.ST_G: dst.g,
+                  isa.ST_Y0: o0, isa.ST_X0: p0, isa.ST_G0: 0, isa.ST_ROWS: o1 - o0,
+                  isa.ST_COLS: p1 - p0, isa.ST_NG: dst.g, isa.ST_PITCH: nog_all,
+                  isa.ST_ROW0: 0}, oh_half)
+        em.end_tile_store()
 
 
 def _epilogue(em: Emitter, layer, pool, ph: int, oh_half: int, rows: int, cols: int, nog: int,
@@ -463,66 +471,61 @@ def lower_fire_layer(em: Emitter, layer: FireLayer, tile: DaeTile, pl: LayerPlac
     sq_ng = groups(sq.out_channels)
     sblocks, sparams = pl.conv_blocks[0], pl.conv_params[0]
     ready = -1 if first_layer else em.input_ready()
-    for o0 in range(0, oh, tile.th):
-        o1 = min(oh, o0 + tile.th)
-        c0, c1 = _pool_rows(o0, o1, pool, ch, 0)
-        for p0 in range(0, ow, tile.tw):
-            p1 = min(ow, p0 + tile.tw)
-            d0, d1 = _pool_rows(p0, p1, pool, cw, 1)
-            rows, cols = c1 - c0, d1 - d0
-            hr, hc = rows + 2, cols + 2  # squeeze region with the halo
-            iy0, ix0 = (c0 - 1) * sy - pt, (d0 - 1) * sx - pl_
-            irows, icols = (hr - 1) * sy + kh, (hc - 1) * sx + kw
-            # squeeze: all its channels in one oc tile, input channels in steps
-            (paddr, _, poc_n), = sparams
-            for j, (waddr, b) in enumerate(sblocks):
-                ph = _input_step(em, ("in", id(layer), o0, p0, b.ic0), src, b, waddr, paddr,
-                                 nog_s, (iy0, ix0, irows, icols), (hr, hc), sq, j == 0, ready)
-                if j == len(sblocks) - 1:
-                    # zeros outside the plane: they are expand3's padding
-                    em.compute(isa.OP_REQUANT, (isa.HALF if ph else 0)
-                               | (isa.RQ_RELU if sq.relu else 0) | (isa.RQ_DST_SQ << isa.RQ_DST_SHIFT), {
-                        isa.RQ_ROWS: hr, isa.RQ_COLS: hc, isa.RQ_OG: nog_s,
-                        isa.RQ_DST_PITCH: nog_s, isa.RQ_DST_ROW0: 0,
-                        isa.RQ_VY0: max(0, 1 - c0), isa.RQ_VY1: min(hr, ch - c0 + 1),
-                        isa.RQ_VX0: max(0, 1 - d0), isa.RQ_VX1: min(hc, cw - d0 + 1)})
+    for o0, o1, p0, p1, c0, c1, d0, d1 in spatial_tiles(layer, tile):
+        rows, cols = c1 - c0, d1 - d0
+        hr, hc = rows + 2, cols + 2  # squeeze region with the halo
+        iy0, ix0 = (c0 - 1) * sy - pt, (d0 - 1) * sx - pl_
+        irows, icols = (hr - 1) * sy + kh, (hc - 1) * sx + kw
+        # squeeze: all its channels in one oc tile, input channels in steps
+        (paddr, _, poc_n), = sparams
+        for j, (waddr, b) in enumerate(sblocks):
+            ph = _input_step(em, ("in", id(layer), o0, p0, b.ic0), src, b, waddr, paddr,
+                             nog_s, (iy0, ix0, irows, icols), (hr, hc), sq, j == 0, ready)
+            if j == len(sblocks) - 1:
+                # zeros outside the plane: they are expand3's padding
+                em.compute(isa.OP_REQUANT, (isa.HALF if ph else 0)
+                           | (isa.RQ_RELU if sq.relu else 0) | (isa.RQ_DST_SQ << isa.RQ_DST_SHIFT), {
+                    isa.RQ_ROWS: hr, isa.RQ_COLS: hc, isa.RQ_OG: nog_s,
+                    isa.RQ_DST_PITCH: nog_s, isa.RQ_DST_ROW0: 0,
+                    isa.RQ_VY0: max(0, 1 - c0), isa.RQ_VY1: min(hr, ch - c0 + 1),
+                    isa.RQ_VX0: max(0, 1 - d0), isa.RQ_VX1: min(hc, cw - d0 + 1)})
+            em.end_step()
+        oh_half = em.begin_tile()
+        for conv, cp, cb, region, k3 in ((e1, pl.conv_params[1], pl.conv_blocks[1], 0, False),
+                                         (e3, pl.conv_params[2], pl.conv_blocks[2], nog1, True)):
+            for (paddr, poc0, poc_n), (waddr, b) in zip(cp, cb):
+                nog = cdiv(poc_n, pe_oc)
+                wh = em.load("w", ("w", waddr), isa.OP_LOAD_WEIGHT,
+                             {isa.LW_ADDR: waddr, isa.LW_WORDS: b.words})
+                ph = em.load("p", ("p", paddr), isa.OP_LOAD_PARAMS,
+                             {isa.LP_ADDR: paddr, isa.LP_CHANNELS: nog * pe_oc})
+                em.compute(isa.OP_CONV, isa.CONV_SRC_SQ | isa.CONV_FIRST
+                           | (isa.CONV_W_HALF if wh else 0), {
+                    isa.CV_ROWS: rows, isa.CV_COLS: cols, isa.CV_OG: nog,
+                    isa.CV_KH: 3 if k3 else 1, isa.CV_KW: 3 if k3 else 1, isa.CV_SY: 1,
+                    isa.CV_SX: 1, isa.CV_SRC_COLS: hc, isa.CV_NG: sq_ng,
+                    isa.CV_SRC_PITCH: nog_s, isa.CV_SRC_Y0: 0 if k3 else 1,
+                    isa.CV_SRC_X0: 0 if k3 else 1})
+                row0 = region + poc0 // pe_oc
+                if pool is None:
+                    _epilogue(em, layer, None, ph, oh_half, rows, cols, nog, pitch_all, row0,
+                              o0, o1, p0, p1, c0, d0, conv.relu, dst_pitch=pitch_all)
+                else:
+                    _epilogue(em, layer, pool, ph, oh_half, rows, cols, nog, pitch_all, row0,
+                              o0, o1, p0, p1, c0, d0, conv.relu, dst_pitch=pitch_all,
+                              to_cv_pitch=pitch_all)
                 em.end_step()
-            oh_half = em.begin_tile()
-            for conv, cp, cb, region, k3 in ((e1, pl.conv_params[1], pl.conv_blocks[1], 0, False),
-                                             (e3, pl.conv_params[2], pl.conv_blocks[2], nog1, True)):
-                for (paddr, poc0, poc_n), (waddr, b) in zip(cp, cb):
-                    nog = cdiv(poc_n, pe_oc)
-                    wh = em.load("w", ("w", waddr), isa.OP_LOAD_WEIGHT,
-                                 {isa.LW_ADDR: waddr, isa.LW_WORDS: b.words})
-                    ph = em.load("p", ("p", paddr), isa.OP_LOAD_PARAMS,
-                                 {isa.LP_ADDR: paddr, isa.LP_CHANNELS: nog * pe_oc})
-                    em.compute(isa.OP_CONV, isa.CONV_SRC_SQ | isa.CONV_FIRST
-                               | (isa.CONV_W_HALF if wh else 0), {
-                        isa.CV_ROWS: rows, isa.CV_COLS: cols, isa.CV_OG: nog,
-                        isa.CV_KH: 3 if k3 else 1, isa.CV_KW: 3 if k3 else 1, isa.CV_SY: 1,
-                        isa.CV_SX: 1, isa.CV_SRC_COLS: hc, isa.CV_NG: sq_ng,
-                        isa.CV_SRC_PITCH: nog_s, isa.CV_SRC_Y0: 0 if k3 else 1,
-                        isa.CV_SRC_X0: 0 if k3 else 1})
-                    row0 = region + poc0 // pe_oc
-                    if pool is None:
-                        _epilogue(em, layer, None, ph, oh_half, rows, cols, nog, pitch_all, row0,
-                                  o0, o1, p0, p1, c0, d0, conv.relu, dst_pitch=pitch_all)
-                    else:
-                        _epilogue(em, layer, pool, ph, oh_half, rows, cols, nog, pitch_all, row0,
-                                  o0, o1, p0, p1, c0, d0, conv.relu, dst_pitch=pitch_all,
-                                  to_cv_pitch=pitch_all)
-                    em.end_step()
-            if pool is not None:
-                _pool(em, layer, pool, oh_half, rows, cols, pitch_all, pitch_all, 0, o0, o1,
-                      p0, p1, c0, d0, pitch_all, step=False)
-            em.end_tile_compute()
-            for ng, row0, g0 in ((groups(e1.out_channels), 0, 0),
-                                 (groups(e3.out_channels), nog1, e1.out_channels // PE_IC)):
-                em.store({isa.ST_BASE: dst.base, isa.ST_H: dst.h, isa.ST_W: dst.w,
-                          isa.ST_G: dst.g, isa.ST_Y0: o0, isa.ST_X0: p0, isa.ST_G0: g0,
-                          isa.ST_ROWS: o1 - o0, isa.ST_COLS: p1 - p0, isa.ST_NG: ng,
-                          isa.ST_PITCH: pitch_all, isa.ST_ROW0: row0}, oh_half)
-            em.end_tile_store()
+        if pool is not None:
+            _pool(em, layer, pool, oh_half, rows, cols, pitch_all, pitch_all, 0, o0, o1,
+                  p0, p1, c0, d0, pitch_all, step=False)
+        em.end_tile_compute()
+        for ng, row0, g0 in ((groups(e1.out_channels), 0, 0),
+                             (groups(e3.out_channels), nog1, e1.out_channels // PE_IC)):
+            em.store({isa.ST_BASE: dst.base, isa.ST_H: dst.h, isa.ST_W: dst.w,
+                      isa.ST_G: dst.g, isa.ST_Y0: o0, isa.ST_X0: p0, isa.ST_G0: g0,
+                      isa.ST_ROWS: o1 - o0, isa.ST_COLS: p1 - p0, isa.ST_NG: ng,
+                      isa.ST_PITCH: pitch_all, isa.ST_ROW0: row0}, oh_half)
+        em.end_tile_store()
 
 
 def lower_layers(cfg: DaeConfig, layers, tiles, tensors: list[tuple[Tensor, Tensor]]

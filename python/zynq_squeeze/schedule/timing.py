@@ -74,12 +74,10 @@ def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def _run(k: int, regions: int, n: int, depth: int, lat: int, issue: int, beat_x100: int,
-         write: bool = False) -> int:
+def _run(regions: int, n: int, depth: int, lat: int, issue: int, beat_x100: int) -> int:
     """Cycles of ``regions`` pipelined loops, each one AXI burst region of ``n`` beats
-    (``zsqd_charge_runs`` in src/zsq_dae.h): per region max(loop, latency + streaming);
-    ``k`` only gates (no valid column: nothing)."""
-    if k <= 0 or regions <= 0 or n <= 0:
+    (``zsqd_charge_runs`` in src/zsq_dae.h): per region max(loop, latency + streaming)."""
+    if regions <= 0 or n <= 0:
         return 0
     b = (n * beat_x100 + 99) // 100
     s = ((n + 15) // 16) * issue
@@ -143,9 +141,9 @@ def _costs(cfg: DaeConfig, words: list[int], beat_x100: int):
                 left, right = cl * ng, (cols - cr_) * ng
                 per_row = (left + dl if left > 0 else 0) + (right + dl if right > 0 else 0)
                 if ng == G:
-                    per_row += _run(cr_ - cl, 1, ng * (cr_ - cl), dl, rd_lat, rd_issue, beat_x100)
+                    per_row += _run(1, ng * (cr_ - cl), dl, rd_lat, rd_issue, beat_x100)
                 else:
-                    per_row += _run(cr_ - cl, cr_ - cl, ng, dl, rd_lat, rd_issue, beat_x100)
+                    per_row += _run(cr_ - cl, ng, dl, rd_lat, rd_issue, beat_x100)
                 cyc += nv * per_row
                 beats = nv * (cr_ - cl) * ng
             rd_beats_all += beats
@@ -155,7 +153,7 @@ def _costs(cfg: DaeConfig, words: list[int], beat_x100: int):
             continue
         elif op == OP_LW or op == OP_LP:
             n = lr[17] if op == OP_LW else lr[25]
-            cyc = _run(1, 1, n, dl, rd_lat, rd_issue, beat_x100)
+            cyc = _run(1, n, dl, rd_lat, rd_issue, beat_x100)
             beats = n if n > 0 else 0
             rd_beats_all += beats
             ddr[i] = beats * 8
@@ -182,9 +180,9 @@ def _costs(cfg: DaeConfig, words: list[int], beat_x100: int):
             G, rows, cols, ng = sr[3], sr[7], sr[8], sr[9]
             # one burst region per row when the region spans every group, else per pixel
             if ng == G:
-                per_row = _run(1, 1, cols * ng, ds, wr_lat, wr_issue, beat_x100, write=True)
+                per_row = _run(1, cols * ng, ds, wr_lat, wr_issue, beat_x100)
             else:
-                per_row = _run(cols, cols, ng, ds, wr_lat, wr_issue, beat_x100, write=True)
+                per_row = _run(cols, ng, ds, wr_lat, wr_issue, beat_x100)
             cyc = rows * per_row if rows > 0 else 0
             beats = rows * cols * ng if rows > 0 and cols > 0 else 0
             wr_beats_all += beats
