@@ -60,21 +60,35 @@ struct Err {
 
 int field_ok(int64_t v, int64_t lo, int64_t hi) { return v >= lo && v <= hi; }
 
+/* Field bounds (the runtime's and the lowering's, schedule/instructions.py REG_RANGES;
+ * zsq_isa.h ZSQ_LIMIT_* from partitioning/limits.py):
+ * each field is bounded before anything multiplies it, so no product below or in
+ * zsq_isa_derived (up to six factors) overflows int64 whatever 32-bit values a program
+ * holds; the derived registers are compared only then. */
+const int64_t DIM = ZSQ_LIMIT_SPATIAL;          // sizes, offsets and pitches
+const int64_t GROUPS = ZSQ_LIMIT_CHANNEL_GROUPS; // channel groups
+const int64_t KMAX = ZSQ_LIMIT_KERNEL_FIELD, SMAX = ZSQ_LIMIT_STRIDE_FIELD;
+
+int derived_ok(int op, const int32_t *r, long idx, Err &e) {
+  if (!zsq_isa_derived_ok(op, r))
+    return e.fail(ZSQD_ERR_FIELD, idx, "a derived register does not match its operands");
+  return 0;
+}
+
 /* Footprint checks of one instruction against the module's registers (simulation). */
 int check_load(const zsqd_word &w, const int32_t *r, int64_t act_words, int64_t wgt_words,
                long idx, Err &e) {
   const int op = w.range(3, 0);
-  if (op != ZSQ_OP_SET && !zsq_isa_derived_ok(op, r))
-    return e.fail(ZSQD_ERR_FIELD, idx, "a derived register does not match its operands");
   if (op == ZSQ_OP_LOAD_INPUT) {
     const int64_t H = r[ZSQ_LI_H], W = r[ZSQ_LI_W], G = r[ZSQ_LI_G], base = r[ZSQ_LI_BASE];
     const int64_t y0 = r[ZSQ_LI_Y0], x0 = r[ZSQ_LI_X0], g0 = r[ZSQ_LI_G0];
     const int64_t rows = r[ZSQ_LI_ROWS], cols = r[ZSQ_LI_COLS], ng = r[ZSQ_LI_NG], pitch = r[ZSQ_LI_PITCH];
-    if (!field_ok(H, 1, 1 << 14) || !field_ok(W, 1, 1 << 14) || !field_ok(G, 1, 1 << 12) ||
-        !field_ok(rows, 1, 1 << 14) || !field_ok(cols, 1, 1 << 14) || !field_ok(ng, 1, G) ||
-        !field_ok(g0, 0, G - ng) || !field_ok(y0, -(1 << 14), 1 << 14) ||
-        !field_ok(x0, -(1 << 14), 1 << 14) || pitch < cdiv(ng, C::K))
+    if (!field_ok(H, 1, DIM) || !field_ok(W, 1, DIM) || !field_ok(G, 1, GROUPS) ||
+        !field_ok(rows, 1, DIM) || !field_ok(cols, 1, DIM) || !field_ok(ng, 1, G) ||
+        !field_ok(g0, 0, G - ng) || !field_ok(y0, -DIM, DIM) || !field_ok(x0, -DIM, DIM) ||
+        !field_ok(pitch, cdiv(ng, C::K), DIM))
       return e.fail(ZSQD_ERR_FIELD, idx, "LOAD_INPUT: bad geometry");
+    if (derived_ok(op, r, idx, e)) return ZSQD_ERR_FIELD;
     if ((rows * cols - 1) * pitch + cdiv(ng, C::K) > C::IN_ROWS)
       return e.fail(ZSQD_ERR_BUFFER, idx, "LOAD_INPUT: tile overflows in_buf");
     const int64_t ya = y0 < 0 ? 0 : y0, yb = y0 + rows > H ? H : y0 + rows;
@@ -109,19 +123,18 @@ int check_params(const zsqd_word *wgt, int64_t addr, int64_t n, long idx, Err &e
 
 int check_compute(const zsqd_word &w, const int32_t *r, long idx, Err &e) {
   const int op = w.range(3, 0);
-  if (op != ZSQ_OP_SET && !zsq_isa_derived_ok(op, r))
-    return e.fail(ZSQD_ERR_FIELD, idx, "a derived register does not match its operands");
   if (op == ZSQ_OP_CONV) {
     const int64_t rows = r[ZSQ_CV_ROWS - 64], cols = r[ZSQ_CV_COLS - 64], nog = r[ZSQ_CV_OG - 64];
     const int64_t KH = r[ZSQ_CV_KH - 64], KW = r[ZSQ_CV_KW - 64], SY = r[ZSQ_CV_SY - 64], SX = r[ZSQ_CV_SX - 64];
     const int64_t scols = r[ZSQ_CV_SRC_COLS - 64], ng = r[ZSQ_CV_NG - 64], sp = r[ZSQ_CV_SRC_PITCH - 64];
     const int64_t sy0 = r[ZSQ_CV_SRC_Y0 - 64], sx0 = r[ZSQ_CV_SRC_X0 - 64];
-    if (!field_ok(rows, 1, 1 << 14) || !field_ok(cols, 1, 1 << 14) || !field_ok(nog, 1, C::P_ROWS) ||
-        !field_ok(KH, 1, 32) || !field_ok(KW, 1, 32) || !field_ok(SY, 1, 8) || !field_ok(SX, 1, 8) ||
-        !field_ok(scols, 1, 1 << 14) || !field_ok(ng, 1, 1 << 12) || sp < cdiv(ng, C::K) ||
-        !field_ok(sy0, 0, 1 << 14) || !field_ok(sx0, 0, 1 << 14) ||
+    if (!field_ok(rows, 1, DIM) || !field_ok(cols, 1, DIM) || !field_ok(nog, 1, GROUPS) ||
+        nog > C::P_ROWS || !field_ok(KH, 1, KMAX) || !field_ok(KW, 1, KMAX) || !field_ok(SY, 1, SMAX) ||
+        !field_ok(SX, 1, SMAX) || !field_ok(scols, 1, DIM) || !field_ok(ng, 1, GROUPS) ||
+        !field_ok(sp, cdiv(ng, C::K), DIM) || !field_ok(sy0, 0, DIM) || !field_ok(sx0, 0, DIM) ||
         (cols - 1) * SX + KW + sx0 > scols)
       return e.fail(ZSQD_ERR_FIELD, idx, "CONV: bad geometry");
+    if (derived_ok(op, r, idx, e)) return ZSQD_ERR_FIELD;
     if (rows * cols * nog > C::ACC_ROWS) return e.fail(ZSQD_ERR_BUFFER, idx, "CONV: tile overflows acc");
     if (nog * KH * KW * ng > C::W_ROWS) return e.fail(ZSQD_ERR_BUFFER, idx, "CONV: block overflows w_buf");
     const int64_t last = (((rows - 1) * SY + KH - 1 + sy0) * scols + (cols - 1) * SX + KW - 1 + sx0) * sp +
@@ -132,9 +145,12 @@ int check_compute(const zsqd_word &w, const int32_t *r, long idx, Err &e) {
     const int64_t rows = r[ZSQ_RQ_ROWS - 64], cols = r[ZSQ_RQ_COLS - 64], nog = r[ZSQ_RQ_OG - 64];
     const int64_t dp = r[ZSQ_RQ_DST_PITCH - 64], d0 = r[ZSQ_RQ_DST_ROW0 - 64];
     const int dst = w.range(12, 11);
-    if (!field_ok(rows, 1, 1 << 14) || !field_ok(cols, 1, 1 << 14) || !field_ok(nog, 1, C::P_ROWS) ||
-        dp < 1 || d0 < 0 || dst > ZSQ_RQ_DST_SQ)
+    if (!field_ok(rows, 1, DIM) || !field_ok(cols, 1, DIM) || !field_ok(nog, 1, GROUPS) ||
+        nog > C::P_ROWS || !field_ok(dp, 1, DIM) || !field_ok(d0, 0, DIM) || dst > ZSQ_RQ_DST_SQ ||
+        !field_ok(r[ZSQ_RQ_VY0 - 64], 0, DIM) || !field_ok(r[ZSQ_RQ_VY1 - 64], 0, DIM) ||
+        !field_ok(r[ZSQ_RQ_VX0 - 64], 0, DIM) || !field_ok(r[ZSQ_RQ_VX1 - 64], 0, DIM))
       return e.fail(ZSQD_ERR_FIELD, idx, "REQUANT: bad geometry");
+    if (derived_ok(op, r, idx, e)) return ZSQD_ERR_FIELD;
     if (w[10] && (r[ZSQ_RQ_AVG_MULT - 64] < (1 << 14) || r[ZSQ_RQ_AVG_MULT - 64] >= (1 << 15) ||
                   !field_ok(r[ZSQ_RQ_AVG_SHIFT - 64], 1, ZSQD_SHIFT_MAX)))
       return e.fail(ZSQD_ERR_REQUANT, idx, "REQUANT: average constants out of range");
@@ -147,11 +163,15 @@ int check_compute(const zsqd_word &w, const int32_t *r, long idx, Err &e) {
     const int64_t srows = r[ZSQ_PL_SRC_ROWS - 64], scols = r[ZSQ_PL_SRC_COLS - 64];
     const int64_t y0 = r[ZSQ_PL_Y0 - 64], x0 = r[ZSQ_PL_X0 - 64];
     const int64_t dp = r[ZSQ_PL_DST_PITCH - 64], d0 = r[ZSQ_PL_DST_ROW0 - 64];
-    if (!field_ok(rows, 1, 1 << 14) || !field_ok(cols, 1, 1 << 14) || !field_ok(nog, 1, C::P_ROWS) ||
-        !field_ok(KH, 1, 1 << 14) || !field_ok(KW, 1, 1 << 14) || !field_ok(SY, 1, 1 << 14) ||
-        !field_ok(SX, 1, 1 << 14) || !field_ok(srows, 1, 1 << 14) || !field_ok(scols, 1, 1 << 14) ||
-        !field_ok(y0, -KH, srows) || !field_ok(x0, -KW, scols) || dp < 1 || d0 < 0)
+    if (!field_ok(rows, 1, DIM) || !field_ok(cols, 1, DIM) || !field_ok(nog, 1, GROUPS) ||
+        nog > C::P_ROWS || !field_ok(KH, 1, DIM) || !field_ok(KW, 1, DIM) || !field_ok(SY, 1, DIM) ||
+        !field_ok(SX, 1, DIM) || !field_ok(srows, 1, DIM) || !field_ok(scols, 1, DIM) ||
+        !field_ok(y0, -KH, srows) || !field_ok(x0, -KW, scols) || !field_ok(dp, 1, DIM) ||
+        !field_ok(d0, 0, DIM) ||
+        /* PL_TRIPS = rows*cols*nog * KH*KW is a 32-bit register (2^40 * 2^28 overflows) */
+        KH * KW > INT32_MAX / (rows * cols * nog))
       return e.fail(ZSQD_ERR_FIELD, idx, "POOL: bad geometry");
+    if (derived_ok(op, r, idx, e)) return ZSQD_ERR_FIELD;
     if (srows * scols * nog > C::CV_ROWS) return e.fail(ZSQD_ERR_BUFFER, idx, "POOL: source overflows cv_buf");
     if (w[9] ? rows * cols * nog > C::ACC_ROWS : (rows * cols - 1) * dp + d0 + nog > C::OUT_ROWS)
       return e.fail(ZSQD_ERR_BUFFER, idx, "POOL: tile overflows its buffer");
@@ -168,17 +188,17 @@ int check_compute(const zsqd_word &w, const int32_t *r, long idx, Err &e) {
 
 int check_store(const zsqd_word &w, const int32_t *r, int64_t act_words, long idx, Err &e) {
   const int op = w.range(3, 0);
-  if (op != ZSQ_OP_SET && !zsq_isa_derived_ok(op, r))
-    return e.fail(ZSQD_ERR_FIELD, idx, "a derived register does not match its operands");
   if (op == ZSQ_OP_STORE) {
     const int64_t base = r[ZSQ_ST_BASE - 128], H = r[ZSQ_ST_H - 128], W = r[ZSQ_ST_W - 128], G = r[ZSQ_ST_G - 128];
     const int64_t y0 = r[ZSQ_ST_Y0 - 128], x0 = r[ZSQ_ST_X0 - 128], g0 = r[ZSQ_ST_G0 - 128];
     const int64_t rows = r[ZSQ_ST_ROWS - 128], cols = r[ZSQ_ST_COLS - 128], ng = r[ZSQ_ST_NG - 128];
     const int64_t pitch = r[ZSQ_ST_PITCH - 128], row0 = r[ZSQ_ST_ROW0 - 128];
-    if (!field_ok(H, 1, 1 << 14) || !field_ok(W, 1, 1 << 14) || !field_ok(G, 1, 1 << 12) ||
+    if (!field_ok(H, 1, DIM) || !field_ok(W, 1, DIM) || !field_ok(G, 1, GROUPS) ||
         !field_ok(rows, 1, H) || !field_ok(cols, 1, W) || !field_ok(ng, 1, G) || !field_ok(g0, 0, G - ng) ||
-        !field_ok(y0, 0, H - rows) || !field_ok(x0, 0, W - cols) || pitch < 1 || row0 < 0)
+        !field_ok(y0, 0, H - rows) || !field_ok(x0, 0, W - cols) || !field_ok(pitch, 1, DIM) ||
+        !field_ok(row0, 0, DIM))
       return e.fail(ZSQD_ERR_FIELD, idx, "STORE: bad geometry");
+    if (derived_ok(op, r, idx, e)) return ZSQD_ERR_FIELD;
     if ((rows * cols - 1) * pitch + row0 + cdiv(ng, C::K) > C::OUT_ROWS)
       return e.fail(ZSQD_ERR_BUFFER, idx, "STORE: region outside out_buf");
     if (base < 0 || base + H * W * G > act_words) return e.fail(ZSQD_ERR_DDR, idx, "STORE: outside the arena");

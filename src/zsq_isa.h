@@ -127,4 +127,12 @@
 #define ZSQ_ST_ROW_TRIPS 142
 #define ZSQ_ST_ROW_PITCH 143
 
+/* Geometry limits of the fields (partitioning/limits.py: the partitioner keeps
+ * layers beyond them on the CPU; the validators reject programs beyond them). */
+#define ZSQ_LIMIT_SPATIAL 16384
+#define ZSQ_LIMIT_CHANNEL_GROUPS 4096
+#define ZSQ_LIMIT_KERNEL_FIELD 32
+#define ZSQ_LIMIT_STRIDE_FIELD 8
+#define ZSQ_LIMIT_PAD 32
+
 #endif /* ZSQ_ISA_H */

@@ -15,7 +15,9 @@
  * by register id & 63): up to 7 (id, value) pairs in ids/vals, returns how many. The C
  * twin of engine/isa.py derived(): the compiler emits these products so the engine needs
  * no runtime multiplier; the simulation and the runtime check them before executing.
- * 64-bit arithmetic: a product outside int32 never matches a register. */
+ * 64-bit arithmetic: a product outside int32 never matches a register. The products have
+ * up to six factors: callers bound every operand first (the ZSQ_LIMIT_* field checks of
+ * zsq_rt_validate and the simulation), else int64 itself can overflow. */
 static inline int zsq_isa_derived(int op, const int32_t *r, int *ids, int64_t *vals) {
   int n = 0;
 #define ZSQ_R(id) ((int64_t)r[(id) & 63])

@@ -701,3 +701,55 @@ def test_deeply_nested_or_entity_files_are_refused():
             '<!ENTITY b "&a;&a;&a;&a;">]><profile>&b;</profile>')
     with pytest.raises(hr.HlsReportError, match="HLS report bomb.xml"):
         hr.parse_string(bomb, "bomb.xml")
+
+
+# --------------------------------------------------------------------------- impossible values
+@pytest.mark.parametrize("old,new,field", [
+    ("<LUT>19642</LUT>", "<LUT>-5</LUT>", "profile/AreaEstimates/Resources/LUT"),
+    ("<DSP48E>37</DSP48E>", "<DSP48E>-1</DSP48E>", "profile/AreaEstimates/Resources/DSP48E"),
+    ("<DSP48E>220</DSP48E>", "<DSP48E>-220</DSP48E>",
+     "profile/AreaEstimates/AvailableResources/DSP48E"),
+    ("<TargetClockPeriod>10.00</TargetClockPeriod>",
+     "<TargetClockPeriod>0</TargetClockPeriod>", "profile/UserAssignments/TargetClockPeriod"),
+    ("<TargetClockPeriod>10.00</TargetClockPeriod>",
+     "<TargetClockPeriod>-10</TargetClockPeriod>", "profile/UserAssignments/TargetClockPeriod"),
+    ("<TargetClockPeriod>10.00</TargetClockPeriod>",
+     "<TargetClockPeriod>NaN</TargetClockPeriod>", "profile/UserAssignments/TargetClockPeriod"),
+    ("<EstimatedClockPeriod>8.652</EstimatedClockPeriod>",
+     "<EstimatedClockPeriod>0.0</EstimatedClockPeriod>",
+     "profile/PerformanceEstimates/SummaryOfTimingAnalysis/EstimatedClockPeriod"),
+    ("<ClockUncertainty>1.25</ClockUncertainty>", "<ClockUncertainty>-1</ClockUncertainty>",
+     "profile/UserAssignments/ClockUncertainty"),
+])
+def test_negative_resources_and_impossible_clocks(tmp_path, old, new, field):
+    """A resource count below 0 or a clock period of 0 / below 0 / NaN cannot come from
+    synthesis: HlsReportError naming the element (they gave division by zero or
+    negative utilisation before)."""
+    f = _mutated(tmp_path, old, new)
+    with pytest.raises(HlsReportError) as ei:
+        hr.read(f)
+    assert str(f) in str(ei.value) and field in str(ei.value)
+    assert ei.value.field == field
+
+
+@pytest.mark.parametrize("old,new,field", [
+    ("<AVAIL_LUT>53200</AVAIL_LUT>", "<AVAIL_LUT>-53200</AVAIL_LUT>",
+     "profile/ModuleInformation/Module[0]/AreaEstimates/Resources/AVAIL_LUT"),
+    ("<TargetClockPeriod>6.67</TargetClockPeriod>\n                    <ClockUncertainty>1.80",
+     "<TargetClockPeriod>0</TargetClockPeriod>\n                    <ClockUncertainty>1.80",
+     "profile/ModuleInformation/Module[0]/PerformanceEstimates/SummaryOfTimingAnalysis/"
+     "TargetClockPeriod"),
+])
+def test_impossible_module_values(tmp_path, old, new, field):
+    f = _mutated(tmp_path, old, new, src=VITIS)
+    with pytest.raises(HlsReportError) as ei:
+        hr.read(f)
+    assert ei.value.field == field, str(ei.value)
+
+
+def test_zero_uncertainty_and_resources_are_fine(tmp_path):
+    f = _mutated(tmp_path, "<ClockUncertainty>1.25</ClockUncertainty>",
+                 "<ClockUncertainty>0</ClockUncertainty>")
+    assert hr.read(f).clock_uncertainty_ns == 0.0
+    f = _mutated(tmp_path, "<DSP48E>37</DSP48E>", "<DSP48E>0</DSP48E>")
+    assert hr.read(f).resources.dsp == 0

@@ -111,6 +111,21 @@ def test_tuning_log_round_trip_and_errors(squeezenet_function, tmp_path):
         choose_tiles(cfg, layers, tuning_log=log)
 
 
+def test_searched_schedules_pass_the_tuning_log_bounds(squeezenet_function, tmp_path):
+    """What the engine search and the tiler choose reads back through the bounded
+    tuning-log reader unchanged (the bounds refuse nothing a compile writes)."""
+    _, _, mode = squeezenet_function
+    layers = [layer for layer, _, _ in mode[0]]
+    for board in ("zybo-z7-20", "pynq-z2", "ultra96-v2"):
+        cfg = choose_engine(BOARDS[board], layers)
+        tiles = choose_tiles(cfg, layers)
+        log = tmp_path / f"{board}.json"
+        write_tuning_log(log, cfg, layers, tiles)
+        back = read_tuning_log(log)
+        assert back["engine"] == cfg
+        assert choose_tiles(cfg, layers, tuning_log=log) == tiles
+
+
 def test_tuning_log_engine_that_does_not_fit_is_rejected(tmp_path):
     big = DaeConfig(k=4, w_rows=1 << 14)
     log = tmp_path / "big.json"

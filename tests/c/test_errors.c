@@ -157,6 +157,56 @@ int main(void) {
     CHECK(run(full, with_derived(prog, 10, full), err, sizeof err) == ZSQ_RT_ERR_ARENA);
     CHECK(strstr(err, "STORE writes words [200, 264), arena has 256") != NULL);
   }
+  { /* operands whose product wraps: 2^22 * 2^22 * 2^20 = 2^64 is 0 in int64, and the trip
+     * count register says 0 (the engine would skip the REQUANT). Fields are bounded before
+     * they are multiplied: refused by the runtime's own check (the board has no other) */
+    const uint64_t prog[6] = {insn_set(ZSQ_RQ_ROWS, 1 << 22), insn_set(ZSQ_RQ_COLS, 1 << 22),
+                              insn_set(ZSQ_RQ_OG, 1 << 20),   insn_set(ZSQ_RQ_TRIPS, 0),
+                              insn_op(ZSQ_OP_REQUANT, 0),     insn_op(ZSQ_OP_FINISH, 0)};
+    zsq_rt_program_t q = program_of(prog, 6, wgt, 64, 256);
+    CHECK(zsq_rt_validate(&q, err, sizeof err) == ZSQ_RT_ERR_INSN);
+    CHECK(strstr(err, "instruction 4: REQUANT: bad geometry") != NULL);
+  }
+  { /* a STORE over a tensor a later LOAD_INPUT still reads (an 8-word tensor at word 0,
+     * read after another STORE wrote 16 words at word 4): ZSQ_RT_ERR_ARENA naming both */
+    const uint64_t prog[24] = {
+        insn_set(ZSQ_ST_BASE, 0),   insn_set(ZSQ_ST_H, 2),      insn_set(ZSQ_ST_W, 4),
+        insn_set(ZSQ_ST_G, 1),      insn_set(ZSQ_ST_ROWS, 2),   insn_set(ZSQ_ST_COLS, 4),
+        insn_set(ZSQ_ST_NG, 1),     insn_set(ZSQ_ST_PITCH, 1),  insn_op(ZSQ_OP_STORE, 0),
+        insn_set(ZSQ_ST_BASE, 4),   insn_set(ZSQ_ST_H, 4),      insn_op(ZSQ_OP_STORE, 0),
+        insn_set(ZSQ_LI_BASE, 0),   insn_set(ZSQ_LI_H, 2),      insn_set(ZSQ_LI_W, 4),
+        insn_set(ZSQ_LI_G, 1),      insn_set(ZSQ_LI_ROWS, 2),   insn_set(ZSQ_LI_COLS, 4),
+        insn_set(ZSQ_LI_NG, 1),     insn_set(ZSQ_LI_PITCH, 1),  insn_op(ZSQ_OP_LOAD_INPUT, 0),
+        insn_op(ZSQ_OP_FINISH, 0)};
+    uint64_t full[64];
+    const int64_t n = with_derived(prog, 22, full);
+    zsq_rt_program_t q = program_of(full, n, wgt, 64, 256);
+    int64_t second = -1, k2;
+    for (k2 = 0; k2 < n; k2++)
+      if ((full[k2] & 15u) == ZSQ_OP_STORE) second = k2; /* the last STORE */
+    CHECK(zsq_rt_validate(&q, err, sizeof err) == ZSQ_RT_ERR_ARENA);
+    {
+      char want[96];
+      snprintf(want, sizeof want, "instruction %lld: the tensor at arena word 0 (2x4x1 words",
+               (long long)second);
+      CHECK(strstr(err, want) != NULL);
+      CHECK(strstr(err, "overlaps the tensor at word 4 (4x4x1 words") != NULL);
+    }
+    /* the same tensors one after the other (the second written after the read): fine */
+    {
+      const uint64_t seq[24] = {
+          insn_set(ZSQ_ST_BASE, 0),   insn_set(ZSQ_ST_H, 2),      insn_set(ZSQ_ST_W, 4),
+          insn_set(ZSQ_ST_G, 1),      insn_set(ZSQ_ST_ROWS, 2),   insn_set(ZSQ_ST_COLS, 4),
+          insn_set(ZSQ_ST_NG, 1),     insn_set(ZSQ_ST_PITCH, 1),  insn_op(ZSQ_OP_STORE, 0),
+          insn_set(ZSQ_LI_BASE, 0),   insn_set(ZSQ_LI_H, 2),      insn_set(ZSQ_LI_W, 4),
+          insn_set(ZSQ_LI_G, 1),      insn_set(ZSQ_LI_ROWS, 2),   insn_set(ZSQ_LI_COLS, 4),
+          insn_set(ZSQ_LI_NG, 1),     insn_set(ZSQ_LI_PITCH, 1),  insn_op(ZSQ_OP_LOAD_INPUT, 0),
+          insn_set(ZSQ_ST_BASE, 4),   insn_set(ZSQ_ST_H, 4),      insn_op(ZSQ_OP_STORE, 0),
+          insn_op(ZSQ_OP_FINISH, 0)};
+      q = program_of(full, with_derived(seq, 22, full), wgt, 64, 256);
+      CHECK(zsq_rt_validate(&q, err, sizeof err) == ZSQ_RT_OK);
+    }
+  }
   { /* engine errors pass through with the engine's message: params word 0 has mult 0 */
     const uint64_t prog[4] = {insn_set(ZSQ_LP_ADDR, 0), insn_set(ZSQ_LP_CHANNELS, 1),
                               insn_op(ZSQ_OP_LOAD_PARAMS, 0), insn_op(ZSQ_OP_FINISH, 0)};

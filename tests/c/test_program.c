@@ -6,6 +6,32 @@
 
 #define MAX_CASES 8
 
+/* `out`: the program with its last layer's STOREs moved onto the tensor that layer reads
+ * (the last SET LI_BASE), their start addresses (ST_DST0) moved with them. Returns the
+ * word the moved tensor starts at if one of its STOREs comes before the layer's last
+ * LOAD_INPUT (the layer would overwrite input it still reads), else -1. */
+static int64_t move_last_store(const test_case_t *c, uint64_t *out) {
+  int64_t i, set_st = -1, last_load = -1, first_store = -1;
+  int32_t li_base = 0, st_base = 0;
+  memcpy(out, c->insn, (size_t)c->n_insn * 8);
+  for (i = 0; i < c->n_insn; i++) {
+    const int op = (int)(out[i] & 15u), reg = (int)((out[i] >> 16) & 0xFF);
+    if (op == ZSQ_OP_SET && reg == ZSQ_ST_BASE) set_st = i, st_base = (int32_t)(out[i] >> 32);
+    if (op == ZSQ_OP_SET && reg == ZSQ_LI_BASE) li_base = (int32_t)(out[i] >> 32);
+    if (op == ZSQ_OP_LOAD_INPUT) last_load = i;
+  }
+  if (set_st < 0) return -1;
+  for (i = set_st; i < c->n_insn; i++) {
+    const int op = (int)(out[i] & 15u), reg = (int)((out[i] >> 16) & 0xFF);
+    const uint64_t low = out[i] & 0xFFFFFFFFu;
+    if (op == ZSQ_OP_SET && reg == ZSQ_ST_BASE) out[i] = low | (uint64_t)(uint32_t)li_base << 32;
+    if (op == ZSQ_OP_SET && reg == ZSQ_ST_DST0)
+      out[i] = low | (uint64_t)(uint32_t)((int32_t)(out[i] >> 32) + li_base - st_base) << 32;
+    if (op == ZSQ_OP_STORE && first_store < 0) first_store = i;
+  }
+  return first_store >= 0 && first_store < last_load ? li_base : -1;
+}
+
 static void run_case(test_case_t *c) {
   char err[256];
   zsq_rt_program_t p = case_program(c);
@@ -99,6 +125,21 @@ static void run_case(test_case_t *c) {
     CHECK(rc == -6); /* ZSQD_ERR_REQUANT */
     CHECK(strstr(err, "requantization") != NULL && strstr(err, "instruction") != NULL);
     p = case_program(c);
+  }
+
+  /* the last layer's output moved onto its input while it still reads it: refused before
+   * the engine starts (the store and load modules would race over those words) */
+  {
+    const int64_t base = move_last_store(c, bad);
+    const int64_t out_words = c->out_h * c->out_w * ((c->out_c + 7) / 8);
+    if (base >= 0) {
+      p.insn = bad;
+      if (base + out_words > p.arena_words) p.arena_words = base + out_words;
+      CHECK(zsq_rt_validate(&p, err, sizeof err) == ZSQ_RT_ERR_ARENA);
+      CHECK(strstr(err, "overlaps the tensor at word") != NULL && strstr(err, "instruction") != NULL);
+      printf("%s: output moved onto the last layer's input: refused (%s)\n", c->name, err);
+      p = case_program(c);
+    }
   }
   free(arena);
   free(bad);

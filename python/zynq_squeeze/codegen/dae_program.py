@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..engine.dae_config import PE_IC, DaeConfig, DaeTile
+from ..partitioning import limits
+from ..partitioning.limits import ACC_LIMIT
 from ..quantize import requant
 from ..quantize.layers import ConvLayer, FireLayer
 from ..quantize.reference import avg_pool_constants, conv_pre_shift, run_layer
 from ..schedule.instructions import Block, Tensor, groups, layer_convs, lower_layers
 
-ACC_LIMIT = (1 << 31) - 1
 
 
 def check_conv_params(conv, name: str) -> None:
@@ -54,9 +55,10 @@ def check_layer(layer) -> None:
     name = getattr(layer, "name", "layer")
     for k, c in enumerate(layer_convs(layer)):
         check_conv_params(c, f"{name}.conv{k}")
-        if max(c.kernel) > 32 or max(c.stride) > 8 or max(c.pads) > 32:
-            raise ValueError(f"{name}: kernel above 32, stride above 8 or pad above 32 "
-                             "unsupported")
+        if (max(c.kernel) > limits.MAX_KERNEL_FIELD or max(c.stride) > limits.MAX_STRIDE_FIELD
+                or max(c.pads) > limits.MAX_PAD):
+            raise ValueError(f"{name}: kernel above {limits.MAX_KERNEL_FIELD}, stride above "
+                             f"{limits.MAX_STRIDE_FIELD} or pad above {limits.MAX_PAD} unsupported")
     if isinstance(layer, FireLayer):
         s = layer.squeeze.out_channels
         e1, e3 = layer.expand1, layer.expand3
@@ -165,7 +167,10 @@ WORD_ALIGN = 8  # tensors start on 64-byte boundaries (one AXI burst line)
 
 def _allocate(layers, shapes: dict, inputs, outputs) -> tuple[dict, int]:
     """First-fit arena allocation (words) over tensor liveness intervals [def, last use];
-    a layer's input and output are both live at the layer, so they never overlap."""
+    a layer's input and output are both live at the layer, so they never overlap. A
+    tensor no layer reads lives to the end like an output: zsq_rt_validate's lifetime
+    check (hls_runtime/zsq_runtime.c) cannot tell it from one and refuses a later tensor
+    on its words."""
     n = len(layers)
     first, last = {}, {}
     for t in inputs:
@@ -173,9 +178,9 @@ def _allocate(layers, shapes: dict, inputs, outputs) -> tuple[dict, int]:
     for i, (_, ti, to) in enumerate(layers):
         first.setdefault(to, i)
         last[ti] = max(last.get(ti, i), i)
-        last.setdefault(to, i)
-    for t in outputs:
-        last[t] = n
+    for t in first:
+        if t not in last or t in outputs:
+            last[t] = n
     placed: list[tuple[int, int, int, int]] = []
     offsets = {}
     for t in sorted(first, key=lambda t: (first[t], str(t))):

@@ -20,7 +20,8 @@ from tvm import relax
 from ..errors import ZynqSqueezeError
 from ..partitioning.composite import FloatChain, FloatConv, parse_composite
 from ..quantize.layers import ConvLayer, ConvParams, FireLayer, Layer
-from ..quantize.requant import pre_shift, quantize_multiplier
+from ..partitioning.limits import ACC_LIMIT
+from ..quantize.requant import MAX_PRODUCT, pre_shift, quantize_multiplier
 
 RANGES_ATTR = "zynq_squeeze.ranges"
 INT8_MAX = 127
@@ -73,21 +74,35 @@ class LoweredFunction:
         return sum(layer.macs for layer, _, _ in self.layers) * self.batch
 
 
-def quantize_weights(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric per-output-channel int8 weights: (int8 [O,...], scale float64 [O])."""
+def quantize_weights(w: np.ndarray, min_scale=None) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric per-output-channel int8 weights: (int8 [O,...], scale float64 [O]).
+
+    ``min_scale`` (per channel, optional) is a floor on each channel's scale.
+    """
     absmax = np.abs(w.reshape(w.shape[0], -1)).max(axis=1).astype(np.float64)
     scale = np.where(absmax > 0, absmax / INT8_MAX, 1.0)
+    if min_scale is not None:
+        scale = np.maximum(scale, min_scale)
     q = np.clip(np.rint(w / scale.reshape(-1, *([1] * (w.ndim - 1)))), -INT8_MAX, INT8_MAX)
     return q.astype(np.int8), scale
 
 
 def quantize_conv(c: FloatConv, in_scale: float, out_scale: float) -> ConvParams:
-    """Float conv -> ConvParams with int8 weights, int32 bias and requant multipliers."""
-    wq, ws = quantize_weights(c.weight)
+    """Float conv -> ConvParams with int8 weights, int32 bias and requant multipliers.
+
+    A channel whose weights are tiny next to its bias would need a bias beyond the int32
+    accumulator's room (``ACC_LIMIT`` minus the worst sum of products): its weight scale
+    is raised until the bias fits. That costs only weight resolution that was below the
+    bias's own rounding step, so the output stays what the float model computes.
+    """
+    o, i, kh, kw = c.weight.shape
+    room = ACC_LIMIT - MAX_PRODUCT * i * kh * kw  # > 2**30 within the partitioner's limits
+    if room <= 0:
+        raise LoweringError(f"{i}x{kh}x{kw} products per output overflow the int32 accumulator")
+    bias = c.bias.astype(np.float64)
+    wq, ws = quantize_weights(c.weight, np.abs(bias) / (in_scale * room))
     acc_scale = in_scale * ws
-    bias = np.clip(np.rint(c.bias.astype(np.float64) / acc_scale), -(2 ** 31), 2 ** 31 - 1)
-    bias = bias.astype(np.int32)
-    _, i, kh, kw = wq.shape
+    bias = np.clip(np.rint(bias / acc_scale), -room, room).astype(np.int32)
     # the multiplier applies to acc >> t: fold 2**t into the real multiplier
     t = pre_shift(bias, i * kh * kw)
     mult, shift = quantize_multiplier(acc_scale / out_scale * np.exp2(t))

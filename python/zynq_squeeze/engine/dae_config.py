@@ -8,9 +8,59 @@ model. ``DaeTile`` cuts one layer into tiles that fit those buffers.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 PE_IC = 8  # input channels per MAC-array row = bytes per activation word
+
+# What a tuning log (``from_json``) may set: the engine's and the ISA's limits. A value
+# outside them is refused when the log is read, not when it overflows later.
+MAX_SPATIAL = 1 << 14   # tile rows / columns (th, tw)
+MAX_CHANNELS = 1 << 15  # tile channels (toc, tic)
+MAX_ROWS = 1 << 20      # buffer depths and queue depths, rows per bank
+MIN_CLOCK_MHZ, MAX_CLOCK_MHZ = 1.0, 500.0  # as toolchain.driver.check_clock
+
+_CONFIG_RANGES: dict[str, tuple[int, int]] = {
+    "k": (1, 4),
+    **{f: (16, MAX_ROWS) for f in ("in_rows", "w_rows", "acc_rows", "cv_rows", "sq_rows",
+                                   "out_rows")},
+    "p_rows": (1, MAX_ROWS), "queue_depth": (1, MAX_ROWS), "token_depth": (1, MAX_ROWS),
+    "rd_latency": (1, 4096), "wr_latency": (1, 4096), "outstanding": (1, 256),
+    **{f: (1, 1024) for f in ("depth_load", "depth_mac", "depth_rq", "depth_pool",
+                              "depth_store")},
+}
+_TILE_RANGES: dict[str, tuple[int, int]] = {
+    "toc": (1, MAX_CHANNELS), "tic": (1, MAX_CHANNELS),
+    "th": (1, MAX_SPATIAL), "tw": (1, MAX_SPATIAL),
+}
+
+
+class FieldError(ValueError):
+    """One field of a JSON engine or tile is missing, unknown, of the wrong type or out
+    of range; ``field`` names it (the tuning-log reader adds the file and the key)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"field {field!r} {message}")
+        self.field = field
+
+
+def _check_int(field: str, v, lo: int, hi: int) -> int:
+    # JSON true/false are Python bools (an int subclass); 2.5 and "3" are not integers
+    if type(v) is not int or not lo <= v <= hi:
+        raise FieldError(field, f"must be an integer in [{lo}, {hi}], got {v!r}")
+    return v
+
+
+def _check_fields(d, known, what: str, required=()) -> None:
+    if not isinstance(d, dict):
+        raise FieldError(what, f"must be a JSON object, got {d!r}")
+    unknown = sorted(set(d) - set(known))
+    if unknown:
+        hint = " (pe_oc is 8 x k: set k)" if "pe_oc" in unknown else ""
+        raise FieldError(unknown[0], f"is not a field of {what} (known: "
+                         f"{', '.join(sorted(known))}){hint}")
+    for f in required:
+        if f not in d:
+            raise FieldError(f, "is missing")
 
 
 @dataclass(frozen=True)
@@ -78,6 +128,20 @@ class DaeConfig:
 
     @classmethod
     def from_json(cls, d: dict) -> "DaeConfig":
+        """The engine a JSON object describes (missing fields take their defaults).
+        Raises ``FieldError`` for an unknown field, a non-integer (bools, 2.5, "3") or a
+        value outside the engine's limits; ``clock_mhz`` is a number in [1, 500]."""
+        _check_fields(d, [f.name for f in fields(cls)], "the engine")
+        for f, (lo, hi) in _CONFIG_RANGES.items():
+            if f in d:
+                _check_int(f, d[f], lo, hi)
+        if "clock_mhz" in d:
+            c = d["clock_mhz"]
+            if not (isinstance(c, (int, float)) and not isinstance(c, bool)
+                    and MIN_CLOCK_MHZ <= c <= MAX_CLOCK_MHZ):  # NaN fails the comparison
+                raise FieldError("clock_mhz", f"must be a number in [{MIN_CLOCK_MHZ:g}, "
+                                 f"{MAX_CLOCK_MHZ:g}] MHz, got {c!r}")
+            d = {**d, "clock_mhz": float(c)}
         return cls(**d)
 
 
@@ -103,4 +167,8 @@ class DaeTile:
 
     @classmethod
     def from_json(cls, d: dict) -> "DaeTile":
-        return cls(**d)
+        """The tile a JSON object describes: ``toc``, ``tic`` (channels, 1..2^15) and
+        ``th``, ``tw`` (rows / columns, 1..2^14), all JSON integers. Raises
+        ``FieldError`` naming the field otherwise."""
+        _check_fields(d, _TILE_RANGES, "a tile", required=_TILE_RANGES)
+        return cls(**{f: _check_int(f, d[f], lo, hi) for f, (lo, hi) in _TILE_RANGES.items()})

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..partitioning import limits
+
 # Opcodes ([3:0]); 9..14 are left for later operations (residual add, depthwise,
 # standalone pool/concat, fully connected).
 OP_SET = 1
@@ -219,5 +221,9 @@ def c_header() -> str:
     lines += [f"#define ZSQ_{name} {g[name]}" for name in _C_CONSTANTS]
     lines.append("")
     lines += [f"#define ZSQ_{name} {v}" for name, v in sorted(REGISTERS.items(), key=lambda kv: kv[1])]
+    lines += ["", "/* Geometry limits of the fields (partitioning/limits.py: the partitioner keeps",
+              " * layers beyond them on the CPU; the validators reject programs beyond them). */"]
+    lines += [f"#define ZSQ_LIMIT_{name} {getattr(limits, 'MAX_' + name)}" for name in
+              ("SPATIAL", "CHANNEL_GROUPS", "KERNEL_FIELD", "STRIDE_FIELD", "PAD")]
     lines += ["", "#endif /* ZSQ_ISA_H */", ""]
     return "\n".join(lines)

@@ -516,6 +516,8 @@ def _parse_resources(r: _Reader, node: Any, path: str,
         keys = (prefix + _AVAIL_SUFFIX[name],) if prefix else tags
         key = next((k for k in keys if k in node), None)
         vals[name] = None if key is None else r.opt_int(node, key, path)
+        if vals[name] is not None and vals[name] < 0:
+            raise r.fail(f"{path}/{key}", f"negative resource count {vals[name]}")
         if name == "dsp" and not prefix and key is not None:
             dsp_tag = key
     return Resources(**vals), dsp_tag
@@ -530,6 +532,17 @@ def _time_scale(r: _Reader, node: Any, path: str) -> float:
 
 def _scaled(v: float | None, scale: float) -> float | None:
     return None if v is None else v * scale
+
+
+def _clock(r: _Reader, node: Any, key: str, path: str, scale: float,
+           zero_ok: bool = False) -> float | None:
+    """A clock period (``undef`` -> None) in ns; a period must be > 0 (an uncertainty
+    may be 0), NaN and infinities are refused by ``to_float``."""
+    v = r.opt_float(node, key, path)
+    if v is not None and (v < 0 or (v == 0 and not zero_ok)):
+        raise r.fail(f"{path}/{key}", f"clock {key} of {v:g} is not "
+                     f"{'>= 0' if zero_ok else 'a positive period'}")
+    return _scaled(v, scale)
 
 
 def _parse_port(r: _Reader, node: Any, path: str) -> RtlPort:
@@ -567,9 +580,9 @@ def _parse_module(r: _Reader, node: Any, path: str) -> ModuleInfo:
     has_avail = isinstance(res, dict) and any(k.startswith("AVAIL_") for k in res)
     return ModuleInfo(
         name=name,
-        target_clock_ns=_scaled(r.opt_float(timing, "TargetClockPeriod", tp), scale),
-        clock_uncertainty_ns=_scaled(r.opt_float(timing, "ClockUncertainty", tp), scale),
-        estimated_clock_ns=_scaled(r.opt_float(timing, "EstimatedClockPeriod", tp), scale),
+        target_clock_ns=_clock(r, timing, "TargetClockPeriod", tp, scale),
+        clock_uncertainty_ns=_clock(r, timing, "ClockUncertainty", tp, scale, zero_ok=True),
+        estimated_clock_ns=_clock(r, timing, "EstimatedClockPeriod", tp, scale),
         pipeline_type=(r.opt_text(overall, "PipelineType", op)
                        or r.opt_text(pe, "PipelineType", pp)),
         latency=None if overall is None else _parse_overall(r, overall, op, required=False),
@@ -608,8 +621,8 @@ def _parse_profile(r: _Reader, prof: Any) -> SynthReport:
     ua_p = f"{P}/UserAssignments"
     ua = r.child(prof, "UserAssignments", P, required=True)
     ua_scale = _time_scale(r, ua, ua_p)
-    target = r.to_float(r.child(ua, "TargetClockPeriod", ua_p, required=True),
-                        f"{ua_p}/TargetClockPeriod")
+    r.child(ua, "TargetClockPeriod", ua_p, required=True)
+    target = _clock(r, ua, "TargetClockPeriod", ua_p, 1.0)
     if target is None:
         raise r.fail(f"{ua_p}/TargetClockPeriod", "target clock period is undef")
 
@@ -617,8 +630,8 @@ def _parse_profile(r: _Reader, prof: Any) -> SynthReport:
     pe = r.child(prof, "PerformanceEstimates", P, required=True)
     ta_p = f"{pe_p}/SummaryOfTimingAnalysis"
     ta = r.child(pe, "SummaryOfTimingAnalysis", pe_p, required=True)
-    est = r.to_float(r.child(ta, "EstimatedClockPeriod", ta_p, required=True),
-                     f"{ta_p}/EstimatedClockPeriod")
+    r.child(ta, "EstimatedClockPeriod", ta_p, required=True)
+    est = _clock(r, ta, "EstimatedClockPeriod", ta_p, 1.0)
     ol_p = f"{pe_p}/SummaryOfOverallLatency"
     ol = r.child(pe, "SummaryOfOverallLatency", pe_p, required=True)
 
@@ -663,7 +676,7 @@ def _parse_profile(r: _Reader, prof: Any) -> SynthReport:
         top_module=r.req_text(ua, "TopModelName", ua_p),
         flow_target=r.opt_text(ua, "FlowTarget", ua_p),
         target_clock_ns=target * ua_scale,
-        clock_uncertainty_ns=_scaled(r.opt_float(ua, "ClockUncertainty", ua_p), ua_scale),
+        clock_uncertainty_ns=_clock(r, ua, "ClockUncertainty", ua_p, ua_scale, zero_ok=True),
         estimated_clock_ns=_scaled(est, _time_scale(r, ta, ta_p)),
         pipeline_type=r.opt_text(pe, "PipelineType", pe_p),
         latency=_parse_overall(r, ol, ol_p, required=True),

@@ -14,7 +14,7 @@ import tvm
 import tvm_ffi.structural
 from tvm import relax
 
-from ..errors import ZynqSqueezeError
+from ..errors import ModelError, ZynqSqueezeError
 from . import patterns
 
 CALIBRATION_ATTR = "zynq_squeeze.calibration"
@@ -111,10 +111,32 @@ def fold(mod: tvm.IRModule) -> tvm.IRModule:
 
 
 def fuse_composites(mod: tvm.IRModule) -> tvm.IRModule:
-    """FoldConstant + FuseOpsByPattern: one composite function per offloadable chain."""
+    """FoldConstant + FuseOpsByPattern: one composite function per offloadable chain.
+
+    Raises ``ModelError`` when an offloadable chain's weights or bias hold NaN or Inf:
+    int8 cannot represent them, and on the CPU they would only turn the output into NaN.
+    """
     mod = fold(mod)
-    return relax.transform.FuseOpsByPattern(
+    cmod = relax.transform.FuseOpsByPattern(
         patterns.get_patterns(), bind_constants=True, annotate_codegen=False)(mod)
+    for k, (_, _, func) in enumerate(composite_calls(cmod)):
+        _check_finite(k, func)
+    return cmod
+
+
+def _check_finite(k: int, func: relax.Function) -> None:
+    from .composite import parse_composite  # composite imports patterns, as this module does
+
+    chain = parse_composite(func)
+    for j, conv in enumerate(chain.convs):
+        for what, arr in (("weights", conv.weight), ("bias", conv.bias)):
+            bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+            if bad:
+                role = f"conv {j} of " if len(chain.convs) > 1 else ""
+                raise ModelError(
+                    f"the {role}offloadable chain {k} ({chain.pattern}, input "
+                    f"{tuple(chain.in_shape)}) has {bad} NaN or Inf value(s) in its {what}; "
+                    "the int8 accelerator cannot represent them: fix the model's weights")
 
 
 def composite_calls(mod: tvm.IRModule) -> list[tuple[relax.Var, relax.Call, relax.Function]]:

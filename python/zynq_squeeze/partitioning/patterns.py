@@ -22,6 +22,7 @@ import tvm
 from tvm import relax
 from tvm.relax.dpl import is_const, is_op, is_tuple, wildcard
 
+from .limits import conv_limit_reason
 from .pool_spec import avg_pool_reason
 
 PREFIX = "zynq_squeeze"
@@ -158,6 +159,12 @@ def conv_reason(node: ConvNode) -> str | None:
     strides = _ints(a.strides)
     if any(s not in STRIDES for s in strides):
         return f"stride {list(strides)} is not 1 or 2"
+    oshape = _static_shape(node.conv)
+    if oshape is None or len(oshape) != 4:
+        return "output shape is not static 4-D NCHW"
+    r = conv_limit_reason(ishape[1:], oshape[1:], (kh, kw), _ints(a.padding))
+    if r:
+        return r
     if node.bias is not None:
         # add(conv NCHW, b) is a per-channel bias only for b of shape (1, O, 1, 1) or (O, 1, 1).
         bshape = _static_shape(node.bias)

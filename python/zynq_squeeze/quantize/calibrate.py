@@ -7,13 +7,12 @@ its conv output before the pool. Scales are symmetric: ``scale = absmax / 127``.
 from __future__ import annotations
 
 import json
-import warnings
 
 import numpy as np
 import tvm
 from tvm import relax
 
-from ..errors import ZynqSqueezeError
+from ..errors import ZynqSqueezeError, warn
 from ..partitioning import partitioner
 from ..partitioning.composite import eval_chain, parse_composite
 from ..progress import progress_bar
@@ -68,11 +67,41 @@ def normalize_samples(mod: tvm.IRModule, samples) -> list[dict[str, np.ndarray]]
             if a.shape != shape:
                 raise CalibrationError(
                     f"sample {i}, input {name!r}: expected shape {shape}, got {a.shape}")
-            d[name] = a.astype(dtype)
+            try:
+                d[name] = a.astype(dtype)
+            except (TypeError, ValueError) as e:
+                raise CalibrationError(f"sample {i}, input {name!r}: not numbers of "
+                                       f"dtype {dtype} ({e})") from None
+            if np.issubdtype(d[name].dtype, np.floating) and not np.all(np.isfinite(d[name])):
+                bad = int(d[name].size - np.count_nonzero(np.isfinite(d[name])))
+                raise CalibrationError(f"sample {i}, input {name!r} has {bad} NaN or Inf "
+                                       "value(s); calibration needs real inputs")
         out.append(d)
     if not out:
         raise CalibrationError("no calibration samples given")
+    for name, _, _ in specs:
+        if all(not np.any(s[name]) for s in out):
+            warn(f"zynq_squeeze: calibration input {name!r} is all zeros in every sample: "
+                 "the activation scales it gives mean nothing")
     return out
+
+
+def check_ranges(ranges: list[dict]) -> None:
+    """Non-finite ranges are errors; ranges that were 0 on every sample get one warning."""
+    dead = []
+    for k, r in enumerate(ranges):
+        for where, v in r.items():
+            if not np.isfinite(v):
+                raise CalibrationError(
+                    f"offloadable chain {k}: its {where} range is {v} on the calibration "
+                    "set (the float model computes NaN or Inf there; check the model's "
+                    "CPU operators and the samples)")
+            if v == 0 and where != "mid":
+                dead.append(f"chain {k} {where}")
+    if dead:
+        warn(f"zynq_squeeze: {len(dead)} calibrated tensor(s) were 0 on every sample "
+             f"({', '.join(dead[:6])}{', ...' if len(dead) > 6 else ''}); they get the scale "
+             "1/127: calibrate with inputs that exercise the model")
 
 
 def _probe_module(cmod: tvm.IRModule) -> tuple[tvm.IRModule, list[relax.Function]]:
@@ -87,6 +116,13 @@ def _probe_module(cmod: tvm.IRModule) -> tuple[tvm.IRModule, list[relax.Function
                            attrs=main.attrs)
     mod["main"] = probe
     return mod, [f for _, _, f in calls]
+
+
+def _grow(r: dict, key: str, x: np.ndarray) -> None:
+    """r[key] = max(r[key], max |x|), NaN sticking (builtin max would drop it)."""
+    m = float(np.abs(x).max())
+    if np.isnan(m) or m > r[key]:
+        r[key] = m
 
 
 def collect_ranges(mod: tvm.IRModule, samples, *, progress: bool = True) -> list[dict]:
@@ -105,12 +141,13 @@ def collect_ranges(mod: tvm.IRModule, samples, *, progress: bool = True) -> list
         for k, chain in enumerate(chains):
             x = res[k + 1].numpy()
             r = ranges[k]
-            r["in"] = max(r["in"], float(np.abs(x).max()))
+            _grow(r, "in", x)
             for img in x:
                 v = eval_chain(chain, img)
-                r["out"] = max(r["out"], float(np.abs(v["pre_pool"]).max()))
+                _grow(r, "out", v["pre_pool"])
                 if "mid" in v:
-                    r["mid"] = max(r["mid"], float(np.abs(v["mid"]).max()))
+                    _grow(r, "mid", v["mid"])
+    check_ranges(ranges)
     return [{"signature": partitioner.composite_signature(f), "ranges": r}
             for f, r in zip(funcs, ranges)]
 
@@ -123,9 +160,8 @@ def calibrate(mod: tvm.IRModule, samples=None, *, progress: bool = True) -> tvm.
     Without samples a warning names the synthetic set used instead.
     """
     if samples is None:
-        warnings.warn(f"zynq_squeeze: no calibration data given; using the "
-                      f"{SYNTHETIC_DESCRIPTION}. Pass real inputs for real accuracy.",
-                      stacklevel=2)
+        warn(f"zynq_squeeze: no calibration data given; using the {SYNTHETIC_DESCRIPTION}. "
+             "Pass real inputs for real accuracy.")
         norm, source = synthetic_samples(mod), SYNTHETIC_DESCRIPTION
     else:
         norm, source = normalize_samples(mod, samples), f"{len(samples)} user samples"

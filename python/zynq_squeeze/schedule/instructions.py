@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from ..engine import isa
 from ..engine.dae_config import PE_IC, DaeConfig, DaeTile
 from ..errors import ScheduleError
+from ..partitioning import limits
 from ..quantize.layers import ConvLayer, ConvParams, FireLayer
 
 
@@ -170,6 +171,48 @@ def spatial_tiles(layer, tile: DaeTile):
             yield o0, o1, p0, p1, c0, c1, d0, d1
 
 
+# The range of every register the lowering writes: the bounds the C validators check
+# (zsq_rt_validate in hls_runtime/zsq_runtime.c, the checks of src/zsq_dae_sim.cpp) before
+# they multiply anything. A value outside its range is refused here (ScheduleError) rather
+# than wrapped into the 32-bit SET field: a wrapped size or trip count would make the
+# engine skip its loops and return zeros. Derived registers (products) must fit int32.
+DIM_MAX = limits.MAX_SPATIAL            # tensor and tile sizes, offsets, pitches, rows
+GROUPS_MAX = limits.MAX_CHANNEL_GROUPS  # channel groups (8 channels, or PE_OC for CV/RQ/PL_OG)
+_KERNEL, _STRIDE = (1, limits.MAX_KERNEL_FIELD), (1, limits.MAX_STRIDE_FIELD)
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+_SIZE, _GROUPS, _OFFSET, _ROW = (1, DIM_MAX), (1, GROUPS_MAX), (-DIM_MAX, DIM_MAX), (0, DIM_MAX)
+_ADDR, _COUNT, _INT32 = (0, INT32_MAX), (1, INT32_MAX), (INT32_MIN, INT32_MAX)
+REG_RANGES: dict[int, tuple[int, int]] = {
+    isa.LI_BASE: _ADDR, isa.LI_H: _SIZE, isa.LI_W: _SIZE, isa.LI_G: _GROUPS,
+    isa.LI_Y0: _OFFSET, isa.LI_X0: _OFFSET, isa.LI_G0: (0, GROUPS_MAX - 1), isa.LI_ROWS: _SIZE,
+    isa.LI_COLS: _SIZE, isa.LI_NG: _GROUPS, isa.LI_PITCH: _SIZE,
+    isa.LW_ADDR: _ADDR, isa.LW_WORDS: _COUNT, isa.LP_ADDR: _ADDR, isa.LP_CHANNELS: _COUNT,
+    isa.CV_ROWS: _SIZE, isa.CV_COLS: _SIZE, isa.CV_OG: _GROUPS, isa.CV_KH: _KERNEL,
+    isa.CV_KW: _KERNEL, isa.CV_SY: _STRIDE, isa.CV_SX: _STRIDE, isa.CV_SRC_COLS: _SIZE,
+    isa.CV_NG: _GROUPS, isa.CV_SRC_PITCH: _SIZE, isa.CV_SRC_Y0: _ROW, isa.CV_SRC_X0: _ROW,
+    isa.RQ_ROWS: _SIZE, isa.RQ_COLS: _SIZE, isa.RQ_OG: _GROUPS, isa.RQ_DST_PITCH: _SIZE,
+    isa.RQ_DST_ROW0: _ROW, isa.RQ_VY0: _ROW, isa.RQ_VY1: _ROW, isa.RQ_VX0: _ROW,
+    isa.RQ_VX1: _ROW, isa.RQ_AVG_MULT: (1 << 14, (1 << 15) - 1), isa.RQ_AVG_SHIFT: (1, 40),
+    isa.PL_ROWS: _SIZE, isa.PL_COLS: _SIZE, isa.PL_OG: _GROUPS, isa.PL_KH: _SIZE,
+    isa.PL_KW: _SIZE, isa.PL_SY: _SIZE, isa.PL_SX: _SIZE, isa.PL_Y0: _OFFSET,
+    isa.PL_X0: _OFFSET, isa.PL_SRC_ROWS: _SIZE, isa.PL_SRC_COLS: _SIZE,
+    isa.PL_DST_PITCH: _SIZE, isa.PL_DST_ROW0: _ROW,
+    isa.ST_BASE: _ADDR, isa.ST_H: _SIZE, isa.ST_W: _SIZE, isa.ST_G: _GROUPS,
+    isa.ST_Y0: _ROW, isa.ST_X0: _ROW, isa.ST_G0: (0, GROUPS_MAX - 1), isa.ST_ROWS: _SIZE,
+    isa.ST_COLS: _SIZE, isa.ST_NG: _GROUPS, isa.ST_PITCH: _SIZE, isa.ST_ROW0: _ROW,
+}
+_REG_NAMES = {v: k for k, v in isa.REGISTERS.items()}
+
+
+def check_register(reg: int, value: int) -> None:
+    """Raise ScheduleError when ``value`` is outside register ``reg``'s range (REG_RANGES;
+    derived and unlisted registers: int32)."""
+    lo, hi = REG_RANGES.get(reg, _INT32)
+    if not lo <= value <= hi:
+        raise ScheduleError(f"register {_REG_NAMES.get(reg, reg)} = {value} is outside its "
+                            f"range [{lo}, {hi}] (the engine's 32-bit instruction fields)")
+
+
 class _RegView(dict):
     """The emitter's register shadow, reading 0 for registers never set (their reset
     value in the engine)."""
@@ -211,6 +254,7 @@ class Emitter:
 
     def set(self, reg: int, value: int) -> None:
         value = int(value)
+        check_register(reg, value)  # never wrapped into the 32-bit field
         if self.shadow.get(reg) == value:
             return
         self.shadow[reg] = value
@@ -538,10 +582,15 @@ def lower_layers(cfg: DaeConfig, layers, tiles, tensors: list[tuple[Tensor, Tens
     for i, (layer, tile, pl, (src, dst)) in enumerate(zip(layers, tiles, placements, tensors)):
         if i:
             em.layer_barrier()
-        if isinstance(layer, FireLayer):
-            lower_fire_layer(em, layer, tile, pl, src, dst, i == 0)
-        else:
-            lower_conv_layer(em, layer, tile, pl, src, dst, i == 0)
+        try:
+            if isinstance(layer, FireLayer):
+                lower_fire_layer(em, layer, tile, pl, src, dst, i == 0)
+            else:
+                lower_conv_layer(em, layer, tile, pl, src, dst, i == 0)
+        except ScheduleError as e:
+            if str(e).startswith(f"{layer.name}: "):
+                raise
+            raise ScheduleError(f"{layer.name}: {e}") from None
         ends.append(len(em.words) - 1)
     words = em.finish()
     return words, placements, wwords, ends

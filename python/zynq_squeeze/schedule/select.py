@@ -27,7 +27,13 @@ class TuningLogError(ZynqSqueezeError):
 
 
 def read_tuning_log(path: Path) -> dict:
-    """Parse and validate a tuning log; raises ``TuningLogError`` naming the problem."""
+    """Parse and validate a tuning log; raises ``TuningLogError`` naming the problem.
+
+    Every field is checked when the log is read: integers must be JSON integers within
+    the engine's limits (``DaeConfig.from_json`` / ``DaeTile.from_json``), the clock a
+    number in [1, 500] MHz. The error names the file, the ``"layers"`` key the user edited
+    (or ``engine``), the field and the allowed range.
+    """
     path = Path(path)
     try:
         data = json.loads(path.read_text())
@@ -35,16 +41,32 @@ def read_tuning_log(path: Path) -> dict:
         raise TuningLogError(f"tuning log {path} does not exist") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise TuningLogError(f"tuning log {path} is not valid JSON: {e}") from None
-    except OSError as e:
+    except (OSError, RecursionError) as e:
         raise TuningLogError(f"tuning log {path} cannot be read: {e}") from None
-    if not isinstance(data, dict) or data.get("version") != TUNING_LOG_VERSION:
+    version = data.get("version") if isinstance(data, dict) else None
+    if type(version) is not int or version != TUNING_LOG_VERSION:
         raise TuningLogError(f"tuning log {path}: expected an object with "
                              f"\"version\": {TUNING_LOG_VERSION}")
-    try:
-        engine = DaeConfig.from_json(data["engine"]) if "engine" in data else None
-        layers = {str(k): DaeTile.from_json(v) for k, v in data.get("layers", {}).items()}
-    except (TypeError, ValueError, KeyError, AttributeError) as e:
-        raise TuningLogError(f"tuning log {path}: bad entry: {e}") from None
+    unknown = sorted(set(data) - {"version", "engine", "layers"})
+    if unknown:
+        raise TuningLogError(f"tuning log {path}: unknown entry {unknown[0]!r} (a tuning log "
+                             "holds \"version\", \"engine\" and \"layers\")")
+    engine = None
+    if data.get("engine") is not None:
+        try:
+            engine = DaeConfig.from_json(data["engine"])
+        except (TypeError, ValueError) as e:
+            raise TuningLogError(f"tuning log {path}: bad entry: engine: {e}") from None
+    raw_layers = data.get("layers", {})
+    if not isinstance(raw_layers, dict):
+        raise TuningLogError(f"tuning log {path}: bad entry: \"layers\" must be an object "
+                             "mapping layer signatures to tiles")
+    layers = {}
+    for key, tile in raw_layers.items():
+        try:
+            layers[key] = DaeTile.from_json(tile)
+        except (TypeError, ValueError) as e:
+            raise TuningLogError(f"tuning log {path}: bad entry: layer {key!r}: {e}") from None
     return {"engine": engine, "layers": layers}
 
 
