@@ -10,7 +10,7 @@
  * 0x00      32  RW      ap_start(0) ap_done(1) ap_idle(2) ap_ready(3) auto_restart(7)
  * 0x04      32  RW      global interrupt enable (bit 0)
  * 0x08      32  RW      interrupt enable: ap_done(0) ap_ready(1)
- * 0x0c      32  RW      interrupt status: ap_done(0) ap_ready(1), toggle on write
+ * 0x0c      32  RW      interrupt status: ap_done(0) ap_ready(1); TOW (2021.1), also COR (2022.1+)
  * 0x10      64  RW      insn: m_axi address
  * 0x1c      32  RW      insn_count
  * 0x24      64  RW      wgt: m_axi address
@@ -66,6 +66,13 @@
 #define ZSQ_AP_DONE 0x2u
 #define ZSQ_AP_IDLE 0x4u
 #define ZSQ_AP_READY 0x8u
+/* bit 0 of an output's control word (ZSQ_REG_<ARG>_CTRL): ap_vld, clear on read */
+#define ZSQ_AP_VLD 0x1u
+/* GIE bit 0; IER / ISR bits. ISR toggles on write (Vitis HLS 2021.1) and also
+ * clears on read (2022.1+): read it, then write back only the bits that were set. */
+#define ZSQ_GIE_ENABLE 0x1u
+#define ZSQ_IRQ_AP_DONE 0x1u
+#define ZSQ_IRQ_AP_READY 0x2u
 #define ZSQ_REGS_BYTES 0x60
 
 #endif /* ZSQ_REGS_H */

@@ -4,8 +4,8 @@ The tests get real decoupled-engine programs: ``write_cases`` lowers small layer
 with ``codegen.dae_program`` for a small engine, writes the instruction words, the
 weights, the input arena image, the golden model's output and the cycles of the
 Python-driven simulation, plus the engine's ``zsq_dae_config.h``; the C binaries
-(test_program for the csim runtime, test_zynq for the board backend behind an emulated
-IP) run them and compare bit-exactly.
+(test_program and test_io for the csim runtime, test_zynq for the board backend against
+the simulated board of hls_runtime/tools) run them and compare bit-exactly.
 """
 import re
 import shutil
@@ -47,7 +47,7 @@ def write_cases(d: Path, cfg: DaeConfig = CFG) -> Path:
     rng = np.random.default_rng(11)
     d.mkdir(parents=True, exist_ok=True)
     lines = ["# name arena_words out_base out_c out_h out_w rd_latency wr_latency "
-             "outstanding beat_x100 cycles"]
+             "outstanding beat_x100 cycles in_base in_words"]
     beat = 100
     for name, layers in _chains(rng).items():
         prog = build_dae_program(cfg, layers, [default_tile(cfg, layer) for layer in layers])
@@ -63,7 +63,8 @@ def write_cases(d: Path, cfg: DaeConfig = CFG) -> Path:
         (d / f"{name}.arena").write_bytes(arena.astype("<u8").tobytes())
         (d / f"{name}.expected").write_bytes(pack_tensor(y).astype("<u8").tobytes())
         lines.append(f"{name} {prog.arena_words} {t_out.base} {t_out.c} {t_out.h} {t_out.w} "
-                     f"{cfg.rd_latency} {cfg.wr_latency} {cfg.outstanding} {beat} {res.cycles}")
+                     f"{cfg.rd_latency} {cfg.wr_latency} {cfg.outstanding} {beat} {res.cycles} "
+                     f"{t_in.base} {t_in.words}")
     (d / "cases.txt").write_text("\n".join(lines) + "\n")
     (d / "config").mkdir(exist_ok=True)
     (d / "config" / "zsq_dae_config.h").write_text(dae_config_header(cfg, "C tests"))
@@ -101,11 +102,19 @@ def _build_and_ctest(build: Path, want_tests: set[str]) -> str:
 def test_cmake_build_and_ctest(tmp_path, cases, backend):
     build = tmp_path / "build"
     _configure(build, backend, cases)
-    out = _build_and_ctest(build, {"test_errors", "test_program", "test_zynq"} if backend == "csim"
-                           else {"test_zynq"})
+    out = _build_and_ctest(build, {"test_errors", "test_program", "test_io", "test_zynq"}
+                           if backend == "csim" else {"test_zynq"})
+    # the board backend against the simulated board: every check passed, and the run_io
+    # form moved less than the whole arena
+    assert "test_zynq: ok" in out
+    for name, whole, io in re.findall(r"(\w+): arena \d+ words, .*zsq_rt_run (\d+), "
+                                      r"zsq_rt_run_io (\d+)", out):
+        assert int(io) < int(whole), name
     if backend == "csim":
         # the programs ran with the generated K = 1 engine, bit-exact, with Python's cycles
         assert "conv_fire:" in out and "conv_avg:" in out and out.count(": ok") >= 2
+        # the fire's output moved onto its input (two spatial tiles): a lifetime error
+        assert "conv_fire: output moved onto the last layer's input: refused" in out
 
 
 def test_csim_needs_the_ap_types(tmp_path):

@@ -2,7 +2,8 @@
  * backends/csim.c - simulation backend: runs the program on the decoupled engine's C
  * simulation (zsqd_run, src/zsq_dae_sim.cpp: the HLS modules of src/zsq_dae.h compiled by
  * the host compiler against Xilinx's ap_types), on the caller's arena in place, timed with
- * the program's HP-port constants.
+ * the program's HP-port constants. zsq_rt_run_io checks its ranges like the board's and
+ * runs in place all the same (nothing is copied: stats->copied_bytes is 0).
  */
 #include "zsq_dae_sim.h"
 #include "zsq_runtime.h"
@@ -11,6 +12,8 @@
 #include <string.h>
 
 const char *zsq_rt_backend(void) { return "csim"; }
+
+const char *zsq_rt_backend_info(void) { return "csim: the engine's C simulation, in place"; }
 
 void zsq_rt_release(void) {} /* the simulation keeps nothing between runs */
 
@@ -41,6 +44,15 @@ int zsq_rt_backend_run(const zsq_rt_program_t *p, uint64_t *arena, zsq_rt_stats_
     stats->macs = st.macs;
     stats->rd_bytes = st.rd_bytes;
     stats->wr_bytes = st.wr_bytes;
+    stats->copied_bytes = 0;
   }
   return ZSQ_RT_OK;
+}
+
+int zsq_rt_run_io(const zsq_rt_program_t *p, uint64_t *arena, const zsq_rt_range_t *in,
+                  int n_in, const zsq_rt_range_t *out, int n_out, zsq_rt_stats_t *stats,
+                  char *err, size_t errlen) {
+  int rc = zsq_rt_check_io(p, arena, in, n_in, out, n_out, err, errlen);
+  if (rc != ZSQ_RT_OK) return rc;
+  return zsq_rt_backend_run(p, arena, stats, err, errlen);
 }

@@ -13,7 +13,7 @@ form with options.
 
 The package follows the flow, one subpackage per stage, imports only downward:
 ``frontend`` -> ``partitioning`` -> ``quantize`` -> ``engine`` -> ``hls`` -> ``schedule``
--> ``codegen`` -> ``toolchain``, then ``report``; the top-level modules ``errors``,
+-> ``codegen`` -> ``toolchain``, then ``report`` and ``deployment``; the top-level modules ``errors``,
 ``boards``, ``cache``, ``progress``, ``native`` and ``target`` serve every stage, and
 ``cli`` sits on top (``tests/test_layout.py`` enforces the order).
 """
@@ -23,6 +23,7 @@ import sys as _sys
 
 from . import target as _target
 from .boards import BOARDS, get_board
+from .deployment.deploy import Bundle, deploy
 from .errors import ZynqSqueezeError
 from .frontend import models
 from .hls import csynth_report as hls_report
@@ -48,5 +49,5 @@ def partition(mod):
 _patterns.register()
 _target.install(offload_pass)
 
-__all__ = ["BOARDS", "BuildResult", "PartitionReport", "ZynqSqueezeError", "build",
-           "calibrate", "get_board", "partition"]
+__all__ = ["BOARDS", "BuildResult", "Bundle", "PartitionReport", "ZynqSqueezeError", "build",
+           "calibrate", "deploy", "get_board", "partition"]

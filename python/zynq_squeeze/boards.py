@@ -40,6 +40,61 @@ class Board:
         """DDR peak in bytes per PL clock cycle at ``clock_mhz``."""
         return self.ddr_gbps * 1e9 / (clock_mhz * 1e6)
 
+    @property
+    def family(self) -> str:
+        """Processing-system family: ``"zynq7"`` (Zynq-7000, xc7z*) or ``"zynqmp"``
+        (Zynq UltraScale+ MPSoC, xczu*)."""
+        return "zynqmp" if self.part.startswith("xczu") else "zynq7"
+
+    @property
+    def attach(self) -> PlAttach:
+        """Where the engine IP sits in this board's PS (``PL_ATTACH[self.family]``)."""
+        return PL_ATTACH[self.family]
+
+
+@dataclass(frozen=True)
+class PlAttach:
+    """How the engine IP is attached to the processing system.
+
+    The one definition of these numbers: the Vivado block design
+    (``codegen/templates/block_design.tcl.in``, filled by ``codegen.hls_project``) assigns
+    the control window and wires the interrupt from them, and the device-tree overlay of a
+    deployment bundle (``deploy.boot``) describes the same window and interrupt to Linux.
+
+    ``ctl_base``/``ctl_range``: byte address and size of the IP's ``s_axi_control`` window
+    in the PS master port's address space. ``irq_pin``: the PS's fabric-interrupt input
+    (a bus); ``irq_bit``: the bit the engine drives (it is the only source, so bit 0).
+    ``irq_id``: the GIC interrupt ID of that bit; ``gic_spi = irq_id - 32`` is the number a
+    device tree's ``interrupts = <0 SPI 4>`` (shared peripheral interrupt, level high)
+    carries. ``fclk_index``: the PL clock 0's index in the PS clock controller's device-tree
+    bindings (for ``assigned-clocks``).
+    """
+    ctl_base: int
+    ctl_range: int
+    irq_pin: str
+    irq_bit: int
+    irq_id: int
+    fclk_index: int
+
+    @property
+    def gic_spi(self) -> int:
+        """Shared-peripheral-interrupt number (GIC ID minus the 32 SGI/PPI IDs)."""
+        return self.irq_id - 32
+
+
+PL_ATTACH: dict[str, PlAttach] = {
+    # Zynq-7000 (UG585): M_AXI_GP0 maps 0x4000_0000-0x7FFF_FFFF; 0x43C0_0000 is where
+    # Vivado's assign_bd_address puts the first AXI-Lite slave, 64 KiB its smallest window
+    # (the register map needs 0x60 bytes). IRQ_F2P[7:0] are GIC IDs 61-68 (UG585 table 7-4
+    # "PL to PS interrupts"): IRQ_F2P[0] = ID 61 = SPI 29. FCLK_CLK0 is clkc output 15.
+    "zynq7": PlAttach(ctl_base=0x43C0_0000, ctl_range=0x1_0000, irq_pin="IRQ_F2P", irq_bit=0,
+                      irq_id=61, fclk_index=15),
+    # Zynq UltraScale+ (UG1085): M_AXI_HPM0_FPD maps 0xA000_0000-0xAFFF_FFFF; pl_ps_irq0[7:0]
+    # are GIC IDs 121-128 (SPI 89-96). pl_clk0 is zynqmp_clk output 71.
+    "zynqmp": PlAttach(ctl_base=0xA000_0000, ctl_range=0x1_0000, irq_pin="pl_ps_irq0",
+                       irq_bit=0, irq_id=121, fclk_index=71),
+}
+
 
 BOARDS: dict[str, Board] = {
     b.name: b

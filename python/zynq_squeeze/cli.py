@@ -2,33 +2,138 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .errors import ZynqSqueezeError
+from .cache import file_sha256
+from .errors import OptionError, ZynqSqueezeError
 
 LIBRARY = "model.so"
 MANIFEST = "manifest.json"
 ONNX_COPY = "model.onnx"
+# What a compile writes into its output directory; a later compile into the same
+# directory removes these (and only these) first. MARKER is written first, so a compile
+# that failed half-way is recognized too.
+MARKER = ".zynq-squeeze"
+OUTPUT_FILES = (MARKER, MANIFEST, LIBRARY, ONNX_COPY, "report.json", "report.html",
+                "schedule.json")
+OUTPUT_DIRS = ("src", "hls")
 
 
 def _load_calibration(path: str | None):
+    """Calibration samples from a .npy (samples along the first axis) or a .npz (one
+    array per model input, the same number of samples each)."""
     if path is None:
         return None
+    import zipfile
+
+    def bad(why: str) -> ZynqSqueezeError:
+        return ZynqSqueezeError(f"calibration file {path}: {why}")
+
     try:
         data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
+        if isinstance(data, np.lib.npyio.NpzFile):
+            with data:
+                arrays = {k: data[k] for k in data.files}
+        else:
+            arrays = None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise ZynqSqueezeError(f"cannot read calibration file {path}: {e}") from None
-    if isinstance(data, np.lib.npyio.NpzFile):
-        names = list(data.files)
-        n = len(data[names[0]])
-        return [{k: data[k][i] for k in names} for i in range(n)]
-    return [data[i] for i in range(len(data))]
+    if arrays is not None and not arrays:
+        raise bad("the .npz holds no arrays; expected one array of samples per model input")
+    for name, a in (arrays or {"": data}).items():
+        what = f"array {name!r}" if name else "the array"
+        if a.ndim == 0:
+            raise bad(f"{what} is a scalar; expected samples along the first axis")
+        if a.dtype.kind not in "biuf":
+            raise bad(f"{what} holds {a.dtype} values; expected numbers")
+        if len(a) == 0:
+            raise bad(f"{what} holds no samples (its first axis is empty)")
+    if arrays is None:
+        return [data[i] for i in range(len(data))]
+    counts = {k: len(a) for k, a in arrays.items()}
+    if len(set(counts.values())) != 1:
+        raise bad("the arrays hold different numbers of samples ("
+                  + ", ".join(f"{k}: {n}" for k, n in counts.items()) + ")")
+    n = next(iter(counts.values()))
+    return [{k: a[i] for k, a in arrays.items()} for i in range(n)]
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def prepare_out_dir(out_dir: Path, keep=(), log=print) -> None:
+    """Make ``out_dir`` ready for a compile.
+
+    * a new directory is created;
+    * a directory a previous compile wrote (it has ``.zynq-squeeze`` or ``manifest.json``)
+      loses what that compile wrote (``OUTPUT_FILES``, ``src/``, ``hls/``), so no file
+      of the previous model is left behind; anything else in it stays;
+    * any other directory is used only when it holds none of those names (they would be
+      overwritten or mixed with the compile's).
+
+    ``keep``: paths a previous compile wrote that are inputs of this one (a tuning log
+    ``out/schedule.json``, a model ``out/model.onnx``): not removed. Raises
+    ``OptionError`` when ``out_dir`` is a file, is not writable or is another program's
+    directory (then nothing is removed).
+    """
+    import shutil
+
+    keep = [Path(k) for k in keep if k is not None]
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OptionError(f"output directory {out_dir} exists and is not a directory")
+
+    def kept(p: Path) -> bool:
+        return any(_same_file(p, k) or (p.is_dir() and not p.is_symlink()
+                                        and k.resolve().is_relative_to(p.resolve()))
+                   for k in keep)
+
+    try:
+        if out_dir.is_dir():
+            ours = [out_dir / n for n in OUTPUT_FILES + OUTPUT_DIRS
+                    if (out_dir / n).exists() or (out_dir / n).is_symlink()]
+            previous = (out_dir / MARKER).is_file() or (out_dir / MANIFEST).is_file()
+            if not previous:  # the user's files, even the compile's inputs: not ours
+                clash = [p.name for p in ours]
+                if clash:
+                    raise OptionError(
+                        f"output directory {out_dir} is not a zynq-squeeze compile directory "
+                        f"but holds {', '.join(clash)}, which compile writes; choose a new "
+                        "or empty directory")
+            elif not os.access(out_dir, os.W_OK | os.X_OK):
+                raise PermissionError(13, "Permission denied", str(out_dir))
+            else:
+                removed = []
+                for p in ours:
+                    if kept(p):
+                        continue
+                    if p.is_dir() and not p.is_symlink():
+                        shutil.rmtree(p)
+                    else:
+                        p.unlink()
+                    if p.name != MARKER:
+                        removed.append(p.name + ("/" if p.name in OUTPUT_DIRS else ""))
+                if removed:
+                    log(f"[zynq-squeeze] removed the previous compile's {', '.join(removed)} "
+                        f"from {out_dir}")
+        else:
+            out_dir.mkdir(parents=True)
+        (out_dir / MARKER).write_text(
+            "A zynq-squeeze compile directory. A later compile into it removes what the\n"
+            "previous one wrote (manifest.json, model.so, model.onnx, report.*, schedule.json,\n"
+            "src/, hls/) and keeps every other file.\n")
+    except OSError as e:
+        raise OptionError(f"cannot write to output directory {out_dir}: "
+                          f"{e.strerror or e}") from None
 
 
 def compile_model(model, out_dir: Path, *, board: str = "zybo-z7-20", calibration=None,
@@ -36,24 +141,32 @@ def compile_model(model, out_dir: Path, *, board: str = "zybo-z7-20", calibratio
                   progress: bool = True, log=print) -> dict:
     """Compile an ONNX model into ``out_dir``: host library, generated sources, report.
 
-    Returns the report (also written to ``out_dir/report.json``).
+    ``out_dir`` is prepared by ``prepare_out_dir``: a previous compile's files there are
+    removed first, other files are kept. Returns the report (also written to
+    ``out_dir/report.json``).
     """
     import onnx
 
+    from .boards import get_board
+    from .cache import cache_dir
     from .frontend import onnx_import as frontend
     from .report.summary import make_report, write_outputs
-    from .boards import get_board
     from .toolchain.driver import build as build_model
     from .toolchain.driver import check_clock
 
-    get_board(board)  # bad options fail before anything is written
+    # bad options and inputs fail before anything is written
+    get_board(board)
     check_clock(clock_mhz)
+    cache_dir()
+    if tuning_log is not None:
+        from .schedule.select import read_tuning_log
+        read_tuning_log(tuning_log)  # raises TuningLogError naming the file, key and field
     out_dir = Path(out_dir).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     proto = frontend.load_onnx(model)
-    name = model_name or (Path(model).stem if not isinstance(model, onnx.ModelProto)
-                          else (proto.graph.name or "model"))
+    from_file = not isinstance(model, onnx.ModelProto)
+    prepare_out_dir(out_dir, keep=[model if from_file else None, tuning_log], log=log)
+    name = model_name or (Path(model).stem if from_file else (proto.graph.name or "model"))
     mod = frontend.from_onnx(proto)
     log(f"[zynq-squeeze] imported {name}: {len(proto.graph.node)} ONNX nodes")
     res = build_model(mod, board=board, calibration=calibration, tuning_log=tuning_log,
@@ -63,10 +176,11 @@ def compile_model(model, out_dir: Path, *, board: str = "zybo-z7-20", calibratio
         f"function(s), {100 * res.partition_report.offload_ratio:.2f} % of MACs")
     lib = out_dir / LIBRARY
     res.export_library(lib)
-    onnx.save(proto, str(out_dir / ONNX_COPY))
+    if not (from_file and _same_file(Path(model), out_dir / ONNX_COPY)):
+        onnx.save(proto, str(out_dir / ONNX_COPY))
     main = mod["main"]
     manifest = {"model": name, "board": board, "library": LIBRARY, "onnx": ONNX_COPY,
-                "library_bytes": lib.stat().st_size, "library_sha256": _file_digest(lib),
+                "library_bytes": lib.stat().st_size, "library_sha256": file_sha256(lib),
                 "inputs": [{"name": p.name, "shape": [int(s) for s in p.ty.shape],
                             "dtype": str(p.ty.dtype)} for p in main.params]}
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
@@ -93,15 +207,6 @@ def _read_manifest(out_dir: Path) -> dict:
     return man
 
 
-def _file_digest(path: Path) -> str:
-    """sha256 of a file (the compiled library is checked before it is loaded)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _check_library(out_dir: Path, man: dict) -> Path:
     """The library the manifest names, unchanged since compile (size and sha256): a
     truncated or replaced shared object would crash the process when loaded."""
@@ -110,7 +215,7 @@ def _check_library(out_dir: Path, man: dict) -> Path:
         raise ZynqSqueezeError(f"{lib} is missing; compile the model again")
     want = man.get("library_sha256")
     if want is not None and (lib.stat().st_size != man.get("library_bytes")
-                             or _file_digest(lib) != want):
+                             or file_sha256(lib) != want):
         raise ZynqSqueezeError(f"{lib} is not the library compiled into this directory "
                                "(size or sha256 differ); compile the model again")
     return lib
@@ -131,8 +236,13 @@ def run_compiled(out_dir: Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
             raise ZynqSqueezeError(f"input {spec['name']!r}: expected {spec['dtype']} of shape "
                                    f"{tuple(spec['shape'])}, got {x.dtype} of shape {x.shape}")
         args.append(tvm.runtime.tensor(np.ascontiguousarray(x)))
-    lib = tvm.runtime.load_module(str(_check_library(Path(out_dir), man)))
-    vm = relax.VirtualMachine(lib, tvm.cpu())
+    path = _check_library(Path(out_dir), man)
+    try:
+        lib = tvm.runtime.load_module(str(path))
+        vm = relax.VirtualMachine(lib, tvm.cpu())
+    except Exception as e:  # noqa: BLE001 - TVM reports a bad shared object in many types
+        why = (str(e).strip().splitlines() or [type(e).__name__])[-1][:300]
+        raise ZynqSqueezeError(f"cannot load {path} ({why}); compile the model again") from None
     out = vm["main"](*args)
     return _flatten(out)
 
@@ -170,23 +280,83 @@ def agreement(a: np.ndarray, b: np.ndarray) -> dict:
 
 # --------------------------------------------------------------------------- commands
 def _cmd_compile(args) -> int:
+    from .toolchain.driver import check_clock
+
+    check_clock(args.clock)  # before the calibration file is even read
     compile_model(args.model, Path(args.out), board=args.board,
                   calibration=_load_calibration(args.calib), tuning_log=args.tuning_log,
                   clock_mhz=args.clock, progress=not args.quiet)
     return 0
 
 
+def _cmd_deploy(args) -> int:
+    from .deployment.deploy import deploy
+    from .frontend import onnx_import as frontend
+    from .toolchain.driver import check_clock
+
+    check_clock(args.clock)
+    calibration = _load_calibration(args.calib)
+    proto = frontend.load_onnx(args.model)
+    name = Path(args.model).stem
+    log = (lambda *_: None) if args.quiet else print
+    bundle = deploy(frontend.from_onnx(proto), args.board, Path(args.out),
+                    calibration=calibration, tuning_log=args.tuning_log, clock_mhz=args.clock,
+                    model_name=name, output_names=[o.name for o in proto.graph.output],
+                    backend=args.backend, host=args.host, progress=not args.quiet, log=log)
+    perf = bundle.report["performance"]
+    if not args.quiet:
+        print(f"[zynq-squeeze] modeled: {perf['latency_ms']:.3f} ms accelerator time per "
+              f"inference at {bundle.report['clock_mhz']:g} MHz; copy {bundle.out_dir.name}/ "
+              "to the board and follow its README.md")
+    return 0
+
+
+def _load_input(path: str, man: dict) -> np.ndarray:
+    """The input array of a one-input model from a .npy, or from a .npz holding one
+    array (or an array named after the model's input)."""
+    import zipfile
+
+    try:
+        data = np.load(path, allow_pickle=False)
+        if isinstance(data, np.lib.npyio.NpzFile):
+            with data:
+                names = list(data.files)
+                want = man["inputs"][0].get("name") if man["inputs"] else None
+                if want in names:
+                    return data[want]
+                if len(names) != 1:
+                    raise ZynqSqueezeError(
+                        f"input {path}: the .npz holds {len(names)} arrays "
+                        f"({', '.join(names) or 'none'}); give one array, or one named "
+                        f"{want!r} after the model's input")
+                return data[names[0]]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise ZynqSqueezeError(f"cannot read input {path}: {e}") from None
+    return data
+
+
+def _output_path(output: str) -> Path:
+    """The .npy ``run`` writes (np.save appends .npy), checked before the model runs."""
+    path = Path(output if str(output).endswith(".npy") else f"{output}.npy")
+    parent = path.parent
+    if path.is_dir():
+        raise ZynqSqueezeError(f"--output {path} is a directory; name a .npy file")
+    if not parent.is_dir():
+        raise ZynqSqueezeError(f"--output {path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists()
+                                                     and not os.access(path, os.W_OK)):
+        raise ZynqSqueezeError(f"--output {path}: not writable")
+    return path
+
+
 def _cmd_run(args) -> int:
     man = _read_manifest(Path(args.dir))
-    try:
-        x = np.load(args.input, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise ZynqSqueezeError(f"cannot read input {args.input}: {e}") from None
     if len(man["inputs"]) != 1:
         raise ZynqSqueezeError("'run' takes models with one input; use the Python API")
+    path = _output_path(args.output)
+    x = _load_input(args.input, man)
     out = run_compiled(Path(args.dir), [x])
-    path = args.output if str(args.output).endswith(".npy") else f"{args.output}.npy"
-    np.save(path, out[0])  # np.save appends .npy: name the file it wrote
+    np.save(path, out[0])
     print(f"[zynq-squeeze] output {out[0].shape} {out[0].dtype} -> {path}")
     if args.reference:
         ref = run_float_reference(Path(args.dir) / man["onnx"], [x])
@@ -230,13 +400,35 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def _read_model_report(d: Path) -> tuple[Path, dict]:
+    """``d/report.json`` of a compile directory, checked to be a report."""
+    path = Path(d) / "report.json"
+    if not path.is_file():
+        raise ZynqSqueezeError(f"{d} has no report.json; run 'zynq-squeeze compile' first")
+    try:
+        rep = json.loads(path.read_text())
+        if not isinstance(rep, dict) or not isinstance(rep.get("layers"), list):
+            raise ValueError("no 'layers' list")
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise ZynqSqueezeError(f"{path} is damaged ({e}); compile the model again") from None
+    return path, rep
+
+
+def _render(path: Path, fn, *args) -> str:
+    """``fn(*args)`` over a report a user may have edited: a missing or mistyped field is
+    a one-line error naming the file, not a traceback."""
+    try:
+        return fn(*args)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        what = f"missing {e}" if isinstance(e, KeyError) else str(e)
+        raise ZynqSqueezeError(f"{path} is damaged ({what}); compile the model again") from None
+
+
 def _cmd_schedule(args) -> int:
     from .report.summary import schedule_table
 
-    path = Path(args.dir) / "report.json"
-    if not path.is_file():
-        raise ZynqSqueezeError(f"{args.dir} has no report.json; run 'zynq-squeeze compile' first")
-    print(schedule_table(json.loads(path.read_text())))
+    path, rep = _read_model_report(Path(args.dir))
+    print(_render(path, schedule_table, rep))
     return 0
 
 
@@ -267,47 +459,104 @@ def resource_comparison(synth, model: dict) -> str:
 
 
 def _cmd_hls_report(args) -> int:
+    from .engine.interface import ENGINE_TOP
     from .hls import csynth_report as hls_report
 
     path, compile_dir = _synthesis_report_path(Path(args.path))
     rep = hls_report.read(path)
+    compile_dir = Path(args.compare) if args.compare else compile_dir
+    compared = None
+    if compile_dir is not None:  # a damaged report.json fails before anything is printed
+        model_path, model = _read_model_report(compile_dir)
+        compared = (_render(model_path, resource_comparison, rep, model),
+                    _render(model_path, hls_report.format_comparison, rep, model["layers"]))
     if args.json:
         print(json.dumps(hls_report.to_json(rep), indent=1))
     else:
         print(hls_report.summary(rep))
-    compile_dir = Path(args.compare) if args.compare else compile_dir
-    if compile_dir is not None:
-        model_path = compile_dir / "report.json"
-        if not model_path.is_file():
-            raise ZynqSqueezeError(f"{compile_dir} has no report.json to compare with")
-        model = json.loads(model_path.read_text())
+    if compared is not None:
+        if rep.top_module != ENGINE_TOP.name:
+            sys.stdout.flush()
+            print(f"zynq-squeeze: warning: the HLS report's top function is "
+                  f"{rep.top_module!r}, but {compile_dir} compiles to {ENGINE_TOP.name!r}: "
+                  "the report is of another design, the ratios compare unrelated figures",
+                  file=sys.stderr, flush=True)
         print()
-        print(resource_comparison(rep, model))
+        print(compared[0])
         print()
-        print(hls_report.format_comparison(rep, model["layers"]))
+        print(compared[1])
     return 0
 
 
+class _UsageError(Exception):
+    """A command line argparse refuses (reported in one line by main())."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse would print the usage and exit
+        raise _UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _board_name(name: str) -> str:
+    from .boards import get_board
+
+    try:
+        return get_board(name).name
+    except ZynqSqueezeError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="zynq-squeeze", description=__doc__)
+    from .boards import BOARDS, DEFAULT_BOARD
+
+    p = _Parser(prog="zynq-squeeze", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("compile", help="compile an ONNX model for a Zynq board")
     c.add_argument("model", help="ONNX file")
-    c.add_argument("--board", default="zybo-z7-20")
-    c.add_argument("--out", required=True, help="output directory")
-    c.add_argument("--calib", help=".npy of calibration inputs (first axis = samples) or .npz")
+    c.add_argument("--board", default=DEFAULT_BOARD, type=_board_name, choices=sorted(BOARDS),
+                   help="the board to compile for: its part, resources, DDR bandwidth and "
+                        f"default clock (default: {DEFAULT_BOARD})")
+    c.add_argument("--out", required=True,
+                   help="output directory: created if new; if a previous compile wrote it, "
+                        "that compile's files (manifest.json, model.so, model.onnx, report.*, "
+                        "schedule.json, src/, hls/) are removed first and other files kept; "
+                        "any other directory must not hold those names")
+    c.add_argument("--calib", help=".npy of calibration inputs (first axis = samples) or .npz "
+                                   "(one such array per model input)")
     c.add_argument("--tuning-log", help="JSON schedule log (e.g. a previous schedule.json)")
-    c.add_argument("--clock", type=float, help="PL clock in MHz (default: board's)")
+    c.add_argument("--clock", type=float, help="PL clock in MHz, 1 to 500 (default: board's)")
     c.add_argument("--quiet", action="store_true")
     c.set_defaults(func=_cmd_compile)
     r = sub.add_parser("run", help="run a compiled model (host C simulation)")
     r.add_argument("dir")
-    r.add_argument("--input", required=True, help=".npy input")
-    r.add_argument("--output", required=True, help=".npy output file")
+    r.add_argument("--input", required=True,
+                   help=".npy input (or a .npz holding one array, or one named as the "
+                        "model's input)")
+    r.add_argument("--output", required=True,
+                   help="output .npy file (.npy is appended when missing); its directory "
+                        "must exist")
     r.add_argument("--reference", action="store_true", help="also run the float model and compare")
     r.set_defaults(func=_cmd_run)
+    dp = sub.add_parser("deploy", help="write a bundle that runs the model on the board "
+                                       "(no Python or TVM there)")
+    dp.add_argument("model", help="ONNX file")
+    dp.add_argument("--board", default=DEFAULT_BOARD, type=_board_name, choices=sorted(BOARDS),
+                    help=f"the Zynq-7000 board to deploy to (default: {DEFAULT_BOARD})")
+    dp.add_argument("--out", required=True,
+                    help="bundle directory: new, empty, or a previous bundle (replaced)")
+    dp.add_argument("--calib", help="calibration inputs, as for compile")
+    dp.add_argument("--tuning-log", help="JSON schedule log, as for compile")
+    dp.add_argument("--clock", type=float, help="PL clock in MHz, 1 to 500 (default: board's)")
+    dp.add_argument("--backend", choices=("zynq", "csim"), default="zynq",
+                    help="zynq: the executables drive the accelerator IP (UIO, u-dma-buf); "
+                         "csim: they run the engine's C simulation on the ARM instead (no "
+                         "bitstream needed; e.g. under qemu-arm-static)")
+    dp.add_argument("--host", action="store_true",
+                    help="also build the x86 variant (C simulation) under build/host")
+    dp.add_argument("--quiet", action="store_true")
+    dp.set_defaults(func=_cmd_deploy)
     d = sub.add_parser("demo", help="compile and run the built-in SqueezeNet 1.1")
-    d.add_argument("--out", default="zsq_demo")
+    d.add_argument("--out", default="zsq_demo", help="output directory (as for compile)")
     d.add_argument("--quiet", action="store_true")
     d.set_defaults(func=_cmd_demo)
     s = sub.add_parser("schedule", help="print the per-layer schedule of a compile directory")
@@ -322,10 +571,30 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """warnings.showwarning for the command line: one line, no file:line of the library."""
+    text = " ".join(str(message).split())
+    for prefix in ("zynq_squeeze: ", "zynq-squeeze: "):
+        text = text.removeprefix(prefix)
+    print(f"zynq-squeeze: warning: {text}", file=sys.stderr)
+
+
+def _os_error(e: OSError) -> str:
+    names = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
+    return f"{names}: {e.strerror}" if names and e.strerror else str(e)
+
+
 def main(argv=None) -> int:
-    args = parser().parse_args(argv)
+    import warnings
+
+    saved = warnings.showwarning
+    warnings.showwarning = _show_warning
     try:
+        args = parser().parse_args(argv)
         return args.func(args)
+    except _UsageError as e:
+        print(f"zynq-squeeze: error: {e}", file=sys.stderr)
+        return 2
     except ZynqSqueezeError as e:
         print(f"zynq-squeeze: error: {e}", file=sys.stderr)
         return 2
@@ -336,13 +605,17 @@ def main(argv=None) -> int:
         # the reader went away (`| head`): stop quietly, and keep Python from complaining
         # about the closed stdout at exit
         import io
-        import os
 
         try:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         except (OSError, ValueError, io.UnsupportedOperation):
             pass  # stdout is not a file descriptor (captured): nothing to silence
         return 141
+    except OSError as e:  # a file or directory the system refused (full disk, permissions)
+        print(f"zynq-squeeze: error: {_os_error(e)}", file=sys.stderr)
+        return 2
+    finally:
+        warnings.showwarning = saved
 
 
 if __name__ == "__main__":

@@ -70,11 +70,13 @@ static uint64_t *read_words(const char *dir, const char *name, const char *ext, 
 }
 
 /* One case written by tests/test_ctest.py: a DaeProgram, its input arena image, the
- * golden model's output (packed HWC words) and the cycles of the Python-driven run. */
+ * golden model's output (packed HWC words) and the cycles of the Python-driven run; the
+ * input tensor's arena words [in_base, in_base + in_words) (-1 if the line has none). */
 typedef struct {
   char name[64];
   int64_t arena_words, out_base, out_c, out_h, out_w;
   int64_t rd_latency, wr_latency, outstanding, beat_x100, cycles;
+  int64_t in_base, in_words;
   uint64_t *insn, *wgt, *arena_in, *expected;
   int64_t n_insn, wgt_words, n_arena_in, n_expected;
 } test_case_t;
@@ -92,10 +94,14 @@ static int read_cases(const char *dir, test_case_t *cases, int max) {
   }
   while (n < max && fgets(line, sizeof line, f)) {
     test_case_t *c = &cases[n];
-    long long v[10];
+    long long v[12];
+    int got;
     if (line[0] == '#' || line[0] == '\n') continue;
-    if (sscanf(line, "%63s %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld", c->name, &v[0],
-               &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]) != 11) {
+    v[10] = v[11] = -1;
+    got = sscanf(line, "%63s %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld",
+                 c->name, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9],
+                 &v[10], &v[11]);
+    if (got != 11 && got != 13) {
       fprintf(stderr, "bad line in %s: %s", path, line);
       fclose(f);
       return -1;
@@ -110,6 +116,8 @@ static int read_cases(const char *dir, test_case_t *cases, int max) {
     c->outstanding = v[7];
     c->beat_x100 = v[8];
     c->cycles = v[9];
+    c->in_base = v[10];
+    c->in_words = v[11];
     c->insn = read_words(dir, c->name, "insn", &c->n_insn);
     c->wgt = read_words(dir, c->name, "wgt", &c->wgt_words);
     c->arena_in = read_words(dir, c->name, "arena", &c->n_arena_in);
@@ -147,6 +155,9 @@ static long count_mismatches(const test_case_t *c, const uint64_t *arena) {
       if (got[px * groups * 8 + ch] != want[px * groups * 8 + ch]) bad++;
   return bad;
 }
+
+/* Arena words of the output tensor (channels padded to groups of 8). */
+static int64_t out_words(const test_case_t *c) { return c->out_h * c->out_w * ((c->out_c + 7) / 8); }
 
 static void free_case(test_case_t *c) {
   free(c->insn);

@@ -1,13 +1,17 @@
 """Emit the C++ glue between TVM and the accelerator runtime (tvm-ffi C ABI).
 
 One exported ``__tvm_ffi_<symbol>`` per offloaded function. It checks its arguments
-(count, tensor type, float32, shape, CPU, compact), quantizes each input image
-(NCHW float -> HWC int8, channels padded to groups of 8: the engine's activation words),
-runs the instruction stream through ``hls_runtime`` and dequantizes the outputs. Every
-failure is raised as a tvm-ffi error (a Python exception), never an abort. The
+(count, tensor type, float32, shape, CPU, compact, aligned), quantizes each input image
+(NCHW float -> HWC int8, channels padded to groups of 8: the engine's activation words;
+a NaN or an infinity is a ValueError naming the input and the element, before anything
+runs), runs the instruction stream through ``hls_runtime`` and dequantizes the outputs.
+Tensors are read and written at ``data + byte_offset`` (views). Every failure is raised
+as a tvm-ffi error (a Python exception), never an abort. The
 instructions and the packed weights+params are binary blobs linked into the object with
-``.incbin``; an init function, run once through ``TVMFFIHandleInitOnce`` on the first
-call, hands them to the runtime and validates them.
+``.incbin`` (or, in a deployment bundle, sections of the model file its executor opened:
+``zsq_model_blob``); an init function, run once through ``TVMFFIHandleInitOnce`` on the
+first call, hands them to the runtime and validates them. ``zsq_glue_cycles`` sums the
+accelerator cycles of every run (the bundle's executor reports them).
 """
 from __future__ import annotations
 
@@ -28,6 +32,8 @@ class GlueFunction:
     arena_words: int
     input_offsets: list[int]   # word offsets in the arena
     output_offsets: list[int]
+    input_words: list[int]     # their sizes (words): the only ranges a board copies per run
+    output_words: list[int]
     blob_files: dict[str, str]  # role ("insn", "wgt") -> file name
     wgt_words: int
     timing: dict[str, int]     # rd_latency, wr_latency, outstanding, beat_x100 (simulation)
@@ -55,6 +61,10 @@ PRELUDE = r"""
  * threads (the VM releases the GIL) take turns. */
 static std::mutex zsq_glue_lock;
 
+/* Accelerator cycles of every run so far (summed under the lock): a bundle's executor
+ * reports them per inference. */
+extern "C" { int64_t zsq_glue_cycles = 0; }
+
 /* Raise a Python exception of type `kind` through tvm-ffi and return -1. */
 static int zsq_raise(const char *kind, const char *msg) {
   TVMFFIErrorSetRaisedFromCStr(kind, msg);
@@ -75,7 +85,10 @@ static void zsq_shape_str(char *buf, size_t n, int ndim, const int64_t *shape) {
   if (k < n) snprintf(buf + k, n - k, ndim == 1 ? ",)" : ")");
 }
 
-/* 0 when `t` is a compact float32 CPU tensor of exactly `shape`; else raises. */
+/* The first float of a tensor: DLPack puts views at data + byte_offset. */
+static float *zsq_data(const DLTensor *t) { return (float *)((char *)t->data + t->byte_offset); }
+
+/* 0 when `t` is a compact, float-aligned float32 CPU tensor of exactly `shape`; else raises. */
 static int zsq_check_tensor(const char *fn, const char *role, int idx, const DLTensor *t,
                             int ndim, const int64_t *shape) {
   char want[128], got[128], msg[512];
@@ -110,23 +123,50 @@ static int zsq_check_tensor(const char *fn, const char *role, int idx, const DLT
       expect *= shape[i];
     }
   }
+  if ((uintptr_t)zsq_data(t) % sizeof(float) != 0) {
+    snprintf(msg, sizeof msg, "%s: %s %d is not aligned to float32 (byte_offset %llu)", fn,
+             role, idx, (unsigned long long)t->byte_offset);
+    return zsq_raise("ValueError", msg);
+  }
   return 0;
 }
 
+/* A NaN or an infinity has no int8 value (the cast is undefined): the call is refused
+ * before anything runs, naming the flat element index. */
+static int zsq_raise_nonfinite(const char *fn, int idx, long long elem) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s: input %d contains NaN or Inf at element %lld; the int8 "
+           "accelerator cannot represent them", fn, idx, elem);
+  return zsq_raise("ValueError", msg);
+}
+
+/* Index of the first non-finite value of x[0..n), or -1. */
+static long long zsq_first_nonfinite(const float *x, long long n) {
+  for (long long i = 0; i < n; ++i)
+    if (!isfinite(x[i])) return i;
+  return -1;
+}
+
 /* NCHW float -> HWC int8 with `cs` bytes per pixel (channels padded to the engine's
- * 8-channel words): q = saturate(rint(x * inv_scale)) (round half to even). */
-static void zsq_quantize(const float *x, int c, int h, int w, int cs, float inv_scale, int8_t *q) {
+ * 8-channel words): q = saturate(rint(x * inv_scale)) (round half to even). Returns the
+ * flat index of the first NaN / infinity (reading in flat order, it is the lowest), or -1. */
+static long long zsq_quantize(const float *x, int c, int h, int w, int cs, float inv_scale,
+                              int8_t *q) {
   for (int ci = 0; ci < c; ++ci)
     for (int p = 0; p < h * w; ++p) {
-      float v = nearbyintf(x[ci * h * w + p] * inv_scale);
+      const float xv = x[ci * h * w + p];
+      if (!isfinite(xv)) return (long long)ci * h * w + p;
+      float v = nearbyintf(xv * inv_scale);
       v = v > 127.0f ? 127.0f : (v < -128.0f ? -128.0f : v);
       q[p * cs + ci] = (int8_t)v;
     }
+  return -1;
 }
 
 /* NCHW float image -> int8 patches of a conv (codegen/first_layer.py): channel
  * (ky*kw + kx)*c + ci of output pixel (oy, ox) is x[ci][oy*sy - pt + ky][ox*sx - pl + kx],
- * 0 outside the image; `cs` bytes per output pixel. */
+ * 0 outside the image; `cs` bytes per output pixel. Reads pixels several times and some
+ * never: the caller checks the image with zsq_first_nonfinite first. */
 static void zsq_quantize_patches(const float *x, int c, int h, int w, int kh, int kw, int sy,
                                  int sx, int pt, int pl, int oh, int ow, int cs,
                                  float inv_scale, int8_t *q) {
@@ -170,20 +210,50 @@ def _cstride(c: int) -> int:
     return -(-c // 8) * 8
 
 
+def _ranges_init(offsets, words) -> str:
+    return "{" + ", ".join(f"{{{int(o)}, {int(n)}}}" for o, n in zip(offsets, words)) + "}"
+
+
 def _shape_init(shape) -> str:
     return "{" + ", ".join(str(int(s)) for s in shape) + "}"
 
 
-def emit_function(g: GlueFunction) -> str:
-    """The glue of one offloaded function."""
+def _program_source(g: GlueFunction, blobs: str) -> list[str]:
+    """Init lines pointing the program at its instructions and weights: the blobs linked
+    into this object, or the sections of the open model file (a deployment bundle)."""
+    sym = g.lowered.symbol
+    if blobs == "incbin":
+        return [f"  p->insn = (const uint64_t *){sym}_insn;",
+                f"  p->n_insn = {g.n_insn};",
+                f"  p->wgt = (const uint64_t *){sym}_wgt;",
+                f"  p->wgt_words = {g.wgt_words};"]
+    out = []
+    for role, field, words in (("insn", "insn", g.n_insn), ("wgt", "wgt", g.wgt_words)):
+        out += ["  { uint64_t bytes = 0;",
+                f'    p->{field} = (const uint64_t *)zsq_model_blob("{sym}.{role}", &bytes);',
+                f"    if (p->{field} == NULL || bytes != {words * 8}ULL) {{",
+                f'      return zsq_raise("RuntimeError", "{sym}: the model file has no section '
+                f'{sym}.{role} of {words * 8} bytes");',
+                "    } }"]
+    return out + [f"  p->n_insn = {g.n_insn};", f"  p->wgt_words = {g.wgt_words};"]
+
+
+def emit_function(g: GlueFunction, blobs: str = "incbin") -> str:
+    """The glue of one offloaded function (``blobs``: see ``emit_glue``)."""
     lf = g.lowered
     sym = lf.symbol
     nin, nout = len(lf.inputs), len(lf.outputs)
     out = [f"/* ---- {sym}: {len(lf.layers)} layers, batch {lf.batch} ----"]
     out += [f" *   {line}" for line in g.summary]
     out.append(" */")
-    out.append(_blob_asm(sym, g.blob_files))
+    if blobs == "incbin":
+        out.append(_blob_asm(sym, g.blob_files))
     out.append(f"static uint64_t {sym}_arena[{max(g.arena_words, 1)}] __attribute__((aligned(64)));")
+    # the arena words the host writes (inputs) and reads (outputs): a board copies only these
+    out.append(f"static const zsq_rt_range_t {sym}_in_ranges[{nin}] = "
+               + _ranges_init(g.input_offsets, g.input_words) + ";")
+    out.append(f"static const zsq_rt_range_t {sym}_out_ranges[{nout}] = "
+               + _ranges_init(g.output_offsets, g.output_words) + ";")
     for k, (tid, shape) in enumerate(zip(lf.inputs, lf.input_shapes)):
         out.append(f"static const int64_t {sym}_in{k}_shape[{len(shape)}] = {_shape_init(shape)};")
     for k, (tid, shape) in enumerate(zip(lf.outputs, lf.output_shapes)):
@@ -195,10 +265,7 @@ def emit_function(g: GlueFunction) -> str:
         f"static void *{sym}_handle = NULL;",
         f"static int {sym}_init(void **out) {{",
         f"  zsq_rt_program_t *p = &{sym}_program;",
-        f"  p->insn = (const uint64_t *){sym}_insn;",
-        f"  p->n_insn = {g.n_insn};",
-        f"  p->wgt = (const uint64_t *){sym}_wgt;",
-        f"  p->wgt_words = {g.wgt_words};",
+        *_program_source(g, blobs),
         f"  p->arena_words = {g.arena_words};",
         *[f"  p->{k} = {int(v)};" for k, v in sorted(g.timing.items())],
         "  char err[256], msg[400];",
@@ -233,6 +300,19 @@ def emit_function(g: GlueFunction) -> str:
         f"  if (TVMFFIHandleInitOnce(&{sym}_handle, {sym}_init) != 0) return -1;",
         f"  const zsq_rt_program_t *prog = (const zsq_rt_program_t *){sym}_handle;",
         "  char err[256];",
+    ]
+    # NaN / Inf: the plain quantizer checks as it reads image 0; the patch quantizer
+    # (reads some pixels twice, some never) and the later images of a batch (quantized
+    # after image 0 has run) are checked here, so that nothing runs
+    for k, tid in enumerate(lf.inputs):
+        c, h, w = lf.tensors[tid].shape
+        chw = c * h * w
+        skip = 0 if g.input_patches[k] is not None else chw
+        if skip < lf.batch * chw:
+            body += [f"  {{ const long long bad = zsq_first_nonfinite(zsq_data(t[{k}]) + {skip}, "
+                     f"{lf.batch * chw - skip});",
+                     f"    if (bad >= 0) return zsq_raise_nonfinite(fn, {k}, bad + {skip}); }}"]
+    body += [
         "  std::lock_guard<std::mutex> guard(zsq_glue_lock);",
         f"  for (int64_t n = 0; n < {lf.batch}; ++n) {{",
     ]
@@ -243,33 +323,50 @@ def emit_function(g: GlueFunction) -> str:
         dst = f"(int8_t *)({sym}_arena + {g.input_offsets[k]})"
         pt = g.input_patches[k]
         if pt is None:
-            body.append(f"    zsq_quantize((const float *)t[{k}]->data + n * {c * h * w}, {c}, {h}, "
-                        f"{w}, {_cstride(c)}, {inv}, {dst});")
+            body.append(f"    {{ const long long bad = zsq_quantize(zsq_data(t[{k}]) + n * {c * h * w}, "
+                        f"{c}, {h}, {w}, {_cstride(c)}, {inv}, {dst});")
+            body.append(f"      if (bad >= 0) return zsq_raise_nonfinite(fn, {k}, n * {c * h * w} + bad); }}")
         else:
-            body.append(f"    zsq_quantize_patches((const float *)t[{k}]->data + n * {c * h * w}, {c}, "
+            body.append(f"    zsq_quantize_patches(zsq_data(t[{k}]) + n * {c * h * w}, {c}, "
                         f"{h}, {w}, {pt['kh']}, {pt['kw']}, {pt['sy']}, {pt['sx']}, {pt['pt']}, "
                         f"{pt['pl']}, {pt['oh']}, {pt['ow']}, {_cstride(c * pt['kh'] * pt['kw'])}, "
                         f"{inv}, {dst});")
     body += [
-        f"    int rc = zsq_rt_run(prog, {sym}_arena, NULL, err, sizeof err);",
+        "    zsq_rt_stats_t st;",
+        f"    int rc = zsq_rt_run_io(prog, {sym}_arena, {sym}_in_ranges, {nin}, {sym}_out_ranges, "
+        f"{nout}, &st, err, sizeof err);",
         "    if (rc != 0) {",
         "      char msg[400];",
         '      snprintf(msg, sizeof msg, "%s: accelerator error %d: %s", fn, rc, err);',
         '      return zsq_raise("RuntimeError", msg);',
         "    }",
+        "    zsq_glue_cycles += st.cycles;",
     ]
     for k, tid in enumerate(lf.outputs):
         info = lf.tensors[tid]
         c, h, w = info.shape
         body.append(f"    zsq_dequantize((const int8_t *)({sym}_arena + {g.output_offsets[k]}), {c}, {h}, "
                     f"{w}, {_cstride(c)}, {_c_float(boundary_factors(info.scale)[1])}, "
-                    f"(float *)t[{nin + k}]->data + n * {c * h * w});")
+                    f"zsq_data(t[{nin + k}]) + n * {c * h * w});")
     body += ["  }", "  return 0;", "}"]
     return "\n".join(out + body)
 
 
-def emit_glue(model_name: str, board: str, functions: list[GlueFunction]) -> str:
-    """The complete glue source for all offloaded functions of one model."""
+EXTERNAL_BLOBS = r"""
+/* A deployment bundle: the programs are sections of the model file its executor opened. */
+extern "C" const void *zsq_model_blob(const char *name, uint64_t *bytes);
+"""
+
+
+def emit_glue(model_name: str, board: str, functions: list[GlueFunction],
+              blobs: str = "incbin") -> str:
+    """The complete glue source for all offloaded functions of one model.
+
+    ``blobs``: "incbin" links each program into the object (model.so); "external" takes
+    it from ``zsq_model_blob("<symbol>.insn" / ".wgt")`` (a bundle's model file).
+    """
+    if blobs not in ("incbin", "external"):
+        raise ValueError(f"glue blobs must be 'incbin' or 'external', got {blobs!r}")
     head = [
         "/*",
         f" * zynq-squeeze glue for model '{safe_text(model_name)}' (board {board}).",
@@ -277,4 +374,6 @@ def emit_glue(model_name: str, board: str, functions: list[GlueFunction]) -> str
         f" * Functions: {', '.join(g.lowered.symbol for g in functions)}",
         " */",
     ]
-    return "\n".join(head) + PRELUDE + "\n" + "\n\n".join(emit_function(g) for g in functions) + "\n"
+    prelude = PRELUDE + (EXTERNAL_BLOBS if blobs == "external" else "")
+    return ("\n".join(head) + prelude + "\n"
+            + "\n\n".join(emit_function(g, blobs) for g in functions) + "\n")

@@ -6,14 +6,17 @@
   synthesized top ``zsq_dae``), ``zsq_dae.h``, ``zsq_dae_cfg.h``, ``zsq_isa.h``, and the
   model's ``zsq_dae_config.h`` (its ``ZSQD_*`` macros, ``DaeConfig.macros()`` plus the
   timing constants), which ``zsq_dae_cfg.h`` includes before its defaults;
-* a C testbench ``tb_zsq_dae.cpp`` with the simulation driver ``zsq_dae_sim.cpp/.h``
-  (testbench only, never synthesized) and its data (``tb_*.bin``, 64-bit little-endian
+* a C testbench ``tb_zsq_dae.cpp`` with the simulation driver ``zsq_dae_sim.cpp/.h`` and
+  the runtime's program validation ``zsq_runtime.c/.h`` (testbench only, never
+  synthesized) and its data (``tb_*.bin``, 64-bit little-endian
   words): the program's instructions and weights, the arena image with its input and the
   expected output. The testbench calls the top function ``zsq_dae`` on the whole program
   and compares the output tensor bit-exactly (``PASS``/``FAIL``, exit status 0/1);
 * ``run_hls.tcl`` (Vitis HLS 2021.1+ for csynth, 2020.2+ options: explicit ``config_interface``, csim, csynth, cosim,
   IP export), ``block_design.tcl`` (Vivado: PS + engine IP with one HP port per m_axi
-  bundle, GP0 control, interrupt, address map; reports, a WNS/WHS guard, bitstream,
+  bundle, GP0 control at the fixed window and interrupt of ``boards.PL_ATTACH`` (the
+  deployment bundle's device-tree overlay uses the same), address map; reports, a
+  WNS/WHS guard, bitstream,
   ``.bit.bin`` for fpga-manager, .xsa), a ``Makefile`` (``tb``, ``csim``, ``csynth``,
   ``cosim``, ``ip``, ``bitstream``, ``clean``; picks vitis_hls / vitis-run, rejects
   vivado_hls) and a ``README.md`` with the register map.
@@ -28,7 +31,6 @@ absolute paths).
 from __future__ import annotations
 
 import re
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +41,8 @@ from ..engine.dae_config import DaeConfig
 from ..quantize.reference import run_layer
 from .dae_program import pack_tensor
 from .safe_text import safe_text
+from .template_fill import fill as _fill
+from .template_fill import read_template
 
 __all__ = ["write_hls_project", "engine_interface_ports", "dae_config_header", "PROJECT",
            "SOLUTION", "SYNTH_SOURCES", "SYNTH_HEADERS", "TB_SOURCES", "TB_FILES"]
@@ -51,6 +55,9 @@ SYNTH_HEADERS = ("zsq_dae.h", "zsq_dae_cfg.h", "zsq_isa.h")
 CONFIG_HEADER = "zsq_dae_config.h"
 TB_SOURCES = ("zsq_dae_sim.cpp",)
 TB_HEADERS = ("zsq_dae_sim.h", "zsq_isa_derived.h")
+# from hls_runtime/ (the rest from src/): the testbench validates the program with the
+# runtime's zsq_rt_validate before the top runs it
+TB_RUNTIME = ("zsq_runtime.c", "zsq_runtime.h")
 TB_FILES = ("tb_insn.bin", "tb_wgt.bin", "tb_arena_in.bin", "tb_expected.bin")
 
 # Vivado board-file patterns (get_board_parts) for the PS presets.
@@ -63,23 +70,17 @@ BOARD_PATTERNS = {
 
 
 def _template(name: str) -> str:
-    return resources.files("zynq_squeeze.codegen").joinpath("templates", name).read_text(encoding="utf-8")
-
-
-def _fill(text: str, values: dict[str, object]) -> str:
-    def sub(m):
-        key = m.group(1)
-        if key not in values:
-            raise KeyError(f"template placeholder @@{key}@@ has no value")
-        return str(values[key])
-
-    out = re.sub(r"@@([A-Z_0-9]+)@@", sub, text)
-    return out
+    return read_template("zynq_squeeze.codegen", name)
 
 
 def _src_dir() -> Path:
     from .. import native
     return native.src_dir()
+
+
+def _runtime_dir() -> Path:
+    from .. import native
+    return native.runtime_dir()
 
 
 def engine_interface_ports(engine_cpp: str) -> tuple[list[str], bool]:
@@ -182,8 +183,8 @@ def _ps_settings(board: Board, clock_mhz: float, m_axi: list[str]) -> dict[str, 
         aclk = " ".join(["[get_bd_pins ps/maxihpm0_fpd_aclk]"]
                         + [f"[get_bd_pins ps/saxihp{i}_fpd_aclk]" for _, _, i in hp])
         return dict(common, PS_BLOCK=block, PS_MASTER="M_AXI_HPM0_FPD", PS_CLK="pl_clk0",
-                    PS_RESET="pl_resetn0", PS_IRQ="pl_ps_irq0", PS_ACLK_PINS=aclk,
-                    BOOTGEN_ARCH="zynqmp")
+                    PS_RESET="pl_resetn0", PS_ACLK_PINS=aclk, BOOTGEN_ARCH="zynqmp",
+                    **_attach_values(board))
     use = " \\\n    ".join(f"CONFIG.PCW_USE_S_AXI_HP{i} {{1}} "
                              f"CONFIG.PCW_S_AXI_HP{i}_DATA_WIDTH {{{bits}}}" for _, _, i in hp)
     block = "\n".join([
@@ -203,8 +204,17 @@ def _ps_settings(board: Board, clock_mhz: float, m_axi: list[str]) -> dict[str, 
     aclk = " ".join(["[get_bd_pins ps/M_AXI_GP0_ACLK]"]
                     + [f"[get_bd_pins ps/S_AXI_HP{i}_ACLK]" for _, _, i in hp])
     return dict(common, PS_BLOCK=block, PS_MASTER="M_AXI_GP0", PS_CLK="FCLK_CLK0",
-                PS_RESET="FCLK_RESET0_N", PS_IRQ="IRQ_F2P", PS_ACLK_PINS=aclk,
-                BOOTGEN_ARCH="zynq")
+                PS_RESET="FCLK_RESET0_N", PS_ACLK_PINS=aclk, BOOTGEN_ARCH="zynq",
+                **_attach_values(board))
+
+
+def _attach_values(board: Board) -> dict[str, str]:
+    """Block-design placeholders for the IP's fixed control window and interrupt, from
+    ``boards.PL_ATTACH`` (the device-tree overlay of ``deploy.boot`` uses the same)."""
+    a = board.attach
+    return dict(PS_IRQ=a.irq_pin, IRQ_BIT=str(a.irq_bit), IRQ_ID=str(a.irq_id),
+                GIC_SPI=str(a.gic_spi), CTL_BASE=f"0x{a.ctl_base:08X}",
+                CTL_RANGE=f"0x{a.ctl_range:08X}")
 
 
 def _register_map_md(top: itf.TopInterface) -> str:
@@ -318,8 +328,8 @@ def write_hls_project(out_dir, *, program, board, model_name: str, input, cfg: D
     hls = Path(out_dir) / "hls"
     hls.mkdir(parents=True, exist_ok=True)
     files: dict[str, bytes] = {}
-    src = _src_dir()
-    for name in SYNTH_SOURCES + SYNTH_HEADERS + TB_SOURCES + TB_HEADERS:
+    for name in SYNTH_SOURCES + SYNTH_HEADERS + TB_SOURCES + TB_HEADERS + TB_RUNTIME:
+        src = _runtime_dir() if name in TB_RUNTIME else _src_dir()
         if not (src / name).is_file():
             raise FileNotFoundError(f"engine source {name} not found in {src}")
         files[name] = (src / name).read_bytes()
@@ -355,9 +365,11 @@ def write_hls_project(out_dir, *, program, board, model_name: str, input, cfg: D
         REGISTER_MAP=_register_map_md(top), ENGINE_SUMMARY=engine_summary,
         SOURCES=" ".join(SYNTH_SOURCES), HEADERS=" ".join(synth_headers),
         TB_SOURCES=" ".join(TB_SOURCES), TB_HEADERS=" ".join(TB_HEADERS),
+        TB_RUNTIME=" ".join(TB_RUNTIME),
         ADD_FILES="\n".join(f'add_files {n} -cflags "-I."' for n in SYNTH_SOURCES + synth_headers),
         ADD_TB_FILES="\n".join(['add_files -tb tb_zsq_dae.cpp -cflags "-I."']
-                               + [f'add_files -tb {n} -cflags "-I."' for n in TB_SOURCES + TB_HEADERS]
+                               + [f'add_files -tb {n} -cflags "-I."'
+                                  for n in TB_SOURCES + TB_HEADERS + TB_RUNTIME]
                                + [f"add_files -tb {n}" for n in TB_FILES]),
     )
     values.update(_ps_settings(board, clock, m_axi))

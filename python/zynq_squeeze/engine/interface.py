@@ -331,7 +331,9 @@ def _macro(name: str) -> str:
 def regs_header(top: TopInterface, *, guard: str = "ZSQ_REGS_H") -> str:
     """C99 header with ``top``'s register map: ``ZSQ_REG_<ARG>`` offsets (each
     overridable with -D), ``ZSQ_REG_<ARG>_BITS``, ``ZSQ_REG_<ARG>_CTRL`` for outputs,
-    ``ZSQ_REG_RETURN``, the AP_CTRL bits and ``ZSQ_REGS_BYTES`` (size of the map)."""
+    ``ZSQ_REG_RETURN``, the AP_CTRL bits, the ap_vld bit of an output's control word, the
+    GIE / IER / ISR bits (the runtime waits on the ap_done interrupt) and
+    ``ZSQ_REGS_BYTES`` (size of the map)."""
     regs = register_map(top)
     lines = [
         "/*",
@@ -349,7 +351,7 @@ def regs_header(top: TopInterface, *, guard: str = "ZSQ_REGS_H") -> str:
         what = {"ctrl": "ap_start(0) ap_done(1) ap_idle(2) ap_ready(3) auto_restart(7)",
                 "gie": "global interrupt enable (bit 0)",
                 "ier": "interrupt enable: ap_done(0) ap_ready(1)",
-                "isr": "interrupt status: ap_done(0) ap_ready(1), toggle on write",
+                "isr": "interrupt status: ap_done(0) ap_ready(1); TOW (2021.1), also COR (2022.1+)",
                 "return": "ap_return (valid after ap_done)",
                 "addr": f"{r.name}: m_axi address",
                 "scalar": f"{r.name}"}[r.kind]
@@ -381,6 +383,13 @@ def regs_header(top: TopInterface, *, guard: str = "ZSQ_REGS_H") -> str:
     define("ZSQ_AP_DONE", "0x2u", override=False)
     define("ZSQ_AP_IDLE", "0x4u", override=False)
     define("ZSQ_AP_READY", "0x8u", override=False)
+    lines.append("/* bit 0 of an output's control word (ZSQ_REG_<ARG>_CTRL): ap_vld, clear on read */")
+    define("ZSQ_AP_VLD", "0x1u", override=False)
+    lines.append("/* GIE bit 0; IER / ISR bits. ISR toggles on write (Vitis HLS 2021.1) and also")
+    lines.append(" * clears on read (2022.1+): read it, then write back only the bits that were set. */")
+    define("ZSQ_GIE_ENABLE", "0x1u", override=False)
+    define("ZSQ_IRQ_AP_DONE", "0x1u", override=False)
+    define("ZSQ_IRQ_AP_READY", "0x2u", override=False)
     define("ZSQ_REGS_BYTES", f"0x{regs[-1].end:02x}", override=False)
     lines += ["", f"#endif /* {guard} */", ""]
     return "\n".join(lines)

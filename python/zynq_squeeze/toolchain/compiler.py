@@ -23,12 +23,16 @@ import tvm_ffi
 
 from .. import native
 from ..boards import Board
-from ..cache import cache_dir
+from ..cache import atomic_entry, cache_dir, entry_ok
 from ..errors import BuildError
 
 HOST_FLAGS = ["-O3", "-march=native", "-fPIC"]
 ARM_PREFIX = "arm-linux-gnueabihf-"
-ARM_FLAGS = ["-O3", "-mcpu=cortex-a9", "-mfpu=neon", "-mfloat-abi=hard", "-fPIC"]
+# -mtls-dialect=gnu2 (TLS descriptors): with GCC 12's default ARM dialect the engine's
+# C simulation compiled -fPIC (its thread_local scratch buffers) computed wrong results
+# under qemu-arm, statically and dynamically linked; descriptors give the host's results.
+ARM_FLAGS = ["-O3", "-mcpu=cortex-a9", "-mfpu=neon", "-mfloat-abi=hard", "-fPIC",
+             "-mtls-dialect=gnu2"]
 # HLS pragmas and loop labels are for Vitis HLS; g++ need not mention them.
 WARN_FLAGS = ["-Wno-unknown-pragmas", "-Wno-unused-label"]
 # Model objects keep the engine and runtime private: two models in one process never mix.
@@ -37,10 +41,30 @@ HIDDEN = ["-fvisibility=hidden"]
 NativeBuildError = BuildError  # a C/C++ compiler failed or is missing
 
 
+def sanitize_flags() -> list[str]:
+    """Host flags of ``$ZSQ_SANITIZE`` (e.g. ``address,undefined``): the engine, runtime
+    and glue built with those sanitizers, at -O1 with frame pointers and debug info. They
+    are part of every cache key (flags are); the process that loads such a model.so needs
+    the sanitizer runtimes first (LD_PRELOAD=$(g++ -print-file-name=libasan.so) ...,
+    tests/test_sanitizers.py). Xilinx's ap_private.h sign-extends by shifting negative
+    values left (its clang build turns UBSan off there): shift-base alone stays
+    recoverable, so UBSAN_OPTIONS=suppressions=tests/fuzz/ubsan.supp can silence that
+    header while any other report still prints "runtime error:"."""
+    s = os.environ.get("ZSQ_SANITIZE", "").strip()
+    if not s:
+        return []
+    if not all(c.isalnum() or c in ",-_=" for c in s):
+        raise BuildError(f"ZSQ_SANITIZE={s!r}: expected a list like 'address,undefined'")
+    return [f"-fsanitize={s}", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined",
+            "-fsanitize-recover=shift-base", "-O1", "-g"]
+
+
 def toolchain(host: bool) -> tuple[str, str, list[str]]:
-    """(C compiler, C++ compiler, flags) for the host simulation or the board's ARM."""
+    """(C compiler, C++ compiler, flags) for the host simulation or the board's ARM
+    (host flags + :func:`sanitize_flags`)."""
     if host:
-        cc, cxx, flags = os.environ.get("CC", "gcc"), os.environ.get("CXX", "g++"), HOST_FLAGS
+        cc, cxx = os.environ.get("CC", "gcc"), os.environ.get("CXX", "g++")
+        flags = HOST_FLAGS + sanitize_flags()
     else:
         cc, cxx, flags = ARM_PREFIX + "gcc", ARM_PREFIX + "g++", ARM_FLAGS
     for tool in (cc, cxx):
@@ -115,7 +139,7 @@ def engine_object(config_header: str, *, host: bool, backend: str,
     key = _key([cc, cxx, _compiler_id(cxx), " ".join(flags), backend, config_header,
                 _cpu_id() if host else "arm"], sources)
     out = cache_dir() / f"engine-{key}.o"
-    if out.exists():
+    if entry_ok(out):  # a damaged entry is removed and rebuilt
         return out
     with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
         tmp = Path(tmp)
@@ -138,12 +162,11 @@ def shared_library(config_header: str, extra_flags: tuple[str, ...] = ()) -> Pat
     obj = engine_object(config_header, host=True, backend="csim", extra_flags=extra_flags,
                         hidden=False)
     out = obj.with_suffix(".so")
-    if out.exists():
+    if entry_ok(out):
         return out
     _, cxx, flags = toolchain(True)
-    tmp = out.with_suffix(f".{os.getpid()}.tmp.so")
-    _run([cxx, "-shared", *flags, *extra_flags, str(obj), "-o", str(tmp)])
-    os.replace(tmp, out)
+    with atomic_entry(out) as tmp:  # no half-written entry on an error or Ctrl-C
+        _run([cxx, "-shared", *flags, *extra_flags, str(obj), "-o", str(tmp)])
     return out
 
 
@@ -159,20 +182,24 @@ def dae_shared_library(macros: dict[str, int], extra_flags: tuple[str, ...] = ()
     key = _key([cxx, _compiler_id(cxx), " ".join(flags + defs), "dae", _cpu_id(),
                 (ap / "ap_int.h").read_bytes(), (ap / "hls_stream.h").read_bytes()], sources)
     out = cache_dir() / f"dae-{key}.so"
-    if out.exists():
+    if entry_ok(out):
         return out
-    tmp = out.with_suffix(f".{os.getpid()}.tmp.so")
     # Xilinx's headers are included as system headers: their own warnings are not ours.
-    _run([cxx, "-std=c++17", "-shared", *flags, *defs, "-isystem", str(ap),
-          f"-I{native.src_dir()}", *[str(s) for s in sources], "-o", str(tmp)])
-    os.replace(tmp, out)
+    with atomic_entry(out) as tmp:
+        _run([cxx, "-std=c++17", "-shared", *flags, *defs, "-isystem", str(ap),
+              f"-I{native.src_dir()}", *[str(s) for s in sources], "-o", str(tmp)])
     return out
 
 
 def compile_model_object(src_dir: Path, *, board: Board, host: bool = True,
-                         progress: bool = False) -> Path:
-    """glue + runtime + engine for the sources in ``src_dir`` -> ``src_dir/zsq_model.o``."""
-    backend = "csim" if host else "zynq"
+                         progress: bool = False, backend: str | None = None) -> Path:
+    """glue + runtime + engine for the sources in ``src_dir`` -> ``src_dir/zsq_model.o``.
+
+    ``backend``: "csim" or "zynq" (None: csim on the host, zynq for the board)."""
+    backend = backend or ("csim" if host else "zynq")
+    if backend not in native.BACKENDS:
+        raise BuildError(f"runtime backend must be one of {', '.join(native.BACKENDS)}, "
+                         f"got {backend!r}")
     eng = engine_object((src_dir / "zsq_dae_config.h").read_text(), host=host, backend=backend)
     cc, cxx, flags = toolchain(host)
     incs = [str(src_dir), *[str(d) for d in native.include_dirs()], *_ffi_includes()]

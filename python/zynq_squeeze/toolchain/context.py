@@ -32,6 +32,13 @@ class BuildOptions:
     progress: bool = False
     # True: cross-compile the engine for the board's ARM with the zynq (UIO) backend.
     board_build: bool = False
+    # "incbin": the glue links each function's program into its object (model.so);
+    # "external": the glue asks zsq_model_blob() for it (a deployment bundle's model file).
+    glue_blobs: str = "incbin"
+    # The runtime backend linked with the glue: "csim" (the engine's C simulation) or
+    # "zynq" (the FPGA through UIO); None: zynq for board builds, csim on the host. A board
+    # build with "csim" runs the simulation on the ARM (tests under qemu).
+    backend: str | None = None
     # Filled by the build: what the codegen produced (for report.json and tests).
     results: list = field(default_factory=list)
     partition_reports: list = field(default_factory=list)

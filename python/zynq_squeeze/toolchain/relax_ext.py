@@ -171,19 +171,21 @@ def generate(functions, opts: context.BuildOptions) -> CodegenResult:
             lowered=lf, n_insn=len(prog.words), arena_words=prog.arena_words,
             input_offsets=[prog.tensors[t].base for t in lf.inputs],
             output_offsets=[prog.tensors[t].base for t in lf.outputs],
+            input_words=[prog.tensors[t].words for t in lf.inputs],
+            output_words=[prog.tensors[t].words for t in lf.outputs],
             blob_files=blobs, wgt_words=len(prog.weights), timing=timing,
             input_patches=[patches.get(tid) for tid in lf.inputs],
             summary=_layer_summary(lf, prog, cycles)))
     header = dae_config_header(engine, f"model '{opts.model_name}', board {board.name}", beat)
     (src_dir / "zsq_dae_config.h").write_text(header)
     sources["zsq_dae_config.h"] = src_dir / "zsq_dae_config.h"
-    glue = emit_glue(opts.model_name, board.name, glue_fns)
+    glue = emit_glue(opts.model_name, board.name, glue_fns, opts.glue_blobs)
     (src_dir / "zsq_glue.cc").write_text(glue)
     sources["zsq_glue.cc"] = src_dir / "zsq_glue.cc"
     # A board build either by option or by target (tvm.compile(..., "zynq-squeeze-arm")).
     board_build = opts.board_build or is_board_target(None)
     obj = compile_model_object(src_dir, board=board, host=not board_build,
-                               progress=opts.progress)
+                               progress=opts.progress, backend=opts.backend)
     return CodegenResult(board=board.name, engine=engine, out_dir=out_dir, object_path=obj,
                          functions=lowered, programs=programs, layer_cycles=cycles_all,
                          layer_ddr_bytes=bytes_all, beat_x100=beat, sources=sources)
