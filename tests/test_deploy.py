@@ -366,3 +366,112 @@ def test_walker_rejects_what_it_cannot_plan():
         bb.emit_func_output(x)
     with pytest.raises(DeployError, match="float32"):
         executor.plan(bb.get())
+
+
+# ----------------------------------------------------------------- review regressions
+def _api(path):
+    """A fresh copy of libzsq_model.so (its own static state) with the API's argtypes."""
+    lib = ctypes.CDLL(str(path))
+    lib.zsq_model_open.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p),
+                                   ctypes.c_char_p, ctypes.c_size_t]
+    lib.zsq_model_run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                                  ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+    lib.zsq_model_close.argtypes = [ctypes.c_void_p]
+    return lib
+
+
+def test_program_section_of_the_wrong_size_is_refused_at_open(digits, tmp_path):
+    """The executor checks the offloaded functions' sections' sizes at open, not only the
+    glue at its first call: a file the glue rejects there was already pinned for the
+    life of the process, so the right file could not be opened after it."""
+    _, exe, _ = digits
+    good = model_file.read(exe.model_file)
+    (wgt,) = [n for n in good.sections if n.endswith(".wgt")]
+    secs = [(n, d[:-8] if n == wgt else d) for n, d in good.sections.items()]
+    bad = tmp_path / "short_wgt.zsqm"
+    bad.write_bytes(model_file.pack(secs, exe.model_id))  # valid CRC, the right model id
+    want = f"section '{wgt}' has {len(good.sections[wgt]) - 8} bytes, the executor expects"
+    assert want in error_line(run(exe.infer, bad))
+    shutil.copyfile(exe.shared_library, tmp_path / "lib_wgt.so")
+    lib = _api(tmp_path / "lib_wgt.so")
+    err, m = ctypes.create_string_buffer(512), ctypes.c_void_p()
+    x, y = np.zeros((1, 1, 8, 8), np.float32), np.zeros((1, 10), np.float32)
+    ins, outs = (ctypes.c_void_p * 1)(x.ctypes.data), (ctypes.c_void_p * 1)(y.ctypes.data)
+    rc = lib.zsq_model_open(str(bad).encode(), ctypes.byref(m), err, 512)
+    if rc == 0:  # (before the fix) the run fails in the glue and close pins the file
+        lib.zsq_model_run(m, ins, outs, None, err, 512)
+        lib.zsq_model_close(m)
+    assert rc == -202 and want.encode() in err.value, err.value
+    assert lib.zsq_model_open(str(exe.model_file).encode(), ctypes.byref(m), err, 512) == 0, \
+        err.value
+    assert lib.zsq_model_run(m, ins, outs, None, err, 512) == 0, err.value
+    lib.zsq_model_close(m)
+
+
+def test_threads_opening_and_running_at_once(digits, tmp_path):
+    """One model per process also when threads open at once (ctypes releases the GIL):
+    exactly one open succeeds, the others are ZSQ_MODEL_ERR_BUSY; runs from several
+    threads take turns over the static arena and all give the serial results."""
+    import threading
+
+    _, exe, _ = digits
+    shutil.copyfile(exe.shared_library, tmp_path / "lib_threads.so")
+    lib = _api(tmp_path / "lib_threads.so")
+    path = str(exe.model_file).encode()
+    for _ in range(40):
+        bar, rcs, handles = threading.Barrier(4), [], []
+
+        def opener():
+            m, err = ctypes.c_void_p(), ctypes.create_string_buffer(256)
+            bar.wait()
+            rcs.append(lib.zsq_model_open(path, ctypes.byref(m), err, 256))
+            handles.append(m)
+
+        ts = [threading.Thread(target=opener) for _ in range(4)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        assert sorted(rcs) == [-204, -204, -204, 0], rcs
+        lib.zsq_model_close(handles[rcs.index(0)])
+    m, err = ctypes.c_void_p(), ctypes.create_string_buffer(256)
+    assert lib.zsq_model_open(path, ctypes.byref(m), err, 256) == 0, err.value
+    rng = np.random.default_rng(5)
+    xs = [rng.standard_normal((1, 1, 8, 8)).astype(np.float32) for _ in range(4)]
+
+    def run_one(x, y, e):
+        ins, outs = (ctypes.c_void_p * 1)(x.ctypes.data), (ctypes.c_void_p * 1)(y.ctypes.data)
+        return lib.zsq_model_run(m, ins, outs, None, e, 256)
+
+    refs = []
+    for x in xs:
+        y = np.zeros((1, 10), np.float32)
+        assert run_one(x, y, err) == 0, err.value
+        refs.append(y)
+    bad = []
+
+    def runner(k):
+        y, e = np.zeros((1, 10), np.float32), ctypes.create_string_buffer(256)
+        for _ in range(60):
+            if run_one(xs[k], y, e) != 0 or not np.array_equal(y, refs[k]):
+                bad.append((k, e.value))
+                return
+
+    ts = [threading.Thread(target=runner, args=(k,)) for k in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    lib.zsq_model_close(m)
+    assert bad == []
+
+
+def test_an_unwritable_stdout_is_an_error(digits, tmp_path):
+    _, exe, _ = digits
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([str(exe.infer), str(exe.model_file)], stdout=full,
+                           stderr=subprocess.PIPE, text=True, timeout=300, check=False)
+    assert r.returncode == 1 and "standard output" in error_line(r)
+    with open("/dev/full", "w") as full:  # -q prints nothing: nothing to lose
+        assert subprocess.run([str(exe.infer), str(exe.model_file), "-q"], stdout=full,
+                              timeout=300, check=False).returncode == 0

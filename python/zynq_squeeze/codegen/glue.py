@@ -313,7 +313,11 @@ def emit_function(g: GlueFunction, blobs: str = "incbin") -> str:
                      f"{lf.batch * chw - skip});",
                      f"    if (bad >= 0) return zsq_raise_nonfinite(fn, {k}, bad + {skip}); }}"]
     body += [
-        "  std::lock_guard<std::mutex> guard(zsq_glue_lock);",
+        # std::mutex::lock may throw: caught here, so no exception crosses the C ABI
+        "  std::unique_lock<std::mutex> guard(zsq_glue_lock, std::defer_lock);",
+        "  try { guard.lock(); } catch (...) {",
+        '    return zsq_raise("RuntimeError", "zynq-squeeze glue: cannot take the accelerator lock");',
+        "  }",
         f"  for (int64_t n = 0; n < {lf.batch}; ++n) {{",
     ]
     for k, tid in enumerate(lf.inputs):

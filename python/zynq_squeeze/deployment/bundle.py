@@ -164,7 +164,7 @@ def build_variant(mod: tvm.IRModule, variant: str, board: str, vdir: Path, *, tu
         fingerprint["glue+engine-config"] = hashlib.sha256(glue).hexdigest()
     gen = executor.emit(plan, model_name=model_name, board=board, cpu=meta["cpu"],
                         backend=backend, workspace_bytes=tir.workspace_bytes,
-                        blobs=[n for n, _ in blobs], fingerprint=fingerprint)
+                        blobs=[(n, len(d)) for n, d in blobs], fingerprint=fingerprint)
     sources = {"zsq_model.c": src / "zsq_model.c", "tir_ops.o": tir.path}
     sources["zsq_model.c"].write_text(gen.text)
     for name in LIB_SOURCES + HEADERS + (MAIN_SOURCE,):

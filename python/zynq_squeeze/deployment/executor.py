@@ -312,12 +312,14 @@ def _shape_text(shape) -> str:
 
 
 def emit(p: Plan, *, model_name: str, board: str, cpu: str, backend: str,
-         workspace_bytes: int, blobs: list[str], fingerprint: dict[str, str]) -> ExecutorSource:
+         workspace_bytes: int, blobs: list[tuple[str, int]],
+         fingerprint: dict[str, str]) -> ExecutorSource:
     """``zsq_model.c`` for plan ``p``.
 
     ``cpu``: the CPU operators' target triple; ``backend``: the accelerator runtime
     linked in; ``workspace_bytes``: TVMBackendAllocWorkspace pool (``TirObject``);
-    ``blobs``: sections the glue fetches (checked at open); ``fingerprint``: digests
+    ``blobs``: (name, bytes) of the sections the glue fetches (both checked at open:
+    the glue's own check comes only at its first call); ``fingerprint``: digests
     (what -> hex) of everything else the executable is built with (the model file's
     sections, the glue): they are part of the source, so the model id covers them.
     """
@@ -408,8 +410,8 @@ def emit(p: Plan, *, model_name: str, board: str, cpu: str, backend: str,
         if not ios:
             L.append("    {{NULL, 0, {0}, 0}, NULL},")
         L.append("};")
-    L += ["", "static const char *const zsq_blobs[] = {"]
-    L += [f'    "{_blob_name(b)}",' for b in blobs] or ["    NULL,"]
+    L += ["", "static const zsq_plan_blob_t zsq_blobs[] = {"]
+    L += [f'    {{"{_blob_name(b)}", {_blob_bytes(b, n)}}},' for b, n in blobs] or ["    {NULL, 0},"]
     L += [
         "};",
         "",
@@ -427,6 +429,12 @@ def emit(p: Plan, *, model_name: str, board: str, cpu: str, backend: str,
     mid = model_id_of(text)
     return ExecutorSource(text=text.replace(_ID_LINE.format(0), _ID_LINE.format(mid), 1),
                           model_id=mid)
+
+
+def _blob_bytes(name: str, n) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n < 1 << 64:
+        raise DeployError(f"section {name!r}: size {n!r} is not a u64")
+    return n
 
 
 def _blob_name(name: str) -> str:

@@ -11,7 +11,8 @@
  * -n   run the model REPEATS times (1..1000000) on the same inputs.
  * -q   print nothing but errors.
  * Prints per run: total ms, ms inside the offloaded functions, accelerator cycles. On any
- * failure prints one line "zsq_infer: error: ..." on stderr and exits non-zero (2: usage).
+ * failure (also: stdout cannot be written) prints one line "zsq_infer: error: ..." on
+ * stderr and exits non-zero (2: usage).
  */
 #define _POSIX_C_SOURCE 200809L
 #define _FILE_OFFSET_BITS 64
@@ -397,5 +398,10 @@ int main(int argc, char **argv) {
     free(out[i]);
   }
   zsq_model_close(m);
+  /* what was printed must have reached stdout (a full disk, a closed pipe): else the
+   * exit status would claim results nobody got */
+  errno = 0;
+  if ((fflush(stdout) != 0 || ferror(stdout)) && status == 0)
+    status = fail(1, "standard output: %s", errno ? strerror(errno) : "write error");
   return status;
 }

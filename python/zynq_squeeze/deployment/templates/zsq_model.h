@@ -16,8 +16,10 @@
  *
  * Inputs and outputs are float32, C-contiguous, of the shapes zsq_model_input/_output
  * report. Buffers are static: one model open per process (a second open fails with
- * ZSQ_MODEL_ERR_BUSY), runs are not reentrant. Nothing here aborts or allocates per run:
- * every failure is a negative code and a message in err.
+ * ZSQ_MODEL_ERR_BUSY, also when two threads open at once). The calls take one
+ * process-wide lock, so runs from several threads take turns (a run is not reentrant:
+ * do not call the API from inside it, e.g. from a signal handler). Nothing here aborts
+ * or allocates per run: every failure is a negative code and a message in err.
  */
 #ifndef ZSQ_MODEL_H
 #define ZSQ_MODEL_H

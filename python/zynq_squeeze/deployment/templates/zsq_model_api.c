@@ -6,9 +6,12 @@
  * size it expects. Run copies the caller's inputs into their arena slots, calls the
  * plan's steps in order and copies the outputs out (the arena is 64-byte aligned, as
  * TVM's operators assume; the caller's buffers need not be). No allocation per run;
- * every failure is a negative code and a message in err.
+ * every failure is a negative code and a message in err. Open, run and close (and the
+ * queries) take one process-wide lock: the model is a singleton over static buffers, so
+ * calls from several threads take turns instead of racing on them.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -31,6 +34,9 @@ static struct zsq_model zsq_the_model;
  * it for the life of the process, so it is never freed and a later open must match it. */
 static zsq_mf_t zsq_pinned;
 static int zsq_blob_fetched;
+/* Serializes every entry point that touches the model (not zsq_model_blob: the glue
+ * calls it from inside a run, which holds the lock). */
+static pthread_mutex_t zsq_api_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int zsq_fail(int code, char *err, size_t errlen, const char *fmt, const char *a,
                     const char *b) {
@@ -60,19 +66,24 @@ static int zsq_bind_sections(const zsq_mf_t *mf, const char *path, char *err, si
     }
     c->tensor->data = (void *)data; /* read only: TVM's operators never write constants */
   }
-  for (int i = 0; i < zsq_plan.n_blobs; ++i)
-    if (zsq_mf_section(mf, zsq_plan.blobs[i], NULL) == NULL)
+  for (int i = 0; i < zsq_plan.n_blobs; ++i) {
+    const zsq_plan_blob_t *b = &zsq_plan.blobs[i];
+    uint64_t bytes = 0;
+    if (zsq_mf_section(mf, b->section, &bytes) == NULL)
       return zsq_fail(ZSQ_MODEL_ERR_FORMAT, err, errlen, "%s: no section '%s'", path,
-                      zsq_plan.blobs[i]);
+                      b->section);
+    /* the glue checks this too, but only on its first call: a file it rejects there
+     * would already be pinned (see zsq_model_close) */
+    if (bytes != b->bytes) {
+      snprintf(msg, sizeof msg, "section '%s' has %llu bytes, the executor expects %llu",
+               b->section, (unsigned long long)bytes, (unsigned long long)b->bytes);
+      return zsq_fail(ZSQ_MODEL_ERR_FORMAT, err, errlen, "%s: %s", path, msg);
+    }
+  }
   return ZSQ_MODEL_OK;
 }
 
-int zsq_model_open(const char *path, zsq_model_t **model, char *err, size_t errlen) {
-  if (err != NULL && errlen > 0) err[0] = '\0';
-  if (path == NULL || model == NULL)
-    return zsq_fail(ZSQ_MODEL_ERR_ARG, err, errlen, "%s%s", "zsq_model_open: ",
-                    "path and model must not be NULL");
-  *model = NULL;
+static int zsq_open_locked(const char *path, zsq_model_t **model, char *err, size_t errlen) {
   if (zsq_the_model.is_open)
     return zsq_fail(ZSQ_MODEL_ERR_BUSY, err, errlen, "%s: %s", path,
                     "a model is already open in this process");
@@ -100,32 +111,52 @@ int zsq_model_open(const char *path, zsq_model_t **model, char *err, size_t errl
   return ZSQ_MODEL_OK;
 }
 
+int zsq_model_open(const char *path, zsq_model_t **model, char *err, size_t errlen) {
+  if (err != NULL && errlen > 0) err[0] = '\0';
+  if (path == NULL || model == NULL)
+    return zsq_fail(ZSQ_MODEL_ERR_ARG, err, errlen, "%s%s", "zsq_model_open: ",
+                    "path and model must not be NULL");
+  *model = NULL;
+  pthread_mutex_lock(&zsq_api_lock);
+  const int rc = zsq_open_locked(path, model, err, errlen);
+  pthread_mutex_unlock(&zsq_api_lock);
+  return rc;
+}
+
 static int zsq_valid(const zsq_model_t *model) {
   return model == &zsq_the_model && zsq_the_model.is_open;
 }
 
+/* zsq_valid under the lock (the plan itself is constant) */
+static int zsq_valid_now(const zsq_model_t *model) {
+  pthread_mutex_lock(&zsq_api_lock);
+  const int ok = zsq_valid(model);
+  pthread_mutex_unlock(&zsq_api_lock);
+  return ok;
+}
+
 int zsq_model_num_inputs(const zsq_model_t *model) {
-  return zsq_valid(model) ? zsq_plan.n_inputs : ZSQ_MODEL_ERR_ARG;
+  return zsq_valid_now(model) ? zsq_plan.n_inputs : ZSQ_MODEL_ERR_ARG;
 }
 
 int zsq_model_num_outputs(const zsq_model_t *model) {
-  return zsq_valid(model) ? zsq_plan.n_outputs : ZSQ_MODEL_ERR_ARG;
+  return zsq_valid_now(model) ? zsq_plan.n_outputs : ZSQ_MODEL_ERR_ARG;
 }
 
 const zsq_model_io_t *zsq_model_input(const zsq_model_t *model, int index) {
-  if (!zsq_valid(model) || index < 0 || index >= zsq_plan.n_inputs) return NULL;
+  if (index < 0 || index >= zsq_plan.n_inputs || !zsq_valid_now(model)) return NULL;
   return &zsq_plan.inputs[index].io;
 }
 
 const zsq_model_io_t *zsq_model_output(const zsq_model_t *model, int index) {
-  if (!zsq_valid(model) || index < 0 || index >= zsq_plan.n_outputs) return NULL;
+  if (index < 0 || index >= zsq_plan.n_outputs || !zsq_valid_now(model)) return NULL;
   return &zsq_plan.outputs[index].io;
 }
 
-int zsq_model_run(zsq_model_t *model, const float *const *inputs, float *const *outputs,
-                  zsq_model_stats_t *stats, char *err, size_t errlen) {
+static int zsq_run_locked(zsq_model_t *model, const float *const *inputs,
+                          float *const *outputs, zsq_model_stats_t *stats, char *err,
+                          size_t errlen) {
   char msg[64];
-  if (err != NULL && errlen > 0) err[0] = '\0';
   if (!zsq_valid(model))
     return zsq_fail(ZSQ_MODEL_ERR_ARG, err, errlen, "%s%s", "zsq_model_run: ",
                     "the model is not open");
@@ -173,14 +204,27 @@ int zsq_model_run(zsq_model_t *model, const float *const *inputs, float *const *
   return ZSQ_MODEL_OK;
 }
 
-void zsq_model_close(zsq_model_t *model) {
-  if (!zsq_valid(model)) return;
-  for (int i = 0; i < zsq_plan.n_consts; ++i) zsq_plan.consts[i].tensor->data = NULL;
-  if (zsq_blob_fetched && zsq_pinned.data == NULL) zsq_pinned = zsq_the_model.file;
-  if (zsq_the_model.file.data != zsq_pinned.data) zsq_mf_close(&zsq_the_model.file);
-  memset(&zsq_the_model, 0, sizeof zsq_the_model);
+int zsq_model_run(zsq_model_t *model, const float *const *inputs, float *const *outputs,
+                  zsq_model_stats_t *stats, char *err, size_t errlen) {
+  if (err != NULL && errlen > 0) err[0] = '\0';
+  pthread_mutex_lock(&zsq_api_lock);
+  const int rc = zsq_run_locked(model, inputs, outputs, stats, err, errlen);
+  pthread_mutex_unlock(&zsq_api_lock);
+  return rc;
 }
 
+void zsq_model_close(zsq_model_t *model) {
+  pthread_mutex_lock(&zsq_api_lock);
+  if (zsq_valid(model)) {
+    for (int i = 0; i < zsq_plan.n_consts; ++i) zsq_plan.consts[i].tensor->data = NULL;
+    if (zsq_blob_fetched && zsq_pinned.data == NULL) zsq_pinned = zsq_the_model.file;
+    if (zsq_the_model.file.data != zsq_pinned.data) zsq_mf_close(&zsq_the_model.file);
+    memset(&zsq_the_model, 0, sizeof zsq_the_model);
+  }
+  pthread_mutex_unlock(&zsq_api_lock);
+}
+
+/* Called by the glue from inside zsq_model_run (which holds zsq_api_lock). */
 const void *zsq_model_blob(const char *name, uint64_t *bytes) {
   if (!zsq_the_model.is_open) return NULL;
   const void *p = zsq_mf_section(&zsq_the_model.file, name, bytes);

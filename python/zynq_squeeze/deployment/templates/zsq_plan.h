@@ -38,6 +38,11 @@ typedef struct zsq_plan_const {
   uint64_t bytes;          /* the size the section must have */
 } zsq_plan_const_t;
 
+typedef struct zsq_plan_blob {
+  const char *section;     /* "<symbol>.insn" / "<symbol>.wgt" in the model file */
+  uint64_t bytes;          /* the size the glue requires of it */
+} zsq_plan_blob_t;
+
 typedef struct zsq_plan_io {
   zsq_model_io_t io;       /* name, shape, elements (float32) */
   DLTensor *tensor;        /* where the executor reads the input / writes the output */
@@ -54,7 +59,8 @@ typedef struct zsq_plan {
   int n_inputs;
   const zsq_plan_io_t *outputs;
   int n_outputs;
-  const char *const *blobs;  /* sections the offloaded functions fetch (checked at open) */
+  const zsq_plan_blob_t *blobs;  /* sections the offloaded functions fetch (name and size
+                                  * checked at open) */
   int n_blobs;
 } zsq_plan_t;
 
