@@ -19,7 +19,7 @@ NAME = "zynq_squeeze"
 
 # The allowed order, written once: each entry may import only the entries before it.
 FLOW = ("frontend", "partitioning", "quantize", "engine", "hls", "schedule", "codegen",
-        "toolchain", "report", "deployment")
+        "toolchain", "tuning", "report", "deployment")
 # Top-level modules every stage may use; they import only each other.
 BASE = ("errors", "boards", "cache", "progress", "native", "target")
 # The roots that may import anything (and that nothing inside the package imports).

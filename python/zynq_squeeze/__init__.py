@@ -9,12 +9,14 @@
     vm = tvm.relax.VirtualMachine(ex, tvm.cpu())
 
 or ``zynq_squeeze.build(mod, board="zybo-z7-20", calibration=samples)`` for the explicit
-form with options.
+form with options; ``zynq_squeeze.tune(mod, trials=200, log="tune.jsonl")`` searches the
+engine and tiles, and ``build(..., tuning_log="tune.jsonl")`` applies the best found.
 
 The package follows the flow, one subpackage per stage, imports only downward:
 ``frontend`` -> ``partitioning`` -> ``quantize`` -> ``engine`` -> ``hls`` -> ``schedule``
--> ``codegen`` -> ``toolchain``, then ``report`` and ``deployment``; the top-level modules ``errors``,
-``boards``, ``cache``, ``progress``, ``native`` and ``target`` serve every stage, and
+-> ``codegen`` -> ``toolchain`` -> ``tuning``, then ``report`` and ``deployment``; the
+top-level modules ``errors``, ``boards``, ``cache``, ``progress``, ``native`` and
+``target`` serve every stage, and
 ``cli`` sits on top (``tests/test_layout.py`` enforces the order).
 """
 from __future__ import annotations
@@ -32,6 +34,7 @@ from .partitioning.partitioner import PartitionReport, partition_with_report
 from .quantize.calibrate import calibrate
 from .toolchain import relax_ext as _relax_ext  # noqa: F401  (registers relax.ext.zynq_squeeze)
 from .toolchain.driver import BuildResult, build, offload_pass
+from .tuning.tuner import TuneResult, tune
 
 # Old module paths that user code and notebooks import (``zynq_squeeze.models``,
 # ``zynq_squeeze.hls_report``) stay importable as aliases of their new homes.
@@ -50,4 +53,4 @@ _patterns.register()
 _target.install(offload_pass)
 
 __all__ = ["BOARDS", "BuildResult", "Bundle", "PartitionReport", "ZynqSqueezeError", "build",
-           "calibrate", "deploy", "get_board", "partition"]
+           "calibrate", "deploy", "get_board", "partition", "TuneResult", "tune"]

@@ -1,4 +1,4 @@
-"""``zynq-squeeze`` command line: compile, run, demo, schedule, hls-report."""
+"""``zynq-squeeze`` command line: compile, run, demo, schedule, hls-report, deploy, tune."""
 from __future__ import annotations
 
 import argparse
@@ -160,7 +160,9 @@ def compile_model(model, out_dir: Path, *, board: str = "zybo-z7-20", calibratio
     cache_dir()
     if tuning_log is not None:
         from .schedule.select import read_tuning_log
-        read_tuning_log(tuning_log)  # raises TuningLogError naming the file, key and field
+        # raises TuningLogError naming the file, key and field (a measurement log: when
+        # it holds nothing measured for this board)
+        read_tuning_log(tuning_log, board=get_board(board).name)
     out_dir = Path(out_dir).resolve()
     t0 = time.perf_counter()
     proto = frontend.load_onnx(model)
@@ -308,6 +310,78 @@ def _cmd_deploy(args) -> int:
         print(f"[zynq-squeeze] modeled: {perf['latency_ms']:.3f} ms accelerator time per "
               f"inference at {bundle.report['clock_mhz']:g} MHz; copy {bundle.out_dir.name}/ "
               "to the board and follow its README.md")
+    return 0
+
+
+def _parse_weights(text: str | None) -> dict | None:
+    """``a=2,b=1`` -> {"a": 2.0, "b": 1.0}."""
+    if not text:
+        return None
+    out = {}
+    for part in text.split(","):
+        name, eq, val = part.partition("=")
+        try:
+            out[name.strip()] = float(val)
+        except ValueError:
+            eq = ""
+        if not eq or not name.strip():
+            raise OptionError(f"--weights expects NAME=NUMBER[,NAME=NUMBER...], got {part!r}")
+    return out
+
+
+def _parse_clocks(text: str | None):
+    if not text:
+        return None
+    try:
+        return tuple(float(c) for c in text.split(","))
+    except ValueError:
+        raise OptionError(f"--clocks expects MHz values separated by commas, got {text!r}") from None
+
+
+def _cmd_tune(args) -> int:
+    from .frontend import onnx_import as frontend
+    from .tuning.tuner import tune
+
+    if args.measure != "rpc" and (args.rpc_tracker or args.rpc_key):
+        raise OptionError("--rpc-tracker and --rpc-key go with --measure rpc")
+    options = {}
+    if args.measure == "rpc":
+        if not args.rpc_tracker:
+            raise OptionError("--measure rpc needs --rpc-tracker HOST:PORT (and --rpc-key)")
+        options["tracker"] = args.rpc_tracker
+        if args.rpc_key:
+            options["key"] = args.rpc_key
+    weights, clocks = _parse_weights(args.weights), _parse_clocks(args.clocks)
+    calibration = _load_calibration(args.calib)
+    models = {}
+    for path in args.model:
+        name = Path(path).stem
+        if name in models:
+            name = f"{name}_{len(models)}"
+        models[name] = frontend.from_onnx(frontend.load_onnx(path))
+    res = tune(models, board=args.board, trials=args.trials, log=args.log,
+               strategy=args.strategy, measure=args.measure, resume=not args.no_resume,
+               seed=args.seed, clocks=clocks, weights=weights, calibration=calibration,
+               measure_options=options, progress=not args.quiet)
+    s = res.summary()
+    if not args.quiet:
+        print(f"[zynq-squeeze] tuned {', '.join(models)} on {args.board}: {res.trials} new "
+              f"measurement(s) ({res.strategy}, {res.measurer}), {res.resumed} from the log, "
+              f"{res.rejected} rejected by the resource model, in {res.seconds:.1f} s")
+        if res.best is not None:
+            e = res.best.candidate.engine
+            line = (f"[zynq-squeeze] best: {res.best_cost_us / 1000:.3f} ms, engine "
+                    f"{e.pe_oc}x8 MACs (k={e.k}) at {e.clock_mhz:g} MHz")
+            if res.default_cost_us:
+                line += (f"; default {res.default_cost_us / 1000:.3f} ms "
+                         f"({res.speedup:.3f}x faster tuned)")
+            print(line)
+        print(f"[zynq-squeeze] log: {args.log}; apply it with 'zynq-squeeze compile MODEL "
+              f"--tuning-log {args.log}'")
+    if args.json:
+        print(json.dumps(s))
+    if res.best is None:
+        raise ZynqSqueezeError("no candidate could be measured (see the log's errors)")
     return 0
 
 
@@ -523,7 +597,9 @@ def parser() -> argparse.ArgumentParser:
                         "any other directory must not hold those names")
     c.add_argument("--calib", help=".npy of calibration inputs (first axis = samples) or .npz "
                                    "(one such array per model input)")
-    c.add_argument("--tuning-log", help="JSON schedule log (e.g. a previous schedule.json)")
+    c.add_argument("--tuning-log", help="JSON schedule log (e.g. a previous schedule.json) or "
+                                        "a measurement log of 'zynq-squeeze tune' (.jsonl: "
+                                        "its best engine and best tile per layer apply)")
     c.add_argument("--clock", type=float, help="PL clock in MHz, 1 to 500 (default: board's)")
     c.add_argument("--quiet", action="store_true")
     c.set_defaults(func=_cmd_compile)
@@ -562,6 +638,35 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("schedule", help="print the per-layer schedule of a compile directory")
     s.add_argument("dir")
     s.set_defaults(func=_cmd_schedule)
+    t = sub.add_parser("tune", help="search the engine and the layer tiles (one engine for "
+                                    "all the models given)")
+    t.add_argument("model", nargs="+", help="ONNX file(s); several share one engine")
+    t.add_argument("--board", default=DEFAULT_BOARD, type=_board_name, choices=sorted(BOARDS),
+                   help=f"the board (default: {DEFAULT_BOARD})")
+    t.add_argument("--trials", type=int, default=200, help="new measurements (default: 200)")
+    t.add_argument("--log", default="tune.jsonl",
+                   help="JSON Lines log, appended to (default: tune.jsonl)")
+    t.add_argument("--strategy", default="auto",
+                   choices=("auto", "grid", "random", "anneal", "xgb"),
+                   help="auto: grid for small spaces, else xgb (model-based)")
+    t.add_argument("--measure", default="model", choices=("model", "sim", "hls", "rpc"),
+                   help="model: fast cycle model; sim: C simulation; hls: Vitis HLS csynth; "
+                        "rpc: a board over a TVM RPC tracker")
+    t.add_argument("--rpc-tracker", metavar="HOST:PORT", help="TVM RPC tracker (--measure rpc)")
+    t.add_argument("--rpc-key", metavar="KEY", help="device key at the tracker (--measure rpc)")
+    t.add_argument("--clocks", metavar="MHZ,...",
+                   help="PL clocks to try (default: 100,125,142.86,150, capped by the board)")
+    t.add_argument("--weights", metavar="NAME=W,...",
+                   help="weight of each model's latency in the cost (default: 1 each); "
+                        "NAME is the ONNX file's stem")
+    t.add_argument("--calib", help="calibration inputs, as for compile (cycles do not "
+                                   "depend on them)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--no-resume", action="store_true",
+                   help="measure again what the log already holds")
+    t.add_argument("--json", action="store_true", help="print a JSON summary line")
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(func=_cmd_tune)
     h = sub.add_parser("hls-report", help="read a Vivado/Vitis HLS csynth.xml report")
     h.add_argument("path", help="csynth.xml, a report/solution/project folder, or a compile "
                                 "directory (then compared with its model)")

@@ -231,6 +231,47 @@ def _roofline_chart(report: dict, layers: list, clock_mhz: float) -> str | None:
 
 # ------------------------------------------------------------------------ html
 
+def _tuning_chart(curve: list) -> str | None:
+    pts = [(n, c) for n, c in curve if c is not None]
+    if not pts:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    ax.step([n for n, _ in pts], [c / 1000 for _, c in pts], where="post", color="#2e86c1")
+    ax.set_xlabel("measurements")
+    ax.set_ylabel("best latency so far (ms)")
+    ax.set_title("Tuning: best so far")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _tuning_section(t: dict) -> list[str]:
+    """The tuning log's summary: counts, best so far against trials, chosen vs default."""
+    out = ["<h2>Tuning</h2>",
+           f'<p>Schedule from the measurement log <code>{_e(t.get("log", ""))}</code>: '
+           f'{_num(t.get("measured"))} measurement(s) by {_e(", ".join(t.get("measurers") or []))}'
+           f', {_num(t.get("rejected"))} candidate(s) rejected by the resource model, '
+           f'{_num(t.get("failed"))} failed.'
+           + (f' Tuned is <b>{float(t["speedup"]):.3f}x</b> faster than the default.'
+              if t.get("speedup") else "") + "</p>"]
+    out.append(_img(_tuning_chart(t.get("best_so_far") or []), "tuning best so far"))
+    chosen, default = t.get("chosen") or {}, t.get("default") or {}
+    ce, de = chosen.get("engine") or {}, default.get("engine") or {}
+    keys = [k for k in ("k", "clock_mhz", "in_rows", "w_rows", "p_rows", "acc_rows", "cv_rows",
+                        "sq_rows", "out_rows") if k in ce or k in de]
+    rows = [(_e(k), _e(ce.get(k, "–")), _e(de.get(k, "–"))) for k in keys]
+    rows.append(("cycles", _num(chosen.get("cycles")), _num(default.get("cycles"))))
+    rows.append(("latency (ms)", _num((chosen.get("cost_us") or 0) / 1000, 3)
+                 if chosen.get("cost_us") else "–",
+                 _num((default.get("cost_us") or 0) / 1000, 3) if default.get("cost_us") else "–"))
+    for r in ("bram18k", "dsp", "lut", "ff"):
+        rows.append((_e(r.upper() if r != "bram18k" else "BRAM18K"),
+                     _num((chosen.get("resources") or {}).get(r)),
+                     _num((default.get("resources") or {}).get(r))))
+    out.append(_table(["engine", "chosen (best)", "default"], rows, left=(0,)))
+    return out
+
+
 def _img(b64: str | None, alt: str) -> str:
     if not b64:
         return f'<p class="muted">{_e(alt)}: no data</p>'
@@ -364,6 +405,10 @@ def render_report_html(report: dict) -> str:
         parts.append(_table(["resource", "used", "available", "utilisation"], rrows, left=(0,)))
     parts.append(_img(_resource_chart({k: res[k] for k in res if isinstance(res[k], dict)}),
                       "resource utilisation"))
+
+    tuning = report.get("tuning")
+    if isinstance(tuning, dict):
+        parts += _tuning_section(tuning)
 
     # latency + roofline
     parts.append("<h2>Latency per layer</h2>")

@@ -86,7 +86,7 @@ def make_report(res, model_name: str) -> dict:
         if latency_ms else 0.0,
         "macs": macs,
     }
-    return {
+    out = {
         "version": REPORT_VERSION,
         "model": model_name,
         "board": board.name,
@@ -100,6 +100,13 @@ def make_report(res, model_name: str) -> dict:
         "resource_detail": use.to_json() if use else None,
         "performance": perf,
     }
+    if opts.tuning_log is not None:
+        from .tuning import tuning_summary
+
+        tuning = tuning_summary(opts.tuning_log, board.name)
+        if tuning is not None:
+            out["tuning"] = tuning
+    return out
 
 
 def schedule_log(report: dict) -> dict:

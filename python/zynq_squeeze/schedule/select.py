@@ -4,6 +4,11 @@ The engine comes from a tuning log when one is given, else from the engine searc
 largest MAC array the board's DSPs allow, buffers sized to what the model's layers
 need). Layer tiles come from the tuning log (matched by layer signature) or, for layers
 it does not cover, from the default tiler (fastest candidate by the cycle model).
+
+A tuning log is either a schedule (JSON, ``"version": 2``: one engine, one tile per
+signature; what ``schedule.json`` holds) or a measurement log of ``zynq-squeeze tune``
+(JSON Lines, ``schedule.tuning_records``): then its best record applies, as AutoTVM's
+apply_history_best did -- the best measured engine, the best measured tile per layer.
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from ..boards import Board
 from ..engine.dae_config import DaeConfig, DaeTile
 from ..errors import ScheduleError, ZynqSqueezeError
 from ..quantize.layers import Layer, layer_signature
+from . import tuning_records
 
 TUNING_LOG_VERSION = 2
 
@@ -26,8 +32,13 @@ class TuningLogError(ZynqSqueezeError):
     """A tuning log cannot be read (missing, not JSON, wrong version or fields)."""
 
 
-def read_tuning_log(path: Path) -> dict:
+def read_tuning_log(path: Path, *, board: str | None = None,
+                    engine: DaeConfig | None = None) -> dict:
     """Parse and validate a tuning log; raises ``TuningLogError`` naming the problem.
+
+    A measurement log (``.jsonl``, see ``tuning_records``) gives its best record's
+    schedule, among the records for ``board`` and with ``engine`` when given; its
+    unreadable lines are skipped with a warning.
 
     Every field is checked when the log is read: integers must be JSON integers within
     the engine's limits (``DaeConfig.from_json`` / ``DaeTile.from_json``), the clock a
@@ -35,6 +46,8 @@ def read_tuning_log(path: Path) -> dict:
     (or ``engine``), the field and the allowed range.
     """
     path = Path(path)
+    if path.is_file() and tuning_records.is_record_log(path):
+        return _read_record_log(path, board, engine)
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
@@ -70,6 +83,20 @@ def read_tuning_log(path: Path) -> dict:
     return {"engine": engine, "layers": layers}
 
 
+def _read_record_log(path: Path, board: str | None, engine: DaeConfig | None) -> dict:
+    try:
+        records = tuning_records.read_records(path)
+    except OSError as e:
+        raise TuningLogError(f"tuning log {path} cannot be read: {e}") from None
+    best = tuning_records.best_schedule(records, board=board, engine=engine)
+    if best is None:
+        what = "".join([f" for board {board}" if board else "",
+                        " with the chosen engine" if engine is not None else ""])
+        raise TuningLogError(f"tuning log {path} holds no successful measurement{what} "
+                             f"({len(records)} record(s) read)")
+    return {"engine": best["engine"], "layers": best["layers"]}
+
+
 def write_tuning_log(path: Path, engine: DaeConfig, layers: list[Layer],
                      tiles: list[DaeTile]) -> None:
     """Write a tuning log that reproduces ``engine`` and ``tiles``."""
@@ -88,7 +115,7 @@ def choose_engine(board: Board, layers: list[Layer], *, clock_mhz: float | None 
     from .dae_engine_search import search_dae_engine
 
     if tuning_log is not None:
-        eng = read_tuning_log(tuning_log)["engine"]
+        eng = read_tuning_log(tuning_log, board=board.name)["engine"]
         if eng is not None:
             check_engine_fits(eng, board)
             return eng
@@ -117,7 +144,8 @@ def choose_tiles(engine: DaeConfig, layers: list[Layer], *,
     default tiler's."""
     from .dae_tiling import default_tile, overflow
 
-    logged = read_tuning_log(tuning_log)["layers"] if tuning_log is not None else {}
+    logged = (read_tuning_log(tuning_log, engine=engine)["layers"]
+              if tuning_log is not None else {})
     out = []
     for layer in layers:
         t = logged.get(layer_signature(layer))

@@ -100,7 +100,8 @@ def build(mod: tvm.IRModule, board: str = "zybo-z7-20", calibration=None, tuning
 
     ``calibration``: samples for ``calibrate`` (list of arrays or of dicts); None keeps
     the calibration the module carries, or uses the synthetic set with a warning.
-    ``tuning_log``: a JSON schedule log. ``out_dir``: where the generated sources go
+    ``tuning_log``: a JSON schedule log, or a measurement log of ``tune`` (``.jsonl``:
+    the best measured engine and per-layer tiles apply). ``out_dir``: where the generated sources go
     (a temporary directory when None). ``board_build``: cross-compile for the board's
     ARM (needs ``g++-arm-linux-gnueabihf``) instead of the host simulation.
     """
