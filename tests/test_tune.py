@@ -304,3 +304,90 @@ def test_cli_tune_errors(tmp_path, capsys):
     rc = main(["tune", str(tmp_path / "digits.onnx"), "--weights", "x", "--log",
                str(tmp_path / "t.jsonl")])
     assert rc == 2 and "--weights expects" in capsys.readouterr().err
+
+
+# ---- review fixes: what a log applies, concurrent writers, transient failures ------------
+def _digits_log(task, tmp_path):
+    log = tmp_path / "tune.jsonl"
+    tune(task, trials=6, log=log, strategy="anneal", progress=False)
+    return log, [json.loads(s) for s in log.read_text().splitlines()]
+
+
+def test_a_record_of_another_model_or_a_worse_measurer_is_not_applied(task, tmp_path):
+    log, lines = _digits_log(task, tmp_path)
+    best = read_tuning_log(log, board="zybo-z7-20", layers=task.layers)
+    ok = next(o for o in lines if o["cycles"])
+    other = json.loads(json.dumps(ok))  # another model's record, 100x cheaper
+    other["candidate"]["tiles"] = {"conv:1x2x2|1k1x1s1x1p0.0.0.0": {"toc": 8, "tic": 8,
+                                                                     "th": 1, "tw": 1}}
+    other["candidate"]["engine"]["clock_mhz"] = 125.0
+    other["cost_us"], other["key"] = 0.01, "f" * 16
+    with open(log, "a") as f:
+        f.write(json.dumps(other) + "\n")
+    assert read_tuning_log(log, board="zybo-z7-20", layers=task.layers) == best
+    with pytest.raises(TuningLogError, match="covering this model"):
+        read_tuning_log(log, board="zybo-z7-20", layers=task.layers[:1] + [
+            _layer_of_other_model()])
+    # a model record cheaper than every hls record: the hls records apply
+    hls = json.loads(json.dumps(ok))
+    hls["measurer"], hls["cost_us"], hls["key"] = "hls", 1e9, "e" * 16
+    with open(log, "a") as f:
+        f.write(json.dumps(hls) + "\n")
+    got = tuning_records.best_schedule(tuning_records.read_records(log), board="zybo-z7-20")
+    assert got["record"].measurer == "hls"
+
+
+def _layer_of_other_model():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = make_task(from_onnx(_second_model()), "zybo-z7-20")
+    from zynq_squeeze.quantize.layers import layer_signature
+    mine = {layer_signature(la) for la in make_task(from_onnx(digits_model())).layers}
+    return next(la for la in t.layers if layer_signature(la) not in mine)
+
+
+def test_report_names_the_basis_of_its_figures(task, tmp_path):
+    from zynq_squeeze.report.tuning import tuning_summary
+    log, _ = _digits_log(task, tmp_path)
+    s = tuning_summary(log, "zybo-z7-20")
+    assert s["basis"].startswith("modeled") and "timing" in s["basis"]
+
+
+def test_concurrent_writers_and_a_cut_line_keep_every_record_whole(task, tmp_path):
+    import threading
+    log = tmp_path / "t.jsonl"
+    log.write_text('{"zsq_tune": 1, "cut sh')  # a crash mid-line
+    space = TuneSpace(task, ks=(3,), clocks=(100.0,), max_tiles=2)
+    m, = get_measurer("model").measure(task, [space.default()])
+    m.detail["pad"] = "x" * 20000  # > any stdio buffer: one write or interleaving shows
+
+    def writer():
+        with TuneLog(log, task, "model") as tl:
+            for _ in range(20):
+                tl.append(m, 1.0)
+    ts = [threading.Thread(target=writer) for _ in range(3)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        recs = tuning_records.read_records(log)
+    assert len(recs) == 60 and len(w) == 1 and "line 1" in str(w[0].message)
+
+
+def test_transient_failures_are_measured_again_on_resume(task, tmp_path):
+    from zynq_squeeze.tuning.candidate import Measurement
+
+    class Down:
+        name, batch_size = "model", 1
+
+        def measure(self, task, cands):
+            return [Measurement(c, "model", error="RPC tracker unreachable",
+                                detail={"transient": True}) for c in cands]
+    log = tmp_path / "t.jsonl"
+    tune(task, trials=3, log=log, strategy="anneal", measure=Down(), progress=False)
+    m = Counting()
+    r = tune(task, trials=3, log=log, strategy="anneal", measure=m, progress=False)
+    assert r.resumed == 0 and r.default is not None
+    assert r.default.candidate.key() in m.keys

@@ -253,7 +253,8 @@ def _tuning_section(t: dict) -> list[str]:
            f', {_num(t.get("rejected"))} candidate(s) rejected by the resource model, '
            f'{_num(t.get("failed"))} failed.'
            + (f' Tuned is <b>{float(t["speedup"]):.3f}x</b> faster than the default.'
-              if t.get("speedup") else "") + "</p>"]
+              if t.get("speedup") else "")
+           + (f' Basis: {_e(t["basis"])}.' if t.get("basis") else "") + "</p>"]
     out.append(_img(_tuning_chart(t.get("best_so_far") or []), "tuning best so far"))
     chosen, default = t.get("chosen") or {}, t.get("default") or {}
     ce, de = chosen.get("engine") or {}, default.get("engine") or {}

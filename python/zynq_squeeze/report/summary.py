@@ -103,7 +103,7 @@ def make_report(res, model_name: str) -> dict:
     if opts.tuning_log is not None:
         from .tuning import tuning_summary
 
-        tuning = tuning_summary(opts.tuning_log, board.name)
+        tuning = tuning_summary(opts.tuning_log, board.name, engine=engine)
         if tuning is not None:
             out["tuning"] = tuning
     return out

@@ -24,15 +24,32 @@ def _engine_row(rec) -> dict:
             "line": rec.line}
 
 
-def tuning_summary(path, board: str) -> dict | None:
+# What the figures rest on, per measurer of the chosen record.
+BASIS = {
+    "model": "modeled: the fast cycle model (= the C simulation's timing) at the candidate's "
+             "clock; no synthesis or place-and-route checked that the clock closes timing",
+    "sim": "modeled: the C simulation's cycle count at the candidate's clock; no synthesis or "
+           "place-and-route checked that the clock closes timing",
+    "hls": "modeled cycles; resources and clock from Vitis HLS csynth estimates (not a "
+           "post-route timing closure)",
+    "rpc": "the accelerator's cycle counter over TVM RPC (the C simulation on a host server, "
+           "the engine on a board with a board build)",
+}
+
+
+def tuning_summary(path, board: str, engine=None, layers=None) -> dict | None:
     """The report's ``"tuning"`` entry for the measurement log at ``path`` (None when it
-    is not one or holds nothing measured for ``board``)."""
+    is not one or holds nothing measured for ``board``). ``engine`` / ``layers``: what
+    the compile applied and for which layers, so the chosen record is the compile's."""
     path = Path(path)
     if not path.is_file() or not tuning_records.is_record_log(path):
         return None
     records = [r for r in tuning_records.read_records(path, warn=lambda _m: None)
                if r.board == board]
-    best = tuning_records.best_schedule(records)
+    from ..quantize.layers import layer_signature
+
+    sigs = None if layers is None else [layer_signature(la) for la in layers]
+    best = tuning_records.best_schedule(records, engine=engine, signatures=sigs)
     if best is None:
         return None
     task = best["record"].task
@@ -47,12 +64,14 @@ def tuning_summary(path, board: str) -> dict | None:
     if len(curve) > MAX_POINTS:  # keep the first, the last and an even sample between
         step = len(curve) / MAX_POINTS
         curve = [curve[int(i * step)] for i in range(MAX_POINTS)] + [curve[-1]]
-    default = next((r for r in recs if r.default and r.ok), None)
+    default = next((r for r in recs if r.default and r.ok
+                    and r.measurer == best["record"].measurer), None)
     chosen = best["record"]
     out = {"log": str(path), "records": len(recs), "measured": len(measured),
            "rejected": len(recs) - len(measured),
            "failed": sum(1 for r in measured if not r.ok),
            "measurers": sorted({r.measurer for r in recs}),
+           "basis": BASIS.get(best["record"].measurer, f"measurer {best['record'].measurer}"),
            "best_so_far": curve, "chosen": _engine_row(chosen),
            "default": _engine_row(default) if default is not None else None}
     if default is not None and chosen.cost:

@@ -33,12 +33,13 @@ class TuningLogError(ZynqSqueezeError):
 
 
 def read_tuning_log(path: Path, *, board: str | None = None,
-                    engine: DaeConfig | None = None) -> dict:
+                    engine: DaeConfig | None = None, layers=None) -> dict:
     """Parse and validate a tuning log; raises ``TuningLogError`` naming the problem.
 
     A measurement log (``.jsonl``, see ``tuning_records``) gives its best record's
-    schedule, among the records for ``board`` and with ``engine`` when given; its
-    unreadable lines are skipped with a warning.
+    schedule, among the records for ``board``, with ``engine`` and with a tile for every
+    one of ``layers`` when given (``tuning_records.best_schedule``); its unreadable lines
+    are skipped with a warning.
 
     Every field is checked when the log is read: integers must be JSON integers within
     the engine's limits (``DaeConfig.from_json`` / ``DaeTile.from_json``), the clock a
@@ -47,7 +48,8 @@ def read_tuning_log(path: Path, *, board: str | None = None,
     """
     path = Path(path)
     if path.is_file() and tuning_records.is_record_log(path):
-        return _read_record_log(path, board, engine)
+        sigs = None if layers is None else [layer_signature(la) for la in layers]
+        return _read_record_log(path, board, engine, sigs)
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
@@ -83,15 +85,18 @@ def read_tuning_log(path: Path, *, board: str | None = None,
     return {"engine": engine, "layers": layers}
 
 
-def _read_record_log(path: Path, board: str | None, engine: DaeConfig | None) -> dict:
+def _read_record_log(path: Path, board: str | None, engine: DaeConfig | None,
+                     sigs=None) -> dict:
     try:
         records = tuning_records.read_records(path)
     except OSError as e:
         raise TuningLogError(f"tuning log {path} cannot be read: {e}") from None
-    best = tuning_records.best_schedule(records, board=board, engine=engine)
+    best = tuning_records.best_schedule(records, board=board, engine=engine, signatures=sigs)
     if best is None:
         what = "".join([f" for board {board}" if board else "",
-                        " with the chosen engine" if engine is not None else ""])
+                        " with the chosen engine" if engine is not None else "",
+                        f" covering this model's {len(set(sigs))} layer signature(s) (a log "
+                        "of another model?)" if sigs else ""])
         raise TuningLogError(f"tuning log {path} holds no successful measurement{what} "
                              f"({len(records)} record(s) read)")
     return {"engine": best["engine"], "layers": best["layers"]}
@@ -115,7 +120,7 @@ def choose_engine(board: Board, layers: list[Layer], *, clock_mhz: float | None 
     from .dae_engine_search import search_dae_engine
 
     if tuning_log is not None:
-        eng = read_tuning_log(tuning_log, board=board.name)["engine"]
+        eng = read_tuning_log(tuning_log, board=board.name, layers=layers)["engine"]
         if eng is not None:
             check_engine_fits(eng, board)
             return eng
@@ -139,12 +144,13 @@ def check_engine_fits(engine: DaeConfig, board: Board) -> None:
 
 
 def choose_tiles(engine: DaeConfig, layers: list[Layer], *,
-                 tuning_log: Path | None = None) -> list[DaeTile]:
-    """Per layer: the tuning log's tile (checked against the engine's buffers), else the
-    default tiler's."""
+                 tuning_log: Path | None = None, board: Board | None = None) -> list[DaeTile]:
+    """Per layer: the tuning log's tile (checked against the engine's buffers; from the
+    records of ``board`` when given), else the default tiler's."""
     from .dae_tiling import default_tile, overflow
 
-    logged = (read_tuning_log(tuning_log, engine=engine)["layers"]
+    logged = (read_tuning_log(tuning_log, engine=engine, layers=layers,
+                              board=board.name if board is not None else None)["layers"]
               if tuning_log is not None else {})
     out = []
     for layer in layers:

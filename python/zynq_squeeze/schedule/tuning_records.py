@@ -20,7 +20,12 @@ with a warning naming the line.
 ``best_schedule`` is AutoTVM's apply_history_best for this engine: the engine of the best
 measured candidate as a whole, and per layer signature the tile with the fewest
 measured cycles among the records of that same engine (every one of them fits it: its
-depths hold those tiles), the best candidate's own tile otherwise.
+depths hold those tiles), the best candidate's own tile otherwise. Only records that
+apply are compared: of the compile's board, holding a tile for every layer signature of
+the model being compiled (a record of another model is never applied), and of one
+measurer -- the most faithful the log holds a success of (``MEASURER_RANK``: rpc > hls >
+sim > model), since costs by different measurers are not comparable and a model record
+knows nothing of a clock csynth missed.
 """
 from __future__ import annotations
 
@@ -33,6 +38,9 @@ from pathlib import Path
 from ..engine.dae_config import DaeConfig, DaeTile
 
 RECORD_VERSION = 1  # the value of "zsq_tune"
+# Which measurer's records ``best_schedule`` applies when a log holds several: the most
+# faithful (a board or csynth over the model); unknown names rank lowest.
+MEASURER_RANK = {"model": 0, "sim": 1, "hls": 2, "rpc": 3}
 
 
 @dataclass(frozen=True)
@@ -147,17 +155,22 @@ def read_records(path: Path, warn=None) -> list[TuneRecord]:
     return out
 
 
-def best_schedule(records, *, board: str | None = None, engine: DaeConfig | None = None
-                  ) -> dict | None:
+def best_schedule(records, *, board: str | None = None, engine: DaeConfig | None = None,
+                  signatures=None) -> dict | None:
     """``{"engine": DaeConfig, "layers": {signature: DaeTile}, "record": TuneRecord}``
-    of the best successful record (for ``board`` / with ``engine`` when given; lowest
-    cost, then earliest), per-layer tiles improved from records of the same engine; None
-    when there is no such record."""
+    of the best successful record (for ``board`` / with ``engine`` / with a tile for
+    every one of ``signatures`` when given; of the most faithful measurer among them,
+    ``MEASURER_RANK``; lowest cost, then earliest), per-layer tiles improved from records
+    of the same engine and measurer; None when there is no such record."""
+    need = set(signatures) if signatures is not None else set()
     ok = [r for r in records if r.ok and (board is None or r.board == board)
-          and (engine is None or r.engine == engine)]
+          and (engine is None or r.engine == engine) and need <= r.tiles.keys()]
     if not ok:
         return None
+    top = max(MEASURER_RANK.get(r.measurer, -1) for r in ok)
+    ok = [r for r in ok if MEASURER_RANK.get(r.measurer, -1) == top]
     best = min(ok, key=lambda r: (r.cost, r.line))
+    ok = [r for r in ok if r.measurer == best.measurer]
     layers = dict(best.tiles)
     same = [r for r in ok if r.engine == best.engine]
     for sig in layers:
@@ -171,5 +184,5 @@ def best_schedule(records, *, board: str | None = None, engine: DaeConfig | None
     return {"engine": best.engine, "layers": layers, "record": best}
 
 
-__all__ = ["RECORD_VERSION", "RecordError", "TuneRecord", "best_schedule", "is_record_log",
-           "parse_record", "read_records"]
+__all__ = ["MEASURER_RANK", "RECORD_VERSION", "RecordError", "TuneRecord", "best_schedule",
+           "is_record_log", "parse_record", "read_records"]

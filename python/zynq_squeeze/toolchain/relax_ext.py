@@ -145,7 +145,8 @@ def generate(functions, opts: context.BuildOptions) -> CodegenResult:
     glue_fns, programs, cycles_all, bytes_all = [], [], [], []
     sources: dict[str, Path] = {}
     for lf, (layers, tensors, patches) in zip(lowered, modes):
-        tiles = choose_tiles(engine, [layer for layer, _, _ in layers], tuning_log=opts.tuning_log)
+        tiles = choose_tiles(engine, [layer for layer, _, _ in layers], tuning_log=opts.tuning_log,
+                             board=board)
         prog = build_dae_program(engine, layers, tiles, tensors, lf.inputs, lf.outputs)
         timing_run = simulate(engine, prog.words, beat)
         if max(timing_run.token_peak) > engine.token_depth:

@@ -78,21 +78,41 @@ class TuneLog:
         try:
             if self.path.parent and not self.path.parent.is_dir():
                 self.path.parent.mkdir(parents=True)
-            self._f = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - open across records
-            # a previous run cut short mid-line: start on a fresh line
-            if self._f.tell() > 0:
-                with open(self.path, "rb") as r:
-                    r.seek(-1, os.SEEK_END)
-                    if r.read(1) != b"\n":
-                        self._f.write("\n")
+            # O_APPEND and one write() per record (under an exclusive lock where there is
+            # one): two tunes appending to the same log never interleave inside a line
+            self._f = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as e:
             raise OptionError(f"cannot write tuning log {self.path}: {e.strerror or e}") from None
         return self
 
     def close(self) -> None:
         if self._f is not None:
-            self._f.close()
+            os.close(self._f)
             self._f = None
+
+    def _write(self, data: bytes) -> None:
+        fd = self._f
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: O_APPEND alone
+            fcntl = None
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            # a line cut short (a crash, here or in another writer): start on a fresh one
+            size = os.fstat(fd).st_size
+            if size > 0:
+                with open(self.path, "rb") as r:
+                    r.seek(size - 1)
+                    if r.read(1) != b"\n":
+                        data = b"\n" + data
+            while data:
+                n = os.write(fd, data)
+                data = data[n:]
+            os.fsync(fd)
+        finally:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
     def __enter__(self):
         return self.open()
@@ -115,7 +135,6 @@ class TuneLog:
         if not m.ok and rec["error"] is None:
             rec["error"] = "no cycles measured"
         if self._f is not None:
-            self._f.write(json.dumps(rec, sort_keys=True, separators=(",", ":")) + "\n")
-            self._f.flush()
-            os.fsync(self._f.fileno())
+            self._write((json.dumps(rec, sort_keys=True, separators=(",", ":")) + "\n")
+                        .encode("utf-8"))
         return rec

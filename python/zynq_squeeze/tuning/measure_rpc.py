@@ -409,7 +409,8 @@ class RpcMeasurer:
             if m is None:
                 results[i] = Measurement(candidates[i], self.name, error=why,
                                          seconds=time.perf_counter() - t0,
-                                         detail={"tracker": self.tracker, "key": self.key})
+                                         detail={"tracker": self.tracker, "key": self.key,
+                                                 "transient": True})
         return results  # type: ignore[return-value]
 
     def _no_server(self, n_servers: int) -> str:
@@ -420,7 +421,8 @@ class RpcMeasurer:
     def _all_failed(self, candidates, error: str, t0: float) -> list[Measurement]:
         s = time.perf_counter() - t0
         return [Measurement(c, self.name, error=error, seconds=s,
-                            detail={"tracker": self.tracker, "key": self.key})
+                            detail={"tracker": self.tracker, "key": self.key,
+                                    "transient": True})
                 for c in candidates]
 
     def _worker(self, task, candidates, todo: queue.Queue, results, starved, build_dir: Path):
@@ -462,7 +464,8 @@ class RpcMeasurer:
             except (OSError, ConnectionError, ValueError, struct.error) as e:
                 results[i] = Measurement(cand, self.name, error=f"RPC tracker {self.tracker}: "
                                          f"{type(e).__name__}: {e}",
-                                         seconds=time.perf_counter() - t0, detail=detail)
+                                         seconds=time.perf_counter() - t0,
+                                         detail={**detail, "transient": True})
                 continue
             server = f"{host}:{port}"
             detail["server"] = server

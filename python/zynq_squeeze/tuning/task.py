@@ -18,9 +18,12 @@ from .measure import ModelFunction, TuneTask
 # Clocks the space offers (MHz): the board's default and the steps Vivado's clocking
 # wizard makes from the PS's 1 GHz IO PLL (1000/7 = 142.86).
 DEFAULT_CLOCKS = (100.0, 125.0, 142.86, 150.0)
-# Highest PL clock offered per PS family (MHz). Zynq-7000 -1 speed grade (every board
-# here): the engine's DSP48E1 MAC and requant pipelines are not expected to close timing
-# above 150 MHz (the README's 45 fps goal is stated at 150 MHz); UltraScale+ -1: 300.
+# Highest PL clock offered per PS family (MHz). An engineering assumption, NOT a timing
+# result: no synthesis or place-and-route of the engine has been run at these clocks (nor
+# at the 100 MHz default). 150 MHz on Zynq-7000 -1 parts (every board here) is a common
+# ceiling for HLS datapaths with DSP48E1 MACs and BRAM buffers; UltraScale+ -1: 300. The
+# ``model`` and ``sim`` measurers take any offered clock as met; ``hls`` checks csynth's
+# estimate, and only ``block_design.tcl``'s WNS >= 0 check shows it closes.
 MAX_CLOCK = {"zynq7": 150.0, "zynqmp": 300.0}
 
 

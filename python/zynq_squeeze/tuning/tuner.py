@@ -6,7 +6,9 @@ measurer measures, every result is appended to the log at once and fed back to t
 strategy. The default candidate (what a compile without a log would build) is measured
 first, so the log always holds the baseline the tuned result is compared with. Resume
 (``resume=True``) reads the log's records of the same task and measurer, feeds them to
-the strategy and never measures them again; only new measurements count as trials.
+the strategy and never measures them again -- except failures marked ``"transient"``
+(no RPC tracker or server reached: nothing was measured), which are tried again; only
+new measurements count as trials.
 """
 from __future__ import annotations
 
@@ -126,6 +128,8 @@ def tune(mod, board: str = "zybo-z7-20", trials: int = 200, log="tune.jsonl",
             cost = rec.cost
             if rec.key in done:
                 continue
+            if not rec.ok and (rec.raw.get("detail") or {}).get("transient") is True:
+                continue  # never measured (the tracker or every server was unreachable)
             done[rec.key] = cost
             strat.update(m.candidate, cost, m)
             consider(m, cost, rec.default)
