@@ -1,6 +1,8 @@
 """Partitioning: what offloads, what stays on the CPU and why."""
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
@@ -279,3 +281,186 @@ def test_offloaded_average_pools_run_bit_exact(tmp_path):
         f = fvm["main"](tvm.runtime.tensor(x)).numpy()
         cos = float(y.ravel() @ f.ravel() / (np.linalg.norm(y) * np.linalg.norm(f)))
         assert cos > 0.99, cos
+
+
+# ------------------------------------------------------------------ shared composites
+# FuseOpsByPattern gives structurally equal composites (the same weights and shapes) one
+# GlobalVar; every call site sees its own activations and needs its own ranges.
+def _tie(model, groups):
+    """``model`` with the k-th Conv of every group of Conv indices reading the first
+    group's weights and bias (a tied / repeated block)."""
+    import onnx
+
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    convs = [n for n in m.graph.node if n.op_type == "Conv"]
+    for group in groups[1:]:
+        for src, dst in zip(groups[0], group):
+            for i in range(1, len(convs[dst].input)):
+                convs[dst].input[i] = convs[src].input[i]
+    used = {i for n in m.graph.node for i in n.input}
+    keep = [t for t in m.graph.initializer if t.name in used]
+    del m.graph.initializer[:]
+    m.graph.initializer.extend(keep)
+    return m
+
+
+def _scaled(model, factor):
+    import onnx
+
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    for t in m.graph.initializer:
+        a = numpy_helper.to_array(t) * np.float32(factor)
+        t.CopyFrom(numpy_helper.from_array(a, t.name))
+    return m
+
+
+def _site_ranges(pmod):
+    """(site, ranges) of every composite inside the offloaded functions, in call order."""
+    import json
+
+    from tvm import relax
+
+    from zynq_squeeze.partitioning import partitioner
+
+    out = []
+    for func in pmod.functions.values():
+        if func.attrs is None or func.attrs.get("Codegen") != partitioner.CODEGEN:
+            continue
+        for block in func.body.blocks:
+            for b in block.bindings:
+                if isinstance(b.value, relax.Function) and "Composite" in b.value.attrs:
+                    a = b.value.attrs
+                    out.append((int(a[partitioner.COMPOSITE_SITE_ATTR]),
+                                json.loads(str(a[partitioner.COMPOSITE_CALIB_ATTR]))))
+    return sorted(out, key=lambda s: s[0])
+
+
+def _build_vs_onnxruntime(model, shape, tmp_path, n=4, n_calib=16):
+    """Calibrate, partition (for inspection) and build; every output bit-exact with the
+    golden model. Returns the partitioned module, the build and the cosines with
+    onnxruntime (the whole model offloads: the function's output is the model's)."""
+    import onnxruntime as ort
+    import tvm
+
+    from zynq_squeeze.codegen import golden
+
+    rng = np.random.default_rng(1)
+    calib = [rng.standard_normal(shape).astype(np.float32) for _ in range(n_calib)]
+    cal = zynq_squeeze.calibrate(from_onnx(model), calib, progress=False)
+    pmod, _ = zynq_squeeze.partition(cal)
+    res = zynq_squeeze.build(cal, out_dir=tmp_path)
+    assert res.partition_report.cpu_ops == [] and len(res.codegen[0].functions) == 1
+    lf = res.codegen[0].functions[0]
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    vm = res.vm()
+    cos = []
+    for _ in range(n):
+        x = rng.standard_normal(shape).astype(np.float32)
+        y = vm["main"](tvm.runtime.tensor(x)).numpy()
+        np.testing.assert_array_equal(y, golden.run_function(lf, [x])[0].reshape(y.shape))
+        r = sess.run(None, {"x": x})[0]
+        cos.append(float(y.ravel() @ r.ravel() / (np.linalg.norm(y) * np.linalg.norm(r))))
+    return pmod, res, cos
+
+
+def _composite_names_before_split(model):
+    """The GlobalVars FuseOpsByPattern itself gives the composite calls (no split)."""
+    from tvm import relax
+
+    from zynq_squeeze.partitioning import partitioner
+
+    fused = relax.transform.FuseOpsByPattern(patterns.get_patterns(), bind_constants=True,
+                                             annotate_codegen=False)(
+        partitioner.fold(from_onnx(model)))
+    return [call.op.name_hint for _, call, _ in partitioner.composite_calls(fused)]
+
+
+def _check_sites(pmod, n):
+    """Every call site carries its own ranges, in call order, from the calibration."""
+    from zynq_squeeze.partitioning import partitioner
+
+    sites = _site_ranges(pmod)
+    assert [k for k, _ in sites] == list(range(n))
+    # the calibration records, in the same order, are what the sites carry
+    records = partitioner.read_calibration(pmod)
+    if records is not None:
+        assert [r["ranges"] for r in records["composites"]] == [r for _, r in sites]
+    return [r for _, r in sites]
+
+
+@pytest.mark.parametrize("factor", [1.0, 3.0])
+def test_tied_conv_applied_twice_gets_two_calibrations(factor, tmp_path):
+    g = GraphBuilder((1, 8, 12, 12), seed=0)
+    g.conv(8, 3, pad=1)
+    g.conv(8, 3, pad=1)
+    model = _scaled(_tie(g.model(), [[0], [1]]), factor)
+    names = _composite_names_before_split(model)
+    assert len(names) == 2 and len(set(names)) == 1  # FuseOpsByPattern shares the function
+    pmod, res, cos = _build_vs_onnxruntime(model, (1, 8, 12, 12), tmp_path)
+    assert res.partition_report.patterns == {patterns.CONV: 2}
+    r0, r1 = _check_sites(pmod, 2)
+    assert r0["in"] != r1["in"] and r0["out"] != r1["out"]
+    # each layer's output scale is its own site's range (not the last site's)
+    lf = res.codegen[0].functions[0]
+    scales = [lf.tensors[dst].scale for _, _, dst in lf.layers]
+    assert scales == pytest.approx([r0["out"] / 127, r1["out"] / 127])
+    assert min(cos) >= 0.999, cos
+
+
+def test_repeated_fire_block_gets_its_own_calibration_per_call(tmp_path):
+    # (one shared calibration: cos 0.9958 with onnxruntime; per call: 0.9993, as untied)
+    g = GraphBuilder((1, 16, 9, 9), seed=1)
+    g.fire(8, 8, 8)
+    g.fire(8, 8, 8)
+    model = _tie(g.model(), [[0, 1, 2], [3, 4, 5]])
+    names = _composite_names_before_split(model)
+    assert len(names) == 2 and len(set(names)) == 1
+    pmod, res, cos = _build_vs_onnxruntime(model, (1, 16, 9, 9), tmp_path, n=6)
+    assert res.partition_report.patterns == {patterns.FIRE: 2}
+    r0, r1 = _check_sites(pmod, 2)
+    assert r0["in"] != r1["in"] and r0["mid"] != r1["mid"] and r0["out"] != r1["out"]
+    assert min(cos) >= 0.999, cos
+
+
+def test_constant_weight_deep_chain_keeps_every_layer_alive(tmp_path):
+    """Eight identical constant-weight convs: the activations grow 3.6x per layer. With one
+    shared calibration every layer took the last layer's output scale, the first layers'
+    multipliers fell below 2**-25 and the output became a constant (0)."""
+    import onnx
+
+    g = GraphBuilder((1, 8, 16, 16), seed=0)
+    for _ in range(8):
+        g.conv(8, 3, pad=1)
+    model = g.model()
+    for t in model.graph.initializer:
+        a = numpy_helper.to_array(t)
+        t.CopyFrom(numpy_helper.from_array(np.full_like(a, 0.05 if a.ndim == 4 else 0.01),
+                                           t.name))
+    onnx.checker.check_model(model)
+    assert len(set(_composite_names_before_split(model))) == 1
+    pmod, _, cos = _build_vs_onnxruntime(model, (1, 8, 16, 16), tmp_path)
+    outs = [r["out"] for r in _check_sites(pmod, 8)]
+    assert all(b > 2 * a for a, b in itertools.pairwise(outs))  # each site its own, growing
+    assert min(cos) >= 0.999, cos
+
+
+def test_attach_refuses_a_shared_composite():
+    """Ranges attached to one function called twice would be the last site's for both."""
+    from tvm import relax
+
+    from zynq_squeeze.partitioning import partitioner
+
+    g = GraphBuilder((1, 8, 12, 12), seed=0)
+    g.conv(8, 3, pad=1)
+    g.conv(8, 3, pad=1)
+    mod = partitioner.fold(from_onnx(_tie(g.model(), [[0], [1]])))
+    shared = relax.transform.FuseOpsByPattern(patterns.get_patterns(), bind_constants=True,
+                                              annotate_codegen=False)(mod)
+    rec = {"signature": "zynq_squeeze.conv[1, 8, 12, 12]",
+           "ranges": {"in": 1.0, "mid": 0.0, "out": 1.0}}
+    with pytest.raises(partitioner.PartitionError, match="share one composite"):
+        partitioner._attach_calibration(shared, {"composites": [rec, rec]})
+    split = partitioner.split_call_sites(shared)
+    assert len({c.op.name_hint for _, c, _ in partitioner.composite_calls(split)}) == 2

@@ -8,6 +8,10 @@ multiplier ``in_scale * w_scale / out_scale`` to a 16-bit integer multiplier and
 that apply to the pre-shifted accumulator ``acc >> t`` (so the quantized real multiplier
 is ``in_scale * w_scale / out_scale * 2**t``; ``t`` comes from the worst-case
 accumulator, ``quantize.reference.conv_pre_shift``, and is 0 for SqueezeNet).
+
+A conv with a Clip(0, c) activation (ReLU6) is lowered as a ReLU conv whose output range
+is capped at ``c``: the engine's saturation at 127 is then the clamp at ``c`` (exact when
+the calibrated range reaches ``c``; see ``partitioning.cleanup``).
 """
 from __future__ import annotations
 
@@ -110,12 +114,23 @@ def quantize_conv(c: FloatConv, in_scale: float, out_scale: float) -> ConvParams
                       stride=tuple(c.stride), pads=tuple(c.pads), relu=c.relu)
 
 
+def _capped(absmax: float, conv: FloatConv) -> float:
+    """A calibrated range, at most the conv's clamp: int8 saturation does the clamp."""
+    return min(float(absmax), conv.clip) if conv.clip is not None else float(absmax)
+
+
+def out_absmax(chain: FloatChain, ranges: dict) -> float:
+    """The range that sets a composite's output scale (``ranges["out"]`` capped at the
+    clamp of a Clip(0, c) activation; the expands of a fire module clamp alike)."""
+    return _capped(ranges["out"], chain.convs[-1])
+
+
 def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float) -> Layer:
     """One composite -> one accelerator layer, given the scale of its input tensor."""
-    out_scale = scale_of(ranges["out"])
+    out_scale = scale_of(out_absmax(chain, ranges))
     in_shape = tuple(chain.in_shape[1:])
     if chain.kind == "fire":
-        mid = scale_of(ranges["mid"])
+        mid = scale_of(_capped(ranges["mid"], chain.convs[0]))
         sq, e1, e3 = chain.convs
         return FireLayer(name=name, in_shape=in_shape,
                          squeeze=quantize_conv(sq, in_scale, mid),
@@ -186,7 +201,8 @@ def lower_function(func: relax.Function) -> LoweredFunction:
         if tuple(layer.in_shape) != lf.tensors[src_id].shape:
             raise LoweringError(f"{symbol}: layer {n} expects {layer.in_shape}, "
                                 f"tensor is {lf.tensors[src_id].shape}")
-        lf.tensors[dst_id] = TensorInfo(tuple(layer.out_shape), scale_of(ranges["out"]))
+        lf.tensors[dst_id] = TensorInfo(tuple(layer.out_shape),
+                                        scale_of(out_absmax(chain, ranges)))
         lf.layers.append((layer, src_id, dst_id))
     outs = func.body.body
     fields = outs.fields if isinstance(outs, relax.Tuple) else [outs]

@@ -18,13 +18,15 @@ from .pool_spec import PoolSpec
 
 @dataclass(eq=False)
 class FloatConv:
-    """A float conv(+bias)(+ReLU): weight [O,I,KH,KW], bias [O]."""
+    """A float conv(+bias)(+ReLU): weight [O,I,KH,KW], bias [O]; ``clip``: the upper clamp
+    of a Clip(0, c) activation (``relu`` is then True), None for a plain ReLU."""
 
     weight: np.ndarray
     bias: np.ndarray
     stride: tuple[int, int]
     pads: tuple[int, int, int, int]
     relu: bool
+    clip: float | None = None
 
 
 @dataclass(eq=False)
@@ -51,7 +53,8 @@ def _float_conv(node: patterns.ConvNode) -> FloatConv:
     pad = _ints(a.padding)
     if len(pad) == 2:
         pad = (pad[0], pad[1], pad[0], pad[1])
-    return FloatConv(weight=w, bias=b, stride=_ints(a.strides), pads=pad, relu=node.relu)
+    return FloatConv(weight=w, bias=b, stride=_ints(a.strides), pads=pad, relu=node.relu,
+                     clip=node.clip)
 
 
 def pool_spec(call: relax.Call) -> PoolSpec:
@@ -106,6 +109,8 @@ def conv2d_float(x: np.ndarray, c: FloatConv) -> np.ndarray:
     cols = win.transpose(1, 2, 0, 3, 4).reshape(oh * ow, i * kh * kw)
     y = cols @ c.weight.reshape(o, -1).T + c.bias
     y = y.T.reshape(o, oh, ow)
+    if c.clip is not None:
+        return np.clip(y, 0, np.float32(c.clip))
     return np.maximum(y, 0) if c.relu else y
 
 

@@ -1,12 +1,19 @@
 """Partition: cut a Relax module into accelerator functions and CPU operators.
 
-FoldConstant -> FuseOpsByPattern (composites) -> calibration attributes onto each
-composite -> MergeCompositeFunctions -> short global symbols. The ``PartitionReport``
-says what was offloaded, what stayed on the CPU and why.
+Clean-up (``cleanup``: FoldConstant, inference-only operators folded away) ->
+FuseOpsByPattern (composites) -> one composite function per call site -> calibration
+attributes onto each composite -> MergeCompositeFunctions -> short global symbols. The
+``PartitionReport`` says what was offloaded, what stayed on the CPU and why.
+
+One function per call site: FuseOpsByPattern gives structurally equal composites (a
+block applied twice with the same weights) ONE GlobalVar, but every call site sees its
+own activations and needs its own calibrated ranges; attached to a shared function the
+last site's ranges would overwrite the others'.
 """
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -15,10 +22,13 @@ import tvm_ffi.structural
 from tvm import relax
 
 from ..errors import ModelError, ZynqSqueezeError
-from . import patterns
+from . import cleanup, patterns
 
 CALIBRATION_ATTR = "zynq_squeeze.calibration"
 COMPOSITE_CALIB_ATTR = "zynq_squeeze.ranges"
+# The position of a composite's call in main (0, 1, ...): makes every call site's function
+# distinct, so no later deduplication can merge two sites again.
+COMPOSITE_SITE_ATTR = "zynq_squeeze.site"
 CODEGEN = "zynq_squeeze"
 
 # Operators that carry no arithmetic: not worth a line in the CPU-op list of the report.
@@ -104,14 +114,16 @@ def _calls_in(func: relax.Function):
 
 
 def fold(mod: tvm.IRModule) -> tvm.IRModule:
-    """Normalize an imported module for matching: constants folded, shapes inferred."""
+    """Normalize an imported module for matching: constants folded, inference-only
+    operators folded away (``cleanup.clean_up``)."""
     if "main" not in [gv.name_hint for gv in mod.functions]:
         raise PartitionError("the module has no 'main' function")
-    return relax.transform.FoldConstant()(mod)
+    return cleanup.clean_up(mod)
 
 
 def fuse_composites(mod: tvm.IRModule) -> tvm.IRModule:
-    """FoldConstant + FuseOpsByPattern: one composite function per offloadable chain.
+    """Clean-up + FuseOpsByPattern: one composite function per offloadable chain and call
+    site (``split_call_sites``), in the order ``composite_calls`` lists them.
 
     Raises ``ModelError`` when an offloadable chain's weights or bias hold NaN or Inf:
     int8 cannot represent them, and on the CPU they would only turn the output into NaN.
@@ -119,9 +131,64 @@ def fuse_composites(mod: tvm.IRModule) -> tvm.IRModule:
     mod = fold(mod)
     cmod = relax.transform.FuseOpsByPattern(
         patterns.get_patterns(), bind_constants=True, annotate_codegen=False)(mod)
+    cmod = split_call_sites(cmod)
     for k, (_, _, func) in enumerate(composite_calls(cmod)):
         _check_finite(k, func)
     return cmod
+
+
+def _is_composite(func) -> bool:
+    return (isinstance(func, relax.Function) and func.attrs is not None
+            and "Composite" in func.attrs)
+
+
+@relax.expr_functor.mutator
+class _CallSiteSplitter(relax.PyExprMutator):
+    """Gives the k-th composite call of main its own function (attribute site=k)."""
+
+    def __init__(self, mod: tvm.IRModule):
+        super().__init__(mod)
+        self.mod_ = mod
+        self.site = 0
+        self.claimed: set = set()
+
+    def visit_call_(self, call):
+        call = self.visit_expr_post_order(call)
+        gv = call.op
+        if not isinstance(gv, tvm.ir.GlobalVar) or not _is_composite(self.mod_[gv]):
+            return call
+        func = self.mod_[gv].with_attr(COMPOSITE_SITE_ATTR, self.site)
+        self.site += 1
+        if gv.name_hint not in self.claimed:
+            # the first call keeps the GlobalVar (and its name)
+            self.claimed.add(gv.name_hint)
+            self.builder_.update_func(gv, func)
+            return call
+        # a later call of the same function: a copy under a fresh name (the site attribute
+        # makes it structurally distinct, so add_func does not hand back the shared one)
+        new_gv = self.builder_.add_func(func, gv.name_hint)
+        return relax.Call(new_gv, call.args, call.attrs)
+
+    def run(self) -> tvm.IRModule:
+        gv = self.mod_.get_global_var("main")
+        self.builder_.update_func(gv, self.visit_expr(self.mod_[gv]))
+        return self.builder_.get()
+
+
+def split_call_sites(cmod: tvm.IRModule) -> tvm.IRModule:
+    """One composite function per call in main, each tagged with its call-site index.
+
+    FuseOpsByPattern deduplicates structurally equal composites (the same weights and
+    shapes: a tied or repeated block) into one function called several times; calibration
+    ranges are per call site, so each site gets its own copy before they are attached.
+    """
+    mod = _CallSiteSplitter(cmod).run()
+    calls = composite_calls(mod)
+    if (len({call.op.name_hint for _, call, _ in calls}) != len(calls)
+            or [int(f.attrs[COMPOSITE_SITE_ATTR]) for _, _, f in calls]
+            != list(range(len(calls)))):
+        raise PartitionError("internal: composite call sites were not split in order")
+    return mod
 
 
 def _check_finite(k: int, func: relax.Function) -> None:
@@ -155,21 +222,34 @@ def composite_signature(func: relax.Function) -> str:
     return f"{func.attrs['Composite']}{list(_shape(func.params[0]))}"
 
 
-def _cpu_reason(value: relax.Call, producers: dict) -> str:
+def _cpu_reason(value: relax.Call, producers: dict, op: str) -> str:
     name = patterns._op_name(value)
     if name == "relax.nn.conv2d":
         return patterns.conv_problem_for_report(value)
     if name in patterns.POOL_OPS:
         r = patterns.pool_reason(value)
         return r or "pool does not follow an offloaded conv+ReLU chain"
-    if name in ("relax.nn.relu", "relax.add"):
+    if name == "relax.clip":
+        r = patterns.clip_reason(*patterns.clip_bounds(value))
+        if r:
+            return r
+    if name in ("relax.nn.relu", "relax.add", "relax.clip"):
         src = value
         # Walk back through the bias add / activation to the conv they belong to.
-        while patterns._op_name(src) in ("relax.nn.relu", "relax.add"):
+        while patterns._op_name(src) in ("relax.nn.relu", "relax.add", "relax.clip"):
             src = producers.get(src.args[0]) if isinstance(src.args[0], relax.Var) else None
         if patterns._op_name(src) == "relax.nn.conv2d":
             return "part of a convolution that stays on the CPU"
-    return f"no accelerator pattern for {name}; runs on the ARM (TVM llvm)"
+    return f"no accelerator pattern for {op}; runs on the ARM (TVM llvm)"
+
+
+def _cpu_op_name(value: relax.Call) -> str | None:
+    """The operator a CPU call computes: a Relax operator's name, or for a ``call_tir``
+    (the ONNX importer emits some operators as TOPI functions) ``tir.<function>``."""
+    name = patterns._op_name(value)
+    if name == "relax.call_tir" and isinstance(value.args[0], tvm.ir.GlobalVar):
+        return "tir." + re.sub(r"_?\d+$", "", value.args[0].name_hint)
+    return name
 
 
 def _report(cmod: tvm.IRModule) -> PartitionReport:
@@ -188,12 +268,13 @@ def _report(cmod: tvm.IRModule) -> PartitionReport:
                 rep.macs_offloaded += macs
                 rep.macs_total += macs
             continue
-        op = patterns._op_name(value)
+        op = _cpu_op_name(value)
         if op is None:
             continue
         rep.macs_total += _macs_of(value)
         if op not in _SILENT_OPS:
-            rep.cpu_ops.append(CpuOp(op=op, name=var.name, reason=_cpu_reason(value, producers)))
+            rep.cpu_ops.append(CpuOp(op=op, name=var.name,
+                                     reason=_cpu_reason(value, producers, op)))
     return rep
 
 
@@ -207,6 +288,10 @@ def _attach_calibration(cmod: tvm.IRModule, calib: dict | None) -> tvm.IRModule:
         raise PartitionError(
             f"calibration has {len(records)} records but the module has {len(calls)} "
             "offloadable chains: calibrate the same module you compile")
+    if len({gv.name_hint for gv in (call.op for _, call, _ in calls)}) != len(calls):
+        # ranges attached to a shared function would be the last site's for every site
+        raise PartitionError("two offloadable call sites share one composite function "
+                             "(fuse with fuse_composites, which gives each its own)")
     for (_, call, func), rec in zip(calls, records):
         sig = composite_signature(func)
         if rec["signature"] != sig:

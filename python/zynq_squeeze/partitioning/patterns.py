@@ -3,12 +3,17 @@
 This module is the only place that decides what is offloadable. Three pattern families
 (highest priority last, as the pattern registry wants it):
 
-* ``zynq_squeeze.conv``      conv2d(+bias)(+ReLU)
+* ``zynq_squeeze.conv``      conv2d(+bias)(+ReLU or Clip(0, c))
 * ``zynq_squeeze.conv_pool`` conv2d(+bias)+ReLU+pool (max, avg, global average; an
                              average pool only when every window has the same divisor)
 * ``zynq_squeeze.fire``      squeeze 1x1+ReLU -> (expand 1x1+ReLU || expand 3x3 pad 1+ReLU)
                              -> concat on channels
 * ``zynq_squeeze.fire_pool`` the same followed by a pool
+
+Wherever a ReLU is accepted, ``clip(x, 0, c)`` (Clip(0, 6) / ReLU6, put in that form by
+``cleanup``) is too: a ReLU whose clamp at ``c`` is the int8 saturation of an output
+calibrated to at most ``c`` (see ``cleanup``). Both expands of a fire module share one
+output scale, so they must clamp alike.
 
 Every rejection carries a human-readable reason: the partition report lists them for
 the operators that stay on the ARM.
@@ -48,6 +53,9 @@ class ConvNode:
     relu: bool
     data: relax.Expr  # the conv's input expression
     calls: list = field(default_factory=list)  # every call of the chain, root last
+    clipped: bool = False  # the activation is a clip(x, lo, hi), not a ReLU
+    clip: float | None = None  # its upper bound: the clamp of Clip(0, c) (relu is True)
+    clip_low: float | None = None  # its lower bound (must be 0 to offload)
 
 
 @dataclass
@@ -88,13 +96,31 @@ def const_value(expr) -> np.ndarray:
     return expr.value.numpy()
 
 
+def _prim_float(expr) -> float | None:
+    try:
+        return float(expr.value)
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def clip_bounds(call: relax.Call) -> tuple[float | None, float | None]:
+    """(min, max) of a ``relax.clip`` call (None where not a number)."""
+    return _prim_float(call.args[1]), _prim_float(call.args[2])
+
+
 def parse_conv(expr, lookup=_lookup_default) -> ConvNode | None:
     """Parse conv2d(x, W) [+ b] [ReLU] ending at ``expr``; None if it is not that shape."""
     expr = _deref(expr, lookup)
     calls = []
     relu = False
+    clipped, clip, clip_low = False, None, None
     if _op_name(expr) == "relax.nn.relu":
         relu = True
+        calls.append(expr)
+        expr = _deref(expr.args[0], lookup)
+    elif _op_name(expr) == "relax.clip":
+        relu = clipped = True
+        clip_low, clip = clip_bounds(expr)
         calls.append(expr)
         expr = _deref(expr.args[0], lookup)
     bias = None
@@ -113,7 +139,8 @@ def parse_conv(expr, lookup=_lookup_default) -> ConvNode | None:
     calls.append(expr)
     weight = _deref(expr.args[1], lookup)
     return ConvNode(conv=expr, weight=weight, bias=bias, relu=relu, data=expr.args[0],
-                    calls=list(reversed(calls)))
+                    calls=list(reversed(calls)), clipped=clipped, clip=clip,
+                    clip_low=clip_low)
 
 
 def _static_shape(expr) -> tuple[int, ...] | None:
@@ -170,6 +197,16 @@ def conv_reason(node: ConvNode) -> str | None:
         bshape = _static_shape(node.bias)
         if bshape not in ((1, wshape[0], 1, 1), (wshape[0], 1, 1)):
             return f"bias of shape {bshape} is not one value per output channel"
+    if node.clipped:
+        return clip_reason(node.clip_low, node.clip)
+    return None
+
+
+def clip_reason(lo: float | None, hi: float | None) -> str | None:
+    """Why clip(x, lo, hi) after a conv cannot be the engine's ReLU + saturation, or None."""
+    if lo != 0.0 or hi is None or not (0.0 < hi < np.inf):
+        return (f"clip to [{lo}, {hi}] is not Clip(0, c) with 0 < c < inf (the engine "
+                "clamps at 0 and at its int8 saturation only)")
     return None
 
 
@@ -250,6 +287,9 @@ def fire_reason(node: FireNode) -> str | None:
             return f"{role} is not a {k}x{k} stride-1 pad-{pad} convolution"
         if not c.relu:
             return f"{role} has no ReLU"
+    if node.expand1.clip != node.expand3.clip:
+        return (f"expand1x1 and expand3x3 clamp at {node.expand1.clip} and "
+                f"{node.expand3.clip}: they share one output scale")
     if int(node.concat.attrs.axis) % 4 != 1:
         return "fire concat is not on the channel axis"
     e1 = _static_shape(node.expand1.weight)[0]
@@ -318,11 +358,12 @@ def _check_fire(ctx) -> bool:
 
 # --------------------------------------------------------------------------- patterns
 def _conv_pattern(x, relu: bool | None):
-    """conv2d(x, const) (+bias) with ReLU required (True), absent (False) or optional (None)."""
+    """conv2d(x, const) (+bias) with ReLU (or clip) required (True), absent (False) or
+    optional (None)."""
     conv = is_op("relax.nn.conv2d")(x, is_const())
     with_bias = is_op("relax.add")(conv, is_const()) | is_op("relax.add")(is_const(), conv)
     pre = with_bias | conv
-    act = is_op("relax.nn.relu")(pre)
+    act = is_op("relax.nn.relu")(pre) | is_op("relax.clip")(pre, wildcard(), wildcard())
     if relu is True:
         return act
     if relu is False:

@@ -3,6 +3,10 @@
 ``calibrate(mod, samples)`` returns ``mod`` carrying, for every offloadable chain (in
 partition order), the absolute maximum of its input, of its fire squeeze output and of
 its conv output before the pool. Scales are symmetric: ``scale = absmax / 127``.
+
+A record per call site: a block applied twice with the same weights is two records
+(``partitioner.fuse_composites`` gives each call its own function, and
+``partitioner._attach_calibration`` reads the records in the same order).
 """
 from __future__ import annotations
 

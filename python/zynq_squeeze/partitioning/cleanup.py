@@ -1,0 +1,341 @@
+"""Graph clean-up before pattern matching: operators that only exist for training or for
+the exporter's convenience are folded into the convolutions around them.
+
+``clean_up(mod)`` runs, on ``main``:
+
+1. ``FoldConstant``.
+2. The ONNX importer's TE calls back to Relax operators: it emits ``Pad``, ``auto_pad=
+   SAME_*`` and ``Clip`` as ``call_tir`` of TOPI functions (``pad``, ``maximum``,
+   ``minimum``). Each is regenerated with the same TOPI function and arguments (read off
+   the TIR) and, only when the two PrimFuncs are structurally equal, replaced by
+   ``relax.nn.pad`` / ``relax.maximum`` / ``relax.minimum`` (whose legalization is that
+   same TOPI function: the CPU computes exactly what it did).
+3. One rewrite of the bindings (each rule exact in float unless said otherwise):
+
+   * inference Dropout: ``dropout(x)[0]`` -> ``x`` (what ``LegalizeOps`` computes);
+   * BatchNorm (``training=False``, channel axis) after a conv(+bias) whose weights are
+     constant: folded into the weights and bias (``W * s``, ``(b - mean) * s + beta``,
+     ``s = gamma / sqrt(var + eps)``, in float64 rounded once to float32 -- the one rule
+     that changes float results, by rounding only);
+   * ``maximum(x, 0)`` -> ``relu(x)``; ``minimum(relu(x), c)`` and ``clip(relu(x), 0, c)``
+     -> ``clip(x, 0, c)``: Clip(0, 6) / ReLU6 in one form, which ``patterns`` accepts as a
+     conv's activation (see below); any other ``minimum(maximum(x, lo), hi)`` ->
+     ``clip(x, lo, hi)`` (the CPU op it is);
+   * a zero constant ``pad`` of H and W only, read by a conv: added to the conv's padding
+     (explicit Pad and ``auto_pad=SAME_UPPER/SAME_LOWER`` alike).
+4. ``DeadCodeElimination`` and ``CanonicalizeBindings`` (only when a rule fired).
+
+Clip(0, c) on the accelerator. The engine's requantization ends with ReLU and saturation
+to [-128, 127]; there is no per-layer upper clamp. A conv's output scale is its calibrated
+absolute maximum / 127, and the calibrator evaluates the clamp in float
+(``composite.conv2d_float``), so the range of a conv+Clip(0, c) is at most ``c``: when the
+calibration set reaches ``c`` the output scale is ``c / 127`` and saturation at 127 IS the
+clamp at ``c``, exactly; when it never reaches ``c`` the clamp falls at the calibrated
+range, as every int8 tensor saturates there. ``codegen.lower`` also caps the range at ``c``.
+The integer arithmetic is the ReLU layer's, so the golden model is unchanged.
+
+What stays on the CPU keeps an operator name (``relax.nn.pad``, ``relax.clip``...); a
+``call_tir`` left over is reported by its PrimFunc's name (``partitioner._report``).
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import tvm
+import tvm_ffi
+import tvm_ffi.structural
+from tvm import relax, topi
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _op_name(expr) -> str | None:
+    if isinstance(expr, relax.Call) and isinstance(expr.op, tvm.ir.Op):
+        return expr.op.name
+    return None
+
+
+def _is_const(expr) -> bool:
+    return type(expr).__name__ in ("Constant", "GenericConst") and hasattr(expr, "value") \
+        and hasattr(expr.value, "numpy")
+
+
+def _scalar(expr) -> float | None:
+    """The value of a constant holding one number (any rank), or of a float immediate."""
+    if isinstance(expr, (tvm.tirx.FloatImm, tvm.tirx.IntImm)):
+        return float(expr.value)
+    if _is_const(expr):
+        v = expr.value.numpy()
+        if v.size == 1 and np.issubdtype(v.dtype, np.floating):
+            return float(v.reshape(()))
+    return None
+
+
+def _static_shape(expr) -> tuple[int, ...] | None:
+    try:
+        return tuple(int(s) for s in expr.ty.shape)
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def _base_name(gv) -> str:
+    """A PrimFunc's name without the suffix that makes it unique (``maximum1``)."""
+    return re.sub(r"_?\d+$", "", gv.name_hint)
+
+
+# --------------------------------------------------------------------------- TE calls
+def _regenerate(te_fn, arg_types, *extra):
+    """The PrimFunc ``BlockBuilder.emit_te(te_fn, *args, *extra)`` makes for arguments of
+    these types (the importer's own path)."""
+    bb = relax.BlockBuilder()
+    params = [relax.Var(f"a{i}", t) for i, t in enumerate(arg_types)]
+    with bb.function("f", params):
+        out = bb.emit_te(te_fn, *params, *extra)
+        bb.emit_func_output(out)
+    mod = bb.get()
+    return mod[mod["f"].body.blocks[0].bindings[0].value.args[0]]
+
+
+def _tir_nodes(func, *type_names):
+    """Nodes of the given type names in a PrimFunc, in visiting order."""
+    out = []
+    tvm_ffi.structural_walk(
+        func, lambda v: out.append(v) if type(v).__name__ in type_names else None)
+    return out
+
+
+def _same(a, b) -> bool:
+    return bool(tvm_ffi.structural.structural_equal(a, b))
+
+
+def _pad_offsets(func, ndim: int) -> list[int] | None:
+    """pad_before of a TOPI pad PrimFunc, read off its input load ``x[i - b, ...]``."""
+    loads = _tir_nodes(func, "TensorLoad", "BufferLoad")
+    if len(loads) != 1 or len(loads[0].indices) != ndim:
+        return None
+    before = []
+    for idx in loads[0].indices:
+        kind = type(idx).__name__
+        if kind == "Var":
+            before.append(0)
+        elif kind == "Sub" and type(idx.b).__name__ == "IntImm":
+            before.append(int(idx.b.value))
+        else:
+            return None
+    return before
+
+
+def _raise_te_call(mod: tvm.IRModule, call: relax.Call):
+    """The Relax operator equal to this importer ``call_tir``, or None."""
+    gv, args = call.args[0], call.args[1]
+    if not isinstance(gv, tvm.ir.GlobalVar) or not isinstance(args, relax.Tuple):
+        return None
+    func = mod[gv]
+    args = list(args.fields)
+    types = [a.ty for a in args]
+    name = _base_name(gv)
+    try:
+        if name == "pad" and len(args) == 1:
+            ishape, oshape = _static_shape(args[0]), _static_shape(call)
+            if ishape is None or oshape is None or len(ishape) != len(oshape):
+                return None
+            before = _pad_offsets(func, len(ishape))
+            values = [float(v.value) for v in _tir_nodes(func, "FloatImm")]
+            if before is None or len(values) != 1:
+                return None
+            after = [o - i - b for o, i, b in zip(oshape, ishape, before)]
+            if min(after) < 0 or not _same(func, _regenerate(
+                    topi.nn.pad, types, before, after, values[0])):
+                return None
+            width = [v for b, a in zip(before, after) for v in (b, a)]
+            return relax.op.nn.pad(args[0], width, "constant", values[0])
+        if name in ("maximum", "minimum"):
+            te_fn = topi.maximum if name == "maximum" else topi.minimum
+            op = relax.op.maximum if name == "maximum" else relax.op.minimum
+            if len(args) == 2 and _is_const(args[1]):
+                if _same(func, _regenerate(te_fn, types)):
+                    return op(args[0], args[1])
+            elif len(args) == 1:  # Clip before opset 11: the bound is inlined
+                values = _tir_nodes(func, "FloatImm")
+                if len(values) == 1 and _same(func, _regenerate(te_fn, types,
+                                                                float(values[0].value))):
+                    return op(args[0], relax.const(float(values[0].value), types[0].dtype))
+    except (RuntimeError, TypeError, ValueError, AttributeError, IndexError):
+        return None  # not the TOPI function it is named after: leave it alone
+    return None
+
+
+# --------------------------------------------------------------------------- rewrites
+def _conv(data, weight, attrs, padding=None):
+    """relax.nn.conv2d with ``attrs`` (optionally another padding)."""
+    return relax.op.nn.conv2d(
+        data, weight, strides=list(attrs.strides),
+        padding=list(padding if padding is not None else attrs.padding),
+        dilation=list(attrs.dilation), groups=int(attrs.groups),
+        data_layout=str(attrs.data_layout), kernel_layout=str(attrs.kernel_layout),
+        out_layout=str(attrs.out_layout) if attrs.out_layout else None,
+        out_dtype=attrs.out_dtype if attrs.out_dtype else None)
+
+
+@relax.expr_functor.mutator
+class _Cleaner(relax.PyExprMutator):
+    """The rewrite of step 3 (and the TE raising of step 2), one post-order walk."""
+
+    def __init__(self, mod: tvm.IRModule):
+        super().__init__(mod)
+        self.mod_ = mod
+        self.fired: list[str] = []
+
+    # ---- lookups on the rewritten program
+    def _bound(self, expr):
+        if isinstance(expr, relax.Var):
+            v = self.lookup_binding(expr)
+            return v if v is not None else expr
+        return expr
+
+    def _bound_op(self, expr) -> tuple[str | None, object]:
+        v = self._bound(expr)
+        return _op_name(v), v
+
+    # ---- rules
+    def visit_call_(self, call):
+        call = self.visit_expr_post_order(call)
+        name = _op_name(call)
+        if name == "relax.call_tir":
+            raised = _raise_te_call(self.builder_.get(), call)
+            if raised is None:
+                return call
+            self.fired.append(f"te:{_base_name(call.args[0])}")
+            call = self.builder_.normalize(raised)
+            name = _op_name(call)
+        if (name == "relax.maximum" and _scalar(call.args[1]) == 0.0
+                and _static_shape(call) == _static_shape(call.args[0])):
+            self.fired.append("max0->relu")
+            return relax.op.nn.relu(call.args[0])
+        if name == "relax.minimum":
+            hi = _scalar(call.args[1])
+            src_op, src = self._bound_op(call.args[0])
+            same_shape = _static_shape(call) == _static_shape(call.args[0])
+            if src_op == "relax.nn.relu" and hi is not None and 0 < hi < np.inf and same_shape:
+                self.fired.append("relu+min->clip")
+                return relax.op.clip(src.args[0], 0.0, hi)
+            lo = _scalar(src.args[1]) if src_op == "relax.maximum" else None
+            if (lo is not None and hi is not None and lo <= hi and same_shape
+                    and _static_shape(src) == _static_shape(src.args[0])):
+                # any other Clip(lo, hi): one operator, named as such if it stays on the CPU
+                self.fired.append("max+min->clip")
+                return relax.op.clip(src.args[0], lo, hi)
+        if name == "relax.clip":
+            return self._clip_or_relu(call)
+        if name == "relax.nn.conv2d":
+            return self._fold_pad(call)
+        return call
+
+    def _clip_or_relu(self, call):
+        """clip(relu(x), 0, c) -> clip(x, 0, c)."""
+        if _op_name(call) != "relax.clip":
+            return call
+        src_op, src = self._bound_op(call.args[0])
+        if src_op == "relax.nn.relu" and _scalar(call.args[1]) == 0.0:
+            self.fired.append("relu+clip->clip")
+            return relax.op.clip(src.args[0], call.args[1], call.args[2])
+        return call
+
+    def _fold_pad(self, conv):
+        a = conv.attrs
+        op, pad = self._bound_op(conv.args[0])
+        if op != "relax.nn.pad" or str(a.data_layout) != "NCHW":
+            return conv
+        pa = pad.attrs
+        width = [int(v) for v in pa.pad_width]
+        if (str(pa.pad_mode) != "constant" or float(pa.pad_value) != 0.0 or len(width) != 8
+                or any(width[:4]) or min(width) < 0):
+            return conv
+        t, b, l, r = width[4:]
+        pt, pl, pb, pr = (int(v) for v in a.padding)
+        self.fired.append("pad->conv")
+        return _conv(pad.args[0], conv.args[1], a, [pt + t, pl + l, pb + b, pr + r])
+
+    def visit_tuple_getitem_(self, tgi):
+        tgi = self.visit_expr_post_order(tgi)
+        if tgi.index != 0:
+            return tgi
+        op, src = self._bound_op(tgi.tuple_value)
+        if op == "relax.nn.dropout":
+            self.fired.append("dropout")
+            return src.args[0]
+        if op == "relax.nn.batch_norm":
+            return self._fold_batch_norm(tgi, src)
+        return tgi
+
+    def _fold_batch_norm(self, tgi, bn):
+        a = bn.attrs
+        if bool(getattr(a, "training", False)) or int(a.axis) != 1:
+            return tgi
+        if not all(_is_const(x) for x in bn.args[1:5]):
+            return tgi
+        gamma, beta, mean, var = (x.value.numpy().astype(np.float64) for x in bn.args[1:5])
+        if not bool(a.scale):
+            gamma = np.ones_like(gamma)
+        if not bool(a.center):
+            beta = np.zeros_like(beta)
+        op, pre = self._bound_op(bn.args[0])
+        bias = None
+        if op == "relax.add":
+            lhs, rhs = pre.args
+            if _op_name(self._bound(lhs)) == "relax.nn.conv2d" and _is_const(rhs):
+                conv_expr, bias = lhs, rhs
+            elif _op_name(self._bound(rhs)) == "relax.nn.conv2d" and _is_const(lhs):
+                conv_expr, bias = rhs, lhs
+            else:
+                return tgi
+            op, conv = self._bound_op(conv_expr)
+        else:
+            conv = pre
+        if op != "relax.nn.conv2d" or not _is_const(conv.args[1]):
+            return tgi
+        ca = conv.attrs
+        if (str(ca.kernel_layout) != "OIHW" or str(ca.data_layout) != "NCHW"
+                or str(ca.out_layout) not in ("NCHW", "")):
+            return tgi
+        w = conv.args[1].value.numpy()
+        o = w.shape[0]
+        b = np.zeros(o) if bias is None else bias.value.numpy().astype(np.float64)
+        if bias is not None and b.shape not in ((1, o, 1, 1), (o, 1, 1)):
+            return tgi  # not one value per output channel
+        if any(x.shape != (o,) for x in (gamma, beta, mean, var)) or w.dtype != np.float32:
+            return tgi
+        s = gamma / np.sqrt(var + float(a.epsilon))
+        w2 = (w.astype(np.float64) * s.reshape(-1, 1, 1, 1)).astype(np.float32)
+        b2 = ((b.reshape(-1) - mean) * s + beta).astype(np.float32).reshape(1, o, 1, 1)
+        self.fired.append("batch_norm->conv")
+        new_conv = self.builder_.emit(_conv(conv.args[0], relax.const(w2), ca))
+        return relax.op.add(new_conv, relax.const(b2))
+
+    def run(self) -> tvm.IRModule:
+        gv = self.mod_.get_global_var("main")
+        self.builder_.update_func(gv, self.visit_expr(self.mod_[gv]))
+        return self.builder_.get()
+
+
+def clean_up(mod: tvm.IRModule) -> tvm.IRModule:
+    """FoldConstant, then fold the operators the accelerator absorbs (module docstring).
+
+    Returns ``mod`` folded only, when nothing applies.
+    """
+    mod = relax.transform.FoldConstant()(mod)
+    cleaner = _Cleaner(mod)
+    out = cleaner.run()
+    if not cleaner.fired:
+        return mod
+    out = relax.transform.DeadCodeElimination(["main"])(out)
+    out = relax.transform.CanonicalizeBindings()(out)
+    return relax.transform.FoldConstant()(out)
+
+
+def rules_fired(mod: tvm.IRModule) -> list[str]:
+    """The clean-up rules that apply to ``mod`` (for tests and diagnostics)."""
+    cleaner = _Cleaner(relax.transform.FoldConstant()(mod))
+    cleaner.run()
+    return list(cleaner.fired)

@@ -1,0 +1,308 @@
+"""Graph clean-up before partitioning (partitioning.cleanup): BatchNorm, inference Dropout,
+explicit Pad / auto_pad=SAME_*, Clip(0, 6) are folded into the offloaded convolutions.
+
+Each case: the conv offloads, nothing stays on the CPU (and nothing would be named
+relax.call_tir), the simulation is bit-exact with the golden model, and the int8 output
+is within cosine 0.999 of onnxruntime."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import tvm
+import tvm_ffi.structural
+from onnx import helper, numpy_helper
+from onnx_graphs import GraphBuilder
+from tvm import relax
+
+import zynq_squeeze
+from zynq_squeeze.codegen import golden
+from zynq_squeeze.frontend import from_onnx
+from zynq_squeeze.partitioning import cleanup, patterns
+
+
+# --------------------------------------------------------------------------- graphs
+def _const(g: GraphBuilder, prefix: str, value) -> str:
+    name = g._name(prefix)
+    g.inits.append(numpy_helper.from_array(np.asarray(value, np.float32), name))
+    return name
+
+
+def batch_norm(g: GraphBuilder) -> str:
+    c, r = g.c, g.rng
+    ins = [_const(g, "gamma", r.uniform(0.5, 1.5, c)), _const(g, "beta", r.standard_normal(c) * 0.1),
+           _const(g, "mean", r.standard_normal(c) * 0.2), _const(g, "var", r.uniform(0.5, 2.0, c))]
+    out = g._name("bn")
+    g.nodes.append(helper.make_node("BatchNormalization", [g.cur, *ins], [out], epsilon=1e-3))
+    g.cur = out
+    return out
+
+
+def pad(g: GraphBuilder, pads, value=None, mode="constant") -> str:
+    """ONNX Pad (opset >= 11: pads and value are inputs); ``pads`` for all 4 axes."""
+    pn = g._name("pads")
+    g.inits.append(numpy_helper.from_array(np.array(pads, np.int64), pn))
+    ins = [g.cur, pn] + ([_const(g, "padv", value)] if value is not None else [])
+    out = g._name("pad")
+    g.nodes.append(helper.make_node("Pad", ins, [out], mode=mode))
+    g.cur = out
+    return out
+
+
+def clip(g: GraphBuilder, lo, hi) -> str:
+    """ONNX Clip: bounds as attributes before opset 11, as inputs from 11 on."""
+    out = g._name("clip")
+    if g.opset < 11:
+        g.nodes.append(helper.make_node("Clip", [g.cur], [out], min=lo, max=hi))
+    else:
+        ins = [g.cur, _const(g, "lo", lo) if lo is not None else "",
+               _const(g, "hi", hi) if hi is not None else ""]
+        g.nodes.append(helper.make_node("Clip", ins, [out]))
+    g.cur = out
+    return out
+
+
+def relu_to_clip(model: onnx.ModelProto, hi=6.0) -> onnx.ModelProto:
+    """Every Relu of ``model`` (opset >= 11) becomes Clip(0, hi)."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    m.graph.initializer.extend([numpy_helper.from_array(np.float32(0), "zero_"),
+                                numpy_helper.from_array(np.float32(hi), "hi_")])
+    for n in m.graph.node:
+        if n.op_type == "Relu":
+            n.op_type = "Clip"
+            n.input.extend(["zero_", "hi_"])
+    onnx.checker.check_model(m)
+    return m
+
+
+# --------------------------------------------------------------------------- checks
+def report(model):
+    return zynq_squeeze.partition(from_onnx(model))[1]
+
+
+def build_and_compare(model, shape, tmp_path, n=4, n_calib=16, scale=1.0):
+    """Build the whole-offloaded model; bit-exact with golden, cosines with onnxruntime."""
+    rng = np.random.default_rng(1)
+    calib = [(rng.standard_normal(shape) * scale).astype(np.float32) for _ in range(n_calib)]
+    res = zynq_squeeze.build(from_onnx(model), calibration=calib, out_dir=tmp_path)
+    rep = res.partition_report
+    assert rep.cpu_ops == [], rep.cpu_ops
+    assert rep.offload_ratio == 1.0 and len(res.codegen[0].functions) == 1
+    lf = res.codegen[0].functions[0]
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    vm = res.vm()
+    cos = []
+    for _ in range(n):
+        x = (rng.standard_normal(shape) * scale).astype(np.float32)
+        y = vm["main"](tvm.runtime.tensor(x)).numpy()
+        np.testing.assert_array_equal(y, golden.run_function(lf, [x])[0].reshape(y.shape))
+        r = sess.run(None, {"x": x})[0]
+        assert y.shape == r.shape
+        cos.append(float(y.ravel() @ r.ravel() / (np.linalg.norm(y) * np.linalg.norm(r))))
+    assert min(cos) >= 0.999, cos
+    return res
+
+
+def no_call_tir(rep):
+    assert not any("call_tir" in op.op for op in rep.cpu_ops), rep.cpu_ops
+
+
+# --------------------------------------------------------------------------- BatchNorm
+def test_batch_norm_folds_into_the_conv_before_it(tmp_path):
+    g = GraphBuilder((1, 3, 12, 12), seed=0)
+    g.conv(8, 3, pad=1, relu=False)          # conv + bias + BN + ReLU
+    batch_norm(g)
+    g.op("Relu")
+    g.conv(8, 3, pad=1, bias=False, relu=False)  # conv (no bias) + BN, no ReLU
+    batch_norm(g)
+    model = g.model()
+    mod = from_onnx(model)
+    assert "batch_norm->conv" in cleanup.rules_fired(mod)
+    assert "relax.nn.batch_norm" not in cleanup.clean_up(mod)["main"].script()
+    rep = report(model)
+    assert rep.patterns == {patterns.CONV: 2}
+    build_and_compare(model, (1, 3, 12, 12), tmp_path)
+
+
+def test_batch_norm_without_a_conv_stays_named():
+    g = GraphBuilder((1, 3, 8, 8), seed=0)
+    batch_norm(g)
+    g.conv(8, 3, pad=1)
+    rep = report(g.model())
+    assert rep.patterns == {patterns.CONV: 1}
+    assert [op.op for op in rep.cpu_ops] == ["relax.nn.batch_norm"]
+
+
+# --------------------------------------------------------------------------- Dropout
+def test_inference_dropout_is_removed(tmp_path):
+    g = GraphBuilder((1, 3, 12, 12), seed=0)
+    g.conv(8, 3, pad=1)
+    g.op("Dropout")
+    g.conv(8, 1)
+    model = g.model()
+    assert "dropout" in cleanup.rules_fired(from_onnx(model))
+    res = build_and_compare(model, (1, 3, 12, 12), tmp_path)
+    # no CPU operator between the two convs any more: one offloaded function, both layers
+    assert len(res.codegen[0].functions[0].layers) == 2
+
+
+# --------------------------------------------------------------------------- Pad
+def test_explicit_zero_pad_folds_into_the_conv(tmp_path):
+    g = GraphBuilder((1, 3, 12, 12), seed=0, opset=13)
+    pad(g, [0, 0, 1, 2, 0, 0, 2, 0])  # top 1, left 2, bottom 2, right 0
+    g.conv(8, 3)
+    model = g.model()
+    cleaned = cleanup.clean_up(from_onnx(model))
+    script = cleaned["main"].script()
+    assert "call_tir" not in script and "padding=[1, 2, 2, 0]" in script
+    rep = report(model)
+    assert rep.patterns == {patterns.CONV: 1}
+    lf = build_and_compare(model, (1, 3, 12, 12), tmp_path).codegen[0].functions[0]
+    assert lf.layers[0][0].conv.pads == (1, 2, 2, 0)
+
+
+@pytest.mark.parametrize("auto_pad", ["SAME_UPPER", "SAME_LOWER"])
+def test_auto_pad_same_folds_into_the_conv(auto_pad, tmp_path):
+    g = GraphBuilder((1, 3, 13, 13), seed=1)
+    g.conv(8, 4, stride=2, auto_pad=auto_pad)  # 13 -> 7: total padding 3, split 1/2
+    g.conv(8, 3, auto_pad=auto_pad)
+    model = g.model()
+    rep = report(model)
+    assert rep.patterns == {patterns.CONV: 2}
+    no_call_tir(rep)
+    lf = build_and_compare(model, (1, 3, 13, 13), tmp_path).codegen[0].functions[0]
+    first = (1, 1, 2, 2) if auto_pad == "SAME_UPPER" else (2, 2, 1, 1)
+    assert [layer.conv.pads for layer, _, _ in lf.layers] == [first, (1, 1, 1, 1)]
+
+
+def test_pads_that_do_not_fold_stay_named_by_their_op():
+    # a non-zero pad value and a reflect pad stay on the CPU; the convs still offload
+    g = GraphBuilder((1, 3, 12, 12), seed=0, opset=13)
+    pad(g, [0, 0, 1, 1, 0, 0, 1, 1], value=0.5)
+    g.conv(8, 3)
+    pad(g, [0, 0, 1, 1, 0, 0, 1, 1], mode="reflect")
+    g.conv(8, 3)
+    rep = report(g.model())
+    assert rep.patterns == {patterns.CONV: 2}
+    no_call_tir(rep)
+    assert [op.op for op in rep.cpu_ops] == ["relax.nn.pad", "tir.mirror_pad"]
+
+
+# --------------------------------------------------------------------------- Clip / ReLU6
+@pytest.mark.parametrize("opset", [10, 13])
+def test_relu6_folds_into_the_requantization_clamp(opset, tmp_path):
+    g = GraphBuilder((1, 3, 12, 12), seed=0, opset=opset)
+    g.conv(16, 3, pad=1, relu=False)
+    clip(g, 0.0, 6.0)
+    g.conv(8, 3, pad=1, relu=False)
+    clip(g, 0.0, 6.0)
+    g.maxpool(2, 2, ceil=0)
+    model = g.model()
+    rep = report(model)
+    assert rep.patterns == {patterns.CONV: 1, patterns.CONV_POOL: 1}
+    no_call_tir(rep)
+    # inputs x3: the calibration set drives both convs past 6, so each output scale is
+    # 6/127 and the int8 saturation at 127 is exactly the clamp at 6
+    res = build_and_compare(model, (1, 3, 12, 12), tmp_path, scale=3.0)
+    lf = res.codegen[0].functions[0]
+    assert [lf.tensors[dst].scale for _, _, dst in lf.layers] == [6 / 127, 6 / 127]
+    x = (np.random.default_rng(5).standard_normal((1, 3, 12, 12)) * 3).astype(np.float32)
+    y = res.vm()["main"](tvm.runtime.tensor(x)).numpy()
+    assert y.max() == np.float32(127) * np.float32(6 / 127) and y.min() >= 0
+
+
+def test_relu_then_clip_max_is_relu6(tmp_path):
+    g = GraphBuilder((1, 3, 12, 12), seed=0, opset=13)
+    g.conv(8, 3, pad=1)       # conv + ReLU
+    clip(g, None, 6.0)        # then Clip(max=6): ReLU6 again
+    model = g.model()
+    assert report(model).patterns == {patterns.CONV: 1}
+    build_and_compare(model, (1, 3, 12, 12), tmp_path, scale=3.0)
+
+
+def test_relu6_below_its_bound_is_a_plain_calibrated_relu(tmp_path):
+    """When the calibration set never reaches 6, the range (< 6) sets the scale, as for
+    any ReLU: the output saturates there (no worse than without the Clip)."""
+    g = GraphBuilder((1, 3, 12, 12), seed=0, opset=13)
+    g.conv(8, 3, pad=1, relu=False)
+    clip(g, 0.0, 6.0)
+    model = g.model()
+    res = build_and_compare(model, (1, 3, 12, 12), tmp_path, scale=0.1)
+    lf = res.codegen[0].functions[0]
+    assert lf.tensors[lf.outputs[0]].scale < 6 / 127
+
+
+def test_relu6_fire_modules(tmp_path):
+    g = GraphBuilder((1, 16, 9, 9), seed=1)
+    g.conv(16, 1)
+    g.fire(8, 8, 8)
+    g.fire(8, 8, 8)
+    model = relu_to_clip(g.model())
+    rep = report(model)
+    assert rep.patterns == {patterns.CONV: 1, patterns.FIRE: 2}
+    build_and_compare(model, (1, 16, 9, 9), tmp_path, scale=3.0)
+
+
+def test_other_clips_stay_on_the_cpu_named_clip():
+    g = GraphBuilder((1, 3, 12, 12), seed=0, opset=13)
+    g.conv(8, 3, pad=1, relu=False)
+    clip(g, -1.0, 1.0)   # no ReLU: the engine cannot clamp below 0
+    g.conv(8, 3, pad=1, relu=False)
+    clip(g, 1.0, 6.0)    # lower bound above 0
+    rep = report(g.model())
+    assert rep.patterns == {patterns.CONV: 2}
+    no_call_tir(rep)
+    assert [op.op for op in rep.cpu_ops] == ["relax.clip", "relax.clip"]
+    assert all("is not Clip(0, c)" in op.reason for op in rep.cpu_ops)
+
+
+def test_everything_at_once_matches_onnxruntime(tmp_path):
+    """Pad -> conv -> BN -> ReLU6 -> Dropout -> conv(SAME_UPPER) -> BN -> ReLU -> pool."""
+    g = GraphBuilder((1, 3, 14, 14), seed=4, opset=13)
+    pad(g, [0, 0, 1, 1, 0, 0, 1, 1])
+    g.conv(16, 3, stride=2, relu=False)
+    batch_norm(g)
+    clip(g, 0.0, 6.0)
+    g.op("Dropout")
+    g.conv(16, 3, auto_pad="SAME_UPPER", relu=False, bias=False)
+    batch_norm(g)
+    g.op("Relu")
+    g.op("GlobalAveragePool")
+    model = g.model()
+    fired = set(cleanup.rules_fired(from_onnx(model)))
+    assert {"batch_norm->conv", "dropout", "pad->conv", "relu+min->clip"} <= fired
+    rep = report(model)
+    assert rep.patterns == {patterns.CONV: 1, patterns.CONV_POOL: 1}
+    build_and_compare(model, (1, 3, 14, 14), tmp_path, scale=2.0)
+
+
+def test_clean_up_leaves_plain_models_alone():
+    g = GraphBuilder((1, 3, 12, 12), seed=0)
+    g.conv(8, 3, pad=1)
+    g.maxpool(3, 2)
+    mod = from_onnx(g.model())
+    assert cleanup.rules_fired(mod) == []
+    assert tvm_ffi.structural.structural_equal(cleanup.clean_up(mod),
+                                               relax.transform.FoldConstant()(mod))
+
+
+def test_a_tir_function_is_raised_only_when_it_is_the_topi_one():
+    """A PrimFunc named ``pad`` that computes something else (an edge pad) stays a
+    call_tir; the report names it by its function, not as relax.call_tir."""
+    from tvm import topi
+
+    x = relax.Var("x", relax.TensorType((1, 3, 8, 8), "float32"))
+    bb = relax.BlockBuilder()
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            p = bb.emit_te(topi.nn.replicate_pad, x, [0, 0, 1, 1], [0, 0, 1, 1],
+                           primfunc_name_hint="pad")
+            out = bb.emit_output(p)
+        bb.emit_func_output(out)
+    mod = bb.get()
+    assert cleanup.rules_fired(mod) == []
+    assert "call_tir" in cleanup.clean_up(mod)["main"].script()
+    _, rep = zynq_squeeze.partition(mod)
+    assert [op.op for op in rep.cpu_ops] == ["tir.pad"]
