@@ -138,7 +138,7 @@ def prepare_out_dir(out_dir: Path, keep=(), log=print) -> None:
 
 def compile_model(model, out_dir: Path, *, board: str = "zybo-z7-20", calibration=None,
                   tuning_log=None, clock_mhz=None, model_name: str | None = None,
-                  progress: bool = True, log=print) -> dict:
+                  progress: bool = True, log=print, shapes=None) -> dict:
     """Compile an ONNX model into ``out_dir``: host library, generated sources, report.
 
     ``out_dir`` is prepared by ``prepare_out_dir``: a previous compile's files there are
@@ -167,9 +167,10 @@ def compile_model(model, out_dir: Path, *, board: str = "zybo-z7-20", calibratio
     t0 = time.perf_counter()
     proto = frontend.load_onnx(model)
     from_file = not isinstance(model, onnx.ModelProto)
+    shape_dict = frontend.parse_shapes(proto, shapes)
+    mod = frontend.from_onnx(proto, shape_dict)  # a dynamic shape fails before any file
     prepare_out_dir(out_dir, keep=[model if from_file else None, tuning_log], log=log)
     name = model_name or (Path(model).stem if from_file else (proto.graph.name or "model"))
-    mod = frontend.from_onnx(proto)
     log(f"[zynq-squeeze] imported {name}: {len(proto.graph.node)} ONNX nodes")
     res = build_model(mod, board=board, calibration=calibration, tuning_log=tuning_log,
                             out_dir=out_dir, model_name=name, clock_mhz=clock_mhz,
@@ -182,6 +183,7 @@ def compile_model(model, out_dir: Path, *, board: str = "zybo-z7-20", calibratio
         onnx.save(proto, str(out_dir / ONNX_COPY))
     main = mod["main"]
     manifest = {"model": name, "board": board, "library": LIBRARY, "onnx": ONNX_COPY,
+                "shapes": shape_dict,
                 "library_bytes": lib.stat().st_size, "library_sha256": file_sha256(lib),
                 "inputs": [{"name": p.name, "shape": [int(s) for s in p.ty.shape],
                             "dtype": str(p.ty.dtype)} for p in main.params]}
@@ -255,14 +257,16 @@ def _flatten(out) -> list[np.ndarray]:
     return [o.numpy() for o in out]
 
 
-def run_float_reference(onnx_path: Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """The float model on the CPU (TVM llvm build of the same ONNX file)."""
+def run_float_reference(onnx_path: Path, inputs: list[np.ndarray], shapes=None
+                        ) -> list[np.ndarray]:
+    """The float model on the CPU (TVM llvm build of the same ONNX file; ``shapes``: the
+    shape_dict it was compiled with)."""
     import tvm
     from tvm import relax
 
     from .frontend import onnx_import as frontend
 
-    mod = frontend.from_onnx(onnx_path)
+    mod = frontend.from_onnx(onnx_path, shapes or None)
     ex = tvm.compile(mod, target=tvm.target.Target({"kind": "llvm"}))
     vm = relax.VirtualMachine(ex, tvm.cpu())
     return _flatten(vm["main"](*[tvm.runtime.tensor(x) for x in inputs]))
@@ -287,7 +291,7 @@ def _cmd_compile(args) -> int:
     check_clock(args.clock)  # before the calibration file is even read
     compile_model(args.model, Path(args.out), board=args.board,
                   calibration=_load_calibration(args.calib), tuning_log=args.tuning_log,
-                  clock_mhz=args.clock, progress=not args.quiet)
+                  clock_mhz=args.clock, progress=not args.quiet, shapes=args.shape)
     return 0
 
 
@@ -299,9 +303,10 @@ def _cmd_deploy(args) -> int:
     check_clock(args.clock)
     calibration = _load_calibration(args.calib)
     proto = frontend.load_onnx(args.model)
+    mod = frontend.from_onnx(proto, frontend.parse_shapes(proto, args.shape))
     name = Path(args.model).stem
     log = (lambda *_: None) if args.quiet else print
-    bundle = deploy(frontend.from_onnx(proto), args.board, Path(args.out),
+    bundle = deploy(mod, args.board, Path(args.out),
                     calibration=calibration, tuning_log=args.tuning_log, clock_mhz=args.clock,
                     model_name=name, output_names=[o.name for o in proto.graph.output],
                     backend=args.backend, host=args.host, progress=not args.quiet, log=log)
@@ -353,12 +358,20 @@ def _cmd_tune(args) -> int:
             options["key"] = args.rpc_key
     weights, clocks = _parse_weights(args.weights), _parse_clocks(args.clocks)
     calibration = _load_calibration(args.calib)
-    models = {}
+    models, used = {}, set()
     for path in args.model:
         name = Path(path).stem
         if name in models:
             name = f"{name}_{len(models)}"
-        models[name] = frontend.from_onnx(frontend.load_onnx(path))
+        proto = frontend.load_onnx(path)
+        mine = set(frontend.input_names(proto))
+        items = [i for i in args.shape or [] if i.rpartition("=")[0] in mine]
+        models[name] = frontend.from_onnx(proto, frontend.parse_shapes(proto, items))
+        used.update(items)
+    unused = [i for i in args.shape or [] if i not in used]
+    if unused:  # a --shape that names no model's input (or is malformed)
+        raise OptionError(f"--shape {unused[0]!r}: no model given has an input named "
+                          f"{unused[0].rpartition('=')[0]!r}")
     res = tune(models, board=args.board, trials=args.trials, log=args.log,
                strategy=args.strategy, measure=args.measure, resume=not args.no_resume,
                seed=args.seed, clocks=clocks, weights=weights, calibration=calibration,
@@ -433,7 +446,7 @@ def _cmd_run(args) -> int:
     np.save(path, out[0])
     print(f"[zynq-squeeze] output {out[0].shape} {out[0].dtype} -> {path}")
     if args.reference:
-        ref = run_float_reference(Path(args.dir) / man["onnx"], [x])
+        ref = run_float_reference(Path(args.dir) / man["onnx"], [x], man.get("shapes"))
         agr = agreement(out[0], ref[0])
         print("[zynq-squeeze] int8 simulation vs float model: " +
               ", ".join(f"{k} {v:.4f}" for k, v in agr.items()))
@@ -580,6 +593,12 @@ def _board_name(name: str) -> str:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _add_shape_option(p) -> None:
+    p.add_argument("--shape", action="append", metavar="NAME=D0,D1,...",
+                   help="static shape for an input with symbolic dims, e.g. a dynamic batch: "
+                        "--shape data=1,3,224,224 (repeat per input)")
+
+
 def parser() -> argparse.ArgumentParser:
     from .boards import BOARDS, DEFAULT_BOARD
 
@@ -602,6 +621,7 @@ def parser() -> argparse.ArgumentParser:
                                         "its best engine and best tile per layer apply)")
     c.add_argument("--clock", type=float, help="PL clock in MHz, 1 to 500 (default: board's)")
     c.add_argument("--quiet", action="store_true")
+    _add_shape_option(c)
     c.set_defaults(func=_cmd_compile)
     r = sub.add_parser("run", help="run a compiled model (host C simulation)")
     r.add_argument("dir")
@@ -630,6 +650,7 @@ def parser() -> argparse.ArgumentParser:
     dp.add_argument("--host", action="store_true",
                     help="also build the x86 variant (C simulation) under build/host")
     dp.add_argument("--quiet", action="store_true")
+    _add_shape_option(dp)
     dp.set_defaults(func=_cmd_deploy)
     d = sub.add_parser("demo", help="compile and run the built-in SqueezeNet 1.1")
     d.add_argument("--out", default="zsq_demo", help="output directory (as for compile)")
@@ -666,6 +687,7 @@ def parser() -> argparse.ArgumentParser:
                    help="measure again what the log already holds")
     t.add_argument("--json", action="store_true", help="print a JSON summary line")
     t.add_argument("--quiet", action="store_true")
+    _add_shape_option(t)
     t.set_defaults(func=_cmd_tune)
     h = sub.add_parser("hls-report", help="read a Vivado/Vitis HLS csynth.xml report")
     h.add_argument("path", help="csynth.xml, a report/solution/project folder, or a compile "

@@ -60,6 +60,47 @@ def from_onnx(model: str | Path | onnx.ModelProto, shape_dict: dict | None = Non
     return mod
 
 
+def parse_shapes(proto: onnx.ModelProto, items) -> dict[str, list[int]] | None:
+    """``--shape NAME=D0,D1,...`` options -> a ``shape_dict`` for ``from_onnx``.
+
+    Each name must be a graph input, each dim a positive integer, the rank the input's, and
+    every dim the model fixes must be kept (only symbolic dims such as a dynamic batch may
+    be set). Raises ``OptionError`` naming the option; None when ``items`` is empty.
+    """
+    from ..errors import OptionError
+
+    if not items:
+        return None
+    declared = {i.name: i for i in proto.graph.input if i.name in set(input_names(proto))}
+    out: dict[str, list[int]] = {}
+    for item in items:
+        name, sep, dims = str(item).rpartition("=")
+        if not sep or not name:
+            raise OptionError(f"--shape {item!r}: expected NAME=D0,D1,... (e.g. "
+                              f"{next(iter(declared), 'input')}=1,3,224,224)")
+        if name not in declared:
+            raise OptionError(f"--shape {item!r}: the model has no input {name!r} (inputs: "
+                              f"{', '.join(declared) or 'none'})")
+        try:
+            shape = [int(d) for d in dims.split(",")]
+        except ValueError:
+            shape = []
+        if not shape or min(shape) < 1:
+            raise OptionError(f"--shape {item!r}: dims must be positive integers")
+        want = declared[name].type.tensor_type.shape.dim
+        if len(want) != len(shape):
+            raise OptionError(f"--shape {item!r}: input {name!r} has rank {len(want)}, "
+                              f"got {len(shape)} dims")
+        for k, (d, v) in enumerate(zip(want, shape)):
+            if d.HasField("dim_value") and d.dim_value != v:
+                raise OptionError(f"--shape {item!r}: dim {k} of {name!r} is fixed at "
+                                  f"{d.dim_value} by the model")
+        if name in out:
+            raise OptionError(f"--shape: input {name!r} given twice")
+        out[name] = shape
+    return out
+
+
 def input_names(proto: onnx.ModelProto) -> list[str]:
     """Graph inputs that are not initializers."""
     inits = {i.name for i in proto.graph.initializer}
