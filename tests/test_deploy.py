@@ -33,17 +33,20 @@ need_arm = pytest.mark.skipif(
 
 
 def tiny_net():
-    """Offloaded conv chain, then CPU operators with constants: Flatten, Gemm, Softmax."""
+    """Offloaded conv chain, then CPU operators with constants: Flatten, a per-element
+    scale and shift (Mul, Add by constants), Softmax. (A Gemm would be offloaded as a
+    dense layer.)"""
     g = GraphBuilder((1, 3, 12, 12), seed=3)
     g.conv(8, 3, pad=1)
     g.maxpool(2, 2, ceil=0)
     g.conv(16, 3, pad=1)
     g.op("Flatten", axis=1)
-    w = (g.rng.standard_normal((10, 16 * 36)) * 0.05).astype(np.float32)
-    b = (g.rng.standard_normal(10) * 0.1).astype(np.float32)
-    g.inits += [numpy_helper.from_array(w, "gemm_w"), numpy_helper.from_array(b, "gemm_b")]
-    g.nodes.append(helper.make_node("Gemm", [g.cur, "gemm_w", "gemm_b"], ["gemm_out"], transB=1))
-    g.cur = "gemm_out"
+    m = (g.rng.standard_normal(16 * 36) * 0.05).astype(np.float32)
+    b = (g.rng.standard_normal(16 * 36) * 0.1).astype(np.float32)
+    g.inits += [numpy_helper.from_array(m, "scale_w"), numpy_helper.from_array(b, "shift_b")]
+    g.nodes.append(helper.make_node("Mul", [g.cur, "scale_w"], ["mul_out"]))
+    g.nodes.append(helper.make_node("Add", ["mul_out", "shift_b"], ["add_out"]))
+    g.cur = "add_out"
     g.op("Softmax", axis=1)
     return g.model()
 
@@ -135,7 +138,7 @@ def test_meta_plan_and_sections(digits, tiny):
     assert [n for n in consts if n.startswith("const.")] == ["const.0", "const.1"]
     assert [s.offloaded for s in t.plan.steps] == [True, False, False]
     src = t.sources["zsq_model.c"].read_text()
-    assert "fused_matmul_add" in src and "softmax" in src and "Steps (3)" in src
+    assert "fused_reshape_multiply_add" in src and "softmax" in src and "Steps (3)" in src
 
 
 def test_raw_io_zero_input_and_repeats(digits, tmp_path):

@@ -31,7 +31,10 @@ class FloatConv:
 
 @dataclass(eq=False)
 class FloatChain:
-    """One composite: ``convs`` is [conv] or [squeeze, expand1, expand3] for a fire module."""
+    """One composite: ``convs`` is [conv] or [squeeze, expand1, expand3] for a fire module.
+
+    A fully connected layer is a 1x1 ``conv`` of kind "conv" over the (N, K, 1, 1) image
+    its (N, K) input is (the same memory layout)."""
 
     pattern: str
     kind: str  # "conv" | "fire"
@@ -55,6 +58,23 @@ def _float_conv(node: patterns.ConvNode) -> FloatConv:
         pad = (pad[0], pad[1], pad[0], pad[1])
     return FloatConv(weight=w, bias=b, stride=_ints(a.strides), pads=pad, relu=node.relu,
                      clip=node.clip)
+
+
+def _float_dense(node: patterns.ConvNode) -> FloatConv:
+    """A fully connected layer (matmul by W [K, O]) as a 1x1 conv: weight [O, K, 1, 1]."""
+    w = patterns.const_value(node.weight).astype(np.float32)
+    k, o = w.shape
+    w = np.ascontiguousarray(w.T).reshape(o, k, 1, 1)
+    b = (patterns.const_value(node.bias).reshape(-1).astype(np.float32)
+         if node.bias is not None else np.zeros(o, np.float32))
+    return FloatConv(weight=w, bias=b, stride=(1, 1), pads=(0, 0, 0, 0), relu=node.relu,
+                     clip=node.clip)
+
+
+def _nchw(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """A fully connected layer's (N, K) tensor as the (N, K, 1, 1) image it has the
+    memory layout of."""
+    return (*shape, 1, 1) if len(shape) == 2 else shape
 
 
 def pool_spec(call: relax.Call) -> PoolSpec:
@@ -92,9 +112,14 @@ def parse_composite(func: relax.Function) -> FloatChain:
         convs = [_float_conv(fire.squeeze), _float_conv(fire.expand1), _float_conv(fire.expand3)]
         return FloatChain(name, "fire", in_shape, out_shape, convs, pool)
     node = patterns.parse_conv(root, lookup)
-    if node is None:
-        raise ValueError(f"composite {name} is neither a conv chain nor a fire module")
-    return FloatChain(name, "conv", in_shape, out_shape, [_float_conv(node)], pool)
+    if node is not None:
+        return FloatChain(name, "conv", in_shape, out_shape, [_float_conv(node)], pool)
+    node = patterns.parse_dense(root, lookup)
+    if node is not None and pool is None:
+        return FloatChain(name, "conv", _nchw(in_shape), _nchw(out_shape),
+                          [_float_dense(node)], None)
+    raise ValueError(f"composite {name} is neither a conv chain, a fire module nor a "
+                     "fully connected layer")
 
 
 # --------------------------------------------------------------------------- float numpy
@@ -143,6 +168,7 @@ def eval_chain(chain: FloatChain, x: np.ndarray) -> dict[str, np.ndarray]:
     """Run one composite on a (C,H,W) float image: outputs ``mid`` (fire squeeze),
     ``pre_pool`` (conv/concat output) and ``out``."""
     res = {}
+    x = x.reshape(chain.in_shape[1:])  # a fully connected layer's (K,) is (K, 1, 1)
     if chain.kind == "fire":
         sq = conv2d_float(x, chain.convs[0])
         res["mid"] = sq

@@ -226,6 +226,8 @@ def _cpu_reason(value: relax.Call, producers: dict, op: str) -> str:
     name = patterns._op_name(value)
     if name == "relax.nn.conv2d":
         return patterns.conv_problem_for_report(value)
+    if name == "relax.matmul":
+        return patterns.dense_problem_for_report(value)
     if name in patterns.POOL_OPS:
         r = patterns.pool_reason(value)
         return r or "pool does not follow an offloaded conv+ReLU chain"
@@ -240,6 +242,8 @@ def _cpu_reason(value: relax.Call, producers: dict, op: str) -> str:
             src = producers.get(src.args[0]) if isinstance(src.args[0], relax.Var) else None
         if patterns._op_name(src) == "relax.nn.conv2d":
             return "part of a convolution that stays on the CPU"
+        if patterns._op_name(src) == "relax.matmul":
+            return "part of a fully connected layer that stays on the CPU"
     return f"no accelerator pattern for {op}; runs on the ARM (TVM llvm)"
 
 

@@ -4,6 +4,9 @@ This module is the only place that decides what is offloadable. Three pattern fa
 (highest priority last, as the pattern registry wants it):
 
 * ``zynq_squeeze.conv``      conv2d(+bias)(+ReLU or Clip(0, c))
+* ``zynq_squeeze.dense``     matmul(x (N, K), constant W (K, O))(+bias)(+ReLU or Clip(0, c)):
+                             a fully connected layer (ONNX Gemm, MatMul + Add), run as a
+                             1x1 convolution of a (K, 1, 1) image
 * ``zynq_squeeze.conv_pool`` conv2d(+bias)+ReLU+pool (max, avg, global average; an
                              average pool only when every window has the same divisor)
 * ``zynq_squeeze.fire``      squeeze 1x1+ReLU -> (expand 1x1+ReLU || expand 3x3 pad 1+ReLU)
@@ -32,6 +35,7 @@ from .pool_spec import avg_pool_reason
 
 PREFIX = "zynq_squeeze"
 CONV = f"{PREFIX}.conv"
+DENSE = f"{PREFIX}.dense"
 CONV_POOL = f"{PREFIX}.conv_pool"
 FIRE = f"{PREFIX}.fire"
 FIRE_POOL = f"{PREFIX}.fire_pool"
@@ -108,8 +112,9 @@ def clip_bounds(call: relax.Call) -> tuple[float | None, float | None]:
     return _prim_float(call.args[1]), _prim_float(call.args[2])
 
 
-def parse_conv(expr, lookup=_lookup_default) -> ConvNode | None:
-    """Parse conv2d(x, W) [+ b] [ReLU] ending at ``expr``; None if it is not that shape."""
+def _parse_chain(expr, lookup, core_op: str) -> ConvNode | None:
+    """Parse core(x, W) [+ b] [ReLU | clip] ending at ``expr``, ``core`` the op named
+    ``core_op`` (conv2d or matmul); None if it is not that shape."""
     expr = _deref(expr, lookup)
     calls = []
     relu = False
@@ -126,21 +131,32 @@ def parse_conv(expr, lookup=_lookup_default) -> ConvNode | None:
     bias = None
     if _op_name(expr) == "relax.add":
         a, b = (_deref(x, lookup) for x in expr.args)
-        if _op_name(a) == "relax.nn.conv2d" and _is_const(b):
+        if _op_name(a) == core_op and _is_const(b):
             calls.append(expr)
             bias, expr = b, a
-        elif _op_name(b) == "relax.nn.conv2d" and _is_const(a):
+        elif _op_name(b) == core_op and _is_const(a):
             calls.append(expr)
             bias, expr = a, b
         else:
             return None
-    if _op_name(expr) != "relax.nn.conv2d":
+    if _op_name(expr) != core_op:
         return None
     calls.append(expr)
     weight = _deref(expr.args[1], lookup)
     return ConvNode(conv=expr, weight=weight, bias=bias, relu=relu, data=expr.args[0],
                     calls=list(reversed(calls)), clipped=clipped, clip=clip,
                     clip_low=clip_low)
+
+
+def parse_conv(expr, lookup=_lookup_default) -> ConvNode | None:
+    """Parse conv2d(x, W) [+ b] [ReLU] ending at ``expr``; None if it is not that shape."""
+    return _parse_chain(expr, lookup, "relax.nn.conv2d")
+
+
+def parse_dense(expr, lookup=_lookup_default) -> ConvNode | None:
+    """Parse matmul(x, W) [+ b] [ReLU] ending at ``expr`` (``conv`` is then the matmul);
+    None if it is not that shape."""
+    return _parse_chain(expr, lookup, "relax.matmul")
 
 
 def _static_shape(expr) -> tuple[int, ...] | None:
@@ -208,6 +224,40 @@ def clip_reason(lo: float | None, hi: float | None) -> str | None:
         return (f"clip to [{lo}, {hi}] is not Clip(0, c) with 0 < c < inf (the engine "
                 "clamps at 0 and at its int8 saturation only)")
     return None
+
+
+def dense_reason(node: ConvNode) -> str | None:
+    """Why this fully connected layer cannot run on the accelerator (as a 1x1 conv of a
+    (K, 1, 1) image), or None when it can."""
+    if not _is_const(node.weight):
+        return "weights are not constant (bind the parameters before compiling)"
+    ishape, wshape = _static_shape(node.data), _static_shape(node.weight)
+    if ishape is None or len(ishape) != 2:
+        return f"input shape {ishape} is not static 2-D (N, K)"
+    if wshape is None or len(wshape) != 2 or wshape[0] != ishape[1]:
+        return f"weight shape {wshape} is not (K, O) for an input of shape {ishape}"
+    if _dtype(node.data) != "float32" or _dtype(node.weight) != "float32":
+        return f"dtype {_dtype(node.data)} is not float32"
+    out_dtype = getattr(node.conv.attrs, "out_dtype", None)
+    if out_dtype is not None and str(out_dtype) not in ("", "void", "float32"):
+        return f"output dtype {out_dtype} is not float32"
+    k, o = wshape
+    r = conv_limit_reason((k, 1, 1), (o, 1, 1), (1, 1), (0, 0, 0, 0))
+    if r:
+        return r
+    if node.bias is not None:
+        bshape = _static_shape(node.bias)
+        if bshape not in ((o,), (1, o)):
+            return f"bias of shape {bshape} is not one value per output"
+    if node.clipped:
+        return clip_reason(node.clip_low, node.clip)
+    return None
+
+
+def dense_problem_for_report(call: relax.Call) -> str:
+    """The reason a matmul left on the CPU was not offloaded (for the partition report)."""
+    node = ConvNode(conv=call, weight=call.args[1], bias=None, relu=False, data=call.args[0])
+    return dense_reason(node) or "not part of an offloadable fully connected chain"
 
 
 def _avg_reason(call: relax.Call) -> str | None:
@@ -334,6 +384,11 @@ def _check_conv(ctx) -> bool:
     return node is not None and conv_reason(node) is None and _private_intermediates(ctx)
 
 
+def _check_dense(ctx) -> bool:
+    node = parse_dense(ctx.matched_expr, _lookup_from(ctx))
+    return node is not None and dense_reason(node) is None and _private_intermediates(ctx)
+
+
 def _check_conv_pool(ctx) -> bool:
     lookup = _lookup_from(ctx)
     pool = ctx.matched_expr
@@ -371,6 +426,15 @@ def _conv_pattern(x, relu: bool | None):
     return act | pre
 
 
+def _dense_pattern(x):
+    """matmul(x, const) (+bias) (+ReLU or clip), all optional after the matmul."""
+    mm = is_op("relax.matmul")(x, is_const())
+    with_bias = is_op("relax.add")(mm, is_const()) | is_op("relax.add")(is_const(), mm)
+    pre = with_bias | mm
+    act = is_op("relax.nn.relu")(pre) | is_op("relax.clip")(pre, wildcard(), wildcard())
+    return act | pre
+
+
 def _pool_of(x):
     out = is_op(POOL_OPS[0])(x)
     for op in POOL_OPS[1:]:
@@ -388,6 +452,7 @@ def pattern_table():
     fire_pool = _pool_of(fire)
     return [
         (CONV, conv, {}, _check_conv),
+        (DENSE, _dense_pattern(wildcard()), {}, _check_dense),
         (CONV_POOL, conv_pool, {}, _check_conv_pool),
         (FIRE, fire, {}, _check_fire),
         (FIRE_POOL, fire_pool, {}, _check_fire),
