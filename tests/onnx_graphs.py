@@ -93,3 +93,18 @@ class GraphBuilder:
         m = onnx.shape_inference.infer_shapes(m)
         onnx.checker.check_model(m)
         return m
+
+
+def small_fire_net(shape=(1, 3, 19, 19), softmax: bool = False) -> onnx.ModelProto:
+    """conv 3x3/2 -> maxpool -> fire -> conv 1x1 -> global average pool -> Flatten
+    (-> Softmax), seed 2: the small model of the CLI and tuning tests."""
+    g = GraphBuilder(shape, seed=2)
+    g.conv(12, 3, stride=2)
+    g.maxpool(3, 2, ceil=1)
+    g.fire(6, 8, 8)
+    g.conv(10, 1)
+    g.op("GlobalAveragePool")
+    g.op("Flatten")
+    if softmax:
+        g.op("Softmax")
+    return g.model()

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import onnx
 import pytest
-from onnx_graphs import GraphBuilder
+from onnx_graphs import small_fire_net
 
 from zynq_squeeze.cli import main
 
@@ -17,15 +17,7 @@ from zynq_squeeze.cli import main
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
     d = tmp_path_factory.mktemp("cli")
-    g = GraphBuilder((1, 3, 19, 19), seed=2)
-    g.conv(12, 3, stride=2)
-    g.maxpool(3, 2, ceil=1)
-    g.fire(6, 8, 8)
-    g.conv(10, 1)
-    g.op("GlobalAveragePool")
-    g.op("Flatten")
-    g.op("Softmax")
-    onnx.save(g.model(), str(d / "net.onnx"))
+    onnx.save(small_fire_net(softmax=True), str(d / "net.onnx"))
     calib = np.random.default_rng(0).standard_normal((6, 1, 3, 19, 19)).astype(np.float32)
     np.save(d / "calib.npy", calib)
     rc = main(["compile", str(d / "net.onnx"), "--board", "zybo-z7-20", "--out", str(d / "out"),

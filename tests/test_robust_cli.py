@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 import pytest
 import zynq_squeeze.cli as cli
-from onnx_graphs import GraphBuilder
+from onnx_graphs import small_fire_net
 from zynq_squeeze.cli import main
 
 FIXTURES = Path(__file__).parent / "fixtures" / "csynth"
@@ -35,14 +35,7 @@ def _one_line_error(capsys, *needles) -> str:
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
     d = tmp_path_factory.mktemp("robust")
-    g = GraphBuilder(SHAPE, seed=2)
-    g.conv(12, 3, stride=2)
-    g.maxpool(3, 2, ceil=1)
-    g.fire(6, 8, 8)
-    g.conv(10, 1)
-    g.op("GlobalAveragePool")
-    g.op("Flatten")
-    onnx.save(g.model(), str(d / "net.onnx"))
+    onnx.save(small_fire_net(SHAPE), str(d / "net.onnx"))
     np.save(d / "calib.npy", np.random.default_rng(0).standard_normal((3, *SHAPE))
             .astype(np.float32))
     np.save(d / "x.npy", np.random.default_rng(1).standard_normal(SHAPE).astype(np.float32))

@@ -13,7 +13,7 @@ import onnx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from onnx_graphs import GraphBuilder
+from onnx_graphs import small_fire_net
 from zynq_squeeze.cli import main
 from zynq_squeeze.errors import OptionError, ScheduleError
 from zynq_squeeze.frontend import from_onnx
@@ -236,14 +236,7 @@ def test_sim_measurer_equals_model(task, small):
 
 # ---- several models, one engine ----------------------------------------------------
 def _second_model():
-    g = GraphBuilder((1, 3, 19, 19), seed=2)
-    g.conv(12, 3, stride=2)
-    g.maxpool(3, 2, ceil=1)
-    g.fire(6, 8, 8)
-    g.conv(10, 1)
-    g.op("GlobalAveragePool")
-    g.op("Flatten")
-    return g.model()
+    return small_fire_net()
 
 
 def test_two_models_one_engine(tmp_path):
