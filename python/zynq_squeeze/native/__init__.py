@@ -15,13 +15,15 @@ BACKENDS = ("csim", "zynq")
 
 def _locate(name: str, marker: str) -> Path:
     here = Path(__file__).resolve().parent
-    cands = [here / name]
+    # A checkout's own tree first (python/zynq_squeeze/native -> repo root): with several
+    # checkouts (git worktrees) on PYTHONPATH, an editable install's package mapping would
+    # otherwise point every one of them at the installed checkout's sources.
+    cands = [here / name, here.parents[2] / name]
     try:
         from importlib.resources import files
         cands.append(Path(str(files(f"zynq_squeeze.native.{name}"))))
     except Exception:  # noqa: BLE001 - namespace lookups may fail in odd installs
         pass
-    cands.append(here.parents[2] / name)  # python/zynq_squeeze/native -> repo root
     for c in cands:
         if (c / marker).is_file():
             return c
