@@ -20,7 +20,7 @@ from ..engine.dae_config import PE_IC, DaeConfig, DaeTile
 from ..partitioning import limits
 from ..partitioning.limits import ACC_LIMIT
 from ..quantize import requant
-from ..quantize.layers import ConvLayer, FireLayer
+from ..quantize.layers import ConvAddLayer, ConvLayer, FireLayer
 from ..quantize.reference import avg_pool_constants, conv_pre_shift, run_layer
 from ..schedule.instructions import Block, Tensor, groups, layer_convs, lower_layers
 
@@ -71,6 +71,13 @@ def check_layer(layer) -> None:
         if e1.out_channels % PE_IC:
             raise ValueError(f"{name}: expand1 channels must be a multiple of 8 (the concat "
                              "is a channel-group offset)")
+    if isinstance(layer, ConvAddLayer):
+        if layer.pool is not None:
+            raise ValueError(f"{name}: a residual add layer cannot pool")
+        if not (requant.MULT_MIN <= int(layer.bp_mult) <= requant.MULT_MAX
+                and requant.SHIFT_MIN <= int(layer.bp_shift) <= requant.SHIFT_MAX):
+            raise ValueError(f"{name}: bypass multiplier ({layer.bp_mult}, {layer.bp_shift}) "
+                             "outside the requantization ranges")
     if layer.in_shape[0] != layer_convs(layer)[0].in_channels:
         raise ValueError(f"{name}: in_shape channels != conv input channels")
     p = layer.pool
@@ -175,9 +182,10 @@ def _allocate(layers, shapes: dict, inputs, outputs) -> tuple[dict, int]:
     first, last = {}, {}
     for t in inputs:
         first[t] = -1
-    for i, (_, ti, to) in enumerate(layers):
+    for i, (layer, ti, to) in enumerate(layers):
         first.setdefault(to, i)
-        last[ti] = max(last.get(ti, i), i)
+        for t in layer_reads(layer, ti):  # a residual add's bypass stays live until read
+            last[t] = max(last.get(t, i), i)
     for t in first:
         if t not in last or t in outputs:
             last[t] = n
@@ -209,6 +217,13 @@ def _check_graph(layers, shapes: dict, inputs: list, outputs: list) -> None:
             raise ValueError(f"{layer.name}: unknown tensor {ti!r} or {to!r}")
         if ti not in produced:
             raise ValueError(f"{layer.name}: input tensor {ti!r} is not produced before use")
+        if isinstance(layer, ConvAddLayer):
+            bp = layer.bypass
+            if bp not in produced:
+                raise ValueError(f"{layer.name}: bypass tensor {bp!r} is not produced before use")
+            if shapes[bp] != tuple(layer.out_shape) or layer.pool is not None:
+                raise ValueError(f"{layer.name}: bypass {bp!r} {shapes[bp]} != out_shape "
+                                 f"{layer.out_shape} (or the layer pools)")
         if shapes[ti] != tuple(layer.in_shape):
             raise ValueError(f"{layer.name}: tensor {ti!r} {shapes[ti]} != in_shape {layer.in_shape}")
         if shapes[to] != tuple(layer.out_shape):
@@ -240,7 +255,8 @@ def build_dae_program(cfg: DaeConfig, layers, tiles: list[DaeTile], tensors: dic
     offsets, arena = _allocate(layers, shapes, list(inputs), list(outputs))
     placed = {k: Tensor(offsets[k], *shapes[k]) for k in offsets}
     words, placements, wwords, ends = lower_layers(
-        cfg, [l for l, _, _ in layers], tiles, [(placed[ti], placed[to]) for _, ti, to in layers])
+        cfg, [l for l, _, _ in layers], tiles,
+        [tuple(placed[t] for t in (ti, to, *layer_reads(l, ti)[1:])) for l, ti, to in layers])
     wgt = np.zeros(max(1, wwords), dtype=np.uint64)
     for (layer, _, _), pl in zip(layers, placements):
         for conv, blocks, params in zip(layer_convs(layer), pl.conv_blocks, pl.conv_params):
@@ -253,6 +269,20 @@ def build_dae_program(cfg: DaeConfig, layers, tiles: list[DaeTile], tensors: dic
                       placed, list(inputs), list(outputs), arena, ends)
 
 
+def layer_reads(layer, src) -> list:
+    """The tensors ``layer`` reads: its input ``src``, and a residual add's bypass."""
+    return [src, layer.bypass] if isinstance(layer, ConvAddLayer) else [src]
+
+
+def run_graph(layers, inputs: dict) -> dict:
+    """The numpy integer reference of ``(layer, input id, output id)`` layers on int8
+    ``inputs`` (id -> (C, H, W)); returns every tensor by id."""
+    vals = dict(inputs)
+    for layer, ti, to in layers:
+        vals[to] = run_layer(layer, *(vals[t] for t in layer_reads(layer, ti)))
+    return vals
+
+
 def reference_chain(layers, x: np.ndarray) -> np.ndarray:
     """The numpy integer reference of a chain (for tests and tools)."""
     for layer in layers:
@@ -260,5 +290,5 @@ def reference_chain(layers, x: np.ndarray) -> np.ndarray:
     return x
 
 
-__all__ = ["DaeProgram", "FireLayer", "build_dae_program", "pack_block", "pack_params",
-           "pack_tensor", "reference_chain", "unpack_tensor"]
+__all__ = ["DaeProgram", "FireLayer", "build_dae_program", "layer_reads", "pack_block",
+           "pack_params", "pack_tensor", "reference_chain", "run_graph", "unpack_tensor"]

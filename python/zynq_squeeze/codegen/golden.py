@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..quantize.reference import run_layer
+from .dae_program import run_graph
 from .lower import LoweredFunction, boundary_factors
 
 
@@ -27,9 +27,7 @@ def dequantize(q: np.ndarray, scale: float) -> np.ndarray:
 
 def run_function_int8(lf: LoweredFunction, inputs: list[np.ndarray]) -> list[np.ndarray]:
     """int8 (C,H,W) tensors of one image -> int8 outputs, layer by layer."""
-    vals = dict(zip(lf.inputs, inputs))
-    for layer, src, dst in lf.layers:
-        vals[dst] = run_layer(layer, vals[src])
+    vals = run_graph(lf.layers, dict(zip(lf.inputs, inputs)))
     return [vals[t] for t in lf.outputs]
 
 

@@ -38,8 +38,7 @@ import numpy as np
 from ..boards import Board, get_board
 from ..engine import interface as itf
 from ..engine.dae_config import DaeConfig
-from ..quantize.reference import run_layer
-from .dae_program import pack_tensor
+from .dae_program import pack_tensor, run_graph
 from .safe_text import safe_text
 from .template_fill import fill as _fill
 from .template_fill import read_template
@@ -268,9 +267,7 @@ def _graph(program) -> list[tuple]:
 def _golden(program, x: np.ndarray) -> np.ndarray:
     """The numpy integer reference of the program's last output for input ``x``."""
     graph = _graph(program)
-    vals = {getattr(program, "inputs", [graph[0][1]])[0]: x}
-    for layer, ti, to in graph:
-        vals[to] = run_layer(layer, vals[ti])
+    vals = run_graph(graph, {getattr(program, "inputs", [graph[0][1]])[0]: x})
     outputs = getattr(program, "outputs", None) or [graph[-1][2]]
     return vals[outputs[-1]]
 

@@ -55,9 +55,9 @@ SHRINK = 0.75            # a capped buffer's next cap, as a fraction of its curr
 SHORTLIST = 4            # largest candidates per layer that the timing cost compares
 MAX_STEPS = 200          # bound on shrink iterations (each lowers one cap)
 
-BUFFERS = ("in_buf", "w_buf", "p_buf", "acc", "cv_buf", "sq_buf", "out_buf")
+BUFFERS = ("in_buf", "w_buf", "p_buf", "acc", "cv_buf", "sq_buf", "out_buf", "bp_buf")
 _FIELD = {"in_buf": "in_rows", "w_buf": "w_rows", "p_buf": "p_rows", "acc": "acc_rows",
-          "cv_buf": "cv_rows", "sq_buf": "sq_rows", "out_buf": "out_rows"}
+          "cv_buf": "cv_rows", "sq_buf": "sq_rows", "out_buf": "out_rows", "bp_buf": "bp_rows"}
 _BITS = {b: (ACC_BITS if b == "acc" else WORD_BITS) for b in BUFFERS}
 
 

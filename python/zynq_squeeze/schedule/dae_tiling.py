@@ -50,6 +50,7 @@ def needs(cfg: DaeConfig, layer, tile: DaeTile) -> dict[str, int]:
             "cv_buf": rows * cols * pitch_all if pooled else 0,
             "sq_buf": hr * hc * nog_s,
             "out_buf": th * tw * pitch_all,
+            "bp_buf": 0,
         }
     conv = layer.conv
     (toc, tic), = conv_tiles(layer, tile, pe)
@@ -67,13 +68,15 @@ def needs(cfg: DaeConfig, layer, tile: DaeTile) -> dict[str, int]:
         "cv_buf": rows * cols * nog if pooled else 0,
         "sq_buf": 0,
         "out_buf": th * tw * nog_all,
+        # residual add: the bypass of one oc tile, in the accumulators' row order
+        "bp_buf": rows * cols * nog if layer.kind == "conv_add" else 0,
     }
 
 
 def capacity(cfg: DaeConfig) -> dict[str, int]:
     return {"in_buf": cfg.in_rows, "w_buf": cfg.w_rows, "p_buf": cfg.p_rows,
             "acc": cfg.acc_rows, "cv_buf": cfg.cv_rows, "sq_buf": cfg.sq_rows,
-            "out_buf": cfg.out_rows}
+            "out_buf": cfg.out_rows, "bp_buf": cfg.bp_rows}
 
 
 def overflow(cfg: DaeConfig, layer, tile: DaeTile) -> str | None:
