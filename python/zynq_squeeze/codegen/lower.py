@@ -23,7 +23,7 @@ from tvm import relax
 
 from ..errors import ZynqSqueezeError
 from ..partitioning.composite import FloatChain, FloatConv, parse_composite
-from ..quantize.layers import ConvLayer, ConvParams, FireLayer, Layer
+from ..quantize.layers import ConvAddLayer, ConvLayer, ConvParams, FireLayer, Layer
 from ..partitioning.limits import ACC_LIMIT
 from ..quantize.requant import MAX_PRODUCT, pre_shift, quantize_multiplier
 
@@ -125,10 +125,24 @@ def out_absmax(chain: FloatChain, ranges: dict) -> float:
     return _capped(ranges["out"], chain.convs[-1])
 
 
-def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float) -> Layer:
-    """One composite -> one accelerator layer, given the scale of its input tensor."""
+def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float,
+                bypass: tuple[str, float] | None = None) -> Layer:
+    """One composite -> one accelerator layer, given the scale of its input tensor (and,
+    for a residual add, the bypass tensor's id and scale).
+
+    Residual add (docs/ENGINE.md "Residual add: scale alignment"): the conv is quantized
+    as any conv to the add's output scale (its activation is the add's, after the sum);
+    the bypass byte's real multiplier ``s_b / s_out`` becomes ``(bp_mult, bp_shift)``."""
     out_scale = scale_of(out_absmax(chain, ranges))
     in_shape = tuple(chain.in_shape[1:])
+    if chain.kind == "conv_add":
+        if bypass is None:
+            raise LoweringError(f"{name}: a residual add needs its bypass tensor")
+        bp_id, bp_scale = bypass
+        m, s = quantize_multiplier(bp_scale / out_scale)
+        return ConvAddLayer(name=name, in_shape=in_shape,
+                            conv=quantize_conv(chain.convs[0], in_scale, out_scale),
+                            bypass=bp_id, bp_mult=int(m), bp_shift=int(s))
     if chain.kind == "fire":
         mid = scale_of(_capped(ranges["mid"], chain.convs[0]))
         sq, e1, e3 = chain.convs
@@ -186,18 +200,25 @@ def lower_function(func: relax.Function) -> LoweredFunction:
                                 "calibrate the module (zynq_squeeze.calibrate) first")
         chain = parse_composite(f)
         ranges = json.loads(str(f.attrs[RANGES_ATTR]))
-        src = call.args[0]
-        if src not in ids:
+        src = call.args[chain.in_param]
+        bp = call.args[chain.bypass_param] if chain.bypass_param is not None else None
+        if src not in ids or (bp is not None and bp not in ids):
             raise LoweringError(f"{symbol}: composite {k} reads an unknown tensor")
         consumers.setdefault(ids[src], []).append(ranges["in"])
+        if bp is not None:
+            consumers.setdefault(ids[bp], []).append(ranges["bp"])
         ids[var] = f"t{k}"
-        parsed.append((var, chain, ranges, ids[src], f"t{k}"))
+        parsed.append((var, chain, ranges, ids[src], f"t{k}", ids[bp] if bp is not None else None))
         lf.patterns.append(chain.pattern)
     for i, p in enumerate(func.params):
         absmax = max(consumers.get(f"in{i}", [0.0]))
         lf.tensors[f"in{i}"] = TensorInfo(_chw(_shape(p)), scale_of(absmax))
-    for n, (var, chain, ranges, src_id, dst_id) in enumerate(parsed):
-        layer = lower_chain(f"{symbol}_l{n}", chain, ranges, lf.tensors[src_id].scale)
+    for n, (var, chain, ranges, src_id, dst_id, bp_id) in enumerate(parsed):
+        bypass = (bp_id, lf.tensors[bp_id].scale) if bp_id is not None else None
+        if bypass is not None and lf.tensors[bp_id].shape != tuple(chain.out_shape[1:]):
+            raise LoweringError(f"{symbol}: layer {n} adds a {lf.tensors[bp_id].shape} "
+                                f"bypass to a {tuple(chain.out_shape[1:])} output")
+        layer = lower_chain(f"{symbol}_l{n}", chain, ranges, lf.tensors[src_id].scale, bypass)
         if tuple(layer.in_shape) != lf.tensors[src_id].shape:
             raise LoweringError(f"{symbol}: layer {n} expects {layer.in_shape}, "
                                 f"tensor is {lf.tensors[src_id].shape}")

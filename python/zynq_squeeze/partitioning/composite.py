@@ -37,11 +37,15 @@ class FloatChain:
     its (N, K) input is (the same memory layout)."""
 
     pattern: str
-    kind: str  # "conv" | "fire"
+    kind: str  # "conv" | "fire" | "conv_add"
     in_shape: tuple[int, int, int, int]  # N, C, H, W
     out_shape: tuple[int, ...]
     convs: list[FloatConv]
     pool: PoolSpec | None
+    # which of the composite's parameters is the conv input, and (residual add) which the
+    # bypass: the fused function's parameters are in no fixed order
+    in_param: int = 0
+    bypass_param: int | None = None
 
 
 def _ints(v) -> tuple[int, ...]:
@@ -104,6 +108,19 @@ def parse_composite(func: relax.Function) -> FloatChain:
         pool = pool_spec(root)
         root = patterns._deref(root.args[0], lookup)
     name = str(func.attrs["Composite"])
+    add = patterns.parse_conv_add(root, lookup) if name == patterns.CONV_ADD else None
+    if add is not None:  # residual add: the conv's activation comes after the add
+        params = list(func.params)
+        data = patterns._deref(add.conv.data, lookup)
+        bypass = patterns._deref(add.bypass, lookup)
+        if not (any(data.same_as(p) for p in params) and any(bypass.same_as(p) for p in params)):
+            raise ValueError(f"composite {name}: the residual add's operands are not its "
+                             "parameters")
+        i_in = next(i for i, p in enumerate(params) if data.same_as(p))
+        i_bp = next(i for i, p in enumerate(params) if bypass.same_as(p))
+        return FloatChain(name, "conv_add", _ints(params[i_in].ty.shape),
+                          _ints(func.body.body.ty.shape), [_float_conv(add.conv)], None,
+                          in_param=i_in, bypass_param=i_bp)
     in_shape = _ints(func.params[0].ty.shape)
     out_shape = _ints(func.ret_ty.shape) if hasattr(func, "ret_ty") else _ints(
         func.body.body.ty.shape)
@@ -133,10 +150,7 @@ def conv2d_float(x: np.ndarray, c: FloatConv) -> np.ndarray:
     oh, ow = win.shape[1], win.shape[2]
     cols = win.transpose(1, 2, 0, 3, 4).reshape(oh * ow, i * kh * kw)
     y = cols @ c.weight.reshape(o, -1).T + c.bias
-    y = y.T.reshape(o, oh, ow)
-    if c.clip is not None:
-        return np.clip(y, 0, np.float32(c.clip))
-    return np.maximum(y, 0) if c.relu else y
+    return _activate(y.T.reshape(o, oh, ow), c)
 
 
 def pool_float(x: np.ndarray, p: PoolSpec) -> np.ndarray:
@@ -164,11 +178,25 @@ def pool_float(x: np.ndarray, p: PoolSpec) -> np.ndarray:
     return s / cnt
 
 
-def eval_chain(chain: FloatChain, x: np.ndarray) -> dict[str, np.ndarray]:
-    """Run one composite on a (C,H,W) float image: outputs ``mid`` (fire squeeze),
-    ``pre_pool`` (conv/concat output) and ``out``."""
+def _activate(y: np.ndarray, c: FloatConv) -> np.ndarray:
+    if c.clip is not None:
+        return np.clip(y, 0, np.float32(c.clip))
+    return np.maximum(y, 0) if c.relu else y
+
+
+def eval_chain(chain: FloatChain, x: np.ndarray, bypass: np.ndarray | None = None
+               ) -> dict[str, np.ndarray]:
+    """Run one composite on a (C,H,W) float image (``bypass``: a residual add's other
+    operand): outputs ``mid`` (fire squeeze), ``pre_pool`` (conv/concat output, after a
+    residual add and its activation) and ``out``."""
     res = {}
     x = x.reshape(chain.in_shape[1:])  # a fully connected layer's (K,) is (K, 1, 1)
+    if chain.kind == "conv_add":
+        c = chain.convs[0]
+        lin = FloatConv(c.weight, c.bias, c.stride, c.pads, relu=False)
+        y = _activate(conv2d_float(x, lin) + bypass.reshape(chain.out_shape[1:]), c)
+        res["pre_pool"] = res["out"] = y
+        return res
     if chain.kind == "fire":
         sq = conv2d_float(x, chain.convs[0])
         res["mid"] = sq

@@ -222,7 +222,7 @@ def composite_signature(func: relax.Function) -> str:
     return f"{func.attrs['Composite']}{list(_shape(func.params[0]))}"
 
 
-def _cpu_reason(value: relax.Call, producers: dict, op: str) -> str:
+def _cpu_reason(value: relax.Call, producers: dict, op: str, composites: dict) -> str:
     name = patterns._op_name(value)
     if name == "relax.nn.conv2d":
         return patterns.conv_problem_for_report(value)
@@ -235,6 +235,15 @@ def _cpu_reason(value: relax.Call, producers: dict, op: str) -> str:
         r = patterns.clip_reason(*patterns.clip_bounds(value))
         if r:
             return r
+    if name == "relax.add":  # a residual add (two tensor operands) left on the CPU
+        r = patterns.add_problem_for_report(value, producers, composites)
+        if r:
+            return r
+    if name in ("relax.nn.relu", "relax.clip") and isinstance(value.args[0], relax.Var):
+        src = producers.get(value.args[0])
+        if patterns._op_name(src) == "relax.add" and patterns.add_problem_for_report(
+                src, producers, composites):
+            return "the activation of a residual add that stays on the CPU"
     if name in ("relax.nn.relu", "relax.add", "relax.clip"):
         src = value
         # Walk back through the bias add / activation to the conv they belong to.
@@ -258,7 +267,7 @@ def _cpu_op_name(value: relax.Call) -> str | None:
 
 def _report(cmod: tvm.IRModule) -> PartitionReport:
     rep = PartitionReport()
-    producers = {}
+    producers, composites = {}, {}
     for var, value in _calls_in(cmod["main"]):
         producers[var] = value
         if not isinstance(value, relax.Call):
@@ -267,6 +276,7 @@ def _report(cmod: tvm.IRModule) -> PartitionReport:
             func = cmod[value.op]
             if func.attrs is not None and "Composite" in func.attrs:
                 name = str(func.attrs["Composite"])
+                composites[var] = name
                 rep.patterns[name] = rep.patterns.get(name, 0) + 1
                 macs = sum(_macs_of(c) for _, c in _calls_in(func))
                 rep.macs_offloaded += macs
@@ -278,7 +288,7 @@ def _report(cmod: tvm.IRModule) -> PartitionReport:
         rep.macs_total += _macs_of(value)
         if op not in _SILENT_OPS:
             rep.cpu_ops.append(CpuOp(op=op, name=var.name,
-                                     reason=_cpu_reason(value, producers, op)))
+                                     reason=_cpu_reason(value, producers, op, composites)))
     return rep
 
 
