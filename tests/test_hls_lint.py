@@ -423,3 +423,21 @@ def test_cli_rules_flag(capsys):
     assert hls_lint.main(["--rules", "dae", path]) == 1
     assert "pl_loop.cpp:13: [pipeline-loop]" in capsys.readouterr().out
     assert hls_lint.main(["--rules=all", str(FIXTURES / "dae_clean.cpp")]) == 0
+
+
+def test_bypass_buffer_is_held_to_the_buffer_rule(tmp_path):
+    """bp_buf (residual add, load -> compute) is a DATAFLOW buffer like in_buf: without
+    its split halves and its unsync pragma, the engine's own source is flagged."""
+    src = native.src_dir()
+    for f in list(src.glob("*.cpp")) + list(src.glob("*.h")):
+        (tmp_path / f.name).write_text(f.read_text())
+    top = tmp_path / "zsq_dae_top.cpp"
+    text = top.read_text()
+    for pragma in ("#pragma HLS ARRAY_PARTITION variable = bp_buf complete dim = 1\n",
+                   "#pragma HLS STREAM variable = bp_buf type = unsync\n"):
+        assert text.count(pragma) == 1
+        text = text.replace(pragma, "")
+    top.write_text(text)
+    files = sorted(list(tmp_path.glob("*.cpp")) + list(tmp_path.glob("*.h")))
+    issues = [i for i in lint_files(files, rules="dae") if i.rule == "dataflow-buffer"]
+    assert len(issues) == 1 and "bp_buf" in issues[0].message, issues

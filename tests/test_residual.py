@@ -104,10 +104,11 @@ def test_residual_block_bit_exact(case):
     check_graph(cfg, layers, tiles, shapes, ["in0"], ["t3"], seed)
 
 
-@pytest.mark.parametrize("hls_kernel", [False, True])
-def test_residual_tiled_both_builds(hls_kernel):
+@pytest.mark.parametrize("hls_kernel,flags", [(False, ()), (False, ("-DZSQD_SIM_PORTABLE",)),
+                                              (True, ())], ids=["simd", "portable", "hls"])
+def test_residual_tiled_every_build(hls_kernel, flags):
     """Spatial and channel tiling with the synthesized loops (ap_int) and the host fast
-    paths: the same integers."""
+    paths (SIMD and portable): the same integers."""
     rng = np.random.default_rng(3)
     c, o = 16, 40
     l1 = ConvLayer("c1", (c, 9, 7), conv_params(rng, o, c, 3, pads=(1,) * 4))
@@ -119,7 +120,8 @@ def test_residual_tiled_both_builds(hls_kernel):
     prog = build_dae_program(TINY, layers, tiles, shapes, ["in0"], ["t2"])
     arena = np.zeros(prog.arena_words, dtype=np.uint64)
     arena[:prog.tensors["in0"].words] = pack_tensor(x)
-    res = run_words(TINY, prog.words, prog.weights, arena, hls_kernel=hls_kernel)
+    res = run_words(TINY, prog.words, prog.weights, arena, hls_kernel=hls_kernel,
+                    extra_flags=flags)
     y = unpack_tensor(res.arena[prog.tensors["t2"].base:], *shapes["t2"])
     ref = run_graph(layers, {"in0": x})
     assert np.array_equal(y, ref["t2"])
