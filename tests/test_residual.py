@@ -210,3 +210,98 @@ def test_bypass_tile_must_fit_bp_buf():
         from zynq_squeeze.schedule.instructions import Tensor, lower_layers
         lower_layers(cfg, [layer], [DaeTile(8, 8, 4, 4)],
                      [(Tensor(0, 8, 8, 8), Tensor(64, 8, 8, 8))])
+
+
+# -- the C runtime's validator (zsq_rt_validate: the board's only guard) -----------------
+from test_robust_runtime import validate  # noqa: E402,F401  (the fixture)
+
+RT_ERR_ARENA, RT_ERR_INSN = -101, -106
+
+
+def _three_layer_block():
+    """c1: in0 -> t1, c2: t1 -> t2, c3: conv(t2) + in0 -> t3 (in0 read again at the end)."""
+    rng = np.random.default_rng(1)
+    l1 = ConvLayer("c1", (16, 6, 6), conv_params(rng, 16, 16, 3, pads=(1,) * 4))
+    l2 = ConvLayer("c2", (16, 6, 6), conv_params(rng, 24, 16, 3, pads=(1,) * 4))
+    l3 = add_layer(rng, "c3", (24, 6, 6), 16, 3, "in0")
+    layers = [(l1, "in0", "t1"), (l2, "t1", "t2"), (l3, "t2", "t3")]
+    # t2 of another shape than in0: the runtime tells their descriptors apart
+    shapes = {"in0": (16, 6, 6), "t1": (16, 6, 6), "t2": (24, 6, 6), "t3": (16, 6, 6)}
+    cfg = DaeConfig()
+    tiles = [DaeTile(24, 24, 3, 6) for _ in layers]  # two spatial tiles per layer
+    return build_dae_program(cfg, layers, tiles, shapes, ["in0"], ["t3"])
+
+
+def test_runtime_validates_residual_programs_and_their_bypass_lifetime(validate):
+    prog = _three_layer_block()
+    assert validate(prog.words, prog.weights, prog.arena_words) == (0, "")
+    # c2's STOREs moved onto in0: in0 is still to be read by c3's LOAD_BYPASS, so the
+    # two tensors are live at once (without LOAD_BYPASS in the lifetimes, in0 would have
+    # died at c1's last LOAD_INPUT and the edit would pass)
+    src = prog.tensors["in0"]
+    words = [int(w) for w in prog.words]
+    out, delta = [], None
+    for i, w in enumerate(words):
+        d = isa.decode(w)
+        if prog.layer_ends[0] < i <= prog.layer_ends[1] and d.op == isa.OP_SET:
+            if d.reg == isa.ST_BASE:
+                delta = src.base - d.value
+                w = isa.set_reg(isa.ST_BASE, src.base) | (w & isa.DEP_MASK)
+            elif d.reg == isa.ST_DST0 and delta is not None:
+                w = isa.set_reg(isa.ST_DST0, d.value + delta) | (w & isa.DEP_MASK)
+        out.append(w)
+    assert delta is not None
+    rc, msg = validate(out, prog.weights, prog.arena_words)
+    assert rc == RT_ERR_ARENA and "overlaps" in msg, msg
+
+
+@pytest.mark.parametrize("reg,value", [(isa.LB_Y0, 5), (isa.LB_NG, 0), (isa.RQ_BP_MULT, 3),
+                                       (isa.RQ_BP_SHIFT, 41)])
+def test_runtime_refuses_bad_bypass_fields(validate, reg, value):
+    prog = _one_block(DaeConfig())
+    words = prog.words.tolist()
+    words[_set_index(words, reg)] = isa.set_reg(reg, value)
+    rc, msg = validate(words, prog.weights, prog.arena_words)
+    assert rc == RT_ERR_INSN and ("LOAD_BYPASS" in msg or "bypass multiplier" in msg), msg
+
+
+def test_runtime_checks_a_bypass_read_from_a_program_input():
+    """zsq_rt_check_io: LOAD_BYPASS reads a program input like LOAD_INPUT: the words it
+    reads must lie in the input ranges the host copies (here in1, read only as a bypass)."""
+    import ctypes
+
+    from test_robust_runtime import CFG, _Program
+    from zynq_squeeze.codegen.hls_project import dae_config_header
+    from zynq_squeeze.toolchain import compiler
+
+    rng = np.random.default_rng(4)
+    l1 = ConvLayer("c1", (8, 4, 4), conv_params(rng, 8, 8, 3, pads=(1,) * 4))
+    l2 = add_layer(rng, "c2", (8, 4, 4), 8, 3, "in1")
+    layers = [(l1, "in0", "t1"), (l2, "t1", "t2")]
+    shapes = {k: (8, 4, 4) for k in ("in0", "in1", "t1", "t2")}
+    cfg = DaeConfig()
+    prog = build_dae_program(cfg, layers, [DaeTile(8, 8, 4, 4)] * 2, shapes, ["in0", "in1"],
+                             ["t2"])
+    lib = ctypes.CDLL(str(compiler.shared_library(dae_config_header(CFG, "residual tests"))))
+    u64p = ctypes.POINTER(ctypes.c_uint64)
+    w = np.ascontiguousarray(prog.words, dtype=np.uint64)
+    k = np.ascontiguousarray(prog.weights, dtype=np.uint64)
+    p = _Program(w.ctypes.data_as(u64p), len(w), k.ctypes.data_as(u64p), len(k),
+                 prog.arena_words, 40, 30, 8, 100)
+    arena = np.zeros(prog.arena_words, dtype=np.uint64)
+
+    class Range(ctypes.Structure):
+        _fields_ = [("word", ctypes.c_int64), ("words", ctypes.c_int64)]
+
+    def check(inputs):
+        ins = (Range * len(inputs))(*[Range(t.base, t.words) for t in inputs])
+        out = prog.tensors["t2"]
+        err = ctypes.create_string_buffer(512)
+        rc = lib.zsq_rt_check_io(ctypes.byref(p), arena.ctypes.data_as(u64p), ins, len(inputs),
+                                 ctypes.byref(Range(out.base, out.words)), 1, err, len(err))
+        return rc, err.value.decode()
+
+    t = prog.tensors
+    assert check([t["in0"], t["in1"]]) == (0, "")
+    rc, msg = check([t["in0"]])
+    assert rc == -100 and "LOAD_INPUT/BYPASS" in msg and "input ranges" in msg, msg
