@@ -610,7 +610,7 @@ void zsqd_load_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS], const zsqd_word *a
    * its tensor, into bp_buf[half] in out_buf's layout (word g of pixel p: bank g % K, row
    * p * pitch + g / K); per row one burst region when it spans every channel group, else
    * one per pixel, as STORE writes them. */
-  if (op == ZSQ_OP_LOAD_BYPASS) {
+  if (C::RESIDUAL && op == ZSQ_OP_LOAD_BYPASS) {
     const int G = regs[ZSQ_LB_G];
     const int rows = regs[ZSQ_LB_ROWS], cols = regs[ZSQ_LB_COLS], ng = regs[ZSQ_LB_NG];
     const int pitch = regs[ZSQ_LB_PITCH];
@@ -875,8 +875,9 @@ void zsqd_compute_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS],
     const int ph = insn[8], oh = insn[13];
     const bool relu = insn[9], avg = insn[10];
     const int dst = insn.range(12, 11);
-    /* residual add: bp_buf[bh] row a_row holds the bypass of acc row a_row */
-    const bool add = insn[14];
+    /* residual add: bp_buf[bh] row a_row holds the bypass of acc row a_row; an engine
+     * built without it (ZSQD_RESIDUAL 0) has no bypass datapath: constant false */
+    const bool add = C::RESIDUAL && insn[14];
     const int bh = insn[15];
     const ap_uint<16> bp_mult = regs[ZSQ_RQ_BP_MULT - 64];
     const ap_uint<6> bp_shift = regs[ZSQ_RQ_BP_SHIFT - 64];

@@ -52,6 +52,9 @@
 #ifndef ZSQD_BP_ROWS
 #define ZSQD_BP_ROWS 512 /* rows per bank of each bp_buf half (residual add bypass tiles) */
 #endif
+#ifndef ZSQD_RESIDUAL
+#define ZSQD_RESIDUAL 1 /* 1: the residual add's datapath (LOAD_BYPASS, REQUANT RQ_ADD) is built */
+#endif
 #ifndef ZSQD_QUEUE_DEPTH
 #define ZSQD_QUEUE_DEPTH 512 /* command queue depth (instructions) */
 #endif
@@ -100,6 +103,7 @@ struct zsqd_cfg {
   static constexpr int SQ_ROWS = ZSQD_SQ_ROWS;
   static constexpr int OUT_ROWS = ZSQD_OUT_ROWS;
   static constexpr int BP_ROWS = ZSQD_BP_ROWS;
+  static constexpr bool RESIDUAL = ZSQD_RESIDUAL != 0;
   static constexpr int QUEUE_DEPTH = ZSQD_QUEUE_DEPTH;
   static constexpr int TOKEN_DEPTH = ZSQD_TOKEN_DEPTH;
 };

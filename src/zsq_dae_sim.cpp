@@ -107,6 +107,7 @@ int check_load(const zsqd_word &w, const int32_t *r, int64_t act_words, int64_t 
     if (cdiv(n, C::PE_OC) > (is_w ? C::W_ROWS : C::P_ROWS))
       return e.fail(ZSQD_ERR_BUFFER, idx, is_w ? "LOAD_WEIGHT: block overflows w_buf" : "LOAD_PARAMS: overflows p_buf");
   } else if (op == ZSQ_OP_LOAD_BYPASS) { /* residual add: a window inside its tensor */
+    if (!C::RESIDUAL) return e.fail(ZSQD_ERR_OPCODE, idx, "LOAD_BYPASS: engine built without the residual add");
     const int64_t base = r[ZSQ_LB_BASE], H = r[ZSQ_LB_H], W = r[ZSQ_LB_W], G = r[ZSQ_LB_G];
     const int64_t y0 = r[ZSQ_LB_Y0], x0 = r[ZSQ_LB_X0], g0 = r[ZSQ_LB_G0];
     const int64_t rows = r[ZSQ_LB_ROWS], cols = r[ZSQ_LB_COLS], ng = r[ZSQ_LB_NG], pitch = r[ZSQ_LB_PITCH];
@@ -169,6 +170,7 @@ int check_compute(const zsqd_word &w, const int32_t *r, long idx, Err &e) {
                   !field_ok(r[ZSQ_RQ_AVG_SHIFT - 64], 1, ZSQD_SHIFT_MAX)))
       return e.fail(ZSQD_ERR_REQUANT, idx, "REQUANT: average constants out of range");
     if (w[14]) { /* residual add: the bypass rescaling and the bp_buf rows it reads */
+      if (!C::RESIDUAL) return e.fail(ZSQD_ERR_OPCODE, idx, "REQUANT: engine built without the residual add");
       if (w[10]) return e.fail(ZSQD_ERR_FIELD, idx, "REQUANT: a residual add with the average constants");
       if (r[ZSQ_RQ_BP_MULT - 64] < (1 << 14) || r[ZSQ_RQ_BP_MULT - 64] >= (1 << 15) ||
           !field_ok(r[ZSQ_RQ_BP_SHIFT - 64], 1, ZSQD_SHIFT_MAX))

@@ -4,9 +4,11 @@ The C simulation against the numpy integer reference, bit for bit, on hypothesis
 shapes and tilings (ResNet basic blocks with an identity or a 1x1 stride-2 bypass,
 linear bottlenecks without ReLU); the fast cycle model equal to the executed timing; the
 scale alignment's accuracy against float; the validators' refusals."""
+import ctypes
+
 import numpy as np
 import pytest
-from helpers import TINY, conv_params, rand_input
+from helpers import TINY, conv_params, rand_input, rt_library, rt_program, rt_validator
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -213,9 +215,13 @@ def test_bypass_tile_must_fit_bp_buf():
 
 
 # -- the C runtime's validator (zsq_rt_validate: the board's only guard) -----------------
-from test_robust_runtime import validate  # noqa: E402,F401  (the fixture)
-
 RT_ERR_ARENA, RT_ERR_INSN = -101, -106
+RT_CFG = DaeConfig(k=1)
+
+
+@pytest.fixture(scope="module")
+def validate():
+    return rt_validator(RT_CFG)
 
 
 def _three_layer_block():
@@ -268,12 +274,6 @@ def test_runtime_refuses_bad_bypass_fields(validate, reg, value):
 def test_runtime_checks_a_bypass_read_from_a_program_input():
     """zsq_rt_check_io: LOAD_BYPASS reads a program input like LOAD_INPUT: the words it
     reads must lie in the input ranges the host copies (here in1, read only as a bypass)."""
-    import ctypes
-
-    from test_robust_runtime import CFG, _Program
-    from zynq_squeeze.codegen.hls_project import dae_config_header
-    from zynq_squeeze.toolchain import compiler
-
     rng = np.random.default_rng(4)
     l1 = ConvLayer("c1", (8, 4, 4), conv_params(rng, 8, 8, 3, pads=(1,) * 4))
     l2 = add_layer(rng, "c2", (8, 4, 4), 8, 3, "in1")
@@ -282,12 +282,9 @@ def test_runtime_checks_a_bypass_read_from_a_program_input():
     cfg = DaeConfig()
     prog = build_dae_program(cfg, layers, [DaeTile(8, 8, 4, 4)] * 2, shapes, ["in0", "in1"],
                              ["t2"])
-    lib = ctypes.CDLL(str(compiler.shared_library(dae_config_header(CFG, "residual tests"))))
+    lib = rt_library(RT_CFG)
+    p, _keep = rt_program(prog.words, prog.weights, prog.arena_words)
     u64p = ctypes.POINTER(ctypes.c_uint64)
-    w = np.ascontiguousarray(prog.words, dtype=np.uint64)
-    k = np.ascontiguousarray(prog.weights, dtype=np.uint64)
-    p = _Program(w.ctypes.data_as(u64p), len(w), k.ctypes.data_as(u64p), len(k),
-                 prog.arena_words, 40, 30, 8, 100)
     arena = np.zeros(prog.arena_words, dtype=np.uint64)
 
     class Range(ctypes.Structure):
@@ -305,3 +302,28 @@ def test_runtime_checks_a_bypass_read_from_a_program_input():
     assert check([t["in0"], t["in1"]]) == (0, "")
     rc, msg = check([t["in0"]])
     assert rc == -100 and "LOAD_INPUT/BYPASS" in msg and "input ranges" in msg, msg
+
+
+def test_engine_without_the_residual_datapath():
+    """The engine search builds the residual add's datapath (its LUTs) only for models
+    that add a bypass; an engine without it refuses such layers: the tiler names it, the
+    simulation returns -2."""
+    from zynq_squeeze.boards import get_board
+    from zynq_squeeze.schedule.select import choose_engine
+    from zynq_squeeze.schedule.dae_resources import estimate
+
+    rng = np.random.default_rng(0)
+    plain = ConvLayer("p", (16, 8, 8), conv_params(rng, 16, 16, 3, pads=(1,) * 4))
+    add = add_layer(rng, "a", (16, 8, 8), 16, 3, "in0")
+    board = get_board("zybo-z7-20")
+    assert choose_engine(board, [plain]).residual is False
+    with_add = choose_engine(board, [plain, add])
+    assert with_add.residual is True and with_add.bp_rows >= 8 * 8 * 1
+    off = DaeConfig(residual=False)
+    assert estimate(off).lut < estimate(DaeConfig()).lut
+    assert "residual" in dae_tiling.overflow(off, add, DaeTile(16, 16, 8, 8))
+    prog = _one_block(DaeConfig())
+    arena = np.zeros(prog.arena_words, dtype=np.uint64)
+    with pytest.raises(EngineError) as e:
+        run_words(DaeConfig(residual=False), prog.words, prog.weights, arena)
+    assert e.value.code == -2 and "without the residual add" in str(e.value)

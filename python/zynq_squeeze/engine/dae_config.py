@@ -79,6 +79,9 @@ class DaeConfig:
     # residual add: bypass tiles (bp_buf[2][K][bp_rows]); the engine search sizes it to the
     # model's needs (16 rows of LUTRAM when no layer adds a bypass)
     bp_rows: int = 512
+    # the residual add's datapath (LOAD_BYPASS, REQUANT RQ_ADD: ~6.5k LUT at k=3) is built;
+    # the engine search leaves it out of models without a residual add
+    residual: bool = True
     queue_depth: int = 512
     token_depth: int = 8
     clock_mhz: float = 100.0
@@ -122,6 +125,7 @@ class DaeConfig:
                 "ZSQD_P_ROWS": self.p_rows, "ZSQD_ACC_ROWS": self.acc_rows,
                 "ZSQD_CV_ROWS": self.cv_rows, "ZSQD_SQ_ROWS": self.sq_rows,
                 "ZSQD_OUT_ROWS": self.out_rows, "ZSQD_BP_ROWS": self.bp_rows,
+                "ZSQD_RESIDUAL": int(self.residual),
                 "ZSQD_QUEUE_DEPTH": self.queue_depth,
                 "ZSQD_TOKEN_DEPTH": self.token_depth, "ZSQD_DEPTH_LOAD": self.depth_load,
                 "ZSQD_DEPTH_MAC": self.depth_mac, "ZSQD_DEPTH_RQ": self.depth_rq,
@@ -139,6 +143,8 @@ class DaeConfig:
         for f, (lo, hi) in _CONFIG_RANGES.items():
             if f in d:
                 _check_int(f, d[f], lo, hi)
+        if "residual" in d and type(d["residual"]) is not bool:
+            raise FieldError("residual", f"must be true or false, got {d['residual']!r}")
         if "clock_mhz" in d:
             c = d["clock_mhz"]
             if not (isinstance(c, (int, float)) and not isinstance(c, bool)

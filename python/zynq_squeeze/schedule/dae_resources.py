@@ -74,7 +74,9 @@ LUT / FF -- estimates (no synthesis here), per construct, each with its basis:
   plus a 24-bit adder chain, ~80), the 42-bit rounding add (42), the shift by 1..40 (3
   levels of 4:1 muxes over 42 bits: 126) and the add into the conv term (22 bits used):
   ~270 LUT; ~90 FF of pipeline registers. bp_buf's half select (2:1 x 64 per bank) is in
-  the bank muxes; the load module's bypass loop adds three counters.
+  the bank muxes; the load module's bypass loop adds three counters. An engine built
+  without the residual add (``DaeConfig.residual`` False, ``ZSQD_RESIDUAL 0``: the engine
+  search's choice for models without one) has none of it, and no bp_buf.
 * Pool lane (``POOL_PER_LANE``, pe_oc lanes): a 32-bit add (avg), an 8-bit-vs-32 compare and
   a 3:1 select of the 32-bit running value: 75 LUT, 45 FF.
 * Bank read muxes (``mux_luts``): an n:1 mux costs ceil((n-1)/3) LUT6 per bit: CONV source
@@ -262,8 +264,8 @@ def dae_arrays(cfg: DaeConfig) -> list[Array]:
         Array("acc", ACC_BITS, cfg.acc_rows, P, 1),
         Array("cv_buf", WORD_BITS, cfg.cv_rows, K, 1),
         Array("sq_buf", WORD_BITS, cfg.sq_rows, K, 1),
-        Array("bp_buf", WORD_BITS, cfg.bp_rows, K, 2),  # residual add: load -> compute
-    ]
+    ] + ([Array("bp_buf", WORD_BITS, cfg.bp_rows, K, 2)]  # residual add: load -> compute
+         if cfg.residual else [])  # without ZSQD_RESIDUAL nothing reads it: synthesis drops it
 
 
 def dae_fifos(cfg: DaeConfig) -> list[Array]:
@@ -305,7 +307,7 @@ def logic_breakdown(cfg: DaeConfig, setup_mul_impl: str = "fabric"
              + P * mux_luts(2, PARAM_BITS_USED)   # p_buf half select per lane
              + P * mux_luts(2, ACC_BITS)          # acc write data: CONV / POOL
              + 2 * K * mux_luts(2, WORD_BITS)     # out_buf write data: REQUANT / POOL
-             + K * mux_luts(2, WORD_BITS))        # bp_buf half select per bank (residual add)
+             + (K * mux_luts(2, WORD_BITS) if cfg.residual else 0))  # bp_buf half select
     n_counters = sum(COUNTERS.values())
     n_regs = sum(REGS_READ.values())
     setup = (setup_mul_count() * LUT_PER_SETUP_MUL, setup_mul_count() * FF_PER_SETUP_MUL) \
@@ -321,7 +323,8 @@ def logic_breakdown(cfg: DaeConfig, setup_mul_impl: str = "fabric"
         "fifos": (sum(f.luts for f in fifos), sum(f.ffs for f in fifos)),
         "mac_array": (P * MAC_TREE_PER_OC[0], P * MAC_TREE_PER_OC[1]),
         "requant": (P * REQUANT_PER_LANE[0], P * REQUANT_PER_LANE[1]),
-        "residual_add": (P * BYPASS_PER_LANE[0], P * BYPASS_PER_LANE[1]),
+        "residual_add": (P * BYPASS_PER_LANE[0], P * BYPASS_PER_LANE[1]) if cfg.residual
+        else (0, 0),
         "pool": (P * POOL_PER_LANE[0], P * POOL_PER_LANE[1]),
         "bank_muxes": (muxes, 0),
         "counters": (n_counters * LUT_PER_COUNTER, n_counters * FF_PER_COUNTER),

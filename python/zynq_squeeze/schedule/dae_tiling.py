@@ -81,6 +81,8 @@ def capacity(cfg: DaeConfig) -> dict[str, int]:
 
 def overflow(cfg: DaeConfig, layer, tile: DaeTile) -> str | None:
     """The first buffer ``tile`` overflows ("in_buf: needs 2300 rows, has 2048"), or None."""
+    if layer.kind == "conv_add" and not cfg.residual:
+        return "the engine is built without the residual add (DaeConfig.residual)"
     cap = capacity(cfg)
     for name, n in needs(cfg, layer, tile).items():
         if n > cap[name]:

@@ -439,6 +439,7 @@ def lower_conv_layer(em: Emitter, layer: ConvLayer, tile: DaeTile, pl: LayerPlac
     _check(not add or (bp is not None and layer.pool is None
                        and (bp.c, bp.h, bp.w) == tuple(layer.out_shape)),
            layer, "a residual add needs a bypass tensor of the output's shape and no pool")
+    _check(not add or em.cfg.residual, layer, "the engine is built without the residual add")
     pe_oc = em.cfg.pe_oc
     conv, pool = layer.conv, layer.pool
     kh, kw = conv.kernel
