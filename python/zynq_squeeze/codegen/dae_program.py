@@ -12,7 +12,7 @@ Layouts (64-bit little-endian words):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -238,15 +238,21 @@ def _check_graph(layers, shapes: dict, inputs: list, outputs: list) -> None:
 
 def build_dae_program(cfg: DaeConfig, layers, tiles: list[DaeTile], tensors: dict | None = None,
                       inputs=None, outputs=None) -> DaeProgram:
-    """The program of ``layers``: a list of Layer (a chain: tensor k feeds layer k) or of
-    ``(Layer, input id, output id)`` with ``tensors`` id -> (C, H, W) and the function's
-    ``inputs``/``outputs`` ids."""
+    """The program of ``layers``: a list of Layer (a chain: tensor k feeds layer k; a
+    residual add's bypass is then an extra program input ``("bypass", k)`` after the
+    first) or of ``(Layer, input id, output id)`` with ``tensors`` id -> (C, H, W) and the
+    function's ``inputs``/``outputs`` ids."""
     if layers and not isinstance(layers[0], tuple):
         chain = list(layers)
-        layers = [(layer, k, k + 1) for k, layer in enumerate(chain)]
+        layers = [(replace(layer, bypass=("bypass", k)) if isinstance(layer, ConvAddLayer)
+                   else layer, k, k + 1) for k, layer in enumerate(chain)]
         tensors = {0: tuple(chain[0].in_shape), **{k + 1: tuple(l.out_shape)
                                                    for k, l in enumerate(chain)}}
         inputs, outputs = [0], [len(chain)]
+        for layer, k, _ in layers:
+            if isinstance(layer, ConvAddLayer):
+                tensors[layer.bypass] = tuple(layer.out_shape)
+                inputs.append(layer.bypass)
     layers = [tuple(x) for x in layers]
     shapes = {k: tuple(int(d) for d in v) for k, v in tensors.items()}
     _check_graph(layers, shapes, list(inputs), list(outputs))
