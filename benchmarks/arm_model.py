@@ -83,7 +83,7 @@ def _isolate(call: relax.Call, mod: tvm.IRModule) -> tuple[tvm.IRModule, list]:
     bb = relax.BlockBuilder()
     with bb.function("main", params):
         with bb.dataflow():
-            y = bb.emit_output(relax.Call(call.op, args, call.attrs, call.sinfo_args))
+            y = bb.emit_output(relax.Call(call.op, args, call.attrs, call.ty_args))
         bb.emit_func_output(y)
     new = bb.get()
     for gv, f in prims.items():
