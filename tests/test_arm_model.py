@@ -54,6 +54,17 @@ def test_op_time_refuses_negative_work():
         arm_model.op_time(A9, "conv", -1, 0)
 
 
+def test_quantize_counts_the_values_written():
+    """3 channels padded to 8: the loop writes 3 values per pixel, the driver copies 8."""
+    io = arm_model.CallIo(in_floats=3 * 64 * 64, in_int8=8 * 64 * 64, out_floats=10,
+                          out_int8=16, n_in=1, n_out=1)
+    patched = arm_model.CallIo(**{**io.__dict__, "in_quant": 27 * 64 * 64})
+    q, qp = (arm_model.call_parts(A9, x)["quantize"] for x in (io, patched))
+    hz = A9.clock_mhz * 1e6
+    assert q == pytest.approx(3 * 64 * 64 * arm_model.QUANTIZE_CYCLES_PER_ELEM / hz)
+    assert qp == pytest.approx(9 * q)
+
+
 def test_call_parts_monotonic_in_bytes():
     small = arm_model.CallIo(in_floats=100, in_int8=128, out_floats=10, out_int8=16, n_in=1,
                              n_out=1)
@@ -75,7 +86,7 @@ def test_squeezenet_call_copies_are_small_next_to_the_accelerator():
     few milliseconds next to a ~28 ms accelerator run (modeled at 100 MHz), and the
     scalar quantize loop over the patches is most of it."""
     io = arm_model.CallIo(in_floats=3 * 224 * 224, in_int8=111 * 111 * 32, out_floats=1000,
-                          out_int8=1000, n_in=1, n_out=1)
+                          out_int8=1000, n_in=1, n_out=1, in_quant=111 * 111 * 27)
     parts = arm_model.call_parts(A9, io)
     ms = sum(parts.values()) * 1e3
     assert 0.2 < ms < 5.0, ms
@@ -108,6 +119,25 @@ def test_partition_report_carries_cpu_conv_work():
     # input, weights and output in float32
     assert c.bytes == 4 * (16 * 24 * 24 + 32 * 16 * 9 + 32 * 24 * 24)
     assert json.loads(json.dumps(rep.to_json()))["cpu_ops"][0]["flops"] >= 0
+
+
+def test_lrn_and_softmax_are_counted_as_their_parts():
+    """ONNX's LRN arrives as multiply, avg_pool3d (over 5 channels), add, power, divide."""
+    g = GraphBuilder((1, 8, 12, 12), seed=1)
+    g.conv(16, 3, pad=1)
+    g.op("LRN", size=5, alpha=1e-4, beta=0.75, bias=1.0)
+    g.conv(8, 1)
+    g.op("Flatten")
+    g.op("Softmax")
+    ops = {op.op: op for op in _partitioned(g.model()).cpu_ops}
+    n = 16 * 12 * 12
+    assert ops["relax.power"].op_class == "transcendental"
+    assert ops["relax.power"].flops == n * 2 * 16
+    assert ops["relax.nn.avg_pool3d"].op_class == "pool"
+    assert ops["relax.nn.avg_pool3d"].flops == n * 5
+    assert ops["relax.nn.softmax"].op_class == "softmax" and ops["relax.nn.softmax"].flops > 0
+    t = {k: arm_model.op_time(A9, o.op_class, o.flops, o.bytes).ms for k, o in ops.items()}
+    assert t["relax.power"] > t["relax.multiply"]  # exp-based: far slower per element
 
 
 def test_cpu_conv_time_proportional_to_macs():
@@ -164,6 +194,8 @@ def test_report_json_end_to_end(built):
             c[f"{k}_ms"] for k in ("quantize", "copy_in", "sync", "start_wait", "copy_out",
                                    "dequantize")), abs=1e-5)
         assert c["in_int8_bytes"] % 8 == 0 and c["in_int8_bytes"] > 0
+        # the quantize loop writes the real channels only (the arena's padding stays 0)
+        assert 0 < c["quantized_values"] <= c["in_int8_bytes"]
     assert math.isclose(sum(perf["share"].values()), 1.0, abs_tol=1e-3)
     json.dumps(rep)  # serializable
 

@@ -17,9 +17,10 @@ import numpy as np
 from ..quantize.layers import ConvLayer, ConvParams
 
 # C*KH*KW up to 32 words per output pixel (in_buf rows per pixel). Not raised for
-# AlexNet's conv1 (3x11x11 = 363 channels): patches would cut its accelerator time from
-# 13.2 to 8.1 ms (modeled) but the glue's scalar patch quantize grows from 2.4 to 6.7 ms
-# on the Cortex-A9 (schedule/arm_model.py): 18.4 ms end to end instead of 17.3.
+# AlexNet's conv1 (3x11x11 = 363 channels, 46 words): patches would cut its accelerator
+# time from 13.2 to 8.1 ms (modeled) but add 7.7 ms on the Cortex-A9 (the glue's scalar
+# quantize of 1.1 M patch values, and 2.8x the bytes to copy and sync; schedule/
+# arm_model.py): 18.3 ms end to end instead of 15.8.
 MAX_PATCH_CHANNELS = 256
 
 

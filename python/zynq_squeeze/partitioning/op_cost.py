@@ -4,14 +4,15 @@ These are graph facts (shapes and attributes of a Relax call), not board facts: 
 time model (``schedule.arm_model``) turns them into modeled time on a given CPU. Counts
 are for float32 tensors as TVM's CPU code computes them:
 
-* ``flops``: one multiply-accumulate = 2 FLOPs (conv2d, matmul); a pool window element,
-  an elementwise operation = 1 FLOP per output element and input element it reads;
-  ``exp`` counted as ``EXP_FLOPS`` (softmax, LRN's power).
+* ``flops``: one multiply-accumulate = 2 FLOPs (conv2d, matmul); 1 per pool window
+  element; 1 per output element of an elementwise operator; ``exp`` counted as
+  ``EXP_FLOPS`` (softmax, and power, log, sigmoid...: ONNX's LRN arrives as multiply,
+  avg_pool3d, add, power, divide).
 * ``bytes``: every input tensor read once and the output written once (4 bytes per
   element). A reshape-like operator moves nothing (Relax's VM makes a view).
 
 ``op_class`` names the efficiency class the time model applies (``conv``, ``dense``,
-``pool``, ``elementwise``, ``softmax``, ``lrn``, ``copy``).
+``pool``, ``elementwise``, ``softmax``, ``transcendental``, ``copy``).
 """
 from __future__ import annotations
 
@@ -57,7 +58,14 @@ def _tensor_args(call: relax.Call) -> list:
     return [a for a in out if _shape(a) is not None]
 
 
-_POOLS = ("relax.nn.max_pool2d", "relax.nn.avg_pool2d")
+_POOLS = ("relax.nn.max_pool1d", "relax.nn.avg_pool1d", "relax.nn.max_pool2d",
+          "relax.nn.avg_pool2d", "relax.nn.max_pool3d", "relax.nn.avg_pool3d")
+# exp-based elementwise operators (ONNX's LRN arrives as multiply, avg_pool3d over the
+# channels, add, power, divide): FLOPs per output element
+_TRANSCENDENTAL = {"relax.exp": EXP_FLOPS, "relax.log": EXP_FLOPS,
+                   "relax.power": 2 * EXP_FLOPS, "relax.sigmoid": EXP_FLOPS + 2,
+                   "relax.tanh": EXP_FLOPS + 4, "relax.sqrt": EXP_FLOPS // 2,
+                   "relax.rsqrt": EXP_FLOPS // 2, "relax.erf": EXP_FLOPS}
 _GLOBAL_POOLS = ("relax.nn.adaptive_avg_pool2d", "relax.mean", "relax.max", "relax.sum")
 _COPIES = ("relax.concat", "relax.split", "relax.strided_slice", "relax.take",
            "relax.nn.pad", "relax.layout_transform")
@@ -82,18 +90,16 @@ def op_work(call: relax.Call, op: str) -> OpWork | None:
         a = _shape(call.args[0])
         return OpWork("dense", 2 * n_out * a[-1], moved, out_shape)
     if op in _POOLS:
-        ks = [int(k) for k in call.attrs.pool_size]
-        return OpWork("pool", n_out * ks[0] * ks[1], moved, out_shape)
+        window = int(np.prod([int(k) for k in call.attrs.pool_size]))
+        return OpWork("pool", n_out * window, moved, out_shape)
     if op in _GLOBAL_POOLS:
         n_in = int(np.prod(_shape(call.args[0]), dtype=np.int64))
         return OpWork("pool", n_in, moved, out_shape)
     if op == "relax.nn.softmax" or op == "relax.nn.log_softmax":
         # max, subtract, exp, sum, divide: two passes over the input
         return OpWork("softmax", n_out * (EXP_FLOPS + 4), moved + _nbytes(call), out_shape)
-    if op in ("tir.lrn", "relax.nn.lrn") or "lrn" in op:
-        # square-sum over `size` channels, then x / (k + a*s/size)^beta (pow = exp + log)
-        size = 5
-        return OpWork("lrn", n_out * (2 * size + 2 * EXP_FLOPS + 3), moved, out_shape)
+    if op in _TRANSCENDENTAL:
+        return OpWork("transcendental", n_out * _TRANSCENDENTAL[op], moved, out_shape)
     if op in _COPIES:
         return OpWork("copy", 0, moved, out_shape)
     # elementwise (add, multiply, relu, clip, quantize-like casts, ...) and anything else:

@@ -17,7 +17,10 @@ def _call_io(lf, prog) -> arm_model.CallIo:
         in_floats=floats(lf.input_shapes), out_floats=floats(lf.output_shapes),
         in_int8=sum(8 * prog.tensors[t].words for t in lf.inputs),
         out_int8=sum(8 * prog.tensors[t].words for t in lf.outputs),
-        n_in=len(lf.inputs), n_out=len(lf.outputs))
+        n_in=len(lf.inputs), n_out=len(lf.outputs),
+        # the program's input tensors: C*H*W, or the first layer's patches
+        in_quant=sum(prog.tensors[t].c * prog.tensors[t].h * prog.tensors[t].w
+                     for t in lf.inputs))
 
 
 def cpu_section(res, board) -> dict:
@@ -38,6 +41,7 @@ def cpu_section(res, board) -> dict:
             parts = arm_model.call_parts(cpu, io)
             row = {"function": lf.symbol, "batch": lf.batch,
                    "in_floats": io.in_floats * lf.batch, "in_int8_bytes": io.in_int8 * lf.batch,
+                   "quantized_values": io.in_quant * lf.batch,
                    "out_floats": io.out_floats * lf.batch,
                    "out_int8_bytes": io.out_int8 * lf.batch}
             row.update({f"{k}_ms": round(v * lf.batch * 1e3, 6) for k, v in parts.items()})

@@ -37,10 +37,10 @@ from ..boards import Cpu
 # Convolutions: 0.30 (SqueezeNet's and MobileNet's whole-network figure: the lower end,
 # and the per-core figure if two cores scaled perfectly). The rest are assumptions: a
 # batch-1 dense layer streams its weights (the memory term binds), pools and
-# elementwise operators are simple NEON loops, exp-heavy ones (softmax, LRN) run far
-# below peak.
+# elementwise operators are simple NEON loops, exp-based ones (softmax, power, ...) run
+# far below peak.
 EFFICIENCY = {"conv": 0.30, "dense": 0.30, "pool": 0.15, "elementwise": 0.15,
-              "softmax": 0.05, "lrn": 0.05, "copy": 1.0}
+              "softmax": 0.05, "transcendental": 0.05, "copy": 1.0}
 
 # One core's sustained DDR streaming rate (read + write through L1/L2), GB/s: an
 # assumption of a quarter of the 4.2 GB/s DDR3 peak (ARCHITECTURE.md; the PS DDR
@@ -111,9 +111,11 @@ def op_time(cpu: Cpu, op_class: str, flops: int, nbytes: int) -> ArmTime:
 @dataclass(frozen=True)
 class CallIo:
     """What one offloaded call moves per image: ``in_floats``/``out_floats`` float32
-    elements of its inputs/outputs, ``in_int8``/``out_int8`` the int8 bytes the glue
-    writes/reads (HWC, channels padded to 8, or the first layer's patches), one range per
-    input and output (``n_in``/``n_out``)."""
+    elements of its inputs/outputs, ``in_int8``/``out_int8`` the bytes of their int8
+    ranges (HWC, channels padded to 8: what the driver copies and syncs), one range per
+    input and output (``n_in``/``n_out``); ``in_quant`` the int8 values the glue's
+    quantize loop writes (the real channels, or the first layer's C*KH*KW*OH*OW patch
+    values; the padding bytes of the static arena stay zero), default ``in_floats``."""
 
     in_floats: int
     in_int8: int
@@ -121,6 +123,7 @@ class CallIo:
     out_int8: int
     n_in: int
     n_out: int
+    in_quant: int | None = None
 
 
 def call_parts(cpu: Cpu, io: CallIo) -> dict[str, float]:
@@ -133,10 +136,10 @@ def call_parts(cpu: Cpu, io: CallIo) -> dict[str, float]:
     def lines(nbytes: int) -> int:
         return -(-nbytes // CACHE_LINE_BYTES)
 
-    q_elems = max(io.in_floats, io.in_int8)
+    q_elems = io.in_floats if io.in_quant is None else io.in_quant
     return {
         "quantize": max(q_elems * QUANTIZE_CYCLES_PER_ELEM / hz,
-                        stream(4 * io.in_floats + io.in_int8)),
+                        stream(4 * io.in_floats + q_elems)),
         "copy_in": stream(2 * io.in_int8),
         # inputs cleaned once; outputs invalidated before the start and after ap_done
         "sync": ((io.n_in + 2 * io.n_out) * SYNC_CALL_US * 1e-6
