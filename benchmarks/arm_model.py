@@ -1,6 +1,7 @@
 """Modeled ARM time per part of an inference, with a host-measured sanity anchor.
 
-For the digits model and the SqueezeNet 1.1 demo model (seeded weights, zybo-z7-20):
+For the digits model, the SqueezeNet 1.1 demo model and AlexNet's convolutional part
+(seeded weights, zybo-z7-20; AlexNet with --models alexnet-features):
 compile (host build), and from report.json the modeled milliseconds of the accelerator,
 the CPU operators on one Cortex-A9 core, the offloaded calls' copies, and the end-to-end
 latency (schedule/arm_model.py, docs/ARM_MODEL.md).
@@ -12,7 +13,7 @@ and the whole float model on the CPU, modeled on the A9 (every operator through 
 formula) vs measured here, next to TVM's published PYNQ figure (2 x Cortex-A9 at 650 MHz,
 auto-tuned: SqueezeNet 1.1 478.3 ms). One JSON line per model.
 
-    python benchmarks/arm_model.py [--models digits,squeezenet1.1] [--repeat 5]
+    python benchmarks/arm_model.py [--models digits,squeezenet1.1,alexnet-features] [--repeat 5]
 """
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ import json  # noqa: E402
 import tempfile  # noqa: E402
 
 import numpy as np  # noqa: E402
+import onnx  # noqa: E402
 import tvm  # noqa: E402
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from tvm import relax  # noqa: E402
 
 import zynq_squeeze  # noqa: E402
@@ -42,9 +45,37 @@ TVM_PYNQ_MS = {"squeezenet1.1": 478.3}  # github.com/apache/tvm wiki "Benchmark"
 HOST = tvm.target.Target({"kind": "llvm"})
 
 
+def alexnet_features(seed: int = 0) -> onnx.ModelProto:
+    """AlexNet's convolutional part (torchvision's: no LRN), seeded He-scaled weights:
+    conv 11x11/4 64, pool, conv 5x5 192, pool, conv 3x3 384, 256, 256, pool (each conv
+    with bias and ReLU, pools 3x3/2)."""
+    rng = np.random.default_rng(seed)
+    nodes, inits, cur, c = [], [], "data", 3
+    for i, (oc, k, s, p, pool) in enumerate([(64, 11, 4, 2, True), (192, 5, 1, 2, True),
+                                             (384, 3, 1, 1, False), (256, 3, 1, 1, False),
+                                             (256, 3, 1, 1, True)]):
+        w = (rng.standard_normal((oc, c, k, k)) * np.sqrt(2 / (c * k * k))).astype(np.float32)
+        inits += [numpy_helper.from_array(w, f"w{i}"),
+                  numpy_helper.from_array(np.full(oc, 0.01, np.float32), f"b{i}")]
+        nodes += [helper.make_node("Conv", [cur, f"w{i}", f"b{i}"], [f"c{i}"],
+                                   kernel_shape=[k, k], strides=[s, s], pads=[p] * 4),
+                  helper.make_node("Relu", [f"c{i}"], [f"r{i}"])]
+        cur, c = f"r{i}", oc
+        if pool:
+            nodes.append(helper.make_node("MaxPool", [cur], [f"p{i}"], kernel_shape=[3, 3],
+                                          strides=[2, 2]))
+            cur = f"p{i}"
+    graph = helper.make_graph(
+        nodes, "alexnet_features",
+        [helper.make_tensor_value_info("data", TensorProto.FLOAT, [1, 3, 224, 224])],
+        [helper.make_tensor_value_info(cur, TensorProto.FLOAT, [1, 256, 6, 6])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
 def _models():
     return {"digits": (digits_model(), (1, 1, 8, 8)),
-            "squeezenet1.1": (squeezenet("1.1", seed=0), (1, 3, 224, 224))}
+            "squeezenet1.1": (squeezenet("1.1", seed=0), (1, 3, 224, 224)),
+            "alexnet-features": (alexnet_features(), (1, 3, 224, 224))}
 
 
 def _cpu_calls(main: relax.Function):

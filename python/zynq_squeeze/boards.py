@@ -1,7 +1,7 @@
 """Zynq boards the accelerator targets: programmable-logic resources and memory bandwidth."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .errors import ZynqSqueezeError
 
@@ -58,8 +58,6 @@ class Board:
         with this board's CPU clock when it differs)."""
         cpu = CPUS[self.family]
         if self.cpu_clock_mhz is not None:
-            from dataclasses import replace
-
             cpu = replace(cpu, clock_mhz=self.cpu_clock_mhz)
         return cpu
 
