@@ -133,8 +133,8 @@ CPUS: dict[str, Cpu] = {
     # Zynq-7000 (UG585 ch. 3; DS190: 667 MHz for the -1 speed grade): dual Cortex-A9
     # MPCore, 32 KiB L1 D-cache per core, 512 KiB shared L2 (PL310). NEON MPE with a
     # 64-bit datapath: VMLA.F32 on a quadword (4 lanes) issues every 2 cycles (Cortex-A9
-    # NEON MPE TRM, DDI 0409, "Instruction timing"; LLVM's ARMScheduleA9.td reserves the
-    # NEON pipe 2 cycles for quad FP ops) = 2 fp32 MACs per cycle.
+    # NEON MPE TRM, DDI 0409, "Instruction timing", as commonly quoted) = 2 fp32 MACs per
+    # cycle; TVM's PYNQ ResNet-18 reaches 1.14 per cycle per core (docs/ARM_MODEL.md).
     "zynq7": Cpu("Cortex-A9", 667.0, 2, 2.0, 32, 512),
     # Zynq UltraScale+ (DS925: APU 1.2 GHz at speed grade -1): quad Cortex-A53, 32 KiB
     # L1 D-cache per core, 1 MiB L2; 2 fp32 MACs per cycle assumed (64-bit NEON
