@@ -327,3 +327,13 @@ def test_engine_without_the_residual_datapath():
     with pytest.raises(EngineError) as e:
         run_words(DaeConfig(residual=False), prog.words, prog.weights, arena)
     assert e.value.code == -2 and "without the residual add" in str(e.value)
+
+
+@pytest.mark.parametrize("cfg", [TINY, DaeConfig()], ids=["tiny", "zybo"])
+def test_bypass_is_the_conv_input(cfg):
+    """y = relu(conv(x) + x): LOAD_INPUT and LOAD_BYPASS read the same tensor."""
+    rng = np.random.default_rng(8)
+    layer = add_layer(rng, "a", (24, 7, 5), 24, 3, "in0")
+    shapes = {"in0": (24, 7, 5), "t1": (24, 7, 5)}
+    for tile in dae_tiling.candidates(cfg, layer)[:3]:
+        check_graph(cfg, [(layer, "in0", "t1")], [tile], shapes, ["in0"], ["t1"])
