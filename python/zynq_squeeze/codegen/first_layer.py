@@ -21,7 +21,7 @@ MAX_PATCH_CHANNELS = 256  # C*KH*KW up to 32 words per output pixel (in_buf rows
 
 def applies(layer) -> bool:
     """True when ``layer`` (reading an image from the host) gains from patch input."""
-    if not isinstance(layer, ConvLayer):
+    if not isinstance(layer, ConvLayer) or layer.conv.groups != 1:
         return False
     c = layer.conv.in_channels
     kh, kw = layer.conv.kernel
