@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from onnx_graphs import GraphBuilder
 from test_cleanup import batch_norm, clip
+from test_robust_runtime import validate as validate  # noqa: F401 (a fixture)
 
 import zynq_squeeze
 from zynq_squeeze.codegen import golden
@@ -278,3 +279,32 @@ def test_grouped_conv_offloads_bit_exact(tmp_path):
     g.conv(32, 3, pad=1, group=2)
     g.conv(32, 3, stride=2, pad=1, group=32)
     build_and_compare(g.model(), (1, 16, 9, 9), tmp_path, n=2, n_calib=8)
+
+
+def test_runtime_validator_refuses_a_depthwise_step_with_input_groups(validate):
+    """zsq_rt_validate (the board's only guard) checks the CONV_DW form too."""
+    rng = np.random.default_rng(8)
+    layer = ConvLayer("dw", (16, 6, 6), depthwise_params(rng, 16, 3, 1, 1))
+    prog = build_dae_program(SMALL, [layer], [default_tile(SMALL, layer)])
+    words = prog.words.tolist()
+    assert validate(words, prog.weights, prog.arena_words)[0] == 0
+    i = next(j for j, w in enumerate(words) if w & 15 == isa.OP_CONV)
+    rc, msg = validate(words[:i] + [isa.set_reg(isa.CV_NG, 2)] + words[i:], prog.weights,
+                       prog.arena_words)
+    assert rc == -106 and "depthwise step has CV_NG = 1" in msg, (rc, msg)
+
+
+def test_tuning_space_has_depthwise_tiles():
+    """The tuner's per-layer tiles for a depthwise layer: no input-channel step, each
+    within the engine's buffers; the default candidate passes the tuner's check."""
+    from zynq_squeeze.tuning.space import TuneSpace, check_candidate
+    from zynq_squeeze.tuning.task import make_task
+
+    task = make_task(from_onnx(inverted_residual((1, 16, 14, 14), 64, 24, 2)), "zybo-z7-20")
+    space = TuneSpace(task, ks=(3,), clocks=(100.0,))
+    dws = [i for i, layer in enumerate(task.layers) if layer.conv.depthwise]
+    assert dws
+    for i in dws:
+        tiles = space.tiles[3][i]
+        assert tiles and all(t.tic == task.layers[i].conv.in_channels for t in tiles)
+    assert check_candidate(task, space.default()) is None

@@ -285,5 +285,4 @@ def reference_chain(layers, x: np.ndarray) -> np.ndarray:
 
 
 __all__ = ["DaeProgram", "FireLayer", "build_dae_program", "pack_block", "pack_dw_block",
-           "pack_params",
-           "pack_tensor", "reference_chain", "unpack_tensor"]
+           "pack_params", "pack_tensor", "reference_chain", "unpack_tensor"]
