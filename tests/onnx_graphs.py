@@ -111,9 +111,10 @@ def small_fire_net(shape=(1, 3, 19, 19), softmax: bool = False) -> onnx.ModelPro
 
 
 def mobilenet_v2(shape=(1, 3, 224, 224), width: float = 1.0, classes: int = 1000,
-                 seed: int = 0) -> onnx.ModelProto:
+                 seed: int = 0, depthwise: bool = True) -> onnx.ModelProto:
     """torchvision's MobileNetV2 as its ONNX export looks (Conv, BatchNormalization,
-    Clip(0, 6), residual Add, GlobalAveragePool, Flatten, Gemm) with seeded weights."""
+    Clip(0, 6), residual Add, GlobalAveragePool, Flatten, Gemm) with seeded weights;
+    ``depthwise=False``: dense 3x3 convolutions in place of the depthwise ones."""
 
     def const(value, prefix):
         name = g._name(prefix)
@@ -147,7 +148,8 @@ def mobilenet_v2(shape=(1, 3, 224, 224), width: float = 1.0, classes: int = 1000
             if t != 1:
                 g.conv(cin * t, 1, bias=False, relu=False)
                 bn_relu6()
-            g.conv(g.c, 3, stride=stride, pad=1, bias=False, relu=False, group=g.c)
+            g.conv(g.c, 3, stride=stride, pad=1, bias=False, relu=False,
+                   group=g.c if depthwise else 1)
             bn_relu6()
             g.conv(ch(c), 1, bias=False, relu=False)
             bn_relu6(relu6=False)

@@ -308,3 +308,15 @@ def test_tuning_space_has_depthwise_tiles():
         tiles = space.tiles[3][i]
         assert tiles and all(t.tic == task.layers[i].conv.in_channels for t in tiles)
     assert check_candidate(task, space.default()) is None
+
+
+def test_mobilenet_v2_offloads_every_mac():
+    """torchvision's MobileNetV2 graph (BatchNorm, ReLU6, depthwise, residual Add,
+    classifier): every conv and the Gemm on the accelerator; only the residual adds (and
+    the flatten) stay on the CPU."""
+    from onnx_graphs import mobilenet_v2
+
+    _, rep = zynq_squeeze.partition(from_onnx(mobilenet_v2((1, 3, 64, 64), classes=10)))
+    assert rep.macs_offloaded == rep.macs_total > 0
+    assert {op.op for op in rep.cpu_ops} == {"relax.add"}, rep.cpu_ops
+    assert len(rep.cpu_ops) == 10  # the residual connections of the 17 blocks
