@@ -96,8 +96,8 @@ def test_depthwise_weight_block_has_one_byte_per_row():
 def depthwise_layers(draw):
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     c = draw(st.sampled_from([8, 13, 16, 24, 40, 64]))
-    k = draw(st.sampled_from([3, 5]))
-    s = draw(st.sampled_from([1, 2]))
+    k = draw(st.sampled_from([3, 3, 5, 7]))
+    s = draw(st.sampled_from([1, 2, 2, 3, 4]))
     pad = draw(st.integers(0, k // 2))
     h, w = draw(st.integers(k, 13)), draw(st.integers(k, 13))
     pool = draw(st.sampled_from([None, None, PoolSpec("max", (2, 2), (2, 2))]))
