@@ -13,6 +13,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import tvm
+from tvm import relax
 from helpers import conv_params, depthwise_params, grouped_params, rand_input
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -248,10 +249,14 @@ def test_inverted_residual_block_offloads_bit_exact(stride, tmp_path):
     assert [layer.conv.depthwise for layer, _, _ in lf.layers] == [False, True, False]
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     vm = res.vm()
+    # the plain TVM entry point compiles the same accelerator program
+    cal = zynq_squeeze.calibrate(from_onnx(model), [c[0] for c in calib], progress=False)
+    vm_tvm = relax.VirtualMachine(tvm.compile(cal, target="zynq-squeeze"), tvm.cpu())
     for _ in range(3):
         x = rng.standard_normal(shape).astype(np.float32)
         y = vm["main"](tvm.runtime.tensor(x)).numpy()
         np.testing.assert_array_equal(y, golden.run_function(lf, [x])[0].reshape(y.shape))
+        np.testing.assert_array_equal(vm_tvm["main"](tvm.runtime.tensor(x)).numpy(), y)
         r = sess.run(None, {"x": x})[0]
         cos = float(y.ravel() @ r.ravel() / (np.linalg.norm(y) * np.linalg.norm(r)))
         assert cos >= 0.99, cos
