@@ -20,7 +20,7 @@ from ..engine.dae_config import PE_IC, DaeConfig, DaeTile
 from ..partitioning import limits
 from ..partitioning.limits import ACC_LIMIT
 from ..quantize import requant
-from ..quantize.layers import ConvLayer, FireLayer
+from ..quantize.layers import ConvLayer, FireLayer, PoolLayer
 from ..quantize.reference import avg_pool_constants, conv_pre_shift, run_layer
 from ..schedule.instructions import Block, Tensor, groups, layer_convs, lower_layers
 
@@ -71,7 +71,7 @@ def check_layer(layer) -> None:
         if e1.out_channels % PE_IC:
             raise ValueError(f"{name}: expand1 channels must be a multiple of 8 (the concat "
                              "is a channel-group offset)")
-    if layer.in_shape[0] != layer_convs(layer)[0].in_channels:
+    if not isinstance(layer, PoolLayer) and layer.in_shape[0] != layer_convs(layer)[0].in_channels:
         raise ValueError(f"{name}: in_shape channels != conv input channels")
     p = layer.pool
     if p is not None and not p.global_pool:
@@ -81,6 +81,11 @@ def check_layer(layer) -> None:
             raise ValueError(f"{name}: pool pads must be in [0, kernel)")
         if min(p.stride) < 1 or max(p.kernel) > 64 or max(p.stride) > 64:
             raise ValueError(f"{name}: unsupported pool window/stride")
+    if isinstance(layer, PoolLayer) and p.kind == "avg" and layer.mult is not None:
+        if not (requant.MULT_MIN <= layer.mult <= requant.MULT_MAX
+                and requant.SHIFT_MIN <= layer.shift <= requant.SHIFT_MAX):
+            raise ValueError(f"{name}: average multiplier ({layer.mult}, {layer.shift}) is "
+                             "outside the requantization lane's range")
     if p is not None and p.kind == "avg":
         try:  # one divisor for every window (a constant multiplier), small enough
             avg_pool_constants(p, *layer.conv_hw)
@@ -202,7 +207,7 @@ def _check_graph(layers, shapes: dict, inputs: list, outputs: list) -> None:
     """Every layer valid for the engine, every tensor produced once before use."""
     produced = set(inputs)
     for layer, ti, to in layers:
-        if not isinstance(layer, (ConvLayer, FireLayer)):
+        if not isinstance(layer, (ConvLayer, FireLayer, PoolLayer)):
             raise TypeError(f"not an accelerator layer: {type(layer).__name__}")
         check_layer(layer)
         if ti not in shapes or to not in shapes:
