@@ -87,3 +87,132 @@ def test_standalone_pool_synthesized_loops(spec):
     cfg = CONFIGS[1]
     tile = candidates(cfg, layer)[-1]  # the smallest: several spatial and channel tiles
     run_check([layer], [tile], cfg, seed=3, hls_kernel=True)
+
+
+# -- through tvm.compile / zynq_squeeze.build --------------------------------------------
+import onnxruntime as ort  # noqa: E402
+import tvm  # noqa: E402
+from onnx_graphs import GraphBuilder, inception_net  # noqa: E402
+
+import zynq_squeeze  # noqa: E402
+from zynq_squeeze.codegen import golden  # noqa: E402
+from zynq_squeeze.frontend import from_onnx  # noqa: E402
+from zynq_squeeze.partitioning import patterns  # noqa: E402
+
+
+def cosine(a, b):
+    a, b = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def _build(model, shape, tmp_path, n=6, seed=0):
+    rng = np.random.default_rng(seed)
+    calib = [rng.standard_normal(shape).astype(np.float32) for _ in range(n)]
+    return zynq_squeeze.build(from_onnx(model), calibration=calib, out_dir=tmp_path), rng
+
+
+def _golden_chain(res, x):
+    """The offloaded functions' golden models in order, with the CPU's Flatten between
+    (each function's input is the previous one's output, reshaped)."""
+    fns = {tuple(lf.input_shapes[0]): lf for lf in res.codegen[0].functions}
+    y = golden.run_function(fns[x.shape], [x])[0]
+    while y.reshape(y.shape[0], -1).shape in fns:
+        y = y.reshape(y.shape[0], -1)
+        y = golden.run_function(fns[y.shape], [y])[0]
+    return y
+
+
+def _check_against_onnx(model, res, rng, shape, runs=3):
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    vm = res.vm()
+    cos = []
+    for _ in range(runs):
+        x = rng.standard_normal(shape).astype(np.float32)
+        y = vm["main"](tvm.runtime.tensor(x)).numpy()
+        np.testing.assert_array_equal(y, _golden_chain(res, x).reshape(y.shape))
+        cos.append(cosine(y, sess.run(None, {"x": x})[0]))
+    assert min(cos) >= 0.99, cos
+    return cos
+
+
+def test_inception_net_is_one_function_bit_exact(tmp_path):
+    """Three inception blocks, the pools between them (after a concat: standalone) and the
+    global average pool are ONE offloaded function (the Gemm after the CPU's Flatten is
+    the second); the concats are channel offsets: every branch stores in place."""
+    shape = (1, 3, 32, 32)
+    model = inception_net(shape)
+    res, rng = _build(model, shape, tmp_path)
+    rep = res.partition_report
+    assert len(rep.functions) == 2, rep.functions
+    assert rep.cpu_ops == [], rep.cpu_ops
+    assert rep.patterns[patterns.CONCAT] == 3 and rep.patterns[patterns.POOL] == 5
+    conv_fn = max(res.codegen[0].functions, key=lambda lf: len(lf.layers))
+    kinds = [layer.kind for layer, _, _ in conv_fn.layers]
+    # 3 branch pools, the pool between stages and the global average: no copy layer
+    assert kinds.count("pool") == 5
+    assert not any("copy" in layer.name for layer, _, _ in conv_fn.layers)
+    # the 4 branches of each of the 3 blocks store into their concat's tensor
+    assert len(conv_fn.views) == 12 and len({r for r, _ in conv_fn.views.values()}) == 3
+    _check_against_onnx(model, res, rng, shape)
+
+
+def test_concat_with_a_part_not_a_multiple_of_8_stays_on_cpu():
+    g = GraphBuilder((1, 8, 6, 6), seed=1)
+    x = g.cur
+    a = g.conv(8, 1, src=x)
+    b = g.conv(12, 3, pad=1, src=x)
+    g.concat([a, b], [8, 12])
+    g.conv(8, 1)
+    _, rep = zynq_squeeze.partition(from_onnx(g.model()))
+    concat = [op for op in rep.cpu_ops if op.op == "relax.concat"]
+    assert len(concat) == 1
+    assert concat[0].reason == "concat part 1 has 12 channels, not a multiple of 8"
+
+
+def _dense_block(input_part: bool):
+    """DenseNet's pattern: every layer reads the concat of all features so far
+    (torchvision's ``cat(features)``): x0 -> f1 = conv(x0), f2 = conv(cat(x0, f1)),
+    conv(cat(x0, f1, f2)) + a 2x2 average pool. x0 is the model input (``input_part``:
+    it must be copied into the concat's tensor) or a conv output (stored in place)."""
+    g = GraphBuilder((1, 8, 10, 10), seed=5)
+    x0 = g.cur if input_part else g.conv(8, 3, pad=1)
+    g.c = 8
+    f1 = g.conv(8, 3, pad=1, src=x0)
+    g.concat([x0, f1], [8, 8])
+    f2 = g.conv(16, 3, pad=1)
+    g.concat([x0, f1, f2], [8, 8, 16])
+    g.conv(16, 1)
+    g.avgpool(2, 2)
+    return g.model()
+
+
+@pytest.mark.parametrize("input_part", [False, True])
+def test_dense_block_concats_bit_exact(tmp_path, input_part):
+    """Both concats are views of the last one's tensor (the first is its prefix); x0 is
+    stored there in place when a conv produces it, copied by one layer when it is the
+    function's input (through tvm.compile)."""
+    shape = (1, 8, 10, 10)
+    model = _dense_block(input_part)
+    rng = np.random.default_rng(2)
+    calib = [rng.standard_normal(shape).astype(np.float32) for _ in range(6)]
+    mod = zynq_squeeze.calibrate(from_onnx(model), calib, progress=False)
+    _, rep = zynq_squeeze.partition(mod)
+    assert len(rep.functions) == 1 and rep.cpu_ops == [], rep
+    res = zynq_squeeze.build(mod, out_dir=tmp_path)
+    lf, = res.codegen[0].functions
+    copies = [layer for layer, _, _ in lf.layers if "copy" in layer.name]
+    assert len(copies) == (1 if input_part else 0)
+    roots = {r for r, _ in lf.views.values()}
+    assert len(roots) == 1  # one tensor: x0 | f1 | f2
+    root, = roots
+    assert lf.tensors[root].shape == (32, 10, 10)
+    # x0 (or its copy) at 0, the first concat at 0 (a prefix), f1 at 8, f2 at 16
+    assert sorted(off for _, off in lf.views.values()) == [0, 0, 8, 16]
+    ex = tvm.compile(mod, target="zynq-squeeze")
+    vm = tvm.relax.VirtualMachine(ex, tvm.cpu())
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    for _ in range(3):
+        x = rng.standard_normal(shape).astype(np.float32)
+        y = vm["main"](tvm.runtime.tensor(x)).numpy()
+        np.testing.assert_array_equal(y, golden.run_function(lf, [x])[0].reshape(y.shape))
+        assert cosine(y, sess.run(None, {"x": x})[0]) >= 0.99

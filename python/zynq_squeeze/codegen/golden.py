@@ -26,11 +26,25 @@ def dequantize(q: np.ndarray, scale: float) -> np.ndarray:
 
 
 def run_function_int8(lf: LoweredFunction, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """int8 (C,H,W) tensors of one image -> int8 outputs, layer by layer."""
-    vals = dict(zip(lf.inputs, inputs))
+    """int8 (C,H,W) tensors of one image -> int8 outputs, layer by layer. A concat part
+    stored in place (``lf.views``) is a channel range of its root's array."""
+    roots: dict = {}
+
+    def write(t, y):
+        r, off = lf.views.get(t, (t, 0))
+        if r not in roots:
+            roots[r] = np.zeros(lf.tensors[r].shape, np.int8)
+        roots[r][off:off + y.shape[0]] = y
+
+    def read(t):
+        r, off = lf.views.get(t, (t, 0))
+        return roots[r][off:off + lf.tensors[t].shape[0]]
+
+    for t, x in zip(lf.inputs, inputs):
+        write(t, np.asarray(x, np.int8))
     for layer, src, dst in lf.layers:
-        vals[dst] = run_layer(layer, vals[src])
-    return [vals[t] for t in lf.outputs]
+        write(dst, run_layer(layer, read(src)))
+    return [read(t).copy() for t in lf.outputs]
 
 
 def run_function(lf: LoweredFunction, inputs: list[np.ndarray]) -> list[np.ndarray]:

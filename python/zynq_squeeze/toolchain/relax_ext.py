@@ -147,7 +147,8 @@ def generate(functions, opts: context.BuildOptions) -> CodegenResult:
     for lf, (layers, tensors, patches) in zip(lowered, modes):
         tiles = choose_tiles(engine, [layer for layer, _, _ in layers], tuning_log=opts.tuning_log,
                              board=board)
-        prog = build_dae_program(engine, layers, tiles, tensors, lf.inputs, lf.outputs)
+        prog = build_dae_program(engine, layers, tiles, tensors, lf.inputs, lf.outputs,
+                                 lf.views)
         timing_run = simulate(engine, prog.words, beat)
         if max(timing_run.token_peak) > engine.token_depth:
             # the hardware token FIFOs hold token_depth: a deeper backlog would stall
