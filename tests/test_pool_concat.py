@@ -6,14 +6,15 @@ channel-group offsets of one tensor (views): its parts are stored in place.
 """
 import numpy as np
 import pytest
-from helpers import TINY, rand_input
+from helpers import TINY, conv_params, rand_input
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from zynq_squeeze.codegen.dae_program import build_dae_program, reference_chain
 from zynq_squeeze.engine import isa
 from zynq_squeeze.engine.dae_config import DaeConfig
-from zynq_squeeze.quantize.layers import PoolLayer, PoolSpec
+from zynq_squeeze.quantize.layers import ConvLayer, PoolLayer, PoolSpec
+from zynq_squeeze.quantize.reference import run_layer
 from zynq_squeeze.quantize.requant import pool_multiplier
 from zynq_squeeze.partitioning.pool_spec import avg_pool_reason
 from zynq_squeeze.schedule.dae_tiling import candidates
@@ -34,8 +35,16 @@ def run_check(layers, tiles, cfg, seed=0, hls_kernel=False):
     ref = reference_chain(layers, x)
     assert y.shape == ref.shape
     assert np.array_equal(y, ref), f"{int(np.sum(y != ref))} mismatches (tiles {tiles})"
-    assert res.cycles == simulate(cfg, prog.words).cycles
+    _same_timing(cfg, prog, res)
     return prog, res
+
+
+def _same_timing(cfg, prog, res):
+    """The fast model's timing is the executed one, per instruction (so per layer)."""
+    tm = simulate(cfg, prog.words)
+    assert tm.cycles == res.cycles
+    np.testing.assert_array_equal(tm.insn_end, res.insn_end)
+    assert (tm.macs, tm.rd_bytes, tm.wr_bytes) == (res.macs, res.rd_bytes, res.wr_bytes)
 
 
 @st.composite
@@ -216,3 +225,66 @@ def test_dense_block_concats_bit_exact(tmp_path, input_part):
         y = vm["main"](tvm.runtime.tensor(x)).numpy()
         np.testing.assert_array_equal(y, golden.run_function(lf, [x])[0].reshape(y.shape))
         assert cosine(y, sess.run(None, {"x": x})[0]) >= 0.99
+
+
+# -- concat views in the engine ---------------------------------------------------------
+def _branch_program(cfg, rng, part_b=(24, 3)):
+    """x -> a = conv 1x1 (16 ch) || b = conv kxk -> stored at channels 0 and 16 of one
+    tensor "cat" (views), then a standalone 3x3/2 ceil max pool of the whole concat."""
+    ob, k = part_b
+    x_shape = (8, 9, 11)
+    la = ConvLayer("a", x_shape, conv_params(rng, 16, 8, 1))
+    lb = ConvLayer("b", x_shape, conv_params(rng, ob, 8, k, pads=(k // 2,) * 4))
+    lp = PoolLayer("p", (16 + ob, 9, 11), PoolSpec("max", (3, 3), (2, 2), ceil_mode=True))
+    graph = [(la, "x", "a"), (lb, "x", "b"), (lp, "cat", "y")]
+    shapes = {"x": x_shape, "a": la.out_shape, "b": lb.out_shape, "cat": lp.in_shape,
+              "y": lp.out_shape}
+    tiles = [candidates(cfg, layer)[-1] for layer, _, _ in graph]  # the smallest tiles
+    prog = build_dae_program(cfg, graph, tiles, shapes, ["x"], ["y"],
+                             {"a": ("cat", 0), "b": ("cat", 16)})
+    return graph, prog
+
+
+@pytest.mark.parametrize("hls_kernel", [False, True])
+def test_concat_views_in_the_engine_bit_exact(hls_kernel):
+    cfg = CONFIGS[1]
+    rng = np.random.default_rng(7)
+    graph, prog = _branch_program(cfg, rng)
+    (la, _, _), (lb, _, _), (lp, _, _) = graph
+    t = prog.tensors
+    assert t["a"].base == t["b"].base == t["cat"].base and (t["a"].g0, t["b"].g0) == (0, 2)
+    assert t["b"].pixel_groups == 5
+    x = rand_input(rng, la.in_shape)
+    y, res = run_program(prog, x, hls_kernel=hls_kernel)
+    ref = run_layer(lp, np.concatenate([run_layer(la, x), run_layer(lb, x)]))
+    np.testing.assert_array_equal(y, ref)
+    _same_timing(cfg, prog, res)
+
+
+def test_program_rejects_bad_views():
+    cfg = CONFIGS[1]
+    rng = np.random.default_rng(1)
+    graph, _ = _branch_program(cfg, rng)
+    shapes = {"x": (8, 9, 11), "a": (16, 9, 11), "b": (24, 9, 11), "cat": (40, 9, 11),
+              "y": graph[2][0].out_shape}
+    tiles = [candidates(cfg, layer)[-1] for layer, _, _ in graph]
+    for views, what in (({"a": ("cat", 0), "b": ("cat", 4)}, "whole channel groups"),
+                        ({"a": ("cat", 0), "b": ("cat", 8)}, "written twice"),
+                        ({"a": ("cat", 0)}, "not produced before use")):
+        with pytest.raises(ValueError, match=what):
+            build_dae_program(cfg, graph, tiles, shapes, ["x"], ["y"], views)
+
+
+from test_robust_runtime import _shift_base, validate  # noqa: E402,F401 (a fixture)
+
+
+def test_lifetime_check_accepts_views_and_refuses_a_part_over_a_live_tensor(validate):  # noqa: F811
+    """zsq_rt_validate: the parts of a concat share its descriptor (base, H, W, G), so
+    storing them in place is one tensor written by several layers (accepted); the same
+    stores moved onto the input, which the branches still read, are refused."""
+    graph, prog = _branch_program(CONFIGS[1], np.random.default_rng(3))
+    assert validate(prog.words, prog.weights, prog.arena_words) == (0, "")
+    bad = _shift_base(prog.words, isa.ST_BASE, isa.ST_DST0, prog.tensors["x"].base, 0,
+                      prog.layer_ends[1] + 1)
+    rc, msg = validate(bad, prog.weights, prog.arena_words)
+    assert rc != 0 and "overlaps" in msg, msg
