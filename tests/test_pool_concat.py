@@ -288,3 +288,45 @@ def test_lifetime_check_accepts_views_and_refuses_a_part_over_a_live_tensor(vali
                       prog.layer_ends[1] + 1)
     rc, msg = validate(bad, prog.weights, prog.arena_words)
     assert rc != 0 and "overlaps" in msg, msg
+
+
+def test_nested_concat_with_copies_bit_exact(tmp_path):
+    """concat(concat(a, maxpool(x)), a): the inner concat is a view of the outer one, a is
+    stored in place once and copied to its second offset (the same scale: a 1x1 max
+    pool), the max pool's output (which keeps x's scale) is copied with a requantization
+    (a 1x1 average pool); bit-exact and close to onnxruntime."""
+    shape = (1, 8, 9, 9)
+    g = GraphBuilder(shape, seed=8)
+    x = g.cur
+    a = g.conv(16, 1, src=x)
+    g.cur, g.c = x, 8
+    p = g.maxpool(3, 1, pads=[1, 1, 1, 1])
+    c1 = g.concat([a, p], [16, 8])
+    g.concat([c1, a], [24, 16])
+    g.conv(8, 1)
+    model = g.model()
+    res, rng = _build(model, shape, tmp_path)
+    assert len(res.partition_report.functions) == 1
+    lf, = res.codegen[0].functions
+    copies = {layer.pool.kind: layer for layer, _, _ in lf.layers if "copy" in layer.name}
+    assert sorted(copies) == ["avg", "max"] and copies["avg"].mult is not None
+    assert sorted(off for _, off in lf.views.values()) == [0, 0, 16, 24]
+    _check_against_onnx(model, res, rng, shape)
+
+
+def test_plan_concats_nesting_prefixes_and_copies():
+    from zynq_squeeze.codegen.concat_plan import PlanItem, plan_concats
+
+    ch = {"x": 8, "a": 8, "b": 16, "c1": 16, "c2": 32, "o": 8}
+    items = [PlanItem("aliasable", ["x"], "a"), PlanItem("concat", ["x", "a"], "c1"),
+             PlanItem("aliasable", ["c1"], "b"), PlanItem("concat", ["x", "a", "b"], "c2"),
+             PlanItem("aliasable", ["c2"], "o")]
+    plan = plan_concats(items, ch, ["o"])
+    # DenseNet's prefix: c1 = the first 16 channels of c2; x (an input) copied once, at the
+    # first concat that needs it
+    assert plan.views == {"a": ("c2", 8), "b": ("c2", 16), "c1": ("c2", 0),
+                          "c2_p0": ("c2", 0)}
+    assert plan.copies == {"c2_p0": ("x", 1)} and plan.copies_at(1) == [("x", "c2_p0")]
+    # a function output is never a view: the concat that needs it gets a copy
+    plan = plan_concats(items, ch, ["o", "a"])
+    assert "a" not in plan.views and {s for s, _ in plan.copies.values()} == {"x", "a"}

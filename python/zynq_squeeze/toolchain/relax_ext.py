@@ -62,7 +62,10 @@ def program_summary(lf: LoweredFunction, prog, cycles) -> dict:
         "weight_words": int(len(prog.weights)),
         "tensors": {str(t): {"word_offset": int(prog.tensors[t].base),
                              "shape": list(lf.tensors[t].shape),
-                             "scale": lf.tensors[t].scale} for t in lf.tensors},
+                             "scale": lf.tensors[t].scale,
+                             # a concat part stored in place: [root id, channel offset]
+                             **({"view_of": list(lf.views[t])} if t in lf.views else {})}
+                    for t in lf.tensors},
         "inputs": lf.inputs,
         "outputs": lf.outputs,
         "layers": [{"name": layer.name, "kind": layer.kind, "input": src, "output": dst,
