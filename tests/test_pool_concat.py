@@ -330,3 +330,31 @@ def test_plan_concats_nesting_prefixes_and_copies():
     # a function output is never a view: the concat that needs it gets a copy
     plan = plan_concats(items, ch, ["o", "a"])
     assert "a" not in plan.views and {s for s, _ in plan.copies.values()} == {"x", "a"}
+
+
+def test_standalone_pools_offloaded_or_kept_with_the_reason():
+    """After a concat (no conv to fuse into): a max pool and an average pool with one
+    divisor are offloaded; an average pool whose padded windows differ stays on the CPU
+    with that reason."""
+    def net(pool):
+        g = GraphBuilder((1, 8, 9, 9), seed=2)
+        x = g.cur
+        a = g.conv(8, 1, src=x)
+        g.c = 8
+        b = g.conv(8, 3, pad=1, src=x)
+        g.concat([a, b], [8, 8])
+        pool(g)
+        g.conv(8, 1)
+        return g.model()
+
+    for pool, offloaded in ((lambda g: g.maxpool(3, 2, ceil=1), True),
+                            (lambda g: g.avgpool(3, 3), True),
+                            (lambda g: g.avgpool(3, 2, pads=[1, 1, 1, 1]), False)):
+        _, rep = zynq_squeeze.partition(from_onnx(net(pool)))
+        cpu = [op for op in rep.cpu_ops if "pool" in op.op]
+        if offloaded:
+            assert rep.patterns.get(patterns.POOL) == 1 and not cpu
+            assert len(rep.functions) == 1
+        else:
+            assert [op.reason for op in cpu] == [
+                "average pool with padding/ceil overhang: window sizes differ"]
