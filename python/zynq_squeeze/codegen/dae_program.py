@@ -153,6 +153,7 @@ class DaeProgram:
     outputs: list
     arena_words: int
     layer_ends: list[int] = field(default_factory=list)  # index of each layer's last word
+    views: dict = field(default_factory=dict)  # concat parts in place: id -> (root, offset)
 
     @property
     def input(self) -> Tensor:
@@ -302,7 +303,7 @@ def build_dae_program(cfg: DaeConfig, layers, tiles: list[DaeTile], tensors: dic
                 p = pack_params(conv, oc0, oc_n, cfg.pe_oc)
                 wgt[addr:addr + len(p)] = p
     return DaeProgram(cfg, layers, list(tiles), np.asarray(words, dtype=np.uint64), wgt,
-                      placed, list(inputs), list(outputs), arena, ends)
+                      placed, list(inputs), list(outputs), arena, ends, views)
 
 
 def reference_chain(layers, x: np.ndarray) -> np.ndarray:
