@@ -12,7 +12,7 @@ from zynq_squeeze.codegen.dae_program import build_dae_program
 from zynq_squeeze.engine import isa
 from zynq_squeeze.engine.dae_config import DaeConfig, DaeTile
 from zynq_squeeze.errors import EngineError
-from zynq_squeeze.quantize.layers import ConvAddLayer, ConvLayer, PoolSpec
+from zynq_squeeze.quantize.layers import ConvAddLayer, ConvLayer, PoolLayer, PoolSpec
 from zynq_squeeze.schedule import timing
 from zynq_squeeze.schedule.dae_tiling import (
     candidates,
@@ -61,6 +61,13 @@ def _cases(rng):
                       ConvAddLayer("a", (27, 9, 7), conv_params(rng, 27, 27, 3, pads=(1,) * 4),
                                    bypass=None, bp_mult=20000, bp_shift=15)],
                      [DaeTile(24, 16, 4, 7), DaeTile(24, 16, 5, 3)]),
+        # standalone pools (POOL from in_buf): channel tiles, padding, ceil mode, averages
+        "pool_max": ([PoolLayer("p", (40, 11, 9), PoolSpec("max", (3, 3), (1, 1), (1, 1, 1, 1),
+                                                           ceil_mode=True))],
+                     [DaeTile(24, 8, 4, 5)]),
+        "pool_avg": ([PoolLayer("p", (56, 12, 10), PoolSpec("avg", (2, 2), (2, 2)), 20000, 17)],
+                     [DaeTile(48, 8, 3, 5)]),
+        "pool_gap": ([PoolLayer("p", (64, 7, 6), GAP)], [DaeTile(24, 8, 1, 1)]),
         "chain": ([ConvLayer("c", (3, 20, 20), conv_params(rng, 32, 3, 3, stride=(2, 2)), MP),
                    fire(rng, "f2", (32, 4, 4), 16, 32, 32),
                    ConvLayer("c3", (64, 4, 4), conv_params(rng, 30, 64, 1), GAP)],

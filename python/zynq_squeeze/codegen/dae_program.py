@@ -6,7 +6,8 @@ Layouts (64-bit little-endian words):
 * activations: HWC, channels padded to groups of 8, one word per (pixel, group);
 * a weight block (``schedule.instructions.conv_blocks``): ``[og][ky][kx][g][o]``, each word
   the 8 int8 weights of input channels ``8g..8g+7`` of output channel ``og*pe_oc + o``
-  (zeros beyond the conv's channels);
+  (zeros beyond the conv's channels); a depthwise block ``[og][ky][kx][o]``, each word
+  channel ``og*pe_oc + o``'s tap in byte ``o % 8``;
 * params: one word per output channel, ``bias | mult << 32 | shift << 48 | t << 56``;
   channels padded to pe_oc get the zero encoding (bias 0, mult 2**14, shift 40).
 """
@@ -20,7 +21,7 @@ from ..engine.dae_config import PE_IC, DaeConfig, DaeTile
 from ..partitioning import limits
 from ..partitioning.limits import ACC_LIMIT
 from ..quantize import requant
-from ..quantize.layers import ConvAddLayer, ConvLayer, FireLayer
+from ..quantize.layers import ConvAddLayer, ConvLayer, FireLayer, PoolLayer
 from ..quantize.reference import avg_pool_constants, conv_pre_shift, run_layer
 from ..schedule.instructions import Block, Tensor, groups, layer_convs, lower_layers
 
@@ -48,6 +49,12 @@ def check_conv_params(conv, name: str) -> None:
         raise ValueError(f"{name}: bias + worst-case sum may overflow the int32 accumulator")
     if min(conv.pads) < 0 or min(conv.stride) < 1:
         raise ValueError(f"{name}: bad stride/pads {conv.stride} {conv.pads}")
+    g = int(conv.groups)
+    if g < 1 or o % g:
+        raise ValueError(f"{name}: groups={g} does not divide {o} output channels")
+    if g > 1 and not conv.depthwise and (i % PE_IC or (o // g) % PE_IC):
+        raise ValueError(f"{name}: grouped conv with {i} input / {o // g} output channels per "
+                         "group: the engine needs depthwise (1 / 1) or multiples of 8")
 
 
 def check_layer(layer) -> None:
@@ -60,6 +67,8 @@ def check_layer(layer) -> None:
             raise ValueError(f"{name}: kernel above {limits.MAX_KERNEL_FIELD}, stride above "
                              f"{limits.MAX_STRIDE_FIELD} or pad above {limits.MAX_PAD} unsupported")
     if isinstance(layer, FireLayer):
+        if any(c.groups != 1 for c in layer_convs(layer)):
+            raise ValueError(f"{name}: a fire module's convolutions are not grouped")
         s = layer.squeeze.out_channels
         e1, e3 = layer.expand1, layer.expand3
         if e1.kernel != (1, 1) or e1.stride != (1, 1) or tuple(e1.pads) != (0, 0, 0, 0):
@@ -78,7 +87,7 @@ def check_layer(layer) -> None:
                 and requant.SHIFT_MIN <= int(layer.bp_shift) <= requant.SHIFT_MAX):
             raise ValueError(f"{name}: bypass multiplier ({layer.bp_mult}, {layer.bp_shift}) "
                              "outside the requantization ranges")
-    if layer.in_shape[0] != layer_convs(layer)[0].in_channels:
+    if not isinstance(layer, PoolLayer) and layer.in_shape[0] != layer_convs(layer)[0].in_channels:
         raise ValueError(f"{name}: in_shape channels != conv input channels")
     p = layer.pool
     if p is not None and not p.global_pool:
@@ -88,6 +97,11 @@ def check_layer(layer) -> None:
             raise ValueError(f"{name}: pool pads must be in [0, kernel)")
         if min(p.stride) < 1 or max(p.kernel) > 64 or max(p.stride) > 64:
             raise ValueError(f"{name}: unsupported pool window/stride")
+    if isinstance(layer, PoolLayer) and p.kind == "avg" and layer.mult is not None:
+        if not (requant.MULT_MIN <= layer.mult <= requant.MULT_MAX
+                and requant.SHIFT_MIN <= layer.shift <= requant.SHIFT_MAX):
+            raise ValueError(f"{name}: average multiplier ({layer.mult}, {layer.shift}) is "
+                             "outside the requantization lane's range")
     if p is not None and p.kind == "avg":
         try:  # one divisor for every window (a constant multiplier), small enough
             avg_pool_constants(p, *layer.conv_hw)
@@ -113,12 +127,26 @@ def unpack_tensor(words: np.ndarray, c: int, h: int, w: int) -> np.ndarray:
     return np.ascontiguousarray(b[:, :, :c].transpose(2, 0, 1))
 
 
+def pack_dw_block(weight: np.ndarray, b: Block, pe_oc: int) -> np.ndarray:
+    """One depthwise weight block as uint64 words ``[og][ky][kx][o]``: the word of MAC row
+    ``o`` holds channel ``oc0 + og*pe_oc + o``'s tap in byte ``o % 8`` and zeros elsewhere
+    (row o multiplies it with the 8 channels of its own activation word, docs/ENGINE.md)."""
+    _, _, kh, kw = weight.shape
+    blk = np.zeros((b.nog * pe_oc, kh, kw, PE_IC), dtype=np.int8)
+    ch = np.arange(b.oc_n)
+    blk[ch, :, :, ch % PE_IC] = np.asarray(weight, dtype=np.int8)[b.oc0:b.oc0 + b.oc_n, 0]
+    blk = blk.reshape(b.nog, pe_oc, kh, kw, PE_IC).transpose(0, 2, 3, 1, 4)
+    return np.ascontiguousarray(blk).reshape(-1).view(np.uint64)
+
+
 def pack_block(weight: np.ndarray, b: Block, pe_oc: int) -> np.ndarray:
-    """One weight block as uint64 words ``[og][ky][kx][g][o]``."""
+    """One weight block as uint64 words ``[og][ky][kx][g][o]`` (of a grouped conv: the
+    block's input channels are weight columns ``ic0 - ic_base ...``)."""
     o, i, kh, kw = weight.shape
     blk = np.zeros((b.nog * pe_oc, kh, kw, b.ng * PE_IC), dtype=np.int8)
+    c0 = b.ic0 - b.ic_base
     blk[:b.oc_n, :, :, :b.ic_n] = np.asarray(weight, dtype=np.int8)[
-        b.oc0:b.oc0 + b.oc_n, b.ic0:b.ic0 + b.ic_n].transpose(0, 2, 3, 1)
+        b.oc0:b.oc0 + b.oc_n, c0:c0 + b.ic_n].transpose(0, 2, 3, 1)
     # [og*pe_oc + o][ky][kx][g*8 + c] -> [og][ky][kx][g][o][c]
     blk = blk.reshape(b.nog, pe_oc, kh, kw, b.ng, PE_IC).transpose(0, 2, 3, 4, 1, 5)
     return np.ascontiguousarray(blk).reshape(-1).view(np.uint64)
@@ -155,6 +183,7 @@ class DaeProgram:
     outputs: list
     arena_words: int
     layer_ends: list[int] = field(default_factory=list)  # index of each layer's last word
+    views: dict = field(default_factory=dict)  # concat parts in place: id -> (root, offset)
 
     @property
     def input(self) -> Tensor:
@@ -172,20 +201,29 @@ class DaeProgram:
 WORD_ALIGN = 8  # tensors start on 64-byte boundaries (one AXI burst line)
 
 
-def _allocate(layers, shapes: dict, inputs, outputs) -> tuple[dict, int]:
+def _allocate(layers, shapes: dict, inputs, outputs, views: dict | None = None
+              ) -> tuple[dict, int]:
     """First-fit arena allocation (words) over tensor liveness intervals [def, last use];
-    a layer's input and output are both live at the layer, so they never overlap. A
-    tensor no layer reads lives to the end like an output: zsq_rt_validate's lifetime
-    check (hls_runtime/zsq_runtime.c) cannot tell it from one and refuses a later tensor
-    on its words."""
+    a layer's input and output are both live at the layer, so they never overlap (unless
+    both are views of one concat tensor: disjoint channel groups of it). A tensor no
+    layer reads lives to the end like an output: zsq_rt_validate's lifetime check
+    (hls_runtime/zsq_runtime.c) cannot tell it from one and refuses a later tensor on its
+    words. A view (``views``: id -> (root, channel offset)) is placed with its root, which
+    lives from its first part's write to its last reader."""
+    views = views or {}
+
+    def root(t):
+        return views[t][0] if t in views else t
+
     n = len(layers)
     first, last = {}, {}
     for t in inputs:
         first[t] = -1
     for i, (layer, ti, to) in enumerate(layers):
-        first.setdefault(to, i)
+        first.setdefault(root(to), i)
         for t in layer_reads(layer, ti):  # a residual add's bypass stays live until read
-            last[t] = max(last.get(t, i), i)
+            last[root(t)] = max(last.get(root(t), i), i)
+    outputs = {root(t) for t in outputs}
     for t in first:
         if t not in last or t in outputs:
             last[t] = n
@@ -206,16 +244,47 @@ def _allocate(layers, shapes: dict, inputs, outputs) -> tuple[dict, int]:
     return offsets, max(WORD_ALIGN, max((e for _, e, _, _ in placed), default=0))
 
 
-def _check_graph(layers, shapes: dict, inputs: list, outputs: list) -> None:
-    """Every layer valid for the engine, every tensor produced once before use."""
-    produced = set(inputs)
+def _check_views(shapes: dict, views: dict, inputs: list, outputs: list) -> None:
+    """Every view is a whole number of channel groups inside a root of its plane size."""
+    for t, (r, off) in views.items():
+        if t not in shapes or r not in shapes or r in views:
+            raise ValueError(f"view {t!r} of {r!r}: unknown tensor or nested view")
+        if t in inputs or t in outputs:
+            raise ValueError(f"view {t!r}: a function input or output must be a whole tensor")
+        (c, h, w), (rc, rh, rw) = shapes[t], shapes[r]
+        if off % PE_IC or off < 0 or off + c > rc or (h, w) != (rh, rw) \
+                or (c % PE_IC and off + c != rc):
+            raise ValueError(f"view {t!r}: channels [{off}, {off + c}) of {r!r} {shapes[r]} "
+                             "are not whole channel groups inside it")
+
+
+def _check_graph(layers, shapes: dict, inputs: list, outputs: list,
+                 views: dict | None = None) -> None:
+    """Every layer valid for the engine, every tensor produced once before use (a view:
+    its channel groups of its root written once, all of them before it is read)."""
+    views = views or {}
+    _check_views(shapes, views, inputs, outputs)
+    written: dict = {}  # root -> channel groups written
+
+    def span(t):
+        r, off = views.get(t, (t, 0))
+        return r, set(range(off // PE_IC, off // PE_IC + groups(shapes[t][0])))
+
+    def produced(t):
+        r, g = span(t)
+        return g <= written.get(r, set())
+
+    for t in inputs:
+        if t in shapes:
+            r, g = span(t)
+            written.setdefault(r, set()).update(g)
     for layer, ti, to in layers:
-        if not isinstance(layer, (ConvLayer, FireLayer)):
+        if not isinstance(layer, (ConvLayer, FireLayer, PoolLayer)):
             raise TypeError(f"not an accelerator layer: {type(layer).__name__}")
         check_layer(layer)
         if ti not in shapes or to not in shapes:
             raise ValueError(f"{layer.name}: unknown tensor {ti!r} or {to!r}")
-        if ti not in produced:
+        if not produced(ti):
             raise ValueError(f"{layer.name}: input tensor {ti!r} is not produced before use")
         if isinstance(layer, ConvAddLayer):
             bp = layer.bypass
@@ -228,20 +297,23 @@ def _check_graph(layers, shapes: dict, inputs: list, outputs: list) -> None:
             raise ValueError(f"{layer.name}: tensor {ti!r} {shapes[ti]} != in_shape {layer.in_shape}")
         if shapes[to] != tuple(layer.out_shape):
             raise ValueError(f"{layer.name}: tensor {to!r} {shapes[to]} != out_shape {layer.out_shape}")
-        if ti == to or to in produced:
+        r, g = span(to)
+        if ti == to or g & written.get(r, set()):
             raise ValueError(f"{layer.name}: tensor {to!r} written twice or in place")
-        produced.add(to)
+        written.setdefault(r, set()).update(g)
     for t in outputs:
-        if t not in produced:
+        if not produced(t):
             raise ValueError(f"output tensor {t!r} is never produced")
 
 
 def build_dae_program(cfg: DaeConfig, layers, tiles: list[DaeTile], tensors: dict | None = None,
-                      inputs=None, outputs=None) -> DaeProgram:
+                      inputs=None, outputs=None, views: dict | None = None) -> DaeProgram:
     """The program of ``layers``: a list of Layer (a chain: tensor k feeds layer k; a
     residual add's bypass is then an extra program input ``("bypass", k)`` after the
     first) or of ``(Layer, input id, output id)`` with ``tensors`` id -> (C, H, W) and the
-    function's ``inputs``/``outputs`` ids."""
+    function's ``inputs``/``outputs`` ids; ``views``: concat parts stored in place, id ->
+    (root id, channel offset) (``codegen.concat_plan``)."""
+    views = dict(views or {})
     if layers and not isinstance(layers[0], tuple):
         chain = list(layers)
         layers = [(replace(layer, bypass=("bypass", k)) if isinstance(layer, ConvAddLayer)
@@ -255,24 +327,29 @@ def build_dae_program(cfg: DaeConfig, layers, tiles: list[DaeTile], tensors: dic
                 inputs.append(layer.bypass)
     layers = [tuple(x) for x in layers]
     shapes = {k: tuple(int(d) for d in v) for k, v in tensors.items()}
-    _check_graph(layers, shapes, list(inputs), list(outputs))
+    _check_graph(layers, shapes, list(inputs), list(outputs), views)
     if len(tiles) != len(layers):
         raise ValueError(f"{len(tiles)} tiles for {len(layers)} layers")
-    offsets, arena = _allocate(layers, shapes, list(inputs), list(outputs))
+    offsets, arena = _allocate(layers, shapes, list(inputs), list(outputs), views)
     placed = {k: Tensor(offsets[k], *shapes[k]) for k in offsets}
+    for t, (r, off) in views.items():
+        if r in offsets:
+            placed[t] = Tensor(offsets[r], *shapes[t], g0=off // PE_IC,
+                               row_groups=groups(shapes[r][0]))
     words, placements, wwords, ends = lower_layers(
         cfg, [l for l, _, _ in layers], tiles,
         [tuple(placed[t] for t in (ti, to, *layer_reads(l, ti)[1:])) for l, ti, to in layers])
     wgt = np.zeros(max(1, wwords), dtype=np.uint64)
     for (layer, _, _), pl in zip(layers, placements):
         for conv, blocks, params in zip(layer_convs(layer), pl.conv_blocks, pl.conv_params):
+            pack = pack_dw_block if conv.depthwise else pack_block
             for addr, b in blocks:
-                wgt[addr:addr + b.words] = pack_block(conv.weight, b, cfg.pe_oc)
+                wgt[addr:addr + b.words] = pack(conv.weight, b, cfg.pe_oc)
             for addr, oc0, oc_n in params:
                 p = pack_params(conv, oc0, oc_n, cfg.pe_oc)
                 wgt[addr:addr + len(p)] = p
     return DaeProgram(cfg, layers, list(tiles), np.asarray(words, dtype=np.uint64), wgt,
-                      placed, list(inputs), list(outputs), arena, ends)
+                      placed, list(inputs), list(outputs), arena, ends, views)
 
 
 def layer_reads(layer, src) -> list:
@@ -297,4 +374,4 @@ def reference_chain(layers, x: np.ndarray) -> np.ndarray:
 
 
 __all__ = ["DaeProgram", "FireLayer", "build_dae_program", "layer_reads", "pack_block",
-           "pack_params", "pack_tensor", "reference_chain", "run_graph", "unpack_tensor"]
+           "pack_dw_block", "pack_params", "pack_tensor", "reference_chain", "unpack_tensor"]

@@ -27,6 +27,7 @@ class FloatConv:
     pads: tuple[int, int, int, int]
     relu: bool
     clip: float | None = None
+    groups: int = 1  # weight is [O, I / groups, KH, KW] (a depthwise conv: groups = I = O)
 
 
 @dataclass(eq=False)
@@ -37,11 +38,12 @@ class FloatChain:
     its (N, K) input is (the same memory layout)."""
 
     pattern: str
-    kind: str  # "conv" | "fire" | "conv_add"
-    in_shape: tuple[int, int, int, int]  # N, C, H, W
+    kind: str  # "conv" | "fire" | "pool" (standalone) | "concat" | "conv_add"
+    in_shape: tuple[int, int, int, int]  # N, C, H, W (a concat: its output's)
     out_shape: tuple[int, ...]
     convs: list[FloatConv]
     pool: PoolSpec | None
+    parts: tuple[int, ...] = ()  # a concat: each part's channels, in order
     # which of the composite's parameters is the conv input, and (residual add) which the
     # bypass: the fused function's parameters are in no fixed order
     in_param: int = 0
@@ -61,7 +63,7 @@ def _float_conv(node: patterns.ConvNode) -> FloatConv:
     if len(pad) == 2:
         pad = (pad[0], pad[1], pad[0], pad[1])
     return FloatConv(weight=w, bias=b, stride=_ints(a.strides), pads=pad, relu=node.relu,
-                     clip=node.clip)
+                     clip=node.clip, groups=int(a.groups))
 
 
 def _float_dense(node: patterns.ConvNode) -> FloatConv:
@@ -124,6 +126,11 @@ def parse_composite(func: relax.Function) -> FloatChain:
     in_shape = _ints(func.params[0].ty.shape)
     out_shape = _ints(func.ret_ty.shape) if hasattr(func, "ret_ty") else _ints(
         func.body.body.ty.shape)
+    if pool is not None and any(root.same_as(p) for p in func.params):
+        return FloatChain(name, "pool", in_shape, out_shape, [], pool)
+    if patterns._op_name(root) == "relax.concat" and name == patterns.CONCAT:
+        parts = tuple(_ints(p.ty.shape)[1] for p in patterns.concat_parts(root, lookup))
+        return FloatChain(name, "concat", out_shape, out_shape, [], None, parts)
     fire = patterns.parse_fire(root, lookup)
     if fire is not None:
         convs = [_float_conv(fire.squeeze), _float_conv(fire.expand1), _float_conv(fire.expand3)]
@@ -135,8 +142,8 @@ def parse_composite(func: relax.Function) -> FloatChain:
     if node is not None and pool is None:
         return FloatChain(name, "conv", _nchw(in_shape), _nchw(out_shape),
                           [_float_dense(node)], None)
-    raise ValueError(f"composite {name} is neither a conv chain, a fire module nor a "
-                     "fully connected layer")
+    raise ValueError(f"composite {name} is neither a conv chain, a fire module, a fully "
+                     "connected layer, a pool nor a concat")
 
 
 # --------------------------------------------------------------------------- float numpy
@@ -145,12 +152,15 @@ def conv2d_float(x: np.ndarray, c: FloatConv) -> np.ndarray:
     t, l, b, r = c.pads
     xp = np.pad(x, ((0, 0), (t, b), (l, r)))
     o, i, kh, kw = c.weight.shape
+    g = c.groups
     win = sliding_window_view(xp, (kh, kw), axis=(1, 2))[:, ::c.stride[0], ::c.stride[1]]
-    # win: C, OH, OW, KH, KW -> (OH*OW, C*KH*KW) @ (C*KH*KW, O)
+    # win: C, OH, OW, KH, KW -> per group (OH*OW, I*KH*KW) @ (I*KH*KW, O/g)
     oh, ow = win.shape[1], win.shape[2]
-    cols = win.transpose(1, 2, 0, 3, 4).reshape(oh * ow, i * kh * kw)
-    y = cols @ c.weight.reshape(o, -1).T + c.bias
-    return _activate(y.T.reshape(o, oh, ow), c)
+    cols = win.reshape(g, i, oh, ow, kh, kw).transpose(0, 2, 3, 1, 4, 5).reshape(
+        g, oh * ow, i * kh * kw)
+    y = cols @ c.weight.reshape(g, o // g, -1).transpose(0, 2, 1)  # (g, OH*OW, O/g)
+    y = y.transpose(0, 2, 1).reshape(o, oh, ow) + c.bias.reshape(o, 1, 1)
+    return _activate(y, c)
 
 
 def pool_float(x: np.ndarray, p: PoolSpec) -> np.ndarray:
@@ -186,9 +196,10 @@ def _activate(y: np.ndarray, c: FloatConv) -> np.ndarray:
 
 def eval_chain(chain: FloatChain, x: np.ndarray, bypass: np.ndarray | None = None
                ) -> dict[str, np.ndarray]:
-    """Run one composite on a (C,H,W) float image (``bypass``: a residual add's other
-    operand): outputs ``mid`` (fire squeeze), ``pre_pool`` (conv/concat output, after a
-    residual add and its activation) and ``out``."""
+    """Run one composite on a (C,H,W) float image: outputs ``mid`` (fire squeeze),
+    ``pre_pool`` (conv/concat output) and ``out``. A standalone pool's ``pre_pool`` is its
+    input; a concat's ``x`` is its output (the parts are its channel ranges); a residual
+    add's ``pre_pool`` is the sum after its activation (``bypass``: its other operand)."""
     res = {}
     x = x.reshape(chain.in_shape[1:])  # a fully connected layer's (K,) is (K, 1, 1)
     if chain.kind == "conv_add":
@@ -197,7 +208,9 @@ def eval_chain(chain: FloatChain, x: np.ndarray, bypass: np.ndarray | None = Non
         y = _activate(conv2d_float(x, lin) + bypass.reshape(chain.out_shape[1:]), c)
         res["pre_pool"] = res["out"] = y
         return res
-    if chain.kind == "fire":
+    if chain.kind in ("pool", "concat"):
+        y = x
+    elif chain.kind == "fire":
         sq = conv2d_float(x, chain.convs[0])
         res["mid"] = sq
         y = np.concatenate([conv2d_float(sq, chain.convs[1]), conv2d_float(sq, chain.convs[2])])

@@ -18,7 +18,7 @@ import tvm
 from tvm import relax
 
 from ..errors import ZynqSqueezeError, warn
-from ..partitioning import partitioner
+from ..partitioning import partitioner, patterns
 from ..partitioning.composite import eval_chain, parse_composite
 from ..progress import progress_bar
 
@@ -110,13 +110,15 @@ def check_ranges(ranges: list[dict]) -> None:
 
 
 def _probe_module(cmod: tvm.IRModule) -> tuple[tvm.IRModule, list[relax.Function]]:
-    """The composite-level module whose main also returns every composite's input (and,
-    after them, every residual add's bypass, in composite order)."""
+    """The composite-level module whose main also returns every composite's input (a
+    concat's output: the range of all its parts, which share one scale; a residual add's
+    conv input) and, after them, every residual add's bypass, in composite order."""
     mod = relax.transform.ToNonDataflow()(cmod)
     main = mod["main"]
     calls = partitioner.composite_calls(mod)
     chains = [parse_composite(f) for _, _, f in calls]
-    extra = [call.args[ch.in_param] for (_, call, _), ch in zip(calls, chains)]
+    extra = [var if str(f.attrs["Composite"]) == patterns.CONCAT else call.args[ch.in_param]
+             for (var, call, f), ch in zip(calls, chains)]
     extra += [call.args[ch.bypass_param] for (_, call, _), ch in zip(calls, chains)
               if ch.bypass_param is not None]
     fields = [main.body.body, *extra]

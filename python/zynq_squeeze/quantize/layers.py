@@ -13,15 +13,15 @@ import numpy as np
 
 from ..partitioning.pool_spec import PoolSpec, pool_out_size
 
-__all__ = ["ConvAddLayer", "ConvLayer", "ConvParams", "FireLayer", "Layer", "PoolSpec",
-           "layer_signature", "pool_out_size"]
+__all__ = ["ConvAddLayer", "ConvLayer", "ConvParams", "FireLayer", "Layer", "PoolLayer",
+           "PoolSpec", "layer_signature", "pool_out_size"]
 
 
 @dataclass(eq=False)
 class ConvParams:
-    """One quantized convolution (groups=1, dilation=1), with fused bias, requant and ReLU.
+    """One quantized convolution (dilation=1), with fused bias, requant and ReLU.
 
-    ``weight`` int8 [O, I, KH, KW] (symmetric, per output channel);
+    ``weight`` int8 [O, I / groups, KH, KW] (symmetric, per output channel);
     ``bias`` int32 [O] in accumulator units (scale = in_scale * w_scale[o]);
     ``mult`` int32 [O] in [2**14, 2**15) and ``shift`` int32 [O] in [1, 40]: with the
     pre-shift ``t = quantize.reference.conv_pre_shift(self)`` (derived from ``bias`` and
@@ -29,7 +29,9 @@ class ConvParams:
     requantized value is ``((acc >> t[o]) * mult[o] + 2**(shift[o]-1)) >> shift[o]``
     (arithmetic shifts, i.e. round half toward +infinity), then ReLU (if ``relu``),
     then saturation to [-128, 127] (``quantize.requant``).
-    ``pads`` is (top, left, bottom, right).
+    ``pads`` is (top, left, bottom, right). ``groups``: output channel ``o`` reads input
+    channels ``[gi * I/g, (gi + 1) * I/g)`` with ``gi = o // (O/g)`` (ONNX/PyTorch);
+    ``groups == I == O`` is a depthwise convolution (``depthwise``).
     """
 
     weight: np.ndarray
@@ -39,6 +41,7 @@ class ConvParams:
     stride: tuple[int, int] = (1, 1)
     pads: tuple[int, int, int, int] = (0, 0, 0, 0)
     relu: bool = True
+    groups: int = 1
 
     @property
     def out_channels(self) -> int:
@@ -46,7 +49,23 @@ class ConvParams:
 
     @property
     def in_channels(self) -> int:
+        """Input channels of the whole convolution (all groups)."""
+        return int(self.weight.shape[1]) * self.groups
+
+    @property
+    def group_in(self) -> int:
+        """Input channels per group (the reduction's channel count)."""
         return int(self.weight.shape[1])
+
+    @property
+    def group_out(self) -> int:
+        """Output channels per group."""
+        return self.out_channels // self.groups
+
+    @property
+    def depthwise(self) -> bool:
+        """One input and one output channel per group (multiplier 1)."""
+        return self.groups > 1 and self.group_in == 1 and self.group_out == 1
 
     @property
     def kernel(self) -> tuple[int, int]:
@@ -66,7 +85,7 @@ class ConvParams:
         """Multiply-accumulates of this conv on an (h, w) input plane."""
         oh, ow = self.out_hw(h, w)
         kh, kw = self.kernel
-        return self.out_channels * self.in_channels * kh * kw * oh * ow
+        return self.out_channels * self.group_in * kh * kw * oh * ow
 
 
 @dataclass(eq=False)
@@ -156,7 +175,41 @@ class ConvAddLayer(ConvLayer):
     kind: str = field(default="conv_add", init=False)
 
 
-Layer = ConvLayer | FireLayer
+# --- standalone pool / concat (issue 11 item 4)
+@dataclass(eq=False)
+class PoolLayer:
+    """A pool of an int8 (C, H, W) tensor that follows no offloaded conv (or a copy).
+
+    A max pool keeps its input's scale (``mult``/``shift`` None). An average pool divides
+    every window's sum by one constant and may change the scale:
+    ``y = clamp((s * mult + 2**(shift-1)) >> shift, -128, 127)`` with ``(mult, shift) =
+    quantize_multiplier(in_scale / (out_scale * d))`` (``requant.pool_multiplier(d)``
+    when the scale is kept). A 1x1 stride-1 pool is a copy: max keeps the values, avg
+    requantizes them to another scale (a concat part that cannot be written in place).
+    """
+
+    name: str
+    in_shape: tuple[int, int, int]
+    pool: PoolSpec
+    mult: int | None = None
+    shift: int | None = None
+    kind: str = field(default="pool", init=False)
+
+    @property
+    def conv_hw(self) -> tuple[int, int]:
+        """The plane the pool reads (no conv: the input's)."""
+        return (self.in_shape[1], self.in_shape[2])
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        return (self.in_shape[0], *self.pool.out_hw(*self.conv_hw))
+
+    @property
+    def macs(self) -> int:
+        return 0
+
+
+Layer = ConvLayer | FireLayer | PoolLayer
 
 
 def layer_signature(layer: Layer) -> str:
@@ -164,13 +217,16 @@ def layer_signature(layer: Layer) -> str:
     c, h, w = layer.in_shape
     if layer.kind == "fire":
         convs = (layer.squeeze, layer.expand1, layer.expand3)
+    elif layer.kind == "pool":
+        convs = ()
     else:
         convs = (layer.conv,)
     parts = [f"{layer.kind}:{c}x{h}x{w}"]
     for cv in convs:
         kh, kw = cv.kernel
         parts.append(f"{cv.out_channels}k{kh}x{kw}s{cv.stride[0]}x{cv.stride[1]}"
-                     f"p{'.'.join(map(str, cv.pads))}")
+                     f"p{'.'.join(map(str, cv.pads))}"
+                     + (f"g{cv.groups}" if cv.groups != 1 else ""))
     if layer.pool is not None:
         p = layer.pool
         parts.append("gap" if p.global_pool else

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..partitioning.pool_spec import avg_pool_reason
-from .layers import ConvAddLayer, ConvLayer, ConvParams, FireLayer, PoolSpec
+from .layers import ConvAddLayer, ConvLayer, ConvParams, FireLayer, PoolLayer, PoolSpec
 from .requant import pool_multiplier, pre_shift, requantize, round_shift
 
 
@@ -32,8 +32,9 @@ def conv_acc(p: ConvParams, x: np.ndarray) -> np.ndarray:
     """int64 accumulators ``bias + sum x*w`` of conv ``p`` on int8 ``x`` (C, H, W)."""
     c, h, w = x.shape
     o, i, kh, kw = p.weight.shape
-    if i != c:
-        raise ValueError(f"conv expects {i} input channels, got {c}")
+    g = p.groups
+    if i * g != c or o % g:
+        raise ValueError(f"conv expects {i * g} input channels in {g} groups, got {c}")
     if i * kh * kw > (1 << 20):
         raise ValueError("reduction too long for exact float64 accumulation")
     oh, ow = p.out_hw(h, w)
@@ -41,12 +42,13 @@ def conv_acc(p: ConvParams, x: np.ndarray) -> np.ndarray:
     sh, sw = p.stride
     xp = np.zeros((c, h + t + b, w + l + r), dtype=np.float64)
     xp[:, t:t + h, l:l + w] = x
-    wf = p.weight.astype(np.float64)
-    acc = np.zeros((o, oh * ow), dtype=np.float64)
+    # groups: output channels [gi*og, (gi+1)*og) read input channels [gi*i, (gi+1)*i)
+    wf = p.weight.astype(np.float64).reshape(g, o // g, i, kh, kw)
+    acc = np.zeros((g, o // g, oh * ow), dtype=np.float64)
     for ky in range(kh):
         for kx in range(kw):
             sl = xp[:, ky:ky + (oh - 1) * sh + 1:sh, kx:kx + (ow - 1) * sw + 1:sw]
-            acc += wf[:, :, ky, kx] @ sl.reshape(c, oh * ow)
+            acc += wf[:, :, :, ky, kx] @ sl.reshape(g, i, oh * ow)
     out = acc.astype(np.int64).reshape(o, oh, ow)
     return out + np.asarray(p.bias, dtype=np.int64).reshape(o, 1, 1)
 
@@ -78,13 +80,17 @@ def avg_pool_constants(spec: PoolSpec, h: int, w: int) -> tuple[int, int, int]:
     return d, m, s
 
 
-def pool(spec: PoolSpec, x: np.ndarray) -> np.ndarray:
-    """Apply a :class:`PoolSpec` to int8 ``x`` (C, H, W) with the engine's arithmetic."""
+def pool(spec: PoolSpec, x: np.ndarray, avg_rq: tuple[int, int] | None = None) -> np.ndarray:
+    """Apply a :class:`PoolSpec` to int8 ``x`` (C, H, W) with the engine's arithmetic.
+    ``avg_rq``: an average pool's (mult, shift) when it also rescales (a standalone
+    ``PoolLayer``); by default ``pool_multiplier(d)``."""
     c, h, w = x.shape
     if spec.global_pool:
         if spec.kind == "max":
             return x.max(axis=(1, 2), keepdims=True).astype(np.int8)
         _, m, sh = avg_pool_constants(spec, h, w)
+        if avg_rq is not None:
+            m, sh = avg_rq
         return requantize(x.astype(np.int64).sum(axis=(1, 2), keepdims=True), m, sh, False)
     kh, kw = spec.kernel
     sh, sw = spec.stride
@@ -108,6 +114,8 @@ def pool(spec: PoolSpec, x: np.ndarray) -> np.ndarray:
         out[:] = m
         return out
     _, m, shift = avg_pool_constants(spec, h, w)
+    if avg_rq is not None:
+        m, shift = avg_rq
     xp = np.zeros((c, t + h + ext_y, l + w + ext_x), dtype=np.int64)
     xp[:, t:t + h, l:l + w] = x
     s = np.zeros((c, oh, ow), dtype=np.int64)
@@ -147,6 +155,9 @@ def run_layer(layer, x: np.ndarray, bypass: np.ndarray | None = None) -> np.ndar
         if bypass is None:
             raise ValueError(f"{layer.name}: a residual add layer needs its bypass tensor")
         return conv_add(layer, x, bypass)
+    if isinstance(layer, PoolLayer):  # a standalone pool (or copy): no conv
+        rq = (layer.mult, layer.shift) if layer.mult is not None else None
+        return pool(layer.pool, x, rq)
     if isinstance(layer, ConvLayer):
         y = conv(layer.conv, x)
     elif isinstance(layer, FireLayer):

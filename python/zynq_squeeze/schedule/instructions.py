@@ -27,7 +27,7 @@ from ..engine import isa
 from ..engine.dae_config import PE_IC, DaeConfig, DaeTile
 from ..errors import ScheduleError
 from ..partitioning import limits
-from ..quantize.layers import ConvAddLayer, ConvLayer, ConvParams, FireLayer
+from ..quantize.layers import ConvAddLayer, ConvLayer, ConvParams, FireLayer, PoolLayer
 
 
 def cdiv(a: int, b: int) -> int:
@@ -42,16 +42,27 @@ def groups(channels: int) -> int:
 @dataclass(frozen=True)
 class Tensor:
     """An activation tensor in the arena: HWC, channels padded to groups of 8, at word
-    offset ``base``."""
+    offset ``base``.
+
+    A *view* (``row_groups`` > 0) is channel groups ``[g0, g0 + g)`` of a larger tensor
+    at ``base`` with ``row_groups`` groups per pixel: a concat part written or read in
+    place (docs/ENGINE.md, "Concat")."""
 
     base: int
     c: int
     h: int
     w: int
+    g0: int = 0          # first channel group inside the tensor at base (a view)
+    row_groups: int = 0  # groups per pixel of the tensor at base; 0: this tensor's own
 
     @property
     def g(self) -> int:
         return groups(self.c)
+
+    @property
+    def pixel_groups(self) -> int:
+        """Words per pixel in DDR (the LI_G / ST_G operand)."""
+        return self.row_groups or self.g
 
     @property
     def words(self) -> int:
@@ -67,29 +78,56 @@ class Block:
     ic0: int
     ic_n: int
     nog: int  # output-channel groups of pe_oc
-    ng: int   # input-channel groups of 8
+    ng: int   # input-channel groups of 8 (the input tile's words per pixel)
     words: int
+    ic_base: int = 0  # first input channel of the block's conv group (weight column ic0 - ic_base)
+
+
+def engine_groups(conv: ConvParams) -> int:
+    """How many separate convolutions the engine runs ``conv`` as: its groups, or 1 for a
+    depthwise conv (one CONV_DW over every channel) and an ordinary conv."""
+    return 1 if conv.depthwise else conv.groups
+
+
+def _group_ranges(conv: ConvParams):
+    """(input channel range start, count, output start, count) of each engine group."""
+    g = engine_groups(conv)
+    oc, ic = conv.out_channels // g, conv.in_channels // g
+    return [(k * ic, ic, k * oc, oc) for k in range(g)]
 
 
 def conv_blocks(conv: ConvParams, toc: int, tic: int, pe_oc: int) -> list[Block]:
-    """Weight blocks of ``conv`` in packing order (oc tile major, ic step minor). Each is
-    ``[og][ky][kx][g][o]`` words of 8 int8 input channels (docs/ENGINE.md)."""
+    """Weight blocks of ``conv`` in packing order (conv group major, then oc tile, ic step
+    minor). Each is ``[og][ky][kx][g][o]`` words of 8 int8 input channels (docs/ENGINE.md);
+    a depthwise block is ``[og][ky][kx][o]``, one word per channel and tap (its input tile
+    is the oc tile's own channels: ``ic0 = oc0``)."""
     kh, kw = conv.kernel
     out = []
-    for oc0 in range(0, conv.out_channels, toc):
-        oc_n = min(toc, conv.out_channels - oc0)
-        for ic0 in range(0, conv.in_channels, tic):
-            ic_n = min(tic, conv.in_channels - ic0)
-            nog, ng = cdiv(oc_n, pe_oc), groups(ic_n)
-            out.append(Block(oc0, oc_n, ic0, ic_n, nog, ng, nog * kh * kw * ng * pe_oc))
+    if conv.depthwise:
+        for oc0 in range(0, conv.out_channels, toc):
+            oc_n = min(toc, conv.out_channels - oc0)
+            nog = cdiv(oc_n, pe_oc)
+            out.append(Block(oc0, oc_n, oc0, oc_n, nog, groups(oc_n), nog * kh * kw * pe_oc))
+        return out
+    for i0, i_n, o0, o_n in _group_ranges(conv):
+        for oc0 in range(o0, o0 + o_n, toc):
+            oc_n = min(toc, o0 + o_n - oc0)
+            for ic0 in range(i0, i0 + i_n, tic):
+                ic_n = min(tic, i0 + i_n - ic0)
+                nog, ng = cdiv(oc_n, pe_oc), groups(ic_n)
+                out.append(Block(oc0, oc_n, ic0, ic_n, nog, ng, nog * kh * kw * ng * pe_oc, i0))
     return out
 
 
 def param_tiles(conv: ConvParams, toc: int, pe_oc: int) -> list[tuple[int, int, int]]:
-    """(oc0, oc_n, words) of each oc tile's params (one word per channel, padded to pe_oc)."""
-    return [(oc0, min(toc, conv.out_channels - oc0),
-             cdiv(min(toc, conv.out_channels - oc0), pe_oc) * pe_oc)
-            for oc0 in range(0, conv.out_channels, toc)]
+    """(oc0, oc_n, words) of each oc tile's params (one word per channel, padded to pe_oc),
+    conv group major."""
+    out = []
+    for _, _, o0, o_n in _group_ranges(conv):
+        for oc0 in range(o0, o0 + o_n, toc):
+            oc_n = min(toc, o0 + o_n - oc0)
+            out.append((oc0, oc_n, cdiv(oc_n, pe_oc) * pe_oc))
+    return out
 
 
 @dataclass
@@ -103,6 +141,8 @@ class LayerPlacement:
 
 
 def layer_convs(layer) -> list[ConvParams]:
+    if isinstance(layer, PoolLayer):
+        return []
     return [layer.squeeze, layer.expand1, layer.expand3] if isinstance(layer, FireLayer) \
         else [layer.conv]
 
@@ -116,12 +156,19 @@ def conv_tiles(layer, tile: DaeTile, pe_oc: int) -> list[tuple[int, int]]:
     def ic_tile(i: int) -> int:
         return i if tile.tic >= i else max(PE_IC, tile.tic // PE_IC * PE_IC)
 
+    if isinstance(layer, PoolLayer):
+        return []
     if isinstance(layer, FireLayer):
         s = layer.squeeze.out_channels
         return [(s, ic_tile(layer.squeeze.in_channels)),
                 (oc_tile(layer.expand1.out_channels), s),
                 (oc_tile(layer.expand3.out_channels), s)]
-    return [(oc_tile(layer.conv.out_channels), ic_tile(layer.conv.in_channels))]
+    conv = layer.conv
+    if conv.depthwise:  # the input step is the oc tile's own channels
+        toc = oc_tile(conv.out_channels)
+        return [(toc, toc)]
+    g = engine_groups(conv)
+    return [(oc_tile(conv.out_channels // g), ic_tile(conv.in_channels // g))]
 
 
 def place_constants(layers, tiles, pe_oc: int) -> tuple[list[LayerPlacement], int]:
@@ -401,17 +448,18 @@ def _input_step(em: Emitter, key, src: Tensor, b: Block, waddr: int, paddr: int,
     kh, kw = conv.kernel
     sy, sx = conv.stride
     pitch = cdiv(b.ng, K)
+    dw = conv.depthwise  # channel-parallel taps: no input-group loop (CV_NG = 1)
     ih = em.load("in", key, isa.OP_LOAD_INPUT, {
-        isa.LI_BASE: src.base, isa.LI_H: src.h, isa.LI_W: src.w, isa.LI_G: src.g,
-        isa.LI_Y0: iy0, isa.LI_X0: ix0, isa.LI_G0: b.ic0 // PE_IC, isa.LI_ROWS: irows,
+        isa.LI_BASE: src.base, isa.LI_H: src.h, isa.LI_W: src.w, isa.LI_G: src.pixel_groups,
+        isa.LI_Y0: iy0, isa.LI_X0: ix0, isa.LI_G0: src.g0 + b.ic0 // PE_IC, isa.LI_ROWS: irows,
         isa.LI_COLS: icols, isa.LI_NG: b.ng, isa.LI_PITCH: pitch}, ready)
     wh = em.load("w", ("w", waddr), isa.OP_LOAD_WEIGHT, {isa.LW_ADDR: waddr, isa.LW_WORDS: b.words})
     ph = em.load("p", ("p", paddr), isa.OP_LOAD_PARAMS,
                  {isa.LP_ADDR: paddr, isa.LP_CHANNELS: nog * pe_oc})
     em.compute(isa.OP_CONV, (isa.HALF if ih else 0) | (isa.CONV_W_HALF if wh else 0)
-               | (isa.CONV_FIRST if first else 0), {
+               | (isa.CONV_FIRST if first else 0) | (isa.CONV_DW if dw else 0), {
         isa.CV_ROWS: out[0], isa.CV_COLS: out[1], isa.CV_OG: nog, isa.CV_KH: kh, isa.CV_KW: kw,
-        isa.CV_SY: sy, isa.CV_SX: sx, isa.CV_SRC_COLS: icols, isa.CV_NG: b.ng,
+        isa.CV_SY: sy, isa.CV_SX: sx, isa.CV_SRC_COLS: icols, isa.CV_NG: 1 if dw else b.ng,
         isa.CV_SRC_PITCH: pitch, isa.CV_SRC_Y0: 0, isa.CV_SRC_X0: 0})
     return ph
 
@@ -424,8 +472,8 @@ def _load_bypass(em: Emitter, layer: ConvAddLayer, bp: Tensor, key, ready: int,
     registers that add it."""
     y0, x0, rows, cols = window
     bh = em.load("bp", key, isa.OP_LOAD_BYPASS, {
-        isa.LB_BASE: bp.base, isa.LB_H: bp.h, isa.LB_W: bp.w, isa.LB_G: bp.g, isa.LB_Y0: y0,
-        isa.LB_X0: x0, isa.LB_G0: g0, isa.LB_ROWS: rows, isa.LB_COLS: cols, isa.LB_NG: ng,
+        isa.LB_BASE: bp.base, isa.LB_H: bp.h, isa.LB_W: bp.w, isa.LB_G: bp.pixel_groups,
+        isa.LB_Y0: y0, isa.LB_X0: x0, isa.LB_G0: bp.g0 + g0, isa.LB_ROWS: rows, isa.LB_COLS: cols, isa.LB_NG: ng,
         isa.LB_PITCH: nog}, ready)
     return (isa.RQ_ADD | (isa.RQ_BP_HALF if bh else 0),
             {isa.RQ_BP_MULT: int(layer.bp_mult), isa.RQ_BP_SHIFT: int(layer.bp_shift)})
@@ -433,21 +481,30 @@ def _load_bypass(em: Emitter, layer: ConvAddLayer, bp: Tensor, key, ready: int,
 
 def lower_conv_layer(em: Emitter, layer: ConvLayer, tile: DaeTile, pl: LayerPlacement,
                      src: Tensor, dst: Tensor, first_layer: bool, bp: Tensor | None = None) -> None:
-    """Instructions of one conv(+pool) layer; a :class:`ConvAddLayer` adds ``bp``, read
-    tile by tile (LOAD_BYPASS) with the last input-channel step of each oc tile."""
+    """Instructions of one conv(+pool) layer. A grouped conv is one conv per group on
+    channel slices of the input (LOAD_INPUT at the group's LI_G0) into its own out_buf
+    region (``g * nog_g`` rows per pixel), stored at the group's ST_G0 unless the regions
+    are contiguous channels (output channels per group a multiple of pe_oc); a depthwise
+    conv is one CONV_DW per oc tile over that tile's own input channels. A
+    :class:`ConvAddLayer` (groups 1) adds ``bp``, read tile by tile (LOAD_BYPASS) with the
+    last input-channel step of each oc tile."""
     add = isinstance(layer, ConvAddLayer)
-    _check(not add or (bp is not None and layer.pool is None
+    _check(not add or (bp is not None and layer.pool is None and engine_groups(layer.conv) == 1
                        and (bp.c, bp.h, bp.w) == tuple(layer.out_shape)),
-           layer, "a residual add needs a bypass tensor of the output's shape and no pool")
+           layer, "a residual add needs a bypass tensor of the output's shape, groups 1, no pool")
     _check(not add or em.cfg.residual, layer, "the engine is built without the residual add")
     pe_oc = em.cfg.pe_oc
     conv, pool = layer.conv, layer.pool
     kh, kw = conv.kernel
     sy, sx = conv.stride
     pt, pl_, _, _ = conv.pads
-    nog_all = cdiv(layer.out_shape[0], pe_oc)
+    n_grp = engine_groups(conv)
+    og_per = conv.out_channels // n_grp
+    nog_g = cdiv(og_per, pe_oc)
+    nog_all = n_grp * nog_g  # out_buf rows per pixel (= cdiv(O, pe_oc) for one group)
     blocks, params = pl.conv_blocks[0], pl.conv_params[0]
-    n_ic = len({b.ic0 for _, b in blocks})
+    n_ic = sum(1 for _, b in blocks if b.oc0 == blocks[0][1].oc0)  # input steps per oc tile
+    one_region = n_grp == 1 or og_per % pe_oc == 0
     ready = -1 if first_layer else em.input_ready()
     for o0, o1, p0, p1, c0, c1, d0, d1 in spatial_tiles(layer, tile):
         rows, cols = c1 - c0, d1 - d0
@@ -468,15 +525,20 @@ def lower_conv_layer(em: Emitter, layer: ConvLayer, tile: DaeTile, pl: LayerPlac
                                  nog, (iy0, ix0, irows, icols), (rows, cols), conv, j == 0,
                                  ready)
                 if j == len(tile_blocks) - 1:
+                    grp = poc0 // og_per
+                    row0 = grp * nog_g + (poc0 - grp * og_per) // pe_oc
                     _epilogue(em, layer, pool, ph, oh_half, rows, cols, nog, nog_all,
-                              poc0 // pe_oc, o0, o1, p0, p1, c0, d0, conv.relu, dst_pitch=nog_all,
+                              row0, o0, o1, p0, p1, c0, d0, conv.relu, dst_pitch=nog_all,
                               add=(add_flags, add_regs))
                 em.end_step()
         em.end_tile_compute()
-        em.store({isa.ST_BASE: dst.base, isa.ST_H: dst.h, isa.ST_W: dst.w, isa.ST_G: dst.g,
-                  isa.ST_Y0: o0, isa.ST_X0: p0, isa.ST_G0: 0, isa.ST_ROWS: o1 - o0,
-                  isa.ST_COLS: p1 - p0, isa.ST_NG: dst.g, isa.ST_PITCH: nog_all,
-                  isa.ST_ROW0: 0}, oh_half)
+        regions = ([(0, dst.g, 0)] if one_region else
+                   [(grp * og_per // PE_IC, og_per // PE_IC, grp * nog_g) for grp in range(n_grp)])
+        for g0, ng, row0 in regions:
+            em.store({isa.ST_BASE: dst.base, isa.ST_H: dst.h, isa.ST_W: dst.w,
+                      isa.ST_G: dst.pixel_groups, isa.ST_Y0: o0, isa.ST_X0: p0,
+                      isa.ST_G0: dst.g0 + g0, isa.ST_ROWS: o1 - o0, isa.ST_COLS: p1 - p0,
+                      isa.ST_NG: ng, isa.ST_PITCH: nog_all, isa.ST_ROW0: row0}, oh_half)
         em.end_tile_store()
 
 
@@ -508,7 +570,10 @@ def _epilogue(em: Emitter, layer, pool, ph: int, oh_half: int, rows: int, cols: 
 
 def _pool(em: Emitter, layer, pool, oh_half: int, rows: int, cols: int, nog: int, nog_all: int,
           row0: int, o0: int, o1: int, p0: int, p1: int, c0: int, d0: int, dst_pitch: int,
-          step: bool = True) -> None:
+          step: bool = True, src_flags: int = 0, avg_rq: tuple[int, int] | None = None) -> None:
+    """POOL (+ the average's REQUANT) of one tile from cv_buf, or from in_buf with
+    ``src_flags`` (POOL_SRC_IN | POOL_IN_HALF: a standalone pool); ``avg_rq`` overrides
+    the average's (mult, shift)."""
     from ..quantize.reference import avg_pool_constants
 
     if pool.global_pool:
@@ -521,10 +586,13 @@ def _pool(em: Emitter, layer, pool, oh_half: int, rows: int, cols: int, nog: int
             isa.PL_SRC_ROWS: rows, isa.PL_SRC_COLS: cols, isa.PL_DST_PITCH: dst_pitch,
             isa.PL_DST_ROW0: row0}
     if pool.kind == "max":
-        em.compute(isa.OP_POOL, isa.HALF if oh_half else 0, regs, out_write=True, step=step)
+        em.compute(isa.OP_POOL, src_flags | (isa.HALF if oh_half else 0), regs, out_write=True,
+                   step=step)
         return
     _, m, s = avg_pool_constants(pool, *layer.conv_hw)
-    em.compute(isa.OP_POOL, isa.POOL_AVG, regs, step=step)
+    if avg_rq is not None:
+        m, s = avg_rq
+    em.compute(isa.OP_POOL, src_flags | isa.POOL_AVG, regs, step=step)
     em.compute(isa.OP_REQUANT, isa.RQ_AVG | (isa.RQ_OUT_HALF if oh_half else 0), {
         isa.RQ_ROWS: o1 - o0, isa.RQ_COLS: p1 - p0, isa.RQ_OG: nog, isa.RQ_VY0: 0,
         isa.RQ_VY1: o1 - o0, isa.RQ_VX0: 0, isa.RQ_VX1: p1 - p0, isa.RQ_DST_PITCH: dst_pitch,
@@ -601,10 +669,54 @@ def lower_fire_layer(em: Emitter, layer: FireLayer, tile: DaeTile, pl: LayerPlac
         for ng, row0, g0 in ((groups(e1.out_channels), 0, 0),
                              (groups(e3.out_channels), nog1, e1.out_channels // PE_IC)):
             em.store({isa.ST_BASE: dst.base, isa.ST_H: dst.h, isa.ST_W: dst.w,
-                      isa.ST_G: dst.g, isa.ST_Y0: o0, isa.ST_X0: p0, isa.ST_G0: g0,
+                      isa.ST_G: dst.pixel_groups, isa.ST_Y0: o0, isa.ST_X0: p0,
+                      isa.ST_G0: dst.g0 + g0,
                       isa.ST_ROWS: o1 - o0, isa.ST_COLS: p1 - p0, isa.ST_NG: ng,
                       isa.ST_PITCH: pitch_all, isa.ST_ROW0: row0}, oh_half)
         em.end_tile_store()
+
+
+# --- standalone pool / concat (issue 11 item 4)
+def pool_channel_tile(layer: PoolLayer, tile: DaeTile, pe_oc: int) -> int:
+    """Channels per tile of a standalone pool: ``tile.toc`` rounded down to pe_oc (so each
+    tile's groups start a row of in_buf/out_buf), all of them when toc covers them."""
+    c = layer.in_shape[0]
+    return c if tile.toc >= c else max(pe_oc, tile.toc // pe_oc * pe_oc)
+
+
+def lower_pool_layer(em: Emitter, layer: PoolLayer, tile: DaeTile, src: Tensor, dst: Tensor,
+                     first_layer: bool) -> None:
+    """Instructions of a standalone pool: per spatial tile and channel tile, LOAD_INPUT of
+    the input rows/columns the windows touch inside the image (no zeros: taps outside the
+    loaded tile are skipped, as padding), POOL from in_buf (pitch = og, cv_buf's layout)
+    into out_buf (+ the average's REQUANT), STORE."""
+    pe_oc, K = em.cfg.pe_oc, em.cfg.k
+    c = layer.in_shape[0]
+    ct = pool_channel_tile(layer, tile, pe_oc)
+    ready = -1 if first_layer else em.input_ready()
+    rq = (layer.mult, layer.shift) if layer.mult is not None else None
+    for o0, o1, p0, p1, c0, c1, d0, d1 in spatial_tiles(layer, tile):
+        rows, cols = c1 - c0, d1 - d0
+        for ch0 in range(0, c, ct):
+            ng = groups(min(ct, c - ch0))
+            nog = cdiv(ng, K)  # in_buf pitch = PE_OC-channel groups of the tile
+            oh_half = em.begin_tile()
+            ih = em.load("in", ("pool", id(layer), o0, p0, ch0), isa.OP_LOAD_INPUT, {
+                isa.LI_BASE: src.base, isa.LI_H: src.h, isa.LI_W: src.w,
+                isa.LI_G: src.pixel_groups, isa.LI_Y0: c0, isa.LI_X0: d0,
+                isa.LI_G0: src.g0 + ch0 // PE_IC, isa.LI_ROWS: rows, isa.LI_COLS: cols,
+                isa.LI_NG: ng, isa.LI_PITCH: nog}, ready)
+            _pool(em, layer, layer.pool, oh_half, rows, cols, nog, nog, 0, o0, o1, p0, p1,
+                  c0, d0, nog, src_flags=isa.POOL_SRC_IN | (isa.POOL_IN_HALF if ih else 0),
+                  avg_rq=rq)
+            em.end_step()
+            em.end_tile_compute()
+            em.store({isa.ST_BASE: dst.base, isa.ST_H: dst.h, isa.ST_W: dst.w,
+                      isa.ST_G: dst.pixel_groups, isa.ST_Y0: o0, isa.ST_X0: p0,
+                      isa.ST_G0: dst.g0 + ch0 // PE_IC, isa.ST_ROWS: o1 - o0,
+                      isa.ST_COLS: p1 - p0, isa.ST_NG: ng, isa.ST_PITCH: nog,
+                      isa.ST_ROW0: 0}, oh_half)
+            em.end_tile_store()
 
 
 def lower_layers(cfg: DaeConfig, layers, tiles, tensors: list[tuple[Tensor, Tensor]]
@@ -621,6 +733,8 @@ def lower_layers(cfg: DaeConfig, layers, tiles, tensors: list[tuple[Tensor, Tens
         try:
             if isinstance(layer, FireLayer):
                 lower_fire_layer(em, layer, tile, pl, src, dst, i == 0)
+            elif isinstance(layer, PoolLayer):
+                lower_pool_layer(em, layer, tile, src, dst, i == 0)
             else:
                 lower_conv_layer(em, layer, tile, pl, src, dst, i == 0, bp[0] if bp else None)
         except ScheduleError as e:
