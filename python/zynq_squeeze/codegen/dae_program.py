@@ -288,7 +288,7 @@ def _check_graph(layers, shapes: dict, inputs: list, outputs: list,
             raise ValueError(f"{layer.name}: input tensor {ti!r} is not produced before use")
         if isinstance(layer, ConvAddLayer):
             bp = layer.bypass
-            if bp not in produced:
+            if bp not in shapes or not produced(bp):
                 raise ValueError(f"{layer.name}: bypass tensor {bp!r} is not produced before use")
             if shapes[bp] != tuple(layer.out_shape) or layer.pool is not None:
                 raise ValueError(f"{layer.name}: bypass {bp!r} {shapes[bp]} != out_shape "
