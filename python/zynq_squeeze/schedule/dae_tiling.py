@@ -35,7 +35,7 @@ def needs(cfg: DaeConfig, layer, tile: DaeTile) -> dict[str, int]:
         nog = cdiv(groups(pool_channel_tile(layer, tile, pe)), K)
         return {"in_buf": rows * cols * nog, "w_buf": 0, "p_buf": nog,
                 "acc": th * tw * nog if layer.pool.kind == "avg" else 0,
-                "cv_buf": 0, "sq_buf": 0, "out_buf": th * tw * nog}
+                "cv_buf": 0, "sq_buf": 0, "out_buf": th * tw * nog, "bp_buf": 0}
     if isinstance(layer, FireLayer):
         sq, e1, e3 = layer.squeeze, layer.expand1, layer.expand3
         (_, tic), (toc1, _), (toc3, _) = conv_tiles(layer, tile, pe)
