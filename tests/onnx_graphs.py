@@ -108,3 +108,37 @@ def small_fire_net(shape=(1, 3, 19, 19), softmax: bool = False) -> onnx.ModelPro
     if softmax:
         g.op("Softmax")
     return g.model()
+
+
+def ort_qdq(model: onnx.ModelProto, symmetric: bool = True, per_channel: bool = True,
+            n: int = 4, seed: int = 0, scale: float = 1.0) -> onnx.ModelProto:
+    """``model`` quantized by onnxruntime's own tool (``quantize_static``, QDQ format, int8
+    activations and weights; ``symmetric``: ActivationSymmetric) calibrated on ``n`` inputs
+    of N(0, scale**2) from numpy seed ``seed`` (one input, static shape)."""
+    import tempfile
+    from pathlib import Path
+
+    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
+                                          quantize_static)
+
+    inp = model.graph.input[0]
+    shape = [d.dim_value for d in inp.type.tensor_type.shape.dim]
+    rng = np.random.default_rng(seed)
+    samples = [{inp.name: (rng.standard_normal(shape) * scale).astype(np.float32)}
+               for _ in range(n)]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(samples)
+
+        def get_next(self):
+            return next(self.it, None)
+
+    with tempfile.TemporaryDirectory() as d:
+        src, dst = Path(d) / "float.onnx", Path(d) / "qdq.onnx"
+        onnx.save(model, str(src))
+        quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ,
+                        per_channel=per_channel, activation_type=QuantType.QInt8,
+                        weight_type=QuantType.QInt8,
+                        extra_options={"ActivationSymmetric": symmetric})
+        return onnx.load(str(dst))

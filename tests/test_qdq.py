@@ -1,0 +1,326 @@
+"""QDQ models (onnxruntime's quantize_static, QDQ format) compile with their own scales.
+
+Through the public entries (``from_onnx`` + ``zynq_squeeze.build`` / ``tvm.compile``, the
+CLI): no calibration data and no synthetic-calibration warning, the engine's tensor scales
+equal the model's bit for bit (symmetric activations), the model's int8 weights are used
+as-is and reported, the ReLU the quantizer folded (asymmetric activations) is restored so
+fire / chain fusion still applies, every offloaded function is bit-exact with the golden
+model and the outputs are within cosine 0.999 of onnxruntime running the QDQ model.
+Malformed QDQ nodes raise ``QdqError`` naming the node.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import tvm
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from onnx import numpy_helper
+from onnx_graphs import GraphBuilder, ort_qdq, small_fire_net
+
+import zynq_squeeze
+from zynq_squeeze.cli import main
+from zynq_squeeze.codegen import golden
+from zynq_squeeze.codegen.lower import scale_of
+from zynq_squeeze.frontend import QdqError, dequantize_model, from_onnx
+from zynq_squeeze.quantize.calibrate import calibrate
+from zynq_squeeze.quantize.qdq import QdqRangeError, read_qdq
+
+SHAPE = (1, 3, 19, 19)
+
+
+def cosine(a, b):
+    a, b = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def inits(model):
+    return {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+
+
+def zsq_warnings(caught):
+    return [str(w.message) for w in caught if "zynq_squeeze" in str(w.message)]
+
+
+def build_quiet(model, **kw):
+    """zynq_squeeze.build(from_onnx(model)) with the zynq_squeeze warnings it raised."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = zynq_squeeze.build(from_onnx(model), **kw)
+    return res, zsq_warnings(caught)
+
+
+def check_vs_ort_and_golden(res, model, shape=SHAPE, n=3, seed=11, min_cos=0.999):
+    """Every input: the build's output equals the golden model of its one function (the
+    function's output is the model's, up to a reshape) and is within ``min_cos`` of
+    onnxruntime running the QDQ model."""
+    sess = ort.InferenceSession(model.SerializeToString())
+    name = sess.get_inputs()[0].name
+    lf = res.codegen[0].functions[0]
+    rng = np.random.default_rng(seed)
+    cos = []
+    for _ in range(n):
+        x = rng.standard_normal(shape).astype(np.float32)
+        y = res.vm()["main"](tvm.runtime.tensor(x)).numpy()
+        np.testing.assert_array_equal(y.ravel(), golden.run_function(lf, [x])[0].ravel())
+        cos.append(cosine(y, sess.run(None, {name: x})[0]))
+    assert min(cos) >= min_cos, cos
+    return cos
+
+
+def fire_net():
+    """small_fire_net without its global average pool: conv 3x3/2 -> maxpool -> fire ->
+    conv 1x1, one offloaded function whose output is the model's (golden-comparable)."""
+    g = GraphBuilder(SHAPE, seed=2)
+    g.conv(12, 3, stride=2)
+    g.maxpool(3, 2, ceil=1)
+    g.fire(6, 8, 8)
+    g.conv(10, 1)
+    return g.model()
+
+
+def conv_chain(shape=(1, 4, 12, 12), seed=3):
+    g = GraphBuilder(shape, seed=seed)
+    g.conv(8, 3, pad=1)
+    g.conv(12, 3, stride=2, pad=1)
+    g.maxpool(2, 2, ceil=0)
+    g.conv(6, 1)
+    return g.model()
+
+
+@pytest.fixture(scope="module")
+def sym_model():
+    return ort_qdq(fire_net(), symmetric=True, per_channel=True)
+
+
+@pytest.fixture(scope="module")
+def asym_model():
+    return ort_qdq(fire_net(), symmetric=False, per_channel=True)
+
+
+@pytest.fixture(scope="module")
+def sym_build(sym_model):
+    return build_quiet(sym_model)
+
+
+# --------------------------------------------------------------------------- symmetric
+def test_symmetric_fire_net_uses_the_model_scales(sym_model, sym_build):
+    res, warned = sym_build
+    assert warned == []  # no calibration data and no synthetic-calibration warning
+    assert res.calibration_source == "the model's QDQ scales"
+    rep = res.partition_report
+    assert len(rep.functions) == 1 and rep.offload_ratio == 1.0
+    assert rep.patterns == {"zynq_squeeze.conv_pool": 1, "zynq_squeeze.fire": 1,
+                            "zynq_squeeze.conv": 1}
+    init = inits(sym_model)
+    lf = res.codegen[0].functions[0]
+    # input, conv1+pool, fire (concat), conv 1x1: exactly the model's float32 scales
+    expect = [init["x_scale"], init["relu4_scale"], init["concat18_scale"], init["relu22_scale"]]
+    got = [lf.tensors[t].scale for t in ("in0", "t0", "t1", "t2")]
+    assert got == [float(np.float32(e)) for e in expect]
+    # the model's int8 weights, as they are, per conv
+    layers = [layer for layer, _, _ in lf.layers]
+    np.testing.assert_array_equal(layers[0].conv.weight, init["w1_quantized"])
+    np.testing.assert_array_equal(layers[1].squeeze.weight, init["w6_quantized"])
+    np.testing.assert_array_equal(layers[1].expand3.weight, init["w14_quantized"])
+    np.testing.assert_array_equal(layers[2].conv.weight, init["w19_quantized"])
+    q = res.qdq
+    assert q["weights_as_is"] == 5 and q["weights_requantized"] == 0
+    assert q["asymmetric"] == [] and q["calibrated_chains"] == [] and q["restored_relus"] == []
+
+
+def test_symmetric_fire_net_matches_onnxruntime_and_golden(sym_model, sym_build):
+    check_vs_ort_and_golden(sym_build[0], sym_model)
+
+
+def test_rescaling_global_average_pool_runs_on_the_cpu_at_the_model_scale():
+    # the model requantizes the pool's output to its own scale, which the engine's pool
+    # (it keeps its input's scale) cannot: the pool stays on the CPU, still one function
+    model = ort_qdq(small_fire_net(SHAPE), symmetric=True, per_channel=True)
+    res, warned = build_quiet(model)
+    assert warned == []
+    rep = res.partition_report
+    assert len(rep.functions) == 1 and rep.offload_ratio == 1.0
+    assert "relax.mean" in [c.op for c in rep.cpu_ops]
+    sess = ort.InferenceSession(model.SerializeToString())
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        x = rng.standard_normal(SHAPE).astype(np.float32)
+        y = res.vm()["main"](tvm.runtime.tensor(x)).numpy()
+        assert cosine(y, sess.run(None, {"x": x})[0]) >= 0.999
+
+
+def test_per_tensor_weights_are_used_as_is(tmp_path):
+    model = ort_qdq(fire_net(), symmetric=True, per_channel=False)
+    res, warned = build_quiet(model, out_dir=tmp_path)
+    assert warned == []
+    assert res.qdq["weights_as_is"] == 5
+    layer = res.codegen[0].functions[0].layers[0][0]
+    np.testing.assert_array_equal(layer.conv.weight, inits(model)["w1_quantized"])
+    check_vs_ort_and_golden(res, model)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(min_value=2.0**-120, max_value=2.0**120, width=32))
+def test_the_range_of_a_float32_scale_gives_it_back_exactly(s):
+    assert scale_of(127 * float(s)) == float(s)
+
+
+# --------------------------------------------------------------------------- asymmetric
+def test_asymmetric_fire_net_restores_relu_and_widens_ranges(asym_model):
+    # the quantizer folded every ReLU into its QuantizeLinear (zero point -128)
+    assert not any(n.op_type == "Relu" for n in asym_model.graph.node)
+    res, warned = build_quiet(asym_model)
+    assert len(warned) == 1 and "asymmetric" in warned[0] and "synthetic" not in warned[0]
+    rep = res.partition_report
+    assert len(rep.functions) == 1
+    assert rep.patterns == {"zynq_squeeze.conv_pool": 1, "zynq_squeeze.fire": 1,
+                            "zynq_squeeze.conv": 1}
+    q = res.qdq
+    assert len(q["restored_relus"]) == 5 and q["asymmetric"] and q["weights_as_is"] == 5
+    init = inits(asym_model)
+    lf = res.codegen[0].functions[0]
+    # a ReLU output with zero point -128 spans [0, 255 s]: the symmetric scale is 255 s / 127
+    assert lf.tensors["t0"].scale == pytest.approx(255 * float(init["relu4_scale"]) / 127,
+                                                   rel=1e-12)
+    check_vs_ort_and_golden(res, asym_model)
+
+
+def test_strict_refuses_asymmetric(asym_model):
+    with pytest.raises(QdqRangeError, match="ActivationSymmetric=True"):
+        calibrate(from_onnx(asym_model), strict=True)
+    with pytest.raises(QdqRangeError, match="asymmetric"):
+        zynq_squeeze.build(from_onnx(asym_model), strict_qdq=True)
+
+
+# --------------------------------------------------------------------------- entries
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_conv_chain_through_tvm_compile(symmetric):
+    model = ort_qdq(conv_chain(), symmetric=symmetric, per_channel=True, seed=4)
+    mod = from_onnx(model)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ex = tvm.compile(mod, target="zynq-squeeze")
+    warned = zsq_warnings(caught)
+    assert not any("calibration" in w for w in warned)
+    assert len(warned) == (0 if symmetric else 1)
+    vm = tvm.relax.VirtualMachine(ex, tvm.cpu())
+    sess = ort.InferenceSession(model.SerializeToString())
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        x = rng.standard_normal((1, 4, 12, 12)).astype(np.float32)
+        y = vm["main"](tvm.runtime.tensor(x)).numpy()
+        assert cosine(y, sess.run(None, {"x": x})[0]) >= 0.999
+
+
+def test_conv_chain_is_one_function_bit_exact(tmp_path):
+    model = ort_qdq(conv_chain(), symmetric=True, per_channel=True, seed=4)
+    res, warned = build_quiet(model, out_dir=tmp_path)
+    assert warned == [] and len(res.partition_report.functions) == 1
+    assert res.qdq["weights_as_is"] == 3
+    check_vs_ort_and_golden(res, model, shape=(1, 4, 12, 12))
+
+
+def test_cli_compile_reports_the_model_scales(sym_model, tmp_path, capsys):
+    onnx.save(sym_model, str(tmp_path / "model.onnx"))
+    rc = main(["compile", str(tmp_path / "model.onnx"), "--out", str(tmp_path / "out"),
+               "--quiet"])
+    assert rc == 0
+    assert "warning" not in capsys.readouterr().err
+    rep = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert rep["calibration"] == "the model's QDQ scales"
+    assert rep["qdq"]["weights_as_is"] == 5 and rep["qdq"]["weights_requantized"] == 0
+    assert all(w["as_is"] for w in rep["qdq"]["weights"])
+    assert len(rep["offload"]["functions"]) == 1
+
+
+def test_cli_strict_qdq_is_a_clear_error(asym_model, tmp_path, capsys):
+    onnx.save(asym_model, str(tmp_path / "model.onnx"))
+    rc = main(["compile", str(tmp_path / "model.onnx"), "--out", str(tmp_path / "out"),
+               "--quiet", "--strict-qdq"])
+    assert rc == 2
+    assert "asymmetric" in capsys.readouterr().err
+
+
+def test_calibration_data_is_ignored_with_a_warning(sym_model, sym_build):
+    calib = [np.random.default_rng(0).standard_normal(SHAPE).astype(np.float32) * 10]
+    res, warned = build_quiet(sym_model, calibration=calib)
+    assert len(warned) == 1 and "own activation scales are used" in warned[0]
+    lf, ref = res.codegen[0].functions[0], sym_build[0].codegen[0].functions[0]
+    assert {k: t.scale for k, t in lf.tensors.items()} == \
+        {k: t.scale for k, t in ref.tensors.items()}
+
+
+# --------------------------------------------------------------------------- partial, malformed
+def _replace_init(model, name, array):
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    for i in m.graph.initializer:
+        if i.name == name:
+            i.CopyFrom(numpy_helper.from_array(np.asarray(array), name))
+    return m
+
+
+def test_float_model_is_untouched():
+    model = small_fire_net(SHAPE)
+    out, info = dequantize_model(model)
+    assert out is model and info is None
+    assert read_qdq(from_onnx(model)) is None
+
+
+def test_unquantized_weight_chain_is_calibrated_with_a_warning(sym_model):
+    # the last conv reads a float weight (its DequantizeLinear folded by hand, perturbed)
+    m = onnx.ModelProto()
+    m.CopyFrom(sym_model)
+    init = inits(m)
+    w = (init["w19_quantized"].astype(np.float32)
+         * init["w19_scale"].reshape(-1, 1, 1, 1)).astype(np.float32) * np.float32(1.001)
+    dq = next(n for n in m.graph.node if n.output[0] == "w19_DequantizeLinear_Output")
+    m.graph.node.remove(dq)
+    m.graph.initializer.append(numpy_helper.from_array(w, "w19_DequantizeLinear_Output"))
+    res, warned = build_quiet(m)
+    assert len(warned) == 1 and "no QDQ scales" in warned[0] and "chain(s)" in warned[0]
+    assert res.qdq["calibrated_chains"] == [2]
+    assert len(res.partition_report.functions) == 1
+    check_vs_ort_and_golden(res, m, min_cos=0.99)
+
+
+@pytest.mark.parametrize("value", [0.0, -0.01, np.inf])
+def test_bad_activation_scale_is_a_clear_error(sym_model, value):
+    m = _replace_init(sym_model, "relu9_scale", np.float32(value))
+    with pytest.raises(QdqError, match=r"QuantizeLinear .*scale must be finite and > 0"):
+        from_onnx(m)
+
+
+def test_per_axis_scale_of_wrong_length_is_a_clear_error(sym_model):
+    init = inits(sym_model)
+    m = _replace_init(sym_model, "w6_scale", init["w6_scale"][:-1])
+    m = _replace_init(m, "w6_zero_point", init["w6_zero_point"][:-1])
+    with pytest.raises(QdqError, match=r"DequantizeLinear .*5 scales for axis 0 of a tensor "
+                                       r"of shape \(6, 12, 1, 1\)"):
+        from_onnx(m)
+
+
+def test_zero_point_of_another_shape_is_a_clear_error(sym_model):
+    m = _replace_init(sym_model, "x_zero_point", np.zeros(2, np.int8))
+    with pytest.raises(QdqError, match="zero point shape"):
+        from_onnx(m)
+
+
+def test_uint8_weights_are_requantized_with_the_reason(sym_model):
+    # the first conv's weights as uint8 with zero point 128: the same values, not int8
+    init = inits(sym_model)
+    m = _replace_init(sym_model, "w1_quantized",
+                      (init["w1_quantized"].astype(np.int16) + 128).astype(np.uint8))
+    m = _replace_init(m, "w1_zero_point", np.full(init["w1_zero_point"].shape, 128, np.uint8))
+    res, warned = build_quiet(m)
+    assert warned == []
+    rows = res.qdq["weights"]
+    assert not rows[0]["as_is"] and "uint8" in rows[0]["reason"]
+    assert all(r["as_is"] for r in rows[1:])
+    check_vs_ort_and_golden(res, m)
