@@ -324,3 +324,24 @@ def test_uint8_weights_are_requantized_with_the_reason(sym_model):
     assert not rows[0]["as_is"] and "uint8" in rows[0]["reason"]
     assert all(r["as_is"] for r in rows[1:])
     check_vs_ort_and_golden(res, m)
+
+
+def test_dense_layers_use_the_model_scales_and_weights():
+    from test_dense import fc_net  # conv -> Flatten -> Gemm + ReLU -> Gemm
+
+    model = ort_qdq(fc_net(1, reshape=False), symmetric=True, per_channel=True)
+    res, warned = build_quiet(model)
+    assert warned == []
+    q = res.qdq
+    assert q["calibrated_chains"] == [] and q["weights_as_is"] == 3, q
+    init = inits(model)
+    dense = next(lf for lf in res.codegen[0].functions if len(lf.layers) == 2)
+    gemm_w = next(k for k in init if k.endswith("_quantized") and init[k].ndim == 2
+                  and init[k].shape[0] == 24)
+    np.testing.assert_array_equal(dense.layers[0][0].conv.weight.reshape(24, -1), init[gemm_w])
+    sess = ort.InferenceSession(model.SerializeToString())
+    rng = np.random.default_rng(2)
+    for _ in range(3):
+        x = rng.standard_normal((1, 3, 6, 6)).astype(np.float32)
+        y = res.vm()["main"](tvm.runtime.tensor(x)).numpy()
+        assert cosine(y, sess.run(None, {"x": x})[0]) >= 0.999

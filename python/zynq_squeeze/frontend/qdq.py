@@ -255,18 +255,26 @@ def dequantize_model(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, QdqInfo |
             users = g.consumers.get(node.output[0], [])
             scale, zp, dtype, axis = _scale_zp(g, node, _tensor_shape(inferred, node.input[0]))
             x = src(node.input[0])
-            pair = (users and node.output[0] not in g.outputs and axis is None
-                    and all(u.op_type == "DequantizeLinear" for u in users)
+            tq = TensorQuant(scale=float(scale), zero_point=int(zp), dtype=dtype) \
+                if axis is None else None
+            # every consumer a DequantizeLinear with the same scale and zero point
+            matching = bool(users) and tq is not None
+            for u in users:
+                if not matching or u.op_type != "DequantizeLinear":
+                    matching = False
+                    break
+                s2, z2, d2, a2 = _scale_zp(g, u)
+                matching = a2 is None and d2 == dtype and float(s2) == tq.scale \
+                    and int(z2) == tq.zero_point
+            pair = (matching and node.output[0] not in g.outputs
                     and (x not in produced or produced[x].op_type in _ACCEL_SIDE)
-                    and not _rescaling_avg_pool(g, users, float(scale)))
-            if pair:
-                for u in users:
-                    s2, z2, d2, a2 = _scale_zp(g, u)
-                    pair = pair and a2 is None and d2 == dtype and float(s2) == float(scale) \
-                        and int(z2) == int(zp)
+                    and not _rescaling_avg_pool(g, users, tq.scale))
             if not pair:
                 info.kept_quantize.append(node.name or node.output[0])
                 nodes.append(_renamed(node, src))
+                if matching:  # what a consumer of the kept pair reads (a dense layer's input)
+                    for u in users:
+                        info.tensors.setdefault(u.output[0], tq)
                 continue
             tq = TensorQuant(scale=float(scale), zero_point=int(zp), dtype=dtype)
             if tq.lo == 0 and not nonneg(x):
@@ -316,6 +324,26 @@ def dequantize_model(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, QdqInfo |
     return out, info
 
 
+def _canonical_weight(node, new_inits) -> tuple[np.ndarray, int] | None:
+    """(float weight as the partitioner's composite holds it, the axis of the ONNX weight
+    that is the output channel) of a Conv, or of a Gemm / MatMul with a constant weight
+    (a dense layer is a 1x1 conv of weight [O, K, 1, 1]); None for any other node."""
+    if len(node.input) < 2 or node.input[1] not in new_inits:
+        return None
+    w = new_inits[node.input[1]]
+    if node.op_type == "Conv":
+        return w, 0
+    if w.ndim != 2:
+        return None
+    o_first = node.op_type == "Gemm" and _attr(node, "transB", 0) == 1
+    if node.op_type == "Gemm" and (_attr(node, "alpha", 1.0) != 1.0 or _attr(node, "transA", 0)):
+        return None
+    if node.op_type not in ("Gemm", "MatMul"):
+        return None
+    wt = w if o_first else np.ascontiguousarray(w.T)
+    return wt.reshape(*wt.shape, 1, 1), 0 if o_first else 1
+
+
 def _rescaling_avg_pool(g: _Graph, dequantizers, scale: float) -> bool:
     """True when one of these DequantizeLinear outputs feeds an average pool whose output
     the model quantizes at another scale than ``scale``. The engine's pool keeps its
@@ -363,15 +391,20 @@ def _record_convs(info: QdqInfo, nodes, new_inits, weights) -> None:
         return best
 
     for n in nodes:
-        if n.op_type != "Conv" or len(n.input) < 2 or n.input[1] not in new_inits:
+        canon = _canonical_weight(n, new_inits)
+        if canon is None:
             continue
-        w = new_inits[n.input[1]]
+        w, out_axis = canon
         key = weight_key(w)
+        wrec = weights.get(n.input[1])
+        if wrec is not None:
+            # the engine's weight scales are per output channel (or one per tensor)
+            wrec = {**wrec, "per_output_channel": wrec["axis"] in (None, out_axis)}
         tin, tout = info.tensors.get(n.input[0]), out_quant(n.output[0])
         rec = {"node": n.name or n.output[0],
                "in": tin.to_json() if tin else None,
                "out": tout.to_json() if tout else None,
-               "weight": weights.get(n.input[1])}
+               "weight": wrec}
         prev = info.convs.get(key)
         if prev is None:
             info.convs[key] = rec

@@ -60,7 +60,7 @@ def weight_scales(rec: dict | None) -> list[float] | None:
     """The model's per-output-channel (or per-tensor, one value) weight scales when its
     weights are int8 with zero point 0; None otherwise (they are re-quantized)."""
     w = (rec or {}).get("weight")
-    if not w or w["dtype"] != "int8" or any(w["zero_point"]):
+    if weight_note(rec) is not None:
         return None
     return list(w["scale"])
 
@@ -74,6 +74,8 @@ def weight_note(rec: dict | None) -> str | None:
         return f"{w['dtype']} weights (the engine takes int8)"
     if any(w["zero_point"]):
         return "weight zero point is not 0 (the engine's weights are symmetric)"
+    if not w.get("per_output_channel", True):
+        return f"per-axis weight scales along axis {w['axis']}, not the output channels"
     return None
 
 
