@@ -138,15 +138,23 @@ def test_symmetric_fire_net_matches_onnxruntime_and_golden(sym_model, sym_build)
     check_vs_ort_and_golden(sym_build[0], sym_model)
 
 
-def test_rescaling_global_average_pool_runs_on_the_cpu_at_the_model_scale():
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_rescaling_global_average_pool_runs_on_the_cpu_at_the_model_scale(symmetric):
     # the model requantizes the pool's output to its own scale, which the engine's pool
     # (it keeps its input's scale) cannot: the pool stays on the CPU, still one function
-    model = ort_qdq(small_fire_net(SHAPE), symmetric=True, per_channel=True)
+    model = ort_qdq(small_fire_net(SHAPE), symmetric=symmetric, per_channel=True)
     res, warned = build_quiet(model)
-    assert warned == []
+    assert len(warned) == (0 if symmetric else 1)
     rep = res.partition_report
     assert len(rep.functions) == 1 and rep.offload_ratio == 1.0
     assert "relax.mean" in [c.op for c in rep.cpu_ops]
+    # the last conv's scale comes from the pair kept before the pool; its ReLU (folded
+    # into that pair by the asymmetric quantizer) is restored
+    q = res.qdq
+    assert q["calibrated_chains"] == [] and q["weights_as_is"] == 5
+    assert len(q["restored_relus"]) == (0 if symmetric else 5)
+    assert rep.patterns["zynq_squeeze.conv"] == 1
+    assert res.codegen[0].functions[0].layers[-1][0].conv.relu
     sess = ort.InferenceSession(model.SerializeToString())
     rng = np.random.default_rng(3)
     for _ in range(3):

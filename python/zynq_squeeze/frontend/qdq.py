@@ -221,11 +221,14 @@ def dequantize_model(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, QdqInfo |
     weights: dict[str, dict] = {}  # float weight name -> its quantization record
     nodes: list = []
     relu_of: dict[str, str] = {}
+    clamped: set[str] = set()  # outputs of kept pairs that clamp at 0
 
     def src(name: str) -> str:
         return rename.get(name, name)
 
     def nonneg(name: str) -> bool:
+        if name in clamped:
+            return True
         n = produced.get(name)
         if n is None:
             return False
@@ -269,16 +272,15 @@ def dequantize_model(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, QdqInfo |
             pair = (matching and node.output[0] not in g.outputs
                     and (x not in produced or produced[x].op_type in _ACCEL_SIDE)
                     and not _rescaling_avg_pool(g, users, tq.scale))
-            if not pair:
-                info.kept_quantize.append(node.name or node.output[0])
-                nodes.append(_renamed(node, src))
-                if matching:  # what a consumer of the kept pair reads (a dense layer's input)
-                    for u in users:
-                        info.tensors.setdefault(u.output[0], tq)
-                continue
-            tq = TensorQuant(scale=float(scale), zero_point=int(zp), dtype=dtype)
-            if tq.lo == 0 and not nonneg(x):
+            if pair and tq.lo > 0:
+                raise QdqError(f"QuantizeLinear {node.name or node.output[0]!r}: its range "
+                               f"[{tq.lo:g}, {tq.hi:g}] excludes 0 (not an activation clamp "
+                               "zynq-squeeze can restore)")
+            if (tq is not None and tq.lo == 0 and not nonneg(x)
+                    and (pair or matching and x in produced
+                         and produced[x].op_type in _ACCEL_SIDE)):
                 # the quantizer absorbed a ReLU into this pair's clamp at 0: restore it
+                # (before a kept pair too: it clamps there anyway, and the chain keeps it)
                 if x not in relu_of:
                     relu_of[x] = f"{x}_zsq_relu"
                     relu = helper.make_node("Relu", [x], [relu_of[x]],
@@ -287,10 +289,19 @@ def dequantize_model(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, QdqInfo |
                     produced[relu_of[x]] = relu
                     info.restored_relus.append(x)
                 x = relu_of[x]
-            elif tq.lo > 0:
-                raise QdqError(f"QuantizeLinear {node.name or node.output[0]!r}: its range "
-                               f"[{tq.lo:g}, {tq.hi:g}] excludes 0 (not an activation clamp "
-                               "zynq-squeeze can restore)")
+            if matching:
+                info.tensors.setdefault(x, tq)
+            if not pair:
+                info.kept_quantize.append(node.name or node.output[0])
+                kept = _renamed(node, src)
+                kept.input[0] = x
+                nodes.append(kept)
+                if matching:  # what a consumer of the kept pair reads (a dense layer's input)
+                    for u in users:
+                        info.tensors.setdefault(u.output[0], tq)
+                        if tq.lo == 0:
+                            clamped.add(u.output[0])
+                continue
             info.tensors.setdefault(x, tq)
             for u in users:
                 rename[u.output[0]] = x
