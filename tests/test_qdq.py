@@ -354,3 +354,62 @@ def test_dense_layers_use_the_model_scales_and_weights():
         x = rng.standard_normal((1, 3, 6, 6)).astype(np.float32)
         y = res.vm()["main"](tvm.runtime.tensor(x)).numpy()
         assert cosine(y, sess.run(None, {"x": x})[0]) >= 0.999
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 6), st.sampled_from(["int8", "uint8", "int32"]), st.booleans(),
+       st.integers(0, 2**31 - 1))
+def test_folded_weights_equal_onnxruntime_dequantize(o, dtype, per_axis, seed):
+    """DequantizeLinear(constant) folds to exactly the float32 onnxruntime computes."""
+    from onnx import TensorProto, helper
+
+    rng = np.random.default_rng(seed)
+    info = np.iinfo(dtype)
+    lo, hi = max(int(info.min), -2**31), min(int(info.max), 2**31 - 1)
+    q = rng.integers(lo, hi, size=(o, 3, 2, 2), endpoint=True).astype(dtype)
+    n = o if per_axis else 1
+    scale = (rng.uniform(1e-6, 1.0, n) * 10.0 ** rng.integers(-8, 3)).astype(np.float32)
+    zp = rng.integers(lo, hi, size=n, endpoint=True).astype(dtype) if dtype != "int32" \
+        else np.zeros(n, np.int32)
+    if not per_axis:
+        scale, zp = scale.reshape(()), zp.reshape(())
+    dq = helper.make_node("DequantizeLinear", ["q", "s", "z"], ["w"], axis=0)
+    ident = helper.make_node("Identity", ["w"], ["y"])
+    graph = helper.make_graph(
+        [dq, ident], "g", [], [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(q, "q"), numpy_helper.from_array(scale, "s"),
+         numpy_helper.from_array(zp, "z")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    want = ort.InferenceSession(model.SerializeToString()).run(None, {})[0]
+    out, qinfo = dequantize_model(model)
+    folded = next(numpy_helper.to_array(i) for i in out.graph.initializer if i.name == "w")
+    np.testing.assert_array_equal(folded, want)
+    assert qinfo is not None and qinfo.tensors == {}
+
+
+def test_residual_add_on_the_cpu_keeps_the_model_scales_around_it():
+    """conv -> conv, added to the first conv's output (a CPU Add today) -> conv: the convs
+    around the Add take their scales from the model, the Add's output scale included."""
+    from onnx import helper
+
+    g = GraphBuilder((1, 4, 10, 10), seed=6)
+    a = g.conv(8, 3, pad=1)
+    b = g.conv(8, 3, pad=1)
+    out = g._name("add")
+    g.nodes.append(helper.make_node("Add", [a, b], [out]))
+    g.cur = out
+    g.conv(6, 1)
+    model = ort_qdq(g.model(), symmetric=True, per_channel=True, seed=2)
+    res, warned = build_quiet(model)
+    assert warned == []
+    assert res.qdq["calibrated_chains"] == [] and res.qdq["weights_as_is"] == 3
+    init = inits(model)
+    add_scale = next(v for k, v in init.items() if k.startswith("add") and k.endswith("_scale"))
+    last = next(lf for lf in res.codegen[0].functions if lf.layers[0][0].conv.weight.shape[0] == 6)
+    assert last.tensors["in0"].scale == float(np.float32(add_scale))
+    sess = ort.InferenceSession(model.SerializeToString())
+    rng = np.random.default_rng(8)
+    for _ in range(3):
+        x = rng.standard_normal((1, 4, 10, 10)).astype(np.float32)
+        y = res.vm()["main"](tvm.runtime.tensor(x)).numpy()
+        assert cosine(y, sess.run(None, {"x": x})[0]) >= 0.999
