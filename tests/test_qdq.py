@@ -55,22 +55,28 @@ def build_quiet(model, **kw):
     return res, zsq_warnings(caught)
 
 
-def check_vs_ort_and_golden(res, model, shape=SHAPE, n=3, seed=11, min_cos=0.999):
-    """Every input: the build's output equals the golden model of its one function (the
-    function's output is the model's, up to a reshape) and is within ``min_cos`` of
-    onnxruntime running the QDQ model."""
+def check_vs_ort(vm, model, shape=SHAPE, n=3, seed=11, min_cos=0.999, lf=None):
+    """Every input: ``vm``'s output is within ``min_cos`` of onnxruntime running the QDQ
+    model and, given the one offloaded function ``lf`` whose output is the model's (up to a
+    reshape), equal to its golden model."""
     sess = ort.InferenceSession(model.SerializeToString())
     name = sess.get_inputs()[0].name
-    lf = res.codegen[0].functions[0]
     rng = np.random.default_rng(seed)
     cos = []
     for _ in range(n):
         x = rng.standard_normal(shape).astype(np.float32)
-        y = res.vm()["main"](tvm.runtime.tensor(x)).numpy()
-        np.testing.assert_array_equal(y.ravel(), golden.run_function(lf, [x])[0].ravel())
+        y = vm["main"](tvm.runtime.tensor(x)).numpy()
+        if lf is not None:
+            np.testing.assert_array_equal(y.ravel(), golden.run_function(lf, [x])[0].ravel())
         cos.append(cosine(y, sess.run(None, {name: x})[0]))
     assert min(cos) >= min_cos, cos
     return cos
+
+
+def check_vs_ort_and_golden(res, model, shape=SHAPE, n=3, seed=11, min_cos=0.999):
+    """``check_vs_ort`` of a build with one offloaded function, golden-compared."""
+    return check_vs_ort(res.vm(), model, shape, n, seed, min_cos,
+                        lf=res.codegen[0].functions[0])
 
 
 def fire_net():
@@ -156,12 +162,7 @@ def test_rescaling_global_average_pool_runs_on_the_cpu_at_the_model_scale(symmet
     assert len(q["restored_relus"]) == (0 if symmetric else 5)
     assert rep.patterns["zynq_squeeze.conv"] == 1
     assert res.codegen[0].functions[0].layers[-1][0].conv.relu
-    sess = ort.InferenceSession(model.SerializeToString())
-    rng = np.random.default_rng(3)
-    for _ in range(3):
-        x = rng.standard_normal(SHAPE).astype(np.float32)
-        y = res.vm()["main"](tvm.runtime.tensor(x)).numpy()
-        assert cosine(y, sess.run(None, {"x": x})[0]) >= 0.999
+    check_vs_ort(res.vm(), model, SHAPE, seed=3)
 
 
 def test_per_tensor_weights_are_used_as_is(tmp_path):
@@ -219,12 +220,7 @@ def test_conv_chain_through_tvm_compile(symmetric):
     assert not any("calibration" in w for w in warned)
     assert len(warned) == (0 if symmetric else 1)
     vm = tvm.relax.VirtualMachine(ex, tvm.cpu())
-    sess = ort.InferenceSession(model.SerializeToString())
-    rng = np.random.default_rng(5)
-    for _ in range(3):
-        x = rng.standard_normal((1, 4, 12, 12)).astype(np.float32)
-        y = vm["main"](tvm.runtime.tensor(x)).numpy()
-        assert cosine(y, sess.run(None, {"x": x})[0]) >= 0.999
+    check_vs_ort(vm, model, (1, 4, 12, 12), seed=5)
 
 
 def test_conv_chain_is_one_function_bit_exact(tmp_path):
@@ -348,12 +344,7 @@ def test_dense_layers_use_the_model_scales_and_weights():
     gemm_w = next(k for k in init if k.endswith("_quantized") and init[k].ndim == 2
                   and init[k].shape[0] == 24)
     np.testing.assert_array_equal(dense.layers[0][0].conv.weight.reshape(24, -1), init[gemm_w])
-    sess = ort.InferenceSession(model.SerializeToString())
-    rng = np.random.default_rng(2)
-    for _ in range(3):
-        x = rng.standard_normal((1, 3, 6, 6)).astype(np.float32)
-        y = res.vm()["main"](tvm.runtime.tensor(x)).numpy()
-        assert cosine(y, sess.run(None, {"x": x})[0]) >= 0.999
+    check_vs_ort(res.vm(), model, (1, 3, 6, 6), seed=2)
 
 
 @settings(max_examples=40, deadline=None)
@@ -407,9 +398,4 @@ def test_residual_add_on_the_cpu_keeps_the_model_scales_around_it():
     add_scale = next(v for k, v in init.items() if k.startswith("add") and k.endswith("_scale"))
     last = next(lf for lf in res.codegen[0].functions if lf.layers[0][0].conv.weight.shape[0] == 6)
     assert last.tensors["in0"].scale == float(np.float32(add_scale))
-    sess = ort.InferenceSession(model.SerializeToString())
-    rng = np.random.default_rng(8)
-    for _ in range(3):
-        x = rng.standard_normal((1, 4, 10, 10)).astype(np.float32)
-        y = res.vm()["main"](tvm.runtime.tensor(x)).numpy()
-        assert cosine(y, sess.run(None, {"x": x})[0]) >= 0.999
+    check_vs_ort(res.vm(), model, (1, 4, 10, 10), seed=8)
