@@ -399,3 +399,21 @@ def test_residual_add_on_the_cpu_keeps_the_model_scales_around_it():
     last = next(lf for lf in res.codegen[0].functions if lf.layers[0][0].conv.weight.shape[0] == 6)
     assert last.tensors["in0"].scale == float(np.float32(add_scale))
     check_vs_ort(res.vm(), model, (1, 4, 10, 10), seed=8)
+
+
+@pytest.mark.slow
+def test_squeezenet11_qdq_is_one_function_at_the_model_scales():
+    """The goal: onnxruntime's QDQ SqueezeNet 1.1 (symmetric, per channel) compiles to one
+    offloaded function at the model's scales with every conv's int8 weights as-is, and
+    matches onnxruntime running the QDQ model with cosine >= 0.999 (about a minute)."""
+    from zynq_squeeze.frontend.models import squeezenet
+
+    model = ort_qdq(squeezenet("1.1", seed=0), symmetric=True, per_channel=True)
+    res, warned = build_quiet(model)
+    assert warned == []
+    assert len(res.partition_report.functions) == 1
+    assert res.partition_report.offload_ratio == 1.0
+    assert res.qdq["weights_as_is"] == 26 and res.qdq["weights_requantized"] == 0
+    lf = res.codegen[0].functions[0]
+    assert lf.tensors["in0"].scale == float(inits(model)["data_scale"])
+    check_vs_ort(res.vm(), model, (1, 3, 224, 224), n=2, seed=7)
