@@ -417,3 +417,31 @@ def test_squeezenet11_qdq_is_one_function_at_the_model_scales():
     lf = res.codegen[0].functions[0]
     assert lf.tensors["in0"].scale == float(inits(model)["data_scale"])
     check_vs_ort(res.vm(), model, (1, 3, 224, 224), n=2, seed=7)
+
+
+def test_deployment_executable_equals_the_vm(tmp_path):
+    """A QDQ model's bundle (host C executor): the CPU part keeps the model's fake
+    quantization (the Softmax output's QDQ pair), bit-equal with the Relax VM."""
+    import subprocess
+
+    from tvm import relax
+
+    from zynq_squeeze.deployment.bundle import build_executables
+
+    model = ort_qdq(small_fire_net(SHAPE, softmax=True), symmetric=True)
+    mod = from_onnx(model)
+    assert read_qdq(mod)["kept_quantize"]  # the Softmax output's pair stays
+    exe = build_executables(mod, out_dir=tmp_path / "b", arm=False, host=True)["host"]
+    vm = relax.VirtualMachine(tvm.compile(mod, target="zynq-squeeze"), tvm.cpu())
+    x = np.random.default_rng(4).standard_normal(SHAPE).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    r = subprocess.run([str(exe.infer), str(exe.model_file), "-i", str(tmp_path / "x.npy"),
+                        "-o", str(tmp_path / "y.npy")], capture_output=True, text=True,
+                       timeout=300, check=False)
+    assert r.returncode == 0, r.stderr
+    y = np.load(tmp_path / "y.npy")
+    np.testing.assert_array_equal(y, vm["main"](tvm.runtime.tensor(x)).numpy())
+    # the model quantizes its probabilities to steps of its own scale, and so do we
+    step = float(inits(model)[next(k for k in inits(model) if k.startswith("softmax")
+                                   and k.endswith("_scale"))])
+    np.testing.assert_allclose(y / step, np.rint(y / step), atol=1e-4)
