@@ -445,3 +445,19 @@ def test_deployment_executable_equals_the_vm(tmp_path):
     step = float(inits(model)[next(k for k in inits(model) if k.startswith("softmax")
                                    and k.endswith("_scale"))])
     np.testing.assert_allclose(y / step, np.rint(y / step), atol=1e-4)
+
+
+def test_initializers_listed_as_inputs_do_not_become_inputs(sym_model):
+    """An old-style model (IR < 4) lists its initializers among the graph inputs: the
+    folded int8 weights must not turn into inputs of the float model."""
+    from onnx import helper
+
+    m = onnx.ModelProto()
+    m.CopyFrom(sym_model)
+    for i in m.graph.initializer:
+        m.graph.input.append(helper.make_tensor_value_info(i.name, i.data_type, list(i.dims)))
+    out, _ = dequantize_model(m)
+    onnx.checker.check_model(out)
+    inits_left = {i.name for i in out.graph.initializer}
+    assert [i.name for i in out.graph.input if i.name not in inits_left] == ["x"]
+    assert [p.name for p in from_onnx(m)["main"].params] == ["x"]

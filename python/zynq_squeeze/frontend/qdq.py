@@ -315,7 +315,6 @@ def dequantize_model(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, QdqInfo |
         for o in new.output:
             produced[o] = new
     _record_convs(info, nodes, new_inits, weights)
-    used = {i for n in nodes for i in n.input}
     graph = proto.graph
     outputs = []
     for o in graph.output:
@@ -324,14 +323,18 @@ def dequantize_model(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, QdqInfo |
         if o.name in rename:  # a graph output produced by a stripped pair: keep its name
             nodes.append(helper.make_node("Identity", [rename[o.name]], [o.name]))
         outputs.append(o2)
+    used = {i for n in nodes for i in n.input}
     inits = [i for i in graph.initializer if i.name in used]
     inits += [numpy_helper.from_array(v, k) for k, v in new_inits.items() if k in used]
     kept_values = {o for n in nodes for o in n.output}
     value_info = [v for v in graph.value_info if v.name in kept_values]
-    new_graph = helper.make_graph(nodes, graph.name, list(graph.input), outputs, inits,
+    # an old-style model lists its initializers as inputs too: drop the folded ones
+    inputs = [i for i in graph.input if i.name not in g.consts or i.name in used]
+    new_graph = helper.make_graph(nodes, graph.name, inputs, outputs, inits,
                                   value_info=value_info)
-    out = helper.make_model(new_graph, opset_imports=list(proto.opset_import),
-                            ir_version=proto.ir_version, producer_name=proto.producer_name)
+    out = onnx.ModelProto()
+    out.CopyFrom(proto)  # opsets, IR version, metadata, local functions
+    out.graph.CopyFrom(new_graph)
     return out, info
 
 
