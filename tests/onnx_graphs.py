@@ -111,10 +111,12 @@ def small_fire_net(shape=(1, 3, 19, 19), softmax: bool = False) -> onnx.ModelPro
 
 
 def ort_qdq(model: onnx.ModelProto, symmetric: bool = True, per_channel: bool = True,
-            n: int = 4, seed: int = 0, scale: float = 1.0) -> onnx.ModelProto:
+            n: int = 4, seed: int = 0, scale: float = 1.0,
+            uint8_activations: bool = False) -> onnx.ModelProto:
     """``model`` quantized by onnxruntime's own tool (``quantize_static``, QDQ format, int8
-    activations and weights; ``symmetric``: ActivationSymmetric) calibrated on ``n`` inputs
-    of N(0, scale**2) from numpy seed ``seed`` (one input, static shape)."""
+    activations (uint8 with ``uint8_activations``) and int8 weights; ``symmetric``:
+    ActivationSymmetric) calibrated on ``n`` inputs of N(0, scale**2) from numpy seed
+    ``seed`` (one input, static shape)."""
     import tempfile
     from pathlib import Path
 
@@ -138,7 +140,8 @@ def ort_qdq(model: onnx.ModelProto, symmetric: bool = True, per_channel: bool = 
         src, dst = Path(d) / "float.onnx", Path(d) / "qdq.onnx"
         onnx.save(model, str(src))
         quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ,
-                        per_channel=per_channel, activation_type=QuantType.QInt8,
+                        per_channel=per_channel,
+                        activation_type=QuantType.QUInt8 if uint8_activations else QuantType.QInt8,
                         weight_type=QuantType.QInt8,
                         extra_options={"ActivationSymmetric": symmetric})
         return onnx.load(str(dst))

@@ -461,3 +461,12 @@ def test_initializers_listed_as_inputs_do_not_become_inputs(sym_model):
     inits_left = {i.name for i in out.graph.initializer}
     assert [i.name for i in out.graph.input if i.name not in inits_left] == ["x"]
     assert [p.name for p in from_onnx(m)["main"].params] == ["x"]
+
+
+def test_uint8_activations_are_widened_like_asymmetric_int8():
+    model = ort_qdq(fire_net(), symmetric=False, per_channel=True, uint8_activations=True)
+    res, warned = build_quiet(model)
+    assert len(warned) == 1 and "asymmetric" in warned[0]
+    assert len(res.partition_report.functions) == 1
+    assert res.qdq["calibrated_chains"] == [] and res.qdq["weights_as_is"] == 5
+    check_vs_ort_and_golden(res, model)
