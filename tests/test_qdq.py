@@ -233,10 +233,12 @@ def test_conv_chain_is_one_function_bit_exact(tmp_path):
 
 def test_cli_compile_reports_the_model_scales(sym_model, tmp_path, capsys):
     onnx.save(sym_model, str(tmp_path / "model.onnx"))
-    rc = main(["compile", str(tmp_path / "model.onnx"), "--out", str(tmp_path / "out"),
-               "--quiet"])
+    rc = main(["compile", str(tmp_path / "model.onnx"), "--out", str(tmp_path / "out")])
     assert rc == 0
-    assert "warning" not in capsys.readouterr().err
+    printed = capsys.readouterr()
+    assert "warning" not in printed.err
+    assert ("QDQ model: the model's QDQ scales; int8 weights as-is for 5 conv(s), "
+            "re-quantized for 0") in printed.out
     rep = json.loads((tmp_path / "out" / "report.json").read_text())
     assert rep["calibration"] == "the model's QDQ scales"
     assert rep["qdq"]["weights_as_is"] == 5 and rep["qdq"]["weights_requantized"] == 0

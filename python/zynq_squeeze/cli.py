@@ -178,6 +178,10 @@ def compile_model(model, out_dir: Path, *, board: str = "zybo-z7-20", calibratio
                             progress=progress, strict_qdq=strict_qdq)
     log(f"[zynq-squeeze] partitioned: {len(res.partition_report.functions)} offloaded "
         f"function(s), {100 * res.partition_report.offload_ratio:.2f} % of MACs")
+    if res.qdq is not None:
+        log(f"[zynq-squeeze] QDQ model: {res.calibration_source}; int8 weights as-is for "
+            f"{res.qdq['weights_as_is']} conv(s), re-quantized for "
+            f"{res.qdq['weights_requantized']} (report.json \"qdq\")")
     lib = out_dir / LIBRARY
     res.export_library(lib)
     if not (from_file and _same_file(Path(model), out_dir / ONNX_COPY)):
