@@ -238,13 +238,15 @@ def _cpu_reason(value: relax.Call, producers: dict, op: str) -> str:
     if name == "relax.matmul":
         return patterns.dense_problem_for_report(value)
     if name in patterns.POOL_OPS:
-        r = patterns.pool_reason(value)
+        r = patterns.standalone_pool_reason(value)
         src = producers.get(value.args[0]) if isinstance(value.args[0], relax.Var) else None
         if r is None and patterns._op_name(src) == "relax.dequantize":
             # frontend.qdq keeps the QDQ pair before an average pool the model requantizes
             return ("the QDQ model requantizes this pool's output to another scale than its "
-                    "input's (the engine's pool keeps its input's scale)")
-        return r or "pool does not follow an offloaded conv+ReLU chain"
+                    "input's (kept on the CPU with the model's quantization)")
+        return r or "pool of a tensor the accelerator does not hold"
+    if name == "relax.concat":
+        return patterns.concat_reason(value, producers.get) or "concat of tensors the accelerator does not hold"
     if name == "relax.clip":
         r = patterns.clip_reason(*patterns.clip_bounds(value))
         if r:

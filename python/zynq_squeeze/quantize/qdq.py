@@ -110,15 +110,26 @@ def model_calibration(mod: tvm.IRModule, samples=None, *, strict: bool = False,
     cmod = partitioner.fuse_composites(mod)
     calls = partitioner.composite_calls(cmod)
     records, missing, asym = [], [], []
-    for k, (_, _, func) in enumerate(calls):
+    out_range: dict = {}  # a composite call's result -> its range
+    for k, (var, call, func) in enumerate(calls):
         chain = parse_composite(func)
-        recs = [qdq["convs"].get(weight_key(c.weight)) for c in chain.convs]
         ranges = None
-        if all(r is not None for r in recs):
-            ranges, names = _chain_ranges(chain, recs)
-            asym += names
+        if chain.kind in ("pool", "concat"):
+            # no weights to find: a standalone pool keeps its input's range, a concat
+            # takes its parts' (the model quantizes a conv read by a concat at the concat's
+            # scale, so the parts agree)
+            parts = [out_range.get(a) for a in call.args]
+            if parts and all(r is not None for r in parts):
+                ranges = {"in": max(parts), "mid": 0.0, "out": max(parts)}
+        else:
+            recs = [qdq["convs"].get(weight_key(c.weight)) for c in chain.convs]
+            if all(r is not None for r in recs):
+                ranges, names = _chain_ranges(chain, recs)
+                asym += names
         if ranges is None:
             missing.append(k)
+        else:
+            out_range[var] = ranges["out"]
         records.append({"signature": partitioner.composite_signature(func), "ranges": ranges})
     if asym and strict:
         raise QdqRangeError(
