@@ -472,3 +472,21 @@ def test_uint8_activations_are_widened_like_asymmetric_int8():
     assert len(res.partition_report.functions) == 1
     assert res.qdq["calibrated_chains"] == [] and res.qdq["weights_as_is"] == 5
     check_vs_ort_and_golden(res, model)
+
+
+def test_inception_net_pools_and_concats_take_the_model_scales():
+    """Standalone pools and concats (no weights of their own) take the scales of the
+    composites that feed them, or of the pair kept before a rescaling average pool."""
+    from onnx_graphs import inception_net
+
+    model = ort_qdq(inception_net(), symmetric=True, per_channel=True)
+    res, warned = build_quiet(model)
+    assert warned == []
+    rep = res.partition_report
+    assert rep.offload_ratio == 1.0
+    # the global average pool the model requantizes stays on the CPU, with the reason
+    assert rep.patterns["zynq_squeeze.concat"] == 3 and rep.patterns["zynq_squeeze.pool"] == 4
+    pool = next(c for c in rep.cpu_ops if c.op == "relax.mean")
+    assert "requantizes this pool's output" in pool.reason
+    assert res.qdq["calibrated_chains"] == [] and res.qdq["weights_as_is"] == 20
+    check_vs_ort(res.vm(), model, (1, 3, 32, 32), seed=3)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 
 import tvm
+from tvm import relax
 
 from ..errors import ZynqSqueezeError, warn
 from ..frontend.qdq import QDQ_ATTR, TensorQuant, weight_key
@@ -101,6 +102,27 @@ def _chain_ranges(chain, recs: list[dict]) -> tuple[dict | None, list[str]]:
     return ranges, sorted(set(asym))
 
 
+def _dequantized_ranges(cmod: tvm.IRModule) -> dict:
+    """Range of every ``dequantize(x, constant scale, constant zero point)`` result in
+    main: a pair ``frontend.qdq`` kept (a pool's input) says its tensor's quantization."""
+    out = {}
+    for block in cmod["main"].body.blocks:
+        for b in block.bindings:
+            v = b.value
+            if not (isinstance(v, relax.Call) and isinstance(v.op, tvm.ir.Op)
+                    and v.op.name == "relax.dequantize" and len(v.args) == 3):
+                continue
+            consts = [a.value.numpy() for a in v.args[1:] if hasattr(a, "value")
+                      and hasattr(a.value, "numpy")]
+            if len(consts) != 2 or consts[0].size != 1 or consts[1].size != 1:
+                continue
+            t = {"scale": float(consts[0].reshape(())), "zero_point": int(consts[1].reshape(())),
+                 "dtype": str(v.args[0].ty.dtype)}
+            if t["dtype"] in ("int8", "uint8") and t["scale"] > 0:
+                out[b.var] = symmetric_range(t)
+    return out
+
+
 def model_calibration(mod: tvm.IRModule, samples=None, *, strict: bool = False,
                       progress: bool = False) -> dict:
     """The calibration of a module imported from a QDQ model (module docstring)."""
@@ -110,7 +132,7 @@ def model_calibration(mod: tvm.IRModule, samples=None, *, strict: bool = False,
     cmod = partitioner.fuse_composites(mod)
     calls = partitioner.composite_calls(cmod)
     records, missing, asym = [], [], []
-    out_range: dict = {}  # a composite call's result -> its range
+    out_range = _dequantized_ranges(cmod)  # a composite call's result -> its range
     for k, (var, call, func) in enumerate(calls):
         chain = parse_composite(func)
         ranges = None
