@@ -490,3 +490,17 @@ def test_inception_net_pools_and_concats_take_the_model_scales():
     assert "requantizes this pool's output" in pool.reason
     assert res.qdq["calibrated_chains"] == [] and res.qdq["weights_as_is"] == 20
     check_vs_ort(res.vm(), model, (1, 3, 32, 32), seed=3)
+
+
+def test_depthwise_conv_uses_the_model_scales_and_weights():
+    """A depthwise conv (group = channels) between two 1x1 convs: the model's per-channel
+    int8 weights [C, 1, 3, 3] as they are, one function, bit-exact, close to onnxruntime."""
+    g = GraphBuilder((1, 8, 10, 10), seed=5)
+    g.conv(16, 1)
+    g.conv(16, 3, pad=1, group=16)
+    g.conv(8, 1)
+    model = ort_qdq(g.model(), symmetric=True, per_channel=True, seed=1)
+    res, warned = build_quiet(model)
+    assert warned == [] and len(res.partition_report.functions) == 1
+    assert res.qdq["weights_as_is"] == 3 and res.qdq["calibrated_chains"] == []
+    check_vs_ort_and_golden(res, model, shape=(1, 8, 10, 10))
