@@ -29,7 +29,7 @@ Models (``--models``, comma separated; exporters ``--exporters``):
   project's venv has none)::
 
       python3.11 -m venv .venv-zoo
-      .venv-zoo/bin/pip install torch==2.14.1 torchvision==0.29.1 onnxscript onnx onnxruntime
+      .venv-zoo/bin/pip install torch==2.14.1 torchvision==0.29.1 onnxscript onnx
       .venv-zoo/bin/python benchmarks/zoo_export.py            # -> ~/.cache/zynq_squeeze/zoo
 
 * the ``onnx`` package's light zoo (exporter ``light``: ``light_resnet50,
@@ -440,6 +440,31 @@ def run_one(name: str, exporter: str, workdir: Path, files: dict[str, Path]) -> 
 
 
 # --------------------------------------------------------------------------- driver
+def _cpu_summary(ops: dict) -> str:
+    return ", ".join(f"{op.removeprefix('relax.').removeprefix('nn.')} {n}"
+                     for op, n in ops.items()) or "-"
+
+
+def table(rows: list[dict]) -> str:
+    """A Markdown table of result rows (the JSON lines of a run)."""
+    head = ("| model | exporter | % MACs | fns | CPU ops | compile s | cos min | top-1 | "
+            "sim ms | ORT ms | PL ms (model) | bit-exact | goals |")
+    out = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in rows:
+        if "error" in r:
+            out.append(f"| {r['model']} | {r['exporter']} | error: {r['error'][:160]} |"
+                       + " |" * 10)
+            continue
+        failed = [k for k, c in r["goals"].items() if not c["pass"]]
+        goals = "pass" if not failed else "FAIL " + ", ".join(
+            f"{k} {r['goals'][k]['got']} (want {r['goals'][k]['want']})" for k in failed)
+        out.append(f"| {r['model']} | {r['exporter']} | {r['offload_pct']:.2f} | {r['functions']} | "
+                   f"{_cpu_summary(r['cpu_ops'])} | {r['compile_s']:.0f} | {r['cosine_min']:.4f} | "
+                   f"{r['top1']} | {r['sim_ms']:.0f} | {r['ort_ms']:.0f} | "
+                   f"{r['accel_modeled_ms']:.1f} | {'yes' if r['bit_exact'] else 'NO'} | {goals} |")
+    return "\n".join(out)
+
+
 def _child(name: str, exporter: str, a) -> dict:
     """Run one model in a child process (a crash or a timeout is that model's error)."""
     cmd = [sys.executable, __file__, "--one", f"{name}:{exporter}", "--workdir", str(a.workdir)]
@@ -477,9 +502,14 @@ def main(argv=None) -> int:
     ap.add_argument("--onnx", action="append", metavar="NAME=PATH", help="add an ONNX file")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per model")
     ap.add_argument("--list", action="store_true", help="print the (model, exporter) pairs")
+    ap.add_argument("--table", type=Path, metavar="JSONL",
+                    help="print the results of a run (its JSON lines) as a Markdown table")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # MODEL:EXPORTER, in this process
     a = ap.parse_args(argv)
     a.files = _parse_files(a.onnx)
+    if a.table:
+        print(table([json.loads(ln) for ln in a.table.read_text().splitlines() if ln.strip()]))
+        return 0
     if a.one:
         name, _, exporter = a.one.partition(":")
         print(json.dumps(run_one(name, exporter, a.workdir, a.files)), flush=True)

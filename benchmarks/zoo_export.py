@@ -3,7 +3,7 @@
 Runs in a venv with torch (the project's venv has none; see model_zoo.py's docstring):
 
     python3.11 -m venv .venv-zoo
-    .venv-zoo/bin/pip install torch==2.14.1 torchvision==0.29.1 onnxscript onnx onnxruntime
+    .venv-zoo/bin/pip install torch==2.14.1 torchvision==0.29.1 onnxscript onnx
     .venv-zoo/bin/python benchmarks/zoo_export.py [--workdir DIR] [--models a,b] [--exporters e,f]
 
 Every model is built with ``weights=None`` (no download: random init after

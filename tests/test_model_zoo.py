@@ -128,3 +128,15 @@ def test_cli_one_json_line_per_model(tmp_path):
     assert small["pass"] is True and set(small["goals"]) == {"bit_exact"}
     assert broken["pass"] is False and "nothing.onnx" in broken["error"]
     assert "Traceback" not in p.stderr
+
+
+def test_table_has_a_row_per_line_and_names_failed_goals():
+    ok = {"model": "resnet18", "exporter": "ts17", "offload_pct": 100.0, "functions": 12,
+          "cpu_ops": {"relax.add": 8}, "compile_s": 90.0, "cosine_min": 0.9998, "top1": "4/4",
+          "sim_ms": 300.0, "ort_ms": 200.0, "accel_modeled_ms": 250.0, "bit_exact": True}
+    ok["goals"] = zoo._goal_checks("resnet18", ok)
+    err = zoo._error_line("vgg11_bn", "ts13", "BuildError: boom")
+    lines = zoo.table([ok, err]).splitlines()
+    assert len(lines) == 4 and all(ln.count("|") == lines[0].count("|") for ln in lines)
+    assert "FAIL functions 12 (want <= 2)" in lines[2] and "add 8" in lines[2]
+    assert "error: BuildError: boom" in lines[3]
