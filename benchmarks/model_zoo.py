@@ -496,7 +496,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
                     help="where zoo_export.py wrote the torchvision ONNX files")
-    ap.add_argument("--models", help="comma-separated model names (default: all)")
+    ap.add_argument("--models", help="comma-separated model names, run in this order "
+                    "(default: all)")
     ap.add_argument("--exporters", help="comma-separated exporters: "
                     f"{', '.join(TORCH_EXPORTERS)}, light, builtin, ort-qdq, file (default: all)")
     ap.add_argument("--onnx", action="append", metavar="NAME=PATH", help="add an ONNX file")
@@ -520,7 +521,7 @@ def main(argv=None) -> int:
         unknown = set(want) - {m for m, _ in todo}
         if unknown:
             ap.error(f"unknown models {sorted(unknown)}")
-        todo = [(m, e) for m, e in todo if m in want]
+        todo = sorted((p for p in todo if p[0] in want), key=lambda p: want.index(p[0]))
     if a.exporters:
         want = a.exporters.split(",")
         todo = [(m, e) for m, e in todo if e in want]
