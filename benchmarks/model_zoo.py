@@ -185,9 +185,29 @@ def randomize_constants(model: onnx.ModelProto, seed: int = WEIGHT_SEED) -> onnx
     return m
 
 
+def drop_final_softmax(model: onnx.ModelProto) -> tuple[onnx.ModelProto, bool]:
+    """``model`` ending at the logits when its single output is a Softmax's: with random
+    weights the logits are large and the probabilities one-hot, whose cosine says nothing."""
+    g = model.graph
+    last = [n for n in g.node if len(g.output) == 1 and g.output[0].name in n.output]
+    if not last or last[0].op_type != "Softmax":
+        return model, False
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    node = next(n for n in m.graph.node if n.output[0] == g.output[0].name)
+    logits = node.input[0]
+    m.graph.node.remove(node)
+    out = m.graph.output[0]
+    out.name = logits
+    out.type.tensor_type.ClearField("shape")  # the logits' shape: inferred by the importers
+    return m, True
+
+
 def _light(name: str) -> ZooModel:
     m = randomize_constants(onnx.load(str(light_zoo_dir() / f"{name}.onnx")))
-    return ZooModel(m, m, ["constant weights replaced by seeded random ones"])
+    m, dropped = drop_final_softmax(m)
+    notes = ["constant weights replaced by seeded random ones"]
+    return ZooModel(m, m, notes + (["final Softmax dropped: logits compared"] if dropped else []))
 
 
 def tied_conv_model(seed: int = WEIGHT_SEED) -> onnx.ModelProto:

@@ -140,3 +140,14 @@ def test_table_has_a_row_per_line_and_names_failed_goals():
     assert len(lines) == 4 and all(ln.count("|") == lines[0].count("|") for ln in lines)
     assert "FAIL functions 12 (want <= 2)" in lines[2] and "add 8" in lines[2]
     assert "error: BuildError: boom" in lines[3]
+
+
+def test_light_models_compare_logits_not_saturated_probabilities():
+    m = zoo._light("light_squeezenet").model
+    assert m.graph.node[-1].op_type != "Softmax" and "final Softmax dropped: logits compared" \
+        in zoo._light("light_squeezenet").notes
+    x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    y = _ort(m, x)
+    assert y.size == 1000 and (y.min() < 0 or y.max() > 1)  # logits, not probabilities
+    unchanged, dropped = zoo.drop_final_softmax(zoo.tied_conv_model())
+    assert not dropped and unchanged.graph.node[-1].op_type == "Relu"
