@@ -198,8 +198,7 @@ def drop_final_softmax(model: onnx.ModelProto) -> tuple[onnx.ModelProto, bool]:
     logits = node.input[0]
     m.graph.node.remove(node)
     out = m.graph.output[0]
-    out.name = logits
-    out.type.tensor_type.ClearField("shape")  # the logits' shape: inferred by the importers
+    out.name = logits  # same shape: Softmax keeps it
     return m, True
 
 
