@@ -7,8 +7,9 @@ Runs in a venv with torch (the project's venv has none; see model_zoo.py's docst
     .venv-zoo/bin/python benchmarks/zoo_export.py [--workdir DIR] [--models a,b] [--exporters e,f]
 
 Every model is built with ``weights=None`` (no download: random init after
-``torch.manual_seed(0)``, BatchNorm running mean 0 / variance 1) and exported in eval mode
-with a static 1x3x224x224 input by each exporter:
+``torch.manual_seed(0)``); its BatchNorm statistics are then measured on 32 random images
+(``sane_batchnorm``) and it is exported in eval mode with a static 1x3x224x224 input by
+each exporter:
 
 * ``ts13`` / ``ts17``: the TorchScript exporter (``dynamo=False``), opset 13 / 17;
 * ``dynamo20``: the dynamo exporter (``dynamo=True``, needs onnxscript), opset 20.
@@ -40,7 +41,32 @@ def build_model(name: str):
     kwargs = {"weights": None}
     if name == "googlenet":  # no auxiliary heads at inference; init_weights silences a warning
         kwargs.update(aux_logits=False, init_weights=True)
-    return getattr(torchvision.models, name)(**kwargs).eval()
+    model = getattr(torchvision.models, name)(**kwargs)
+    return sane_batchnorm(model).eval()
+
+
+def sane_batchnorm(model, batches: int = 4, batch: int = 8):
+    """Set every BatchNorm's running statistics to those of its input on random images.
+
+    With random weights the init's mean 0 / variance 1 does not normalize anything: the
+    activations of a deep net shrink or grow layer after layer (googlenet's logits end up
+    the same for every input), and a comparison of its outputs measures nothing. A few
+    training-mode forward passes (cumulative average, no gradient) give each BatchNorm the
+    statistics of what it sees, as trained weights would."""
+    import torch
+
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return model
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative moving average over the passes
+    g = torch.Generator().manual_seed(1)
+    model.train()
+    with torch.no_grad():
+        for _ in range(batches):
+            model(torch.randn(batch, 3, 224, 224, generator=g))
+    return model
 
 
 def export(name: str, exporter: str, path: Path) -> None:
