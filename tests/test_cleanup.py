@@ -306,3 +306,206 @@ def test_a_tir_function_is_raised_only_when_it_is_the_topi_one():
     assert "call_tir" in cleanup.clean_up(mod)["main"].script()
     _, rep = zynq_squeeze.partition(mod)
     assert [op.op for op in rep.cpu_ops] == ["tir.pad"]
+
+
+# --------------------------------------------------------------------------- issue 11 gaps
+def float_vs_ort(model, shape, seed=5, tol=1e-4):
+    """The cleaned-up float module (TVM llvm) equals onnxruntime on the original graph up
+    to float rounding; returns the max abs error."""
+    mod = cleanup.clean_up(from_onnx(model))
+    vm = relax.VirtualMachine(tvm.compile(mod, target="llvm"), tvm.cpu())
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    y = vm["main"](tvm.runtime.tensor(x)).numpy()
+    r = sess.run(None, {"x": x})[0]
+    err = float(np.max(np.abs(y - r)))
+    assert err <= tol * max(1.0, float(np.max(np.abs(r)))), err
+    return err
+
+
+def node(g: GraphBuilder, op_type, ins, **attrs) -> str:
+    out = g._name(op_type.lower())
+    g.nodes.append(helper.make_node(op_type, ins, [out], **attrs))
+    g.cur = out
+    return out
+
+
+def ops_of(mod) -> set[str]:
+    names = set()
+    for b in mod["main"].body.blocks:
+        for bd in b.bindings:
+            if isinstance(bd.value, relax.Call) and isinstance(bd.value.op, tvm.ir.Op):
+                names.add(bd.value.op.name)
+    return names
+
+
+def test_onnx_sum_of_a_residual_is_an_add_that_offloads(tmp_path):
+    """ONNX Sum (light_resnet50's residual) imports as stack + sum + broadcast_to: it
+    becomes relax.add, the conv_add pattern matches, everything offloads."""
+    g = GraphBuilder((1, 8, 10, 10), seed=2)
+    a = g.conv(8, 3, pad=1)
+    b = g.conv(8, 3, pad=1, relu=False)
+    node(g, "Sum", [a, b])
+    g.op("Relu")
+    model = g.model()
+    mod = from_onnx(model)
+    assert "relax.stack" in ops_of(mod)
+    assert "sum->add" in cleanup.rules_fired(mod)
+    cleaned = ops_of(cleanup.clean_up(mod))
+    assert not cleaned & {"relax.stack", "relax.sum", "relax.broadcast_to"}
+    assert report(model).patterns == {patterns.CONV: 1, patterns.CONV_ADD: 1}
+    float_vs_ort(model, (1, 8, 10, 10))
+    build_and_compare(model, (1, 8, 10, 10), tmp_path)
+
+
+def test_sum_of_three_is_chained_adds_and_a_broadcast_sum_stays():
+    g = GraphBuilder((1, 4, 6, 6), seed=3)
+    a = g.conv(4, 1)
+    b = g.conv(4, 1, src="x")
+    c = g.conv(4, 1, src="x")
+    node(g, "Sum", [a, b, c])
+    model = g.model()
+    cleaned = cleanup.clean_up(from_onnx(model))
+    assert "relax.sum" not in ops_of(cleaned) and "relax.add" in ops_of(cleaned)
+    float_vs_ort(model, (1, 4, 6, 6))
+    # a Sum with a broadcast constant: FoldConstant materialises the broadcast, the add
+    # of that full-shape constant is the same sum
+    g = GraphBuilder((1, 4, 6, 6), seed=3)
+    a = g.conv(4, 1)
+    node(g, "Sum", [a, _const(g, "shift", np.ones((1, 4, 1, 1)))])
+    float_vs_ort(g.model(), (1, 4, 6, 6))
+
+
+@pytest.mark.parametrize("axis,keepdims,shapes", [
+    (0, True, [(1, 4, 6, 6)] * 2),        # keeps the stacked axis: not Sum's form
+    (1, False, [(1, 4, 6, 6)] * 2),       # sums along another axis
+    (0, False, [(1, 4, 6, 6), (1, 4, 1, 1)]),  # a real broadcast_to of one operand
+])
+def test_reductions_of_stacks_that_are_not_onnx_sum_stay(axis, keepdims, shapes):
+    xs = [relax.Var(f"x{i}", relax.TensorType(s, "float32")) for i, s in enumerate(shapes)]
+    bb = relax.BlockBuilder()
+    with bb.function("main", xs):
+        with bb.dataflow():
+            parts = [bb.emit(relax.op.broadcast_to(v, (1, 4, 6, 6))) for v in xs]
+            st = bb.emit(relax.op.stack(relax.Tuple(parts), axis=0))
+            out = bb.emit_output(relax.op.sum(st, axis=[axis], keepdims=keepdims))
+        bb.emit_func_output(out)
+    mod = bb.get()
+    assert "sum->add" not in cleanup.rules_fired(mod)
+    assert "relax.sum" in ops_of(cleanup.clean_up(mod))
+
+
+def scale(g: GraphBuilder, mul_shape=None, add_shape=None, mul_src=None) -> str:
+    """Caffe2 Scale: ``x * m + a`` with constants of one value per channel by default."""
+    c, r = g.c, g.rng
+    m = mul_src or _const(g, "m", r.uniform(0.5, 1.5, mul_shape or (1, c, 1, 1)))
+    node(g, "Mul", [g.cur, m])
+    return node(g, "Add", [g.cur, _const(g, "a", r.standard_normal(add_shape or (c, 1, 1)) * 0.1)])
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_caffe2_scale_folds_into_the_conv(bias, tmp_path):
+    """conv [+ BN] + Mul + Add + ReLU (light_inception_v2, 69 times) is one conv."""
+    g = GraphBuilder((1, 3, 12, 12), seed=6)
+    g.conv(8, 3, pad=1, relu=False, bias=bias)
+    if bias:
+        batch_norm(g)
+    scale(g)
+    g.op("Relu")
+    g.conv(8, 1, relu=False, bias=False)   # no bias: the Mul is the conv's, the Add its bias
+    scale(g, mul_shape=(8, 1, 1), add_shape=(1, 8, 1, 1))
+    model = g.model()
+    fired = cleanup.rules_fired(from_onnx(model))
+    assert fired.count("scale->conv") == 2
+    cleaned = ops_of(cleanup.clean_up(from_onnx(model)))
+    assert "relax.multiply" not in cleaned
+    rep = report(model)
+    assert rep.patterns == {patterns.CONV: 2} and rep.cpu_ops == []
+    float_vs_ort(model, (1, 3, 12, 12))
+    build_and_compare(model, (1, 3, 12, 12), tmp_path)
+
+
+def test_scale_through_tvm_compile_offloads_the_conv():
+    g = GraphBuilder((1, 3, 8, 8), seed=7)
+    g.conv(4, 3, pad=1, relu=False)
+    scale(g)
+    g.op("Relu")
+    mod = from_onnx(g.model())
+    ex = tvm.compile(mod, target="zynq-squeeze")
+    assert ex is not None
+    _, rep = zynq_squeeze.partition(mod)
+    assert rep.patterns == {patterns.CONV: 1} and rep.cpu_ops == []
+
+
+@pytest.mark.parametrize("case", ["spatial_mul", "spatial_add", "tensor_mul"])
+def test_scales_that_are_not_per_channel_stay(case):
+    g = GraphBuilder((1, 3, 6, 6), seed=8)
+    g.conv(4, 3, pad=1, relu=False)
+    if case == "spatial_mul":       # one value per pixel: not a weight scale
+        scale(g, mul_shape=(1, 1, 6, 6))
+    elif case == "spatial_add":
+        scale(g, add_shape=(1, 4, 6, 1))
+    else:                           # times another tensor: not a constant
+        scale(g, mul_src="x_copy")
+        g.nodes.insert(0, helper.make_node("Slice", ["x", _const_i64(g, [0]), _const_i64(g, [1]),
+                                                     _const_i64(g, [1])], ["x1"]))
+        g.nodes.insert(1, helper.make_node("Tile", ["x1", _const_i64(g, [1, 4, 1, 1])],
+                                           ["x_copy"]))
+    model = g.model()
+    fired = cleanup.rules_fired(from_onnx(model))
+    cleaned = ops_of(cleanup.clean_up(from_onnx(model)))
+    if case == "spatial_add":
+        assert "scale->conv" in fired and "shift->bias" not in fired
+        assert "relax.add" in cleaned
+    else:
+        assert "scale->conv" not in fired and "relax.multiply" in cleaned
+    float_vs_ort(model, (1, 3, 6, 6))
+
+
+def _const_i64(g: GraphBuilder, value) -> str:
+    name = g._name("i")
+    g.inits.append(numpy_helper.from_array(np.asarray(value, np.int64), name))
+    return name
+
+
+def test_identity_average_pool_is_removed():
+    """AdaptiveAvgPool to the input's own size (torchvision alexnet/vgg's 6->6 and 7->7)
+    exports as AveragePool kernel 1 stride 1: it is its input."""
+    g = GraphBuilder((1, 3, 7, 7), seed=9)
+    g.conv(8, 3, pad=1)
+    g.avgpool(k=1, s=1)
+    g.conv(8, 1)
+    model = g.model()
+    assert "identity pool" in cleanup.rules_fired(from_onnx(model))
+    rep = report(model)
+    assert rep.cpu_ops == [] and len(rep.functions) == 1
+    assert patterns.POOL not in rep.patterns
+    float_vs_ort(model, (1, 3, 7, 7))
+    # a strided 1x1 pool subsamples: kept
+    g = GraphBuilder((1, 3, 8, 8), seed=9)
+    g.conv(8, 3, pad=1)
+    g.avgpool(k=1, s=2)
+    assert "identity pool" not in cleanup.rules_fired(from_onnx(g.model()))
+
+
+def test_qdq_left_on_the_cpu_says_why():
+    """A quantize/dequantize pair at the offload boundary is reported with its reason, not
+    the generic 'no accelerator pattern'."""
+    x = relax.Var("x", relax.TensorType((1, 3, 8, 8), "float32"))
+    w = np.random.default_rng(0).standard_normal((4, 3, 3, 3)).astype(np.float32)
+    bb = relax.BlockBuilder()
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            q = bb.emit(relax.op.quantize(x, relax.const(0.05), relax.const(0, "int8"),
+                                          axis=1))
+            dq = bb.emit(relax.op.dequantize(q, relax.const(0.05), relax.const(0, "int8"),
+                                             axis=1))
+            c = bb.emit(relax.op.nn.conv2d(dq, relax.const(w), padding=[1, 1, 1, 1]))
+            out = bb.emit_output(relax.op.nn.relu(c))
+        bb.emit_func_output(out)
+    _, rep = zynq_squeeze.partition(bb.get())
+    assert rep.patterns == {patterns.CONV: 1}
+    reasons = {op.op: op.reason for op in rep.cpu_ops}
+    assert set(reasons) == {"relax.quantize", "relax.dequantize"}
+    assert all("offload boundary" in r and "no accelerator pattern" not in r
+               for r in reasons.values())

@@ -79,6 +79,21 @@ def _static_shape(expr) -> tuple[int, ...] | None:
         return None
 
 
+def _per_channel(expr, channels: int) -> np.ndarray | None:
+    """A float32 constant's values as one float64 per channel (shape ``(channels,)``) when
+    it broadcasts along the channel axis of an NCHW tensor only (``(1, C, 1, 1)``,
+    ``(C, 1, 1)``, or one value for all), else None."""
+    if not _is_const(expr):
+        return None
+    v = expr.value.numpy()
+    if v.dtype != np.float32 or v.ndim > 4:
+        return None
+    dims = (1,) * (4 - v.ndim) + v.shape
+    if dims[0] != 1 or dims[2] != 1 or dims[3] != 1 or dims[1] not in (1, channels):
+        return None
+    return np.broadcast_to(v.reshape(-1).astype(np.float64), (channels,)).copy()
+
+
 def _base_name(gv) -> str:
     """A PrimFunc's name without the suffix that makes it unique (``maximum1``)."""
     return re.sub(r"_?\d+$", "", gv.name_hint)
@@ -230,7 +245,138 @@ class _Cleaner(relax.PyExprMutator):
             return self._clip_or_relu(call)
         if name == "relax.nn.conv2d":
             return self._fold_pad(call)
+        if name == "relax.sum":
+            return self._sum_of_stack(call)
+        if name == "relax.multiply":
+            return self._fold_scale(call)
+        if name == "relax.add":
+            return self._fold_shift(call)
+        if name in ("relax.nn.avg_pool2d", "relax.nn.adaptive_avg_pool2d"):
+            return self._identity_pool(call)
         return call
+
+    def _sum_of_stack(self, call):
+        """ONNX Sum of same-shape tensors: ``sum(stack([broadcast_to(x_i, S)...]), 0)``
+        -> ``x_0 + x_1 + ...`` (the same additions, left to right)."""
+        a = call.attrs
+        if (a.axis is None or [int(v) for v in a.axis] != [0] or bool(a.keepdims)):
+            return call
+        op, stack = self._bound_op(call.args[0])
+        if op != "relax.stack" or int(stack.attrs.axis) != 0:
+            return call
+        fields = self._bound(stack.args[0])
+        if not isinstance(fields, relax.Tuple) or len(fields.fields) < 2:
+            return call
+        out = _static_shape(call)
+        terms = []
+        for f in fields.fields:
+            f_op, f_val = self._bound_op(f)
+            if f_op == "relax.broadcast_to":
+                f = f_val.args[0]
+            if out is None or _static_shape(f) != out:
+                return call  # a real broadcast: not the plain residual sum
+            terms.append(f)
+        self.fired.append("sum->add")
+        acc = terms[0]
+        for t in terms[1:-1]:
+            acc = self.builder_.emit(relax.op.add(acc, t))
+        return relax.op.add(acc, terms[-1])
+
+    def _identity_pool(self, call):
+        """An average pool whose every window is one element (an adaptive pool to its
+        input's size, or kernel 1 / stride 1 / no padding) is its input."""
+        shape = _static_shape(call)
+        if shape is None or shape != _static_shape(call.args[0]):
+            return call
+        a = call.attrs
+        if str(a.layout) != "NCHW" or (a.out_layout and str(a.out_layout) != "NCHW"):
+            return call
+        if _op_name(call) == "relax.nn.avg_pool2d" and (
+                [int(v) for v in a.pool_size] != [1, 1] or [int(v) for v in a.strides] != [1, 1]
+                or any(int(v) for v in a.padding)):
+            return call
+        self.fired.append("identity pool")
+        return call.args[0]
+
+    # ---- per-channel affine (Caffe2 Scale) after a conv
+    def _conv_and_bias(self, expr):
+        """(conv call, bias constant or None) when ``expr`` is a conv2d with constant OIHW
+        weights, optionally plus a constant, else None."""
+        op, val = self._bound_op(expr)
+        bias = None
+        if op == "relax.add":
+            lhs, rhs = val.args
+            if _is_const(rhs) and _op_name(self._bound(lhs)) == "relax.nn.conv2d":
+                bias, expr = rhs, lhs
+            elif _is_const(lhs) and _op_name(self._bound(rhs)) == "relax.nn.conv2d":
+                bias, expr = lhs, rhs
+            else:
+                return None
+            op, val = self._bound_op(expr)
+        if op != "relax.nn.conv2d" or not _is_const(val.args[1]):
+            return None
+        ca = val.attrs
+        if (str(ca.kernel_layout) != "OIHW" or str(ca.data_layout) != "NCHW"
+                or str(ca.out_layout) not in ("NCHW", "")
+                or val.args[1].value.numpy().dtype != np.float32):
+            return None
+        o = int(val.args[1].value.numpy().shape[0])
+        if bias is not None and _per_channel(bias, o) is None:
+            return None
+        return val, bias
+
+    @staticmethod
+    def _affine_operands(call):
+        """(tensor operand, constant operand) of a binary op with one constant, or None."""
+        lhs, rhs = call.args
+        if _is_const(rhs) and not _is_const(lhs):
+            return lhs, rhs
+        if _is_const(lhs) and not _is_const(rhs):
+            return rhs, lhs
+        return None
+
+    def _fold_scale(self, call):
+        """``(conv(x, W) [+ b]) * m`` with one ``m`` per output channel ->
+        ``conv(x, W * m) [+ b * m]``."""
+        ops = self._affine_operands(call)
+        found = self._conv_and_bias(ops[0]) if ops else None
+        if found is None or _static_shape(call) != _static_shape(ops[0]):
+            return call
+        conv, bias = found
+        w = conv.args[1].value.numpy()
+        m = _per_channel(ops[1], w.shape[0])
+        if m is None:
+            return call
+        w2 = (w.astype(np.float64) * m.reshape(-1, 1, 1, 1)).astype(np.float32)
+        self.fired.append("scale->conv")
+        new_conv = _conv(conv.args[0], relax.const(w2), conv.attrs)
+        if bias is None:
+            return new_conv
+        b2 = (_per_channel(bias, w.shape[0]) * m).astype(np.float32)
+        return relax.op.add(self.builder_.emit(new_conv), relax.const(b2.reshape(1, -1, 1, 1)))
+
+    def _fold_shift(self, call):
+        """``(conv(x, W) + b) + a`` with one ``a`` per output channel -> ``conv + (b + a)``
+        (a conv's second constant add: the first is already its bias)."""
+        ops = self._affine_operands(call)
+        if ops is None or _static_shape(call) != _static_shape(ops[0]):
+            return call
+        found = self._conv_and_bias(ops[0])
+        if found is None or found[1] is None:
+            return call
+        conv, bias = found
+        o = int(conv.args[1].value.numpy().shape[0])
+        a = _per_channel(ops[1], o)
+        if a is None:
+            return call
+        b2 = (_per_channel(bias, o) + a).astype(np.float32).reshape(1, o, 1, 1)
+        self.fired.append("shift->bias")
+        return relax.op.add(self._bound_var_of_conv(ops[0], conv), relax.const(b2))
+
+    def _bound_var_of_conv(self, biased, conv):
+        """The conv operand of the bias add ``biased`` (the variable bound to ``conv``)."""
+        lhs, rhs = self._bound(biased).args
+        return rhs if _is_const(lhs) else lhs
 
     def _clip_or_relu(self, call):
         """clip(relu(x), 0, c) -> clip(x, 0, c)."""

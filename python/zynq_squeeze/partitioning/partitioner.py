@@ -269,6 +269,13 @@ def _cpu_reason(value: relax.Call, producers: dict, op: str, composites: dict) -
             return "part of a convolution that stays on the CPU"
         if patterns._op_name(src) == "relax.matmul":
             return "part of a fully connected layer that stays on the CPU"
+    if name in ("relax.quantize", "relax.dequantize"):
+        # frontend.qdq folds the QDQ pairs inside offloaded chains; the ones left sit where
+        # the model's own int8 tensors meet CPU operators
+        return ("quantize at the offload boundary: the CPU part keeps the model's "
+                "quantization" if name == "relax.quantize" else
+                "dequantize at the offload boundary: the CPU part keeps the model's "
+                "quantization")
     return f"no accelerator pattern for {op}; runs on the ARM (TVM llvm)"
 
 
