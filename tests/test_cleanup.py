@@ -509,3 +509,55 @@ def test_qdq_left_on_the_cpu_says_why():
     assert set(reasons) == {"relax.quantize", "relax.dequantize"}
     assert all("offload boundary" in r and "no accelerator pattern" not in r
                for r in reasons.values())
+
+
+def _bn_then_conv(pad_, zero_shift=False, second_reader=False):
+    g = GraphBuilder((1, 6, 9, 9), seed=10)
+    src = g.cur
+    if zero_shift:   # beta = mean = 0: a pure per-channel scale
+        c = g.c
+        ins = [_const(g, "gamma", g.rng.uniform(0.5, 1.5, c)), _const(g, "beta", np.zeros(c)),
+               _const(g, "mean", np.zeros(c)), _const(g, "var", g.rng.uniform(0.5, 2, c))]
+        node(g, "BatchNormalization", [src, *ins], epsilon=1e-3)
+    else:
+        batch_norm(g)
+    bn = g.cur
+    first = g.conv(8, 3, pad=pad_)
+    if second_reader:  # the normalized tensor is also read by another conv
+        g.c = 6
+        node(g, "Add", [first, g.conv(8, 3, pad=pad_, src=bn)])
+    return g.model()
+
+
+@pytest.mark.parametrize("pad_,zero_shift,folds", [
+    (0, False, True),   # no padding: exact
+    (1, True, True),    # padded, but the shift is zero: the zero border stays zero
+    (1, False, False),  # padded with a shift: the border would change, kept
+])
+def test_batch_norm_before_a_conv_folds_into_it_when_exact(pad_, zero_shift, folds):
+    model = _bn_then_conv(pad_, zero_shift)
+    mod = from_onnx(model)
+    assert ("batch_norm->next conv" in cleanup.rules_fired(mod)) == folds
+    assert ("relax.nn.batch_norm" in ops_of(cleanup.clean_up(mod))) != folds
+    rep = report(model)
+    assert rep.patterns == {patterns.CONV: 1}
+    assert [op.op for op in rep.cpu_ops] == ([] if folds else ["relax.nn.batch_norm"])
+    float_vs_ort(model, (1, 6, 9, 9))
+
+
+def test_batch_norm_read_by_two_convs_stays():
+    model = _bn_then_conv(0, second_reader=True)
+    assert "batch_norm->next conv" not in cleanup.rules_fired(from_onnx(model))
+    float_vs_ort(model, (1, 6, 9, 9))
+
+
+def test_scale_of_a_conv_read_elsewhere_stays():
+    """The conv's output also feeds a second branch: folding the Scale would compute the
+    conv twice, so it stays (and the result still equals onnxruntime)."""
+    g = GraphBuilder((1, 3, 6, 6), seed=11)
+    c = g.conv(4, 3, pad=1, relu=False)
+    scale(g)
+    node(g, "Add", [g.cur, c])
+    model = g.model()
+    assert "scale->conv" not in cleanup.rules_fired(from_onnx(model))
+    float_vs_ort(model, (1, 3, 6, 6))

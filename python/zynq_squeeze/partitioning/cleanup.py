@@ -22,7 +22,22 @@ the exporter's convenience are folded into the convolutions around them.
      conv's activation (see below); any other ``minimum(maximum(x, lo), hi)`` ->
      ``clip(x, lo, hi)`` (the CPU op it is);
    * a zero constant ``pad`` of H and W only, read by a conv: added to the conv's padding
-     (explicit Pad and ``auto_pad=SAME_UPPER/SAME_LOWER`` alike).
+     (explicit Pad and ``auto_pad=SAME_UPPER/SAME_LOWER`` alike);
+   * ONNX ``Sum`` of same-shape tensors, which the importer emits as ``sum(stack(
+     [broadcast_to(x_i)]), axis=0)``: ``x_0 + x_1 + ...`` (chained ``relax.add``, so a
+     residual Sum meets the ``conv_add`` pattern; light_resnet50);
+   * Caffe2 ``Scale`` after a conv(+bias) with constant weights (light_inception_v2,
+     light_densenet121): ``* m`` with one ``m`` per output channel (or one for all) ->
+     weights ``W * m`` and bias ``b * m``; a second constant per-channel ``+ a`` after the
+     bias -> bias ``b + a`` (float64, rounded once, like BatchNorm). Only when the conv's
+     result has no other reader (else the conv would be computed twice);
+   * BatchNorm whose only reader is a conv (groups 1, constant weights), e.g. a
+     pre-activation BN without the ReLU: ``conv(x * s + t, W)`` -> ``conv(x, W * s) +
+     sum(W * t)``. A padded conv pads the normalized tensor with zeros, i.e. ``x`` with
+     ``-t / s``, so a conv with padding takes the fold only when ``t == 0``;
+   * an average pool whose every window is one element (``adaptive_avg_pool2d`` to its
+     input's size, ``avg_pool2d`` kernel 1 / stride 1 / no padding: torchvision alexnet
+     and vgg's 6 -> 6 and 7 -> 7 adaptive pools): its input.
 4. ``DeadCodeElimination`` and ``CanonicalizeBindings`` (only when a rule fired).
 
 Clip(0, c) on the accelerator. The engine's requantization ends with ReLU and saturation
@@ -92,6 +107,36 @@ def _per_channel(expr, channels: int) -> np.ndarray | None:
     if dims[0] != 1 or dims[2] != 1 or dims[3] != 1 or dims[1] not in (1, channels):
         return None
     return np.broadcast_to(v.reshape(-1).astype(np.float64), (channels,)).copy()
+
+
+def _bn_scale_shift(bn: relax.Call) -> tuple[np.ndarray, np.ndarray] | None:
+    """Inference BatchNorm on the channel axis with constant statistics as
+    ``x * s + t`` (float64, one value per channel), else None."""
+    a = bn.attrs
+    if bool(getattr(a, "training", False)) or int(a.axis) != 1:
+        return None
+    if not all(_is_const(x) for x in bn.args[1:5]):
+        return None
+    gamma, beta, mean, var = (x.value.numpy().astype(np.float64) for x in bn.args[1:5])
+    if len({x.shape for x in (gamma, beta, mean, var)}) != 1 or gamma.ndim != 1:
+        return None
+    if not bool(a.scale):
+        gamma = np.ones_like(gamma)
+    if not bool(a.center):
+        beta = np.zeros_like(beta)
+    s = gamma / np.sqrt(var + float(a.epsilon))
+    return s, beta - mean * s
+
+
+def _consumer_counts(func: relax.Function) -> dict:
+    """Variable -> number of bindings (and the function's result) that read it."""
+    counts: dict = {}
+    reads = [relax.analysis.free_vars(b.value) for blk in func.body.blocks for b in blk.bindings]
+    reads.append(relax.analysis.free_vars(func.body.body))
+    for vs in reads:
+        for v in vs:
+            counts[v] = counts.get(v, 0) + 1
+    return counts
 
 
 def _base_name(gv) -> str:
@@ -201,6 +246,8 @@ class _Cleaner(relax.PyExprMutator):
         super().__init__(mod)
         self.mod_ = mod
         self.fired: list[str] = []
+        self.consumers = _consumer_counts(mod["main"]) if "main" in [
+            gv.name_hint for gv in mod.functions] else {}
 
     # ---- lookups on the rewritten program
     def _bound(self, expr):
@@ -244,7 +291,7 @@ class _Cleaner(relax.PyExprMutator):
         if name == "relax.clip":
             return self._clip_or_relu(call)
         if name == "relax.nn.conv2d":
-            return self._fold_pad(call)
+            return self._fold_batch_norm_before(self._fold_pad(call))
         if name == "relax.sum":
             return self._sum_of_stack(call)
         if name == "relax.multiply":
@@ -298,10 +345,18 @@ class _Cleaner(relax.PyExprMutator):
         self.fired.append("identity pool")
         return call.args[0]
 
+    def _single_reader(self, var) -> bool:
+        """Whether one binding reads ``var`` (folding its producer into that reader then
+        leaves no copy behind). Variables the clean-up emitted itself are not in the
+        original program's counts: each has one reader, the rewrite that made it."""
+        return isinstance(var, relax.Var) and self.consumers.get(var, 1) == 1
+
     # ---- per-channel affine (Caffe2 Scale) after a conv
     def _conv_and_bias(self, expr):
         """(conv call, bias constant or None) when ``expr`` is a conv2d with constant OIHW
         weights, optionally plus a constant, else None."""
+        if not self._single_reader(expr):
+            return None  # the conv's result is read elsewhere too: folding would copy it
         op, val = self._bound_op(expr)
         bias = None
         if op == "relax.add":
@@ -311,6 +366,8 @@ class _Cleaner(relax.PyExprMutator):
             elif _is_const(lhs) and _op_name(self._bound(rhs)) == "relax.nn.conv2d":
                 bias, expr = lhs, rhs
             else:
+                return None
+            if not self._single_reader(expr):
                 return None
             op, val = self._bound_op(expr)
         if op != "relax.nn.conv2d" or not _is_const(val.args[1]):
@@ -403,6 +460,38 @@ class _Cleaner(relax.PyExprMutator):
         self.fired.append("pad->conv")
         return _conv(pad.args[0], conv.args[1], a, [pt + t, pl + l, pb + b, pr + r])
 
+    def _fold_batch_norm_before(self, conv):
+        """``conv(batch_norm(x), W)`` where the conv is the BatchNorm's only consumer ->
+        ``conv(x, W * s) + sum(W * t)``, ``s`` and ``t`` its per-input-channel scale and
+        shift. Exact only without padding: a padded conv pads the normalized tensor with
+        zeros, i.e. ``x`` with ``-t / s``, so with padding it folds only when ``t == 0``."""
+        if _op_name(conv) != "relax.nn.conv2d" or not isinstance(conv.args[0], relax.Var):
+            return conv
+        tgi = self._bound(conv.args[0])
+        if (not isinstance(tgi, relax.TupleGetItem) or tgi.index != 0
+                or not self._single_reader(conv.args[0])
+                or not self._single_reader(tgi.tuple_value)):
+            return conv
+        op, bn = self._bound_op(tgi.tuple_value)
+        st = _bn_scale_shift(bn) if op == "relax.nn.batch_norm" else None
+        ca = conv.attrs
+        if (st is None or not _is_const(conv.args[1]) or int(ca.groups) != 1
+                or str(ca.kernel_layout) != "OIHW" or str(ca.data_layout) != "NCHW"
+                or str(ca.out_layout) not in ("NCHW", "")):
+            return conv
+        w = conv.args[1].value.numpy()
+        s, t = st
+        if w.dtype != np.float32 or s.shape != (w.shape[1],):
+            return conv
+        if any(int(v) for v in ca.padding) and np.any(t != 0):
+            return conv  # the zero border would become -t/s: not the same conv
+        w64 = w.astype(np.float64)
+        w2 = (w64 * s.reshape(1, -1, 1, 1)).astype(np.float32)
+        b2 = np.einsum("oikl,i->o", w64, t).astype(np.float32).reshape(1, -1, 1, 1)
+        self.fired.append("batch_norm->next conv")
+        new_conv = self.builder_.emit(_conv(bn.args[0], relax.const(w2), ca))
+        return relax.op.add(new_conv, relax.const(b2))
+
     def visit_tuple_getitem_(self, tgi):
         tgi = self.visit_expr_post_order(tgi)
         if tgi.index != 0:
@@ -416,16 +505,9 @@ class _Cleaner(relax.PyExprMutator):
         return tgi
 
     def _fold_batch_norm(self, tgi, bn):
-        a = bn.attrs
-        if bool(getattr(a, "training", False)) or int(a.axis) != 1:
+        st = _bn_scale_shift(bn)
+        if st is None:
             return tgi
-        if not all(_is_const(x) for x in bn.args[1:5]):
-            return tgi
-        gamma, beta, mean, var = (x.value.numpy().astype(np.float64) for x in bn.args[1:5])
-        if not bool(a.scale):
-            gamma = np.ones_like(gamma)
-        if not bool(a.center):
-            beta = np.zeros_like(beta)
         op, pre = self._bound_op(bn.args[0])
         bias = None
         if op == "relax.add":
@@ -450,11 +532,11 @@ class _Cleaner(relax.PyExprMutator):
         b = np.zeros(o) if bias is None else bias.value.numpy().astype(np.float64)
         if bias is not None and b.shape not in ((1, o, 1, 1), (o, 1, 1)):
             return tgi  # not one value per output channel
-        if any(x.shape != (o,) for x in (gamma, beta, mean, var)) or w.dtype != np.float32:
+        s, t = st
+        if s.shape != (o,) or w.dtype != np.float32:
             return tgi
-        s = gamma / np.sqrt(var + float(a.epsilon))
         w2 = (w.astype(np.float64) * s.reshape(-1, 1, 1, 1)).astype(np.float32)
-        b2 = ((b.reshape(-1) - mean) * s + beta).astype(np.float32).reshape(1, o, 1, 1)
+        b2 = (b.reshape(-1) * s + t).astype(np.float32).reshape(1, o, 1, 1)
         self.fired.append("batch_norm->conv")
         new_conv = self.builder_.emit(_conv(conv.args[0], relax.const(w2), ca))
         return relax.op.add(new_conv, relax.const(b2))
