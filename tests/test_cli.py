@@ -224,7 +224,7 @@ def test_compile_dir_hls_testbench_passes(compiled):
 
 def test_report_html_written(compiled):
     html = (compiled / "out" / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 3 and "_l0" in html
+    assert html.count("data:image/png;base64,") == 4 and "_l0" in html  # + end to end
 
 
 def test_demo_as_in_the_readme(tmp_path, monkeypatch, capsys):

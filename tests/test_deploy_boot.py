@@ -492,6 +492,12 @@ def test_readme_content(tmp_path):
     assert "| latency per inference (batch 1) | 41.2 ms |" in text
     assert "| throughput | 24.3 inferences/s |" in text  # 1000 / 41.234
     assert "| of which on the accelerator | 30.5 ms |" in text
+    t3 = _readme(boot, arm_ms=4.5, copies_ms=2.25)
+    assert "| of which CPU operators (Cortex-A9, one core) | 4.5 ms |" in t3
+    assert "| of which copies (quantize, DMA buffer, cache sync, dequantize) | 2.25 ms |" in t3
+    assert "| of which CPU operators" not in text  # not given: no row
+    with pytest.raises(ValueError):
+        _readme(boot, arm_ms=float("nan"))
     for needle in ("make -C hls bitstream", "Vitis HLS 2021.1", "sudo boot/load_bitstream.sh",
                    "./zsq_infer model.zsqm -i input.npy -o out.npy", "from zsq_model import ZsqModel",
                    "PetaLinux", "PYNQ", "dtbocfg", "u-dma-buf", "generic-uio", "fpga-manager",

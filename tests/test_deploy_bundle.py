@@ -61,6 +61,12 @@ def test_bundle_holds_what_the_board_needs(bundle):
     readme = (bundle / "README.md").read_text()
     assert "digits" in readme and "modeled" in readme.lower()
     assert str(bundle) not in readme
+    # the end-to-end figures (modeled, with the ARM's share) in report.json and the README
+    perf = json.loads((bundle / "report.json").read_text())["performance"]
+    assert perf["end_to_end_ms"] == pytest.approx(
+        perf["latency_ms"] + perf["arm_ms"] + perf["copies_ms"], abs=1e-5)
+    assert "| of which copies (quantize, DMA buffer, cache sync, dequantize) |" in readme
+    assert "The latency is end to end" in readme
 
 
 def _timing(config: Path) -> str:

@@ -81,12 +81,19 @@ def test_bias_as_separate_add_and_auto_pad():
 
 
 def test_kernel_limits():
-    g = GraphBuilder((1, 3, 20, 20))
+    g = GraphBuilder((1, 3, 40, 40))
     g.conv(4, 7, stride=2, pad=3)   # SqueezeNet 1.0's conv1 shape class: offloads
-    g.conv(4, 3, stride=3)          # stride 3: stays
+    g.conv(4, 3, stride=3)          # stride 3: offloads (AlexNet-class strides up to 4)
+    g.conv(4, 1, stride=5)          # stride 5: stays
+    _, rep = _partition(g.model())
+    assert rep.patterns == {patterns.CONV: 2}
+    assert any("stride [5, 5] is outside 1..4" in op.reason for op in rep.cpu_ops)
+    g = GraphBuilder((1, 3, 40, 40))
+    g.conv(4, 11, stride=4, pad=2)  # AlexNet's conv1: offloads
+    g.conv(4, 13, pad=6)            # 13x13: stays
     _, rep = _partition(g.model())
     assert rep.patterns == {patterns.CONV: 1}
-    assert any("stride [3, 3] is not 1 or 2" in op.reason for op in rep.cpu_ops)
+    assert any("kernel 13x13 is outside 1x1..11x11" in op.reason for op in rep.cpu_ops)
 
 
 def _reshape_then_conv_gemm_head(opset):

@@ -43,7 +43,17 @@ def fixture_report() -> dict:
                       "ff": {"used": 40_000, "available": 106_400}},
         "performance": {"accel_cycles": 2_630_000, "latency_ms": 26.3, "fps": 38.0,
                         "roofline_fps": 63.0, "efficiency": 0.6, "ddr_bytes": 1_500_000,
-                        "ddr_gbps": 4.2},
+                        "ddr_gbps": 4.2, "arm_ms": 1.5, "copies_ms": 2.2,
+                        "end_to_end_ms": 30.0, "end_to_end_fps": 33.333},
+        "cpu": {"basis": "modeled, not measured: <basis>", "cpu": "Cortex-A9",
+                "clock_mhz": 667.0, "peak_gflops": 2.668,
+                "ops": [{"op": "relax.nn.softmax", "name": "prob", "shape": [1, 1000],
+                         "op_class": "softmax", "flops": 20_000, "bytes": 12_000,
+                         "bound": "compute", "modeled_ms": 1.5}],
+                "calls": [{"function": "zsq_fn0", "batch": 1, "in_int8_bytes": 394_272,
+                           "out_int8_bytes": 1000, "quantize_ms": 2.0, "copy_in_ms": 0.05,
+                           "sync_ms": 0.1, "start_wait_ms": 0.05, "copy_out_ms": 0.0,
+                           "dequantize_ms": 0.0, "modeled_ms": 2.2}]},
     }
 
 
@@ -61,7 +71,7 @@ def test_report_written_with_layers_and_images(tmp_path):
                  "xc7z020clg400-1"):
         assert name in text
     pngs = _pngs(text)
-    assert len(pngs) == 3  # resources, latency, roofline
+    assert len(pngs) == 4  # resources, end to end, latency, roofline
     assert all(p.startswith(PNG_SIG) for p in pngs)
     # offline: no external resources, no scripts
     assert not re.search(r'(src|href)="(https?:)?//', text)
@@ -83,7 +93,7 @@ def test_optional_keys_may_be_missing():
     del rep["resources"]["ff"]
     del rep["performance"]["ddr_gbps"]
     text = render_report_html(rep)  # DDR roof from the board table
-    assert len(_pngs(text)) == 3
+    assert len(_pngs(text)) == 4
     assert '<td class="l">FF</td>' not in text
     assert '<td class="l">LUT</td>' in text
     minimal = {"model": "m", "board": "unknown-board", "part": "?", "clock_mhz": 100,
@@ -107,3 +117,16 @@ def test_layer_metrics():
     assert m["intensity"] == pytest.approx(200.0)
     assert m["gmacs"] == pytest.approx(10.0)
     assert layer_metrics({"cycles": 0, "macs": 5, "ddr_bytes": 0}, 100.0)["gmacs"] is None
+
+
+def test_end_to_end_section_labelled_modeled():
+    text = render_report_html(fixture_report())
+    assert "End to end on the board (modeled)" in text
+    assert "modeled, not measured: &lt;basis&gt;" in text  # escaped basis
+    assert "relax.nn.softmax" in text and "zsq_fn0" in text
+    assert "30.00 ms" in text and "33.3 fps" in text
+    rep = fixture_report()
+    for k in ("end_to_end_ms", "arm_ms", "copies_ms", "end_to_end_fps"):
+        del rep["performance"][k]
+    del rep["cpu"]
+    assert "End to end on the board" not in render_report_html(rep)  # older reports render

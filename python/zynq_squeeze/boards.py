@@ -1,7 +1,7 @@
 """Zynq boards the accelerator targets: programmable-logic resources and memory bandwidth."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .errors import ZynqSqueezeError
 
@@ -30,6 +30,7 @@ class Board:
     dsp_kind: str = "DSP48E1"
     default_clock_mhz: float = 100.0
     arm: bool = True
+    cpu_clock_mhz: float | None = None  # None: the family's (CPUS)
 
     @property
     def bram_bytes(self) -> int:
@@ -50,6 +51,38 @@ class Board:
     def attach(self) -> PlAttach:
         """Where the engine IP sits in this board's PS (``PL_ATTACH[self.family]``)."""
         return PL_ATTACH[self.family]
+
+    @property
+    def cpu(self) -> Cpu:
+        """The application processor that runs the CPU operators (``CPUS[self.family]``,
+        with this board's CPU clock when it differs)."""
+        cpu = CPUS[self.family]
+        if self.cpu_clock_mhz is not None:
+            cpu = replace(cpu, clock_mhz=self.cpu_clock_mhz)
+        return cpu
+
+
+@dataclass(frozen=True)
+class Cpu:
+    """The processing system's CPU as the ARM time model (``schedule.arm_model``) sees it.
+
+    ``clock_mhz``: core clock; ``cores``: how many (the bundle's executor uses one: its
+    TVM shim runs every parallel loop as one task); ``fp32_macs_per_cycle``: peak float32
+    multiply-accumulates per cycle of one core's NEON unit; ``l1d_kib``/``l2_kib``: data
+    cache sizes in KiB. The facts and their sources are in docs/ARM_MODEL.md.
+    """
+
+    name: str
+    clock_mhz: float
+    cores: int
+    fp32_macs_per_cycle: float
+    l1d_kib: int
+    l2_kib: int
+
+    @property
+    def peak_gflops(self) -> float:
+        """One core's float32 peak in GFLOP/s (a multiply-accumulate is 2 FLOPs)."""
+        return 2 * self.fp32_macs_per_cycle * self.clock_mhz / 1e3
 
 
 @dataclass(frozen=True)
@@ -96,12 +129,28 @@ PL_ATTACH: dict[str, PlAttach] = {
 }
 
 
+CPUS: dict[str, Cpu] = {
+    # Zynq-7000 (UG585 ch. 3; DS190: 667 MHz for the -1 speed grade): dual Cortex-A9
+    # MPCore, 32 KiB L1 D-cache per core, 512 KiB shared L2 (PL310). NEON MPE with a
+    # 64-bit datapath: VMLA.F32 on a quadword (4 lanes) issues every 2 cycles (Cortex-A9
+    # NEON MPE TRM, DDI 0409, "Instruction timing", as commonly quoted) = 2 fp32 MACs per
+    # cycle; TVM's PYNQ ResNet-18 reaches 1.14 per cycle per core (docs/ARM_MODEL.md).
+    "zynq7": Cpu("Cortex-A9", 667.0, 2, 2.0, 32, 512),
+    # Zynq UltraScale+ (DS925: APU 1.2 GHz at speed grade -1): quad Cortex-A53, 32 KiB
+    # L1 D-cache per core, 1 MiB L2; 2 fp32 MACs per cycle assumed (64-bit NEON
+    # datapath, like the A9's: not checked against the A53's optimization guide).
+    "zynqmp": Cpu("Cortex-A53", 1200.0, 4, 2.0, 32, 1024),
+}
+
+
 BOARDS: dict[str, Board] = {
     b.name: b
     for b in (
         Board("zybo-z7-20", "xc7z020clg400-1", 53_200, 106_400, 280, 220, 4.2),
         Board("zybo-z7-10", "xc7z010clg400-1", 17_600, 35_200, 120, 80, 4.2),
-        Board("pynq-z2", "xc7z020clg400-1", 53_200, 106_400, 280, 220, 2.1),
+        # PYNQ images run the Cortex-A9 at 650 MHz (as TVM's benchmark page lists PYNQ)
+        Board("pynq-z2", "xc7z020clg400-1", 53_200, 106_400, 280, 220, 2.1,
+              cpu_clock_mhz=650.0),
         Board("ultra96-v2", "xczu3eg-sbva484-1", 70_560, 141_120, 432, 360, 4.2,
               hp_port_bits=128, dsp_kind="DSP48E2"),
     )

@@ -150,7 +150,7 @@ def compile_model(model, out_dir: Path, *, board: str = "zybo-z7-20", calibratio
     from .boards import get_board
     from .cache import cache_dir
     from .frontend import onnx_import as frontend
-    from .report.summary import make_report, write_outputs
+    from .report.summary import end_to_end_line, make_report, write_outputs
     from .toolchain.driver import build as build_model
     from .toolchain.driver import check_clock
 
@@ -193,6 +193,7 @@ def compile_model(model, out_dir: Path, *, board: str = "zybo-z7-20", calibratio
     write_outputs(res, report, out_dir, log=log)
     log(f"[zynq-squeeze] wrote {out_dir}/ (report.json, {LIBRARY}, src/) "
         f"in {report['compile_seconds']:.1f} s")
+    log(f"[zynq-squeeze] {end_to_end_line(report)}")
     return report
 
 
@@ -313,8 +314,9 @@ def _cmd_deploy(args) -> int:
     perf = bundle.report["performance"]
     if not args.quiet:
         print(f"[zynq-squeeze] modeled: {perf['latency_ms']:.3f} ms accelerator time per "
-              f"inference at {bundle.report['clock_mhz']:g} MHz; copy {bundle.out_dir.name}/ "
-              "to the board and follow its README.md")
+              f"inference at {bundle.report['clock_mhz']:g} MHz, {perf['end_to_end_ms']:.3f} ms "
+              f"end to end with the ARM's share ({perf['end_to_end_fps']:.1f} fps); copy "
+              f"{bundle.out_dir.name}/ to the board and follow its README.md")
     return 0
 
 
@@ -479,7 +481,8 @@ def _cmd_demo(args) -> int:
           f"{report['offload']['macs_total']:,} MACs; patterns {report['offload']['patterns']}")
     print(f"[zynq-squeeze] modeled on the board: {perf['latency_ms']:.2f} ms/image, "
           f"{perf['fps']:.1f} fps (DSP roofline {perf['roofline_fps']:.1f} fps, "
-          f"efficiency {perf['efficiency']:.2f})")
+          f"efficiency {perf['efficiency']:.2f}); end to end with the ARM "
+          f"{perf['end_to_end_ms']:.2f} ms/image, {perf['end_to_end_fps']:.1f} fps")
     print(f"[zynq-squeeze] C simulation run: {1000 * dt:.1f} ms/image; vs float over "
           f"{len(xs)} images: cosine {agr['cosine']:.4f}, top-1 agreement "
           f"{agr.get('top1_agreement', float('nan')):.0%}")

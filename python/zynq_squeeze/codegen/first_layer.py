@@ -16,7 +16,12 @@ import numpy as np
 
 from ..quantize.layers import ConvLayer, ConvParams
 
-MAX_PATCH_CHANNELS = 256  # C*KH*KW up to 32 words per output pixel (in_buf rows per pixel)
+# C*KH*KW up to 32 words per output pixel (in_buf rows per pixel). Not raised for
+# AlexNet's conv1 (3x11x11 = 363 channels, 46 words): patches would cut its accelerator
+# time from 13.2 to 8.1 ms (modeled) but add 7.7 ms on the Cortex-A9 (the glue's scalar
+# quantize of 1.1 M patch values, and 2.8x the bytes to copy and sync; schedule/
+# arm_model.py): 18.3 ms end to end instead of 15.8.
+MAX_PATCH_CHANNELS = 256
 
 
 def applies(layer) -> bool:

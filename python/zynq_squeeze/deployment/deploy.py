@@ -155,7 +155,8 @@ def deploy(mod: tvm.IRModule, board: str = DEFAULT_BOARD, out_dir="bundle", *,
         out_dir, model_name=model_name, board=b, boot=bf,
         inputs=[(io.name, arm.plan.tensors[io.tensor].shape) for io in arm.plan.inputs],
         outputs=[(io.name, arm.plan.tensors[io.tensor].shape) for io in arm.plan.outputs],
-        latency_ms=perf["latency_ms"] or None, accel_ms=perf["latency_ms"] or None,
+        latency_ms=perf["end_to_end_ms"] or None, accel_ms=perf["latency_ms"] or None,
+        arm_ms=perf["arm_ms"], copies_ms=perf["copies_ms"],
         n_offloaded=len(rep.functions) if rep is not None else 0,
         n_cpu=len(rep.cpu_ops) if rep is not None else None)
     files = {}

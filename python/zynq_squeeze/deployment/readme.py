@@ -67,7 +67,8 @@ def _io_table(inputs, outputs) -> str:
     return "\n".join(rows)
 
 
-def _perf_table(latency_ms, fps, accel_ms, clock_mhz, n_offloaded, n_cpu) -> str:
+def _perf_table(latency_ms, fps, accel_ms, clock_mhz, n_offloaded, n_cpu, arm_ms=None,
+                copies_ms=None, cpu_name="Cortex-A9") -> str:
     rows = ["| quantity (modeled) | value |", "|---|---|",
             f"| PL clock | {_num(clock_mhz)} MHz |"]
     if latency_ms is not None:
@@ -76,6 +77,11 @@ def _perf_table(latency_ms, fps, accel_ms, clock_mhz, n_offloaded, n_cpu) -> str
         rows.append(f"| throughput | {_num(fps)} inferences/s |")
     if accel_ms is not None:
         rows.append(f"| of which on the accelerator | {_num(accel_ms)} ms |")
+    if arm_ms is not None:
+        rows.append(f"| of which CPU operators ({cpu_name}, one core) | {_num(arm_ms)} ms |")
+    if copies_ms is not None:
+        rows.append(f"| of which copies (quantize, DMA buffer, cache sync, dequantize) "
+                    f"| {_num(copies_ms)} ms |")
     if n_offloaded is not None:
         rows.append(f"| offloaded functions (accelerator) | {int(n_offloaded)} |")
     if n_cpu is not None:
@@ -108,7 +114,8 @@ def board_readme(*, model_name: str, board, boot: BootFiles,
                  inputs: Sequence[tuple[str, Sequence[int]]],
                  outputs: Sequence[tuple[str, Sequence[int]]],
                  latency_ms: float | None = None, fps: float | None = None,
-                 accel_ms: float | None = None, n_offloaded: int | None = None,
+                 accel_ms: float | None = None, arm_ms: float | None = None,
+                 copies_ms: float | None = None, n_offloaded: int | None = None,
                  n_cpu: int | None = None, executable: str = "zsq_infer",
                  library: str = "libzsq_model.so", model_file: str = "model.zsqm",
                  glibc_min: str = GLIBC_MIN) -> str:
@@ -116,6 +123,9 @@ def board_readme(*, model_name: str, board, boot: BootFiles,
     b = board if isinstance(board, Board) else get_board(str(board))
     for name, v in (("latency_ms", latency_ms), ("fps", fps), ("accel_ms", accel_ms)):
         _check_positive(name, v)
+    for name, v in (("arm_ms", arm_ms), ("copies_ms", copies_ms)):
+        if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+            raise ValueError(f"{name} must be a number >= 0 or None, got {v!r}")
     if fps is None and latency_ms is not None:
         fps = 1000.0 / latency_ms  # batch 1, one inference at a time
     ins, outs = _io(inputs, "inputs"), _io(outputs, "outputs")
@@ -138,7 +148,8 @@ def board_readme(*, model_name: str, board, boot: BootFiles,
         CTL_BASE=f"0x{boot.ctl_base:08x}", CTL_RANGE_KIB=boot.ctl_range // 1024,
         PS_IRQ=boot.irq_pin, IRQ_BIT=boot.irq_bit, IRQ_ID=boot.irq_id, GIC_SPI=boot.gic_spi,
         PY_EXAMPLE=_py_example(ins, mfile, lib), GLIBC_MIN=safe_text(glibc_min),
-        PERF_TABLE=_perf_table(latency_ms, fps, accel_ms, boot.clock_mhz, n_offloaded, n_cpu),
+        PERF_TABLE=_perf_table(latency_ms, fps, accel_ms, boot.clock_mhz, n_offloaded, n_cpu,
+                               arm_ms, copies_ms, b.cpu.name),
     )
     return _fill(_template("board_README.md"), values)
 
@@ -149,8 +160,9 @@ def write_board_readme(out_dir, *, name: str = "README.md", **kw) -> Path:
     Keywords (all but the first five optional): ``model_name``; ``board`` (Board or name);
     ``boot`` (the :class:`~zynq_squeeze.deployment.boot.BootFiles` of ``write_boot_files``);
     ``inputs``/``outputs``: ``[(name, shape)]`` in the order of the C API; the modeled
-    ``latency_ms`` (one inference, batch 1), ``fps`` (default 1000 / latency_ms) and
-    ``accel_ms``; ``n_offloaded``/``n_cpu`` (function counts); the bundle's file names
+    ``latency_ms`` (one inference end to end, batch 1), ``fps`` (default 1000 /
+    latency_ms), ``accel_ms``, ``arm_ms`` (CPU operators) and ``copies_ms`` (the
+    offloaded calls' quantize, copies, cache syncs, dequantize); ``n_offloaded``/``n_cpu`` (function counts); the bundle's file names
     ``executable``, ``library``, ``model_file``; ``glibc_min`` of the library.
     """
     path = Path(out_dir) / name

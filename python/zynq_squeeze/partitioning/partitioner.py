@@ -23,6 +23,7 @@ from tvm import relax
 
 from ..errors import ModelError, ZynqSqueezeError
 from . import cleanup, patterns
+from .op_cost import op_work
 
 CALIBRATION_ATTR = "zynq_squeeze.calibration"
 COMPOSITE_CALIB_ATTR = "zynq_squeeze.ranges"
@@ -42,9 +43,17 @@ class PartitionError(ZynqSqueezeError):
 
 @dataclass
 class CpuOp:
+    """One operator that stays on the CPU: its Relax name, the variable it binds, why it
+    stays, and its work (``op_cost.op_work``: output shape, FLOPs, bytes moved, the
+    efficiency class the ARM time model applies)."""
+
     op: str
     name: str
     reason: str
+    shape: list[int] = field(default_factory=list)
+    flops: int = 0
+    bytes: int = 0
+    op_class: str = "elementwise"
 
 
 @dataclass
@@ -277,8 +286,11 @@ def _report(cmod: tvm.IRModule) -> PartitionReport:
             continue
         rep.macs_total += _macs_of(value)
         if op not in _SILENT_OPS:
-            rep.cpu_ops.append(CpuOp(op=op, name=var.name,
-                                     reason=_cpu_reason(value, producers, op)))
+            work = op_work(value, op)
+            rep.cpu_ops.append(CpuOp(
+                op=op, name=var.name, reason=_cpu_reason(value, producers, op),
+                **({"shape": list(work.shape), "flops": work.flops, "bytes": work.bytes,
+                    "op_class": work.op_class} if work is not None else {})))
     return rep
 
 

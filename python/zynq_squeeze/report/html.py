@@ -4,7 +4,8 @@
 HTML file that opens offline: inline CSS, no JavaScript, charts as PNG ``data:`` URIs
 drawn with matplotlib's Agg backend. Sections: summary, partition (offloaded functions,
 pattern counts, MACs offloaded, CPU ops with their reasons), engine parameters, the
-per-layer schedule table, resource bars against the board, per-layer latency and a
+per-layer schedule table, resource bars against the board, the modeled end-to-end time
+(CPU operators and copies on the ARM, a stacked bar with the accelerator), per-layer latency and a
 roofline plot (arithmetic intensity in MACs/DDR byte vs achieved GMAC/s, with the DSP
 compute roof, the engine's MAC-array roof and the DDR bandwidth roof).
 
@@ -20,7 +21,11 @@ Report schema (optional keys may be missing; every string is HTML-escaped)::
                  "cycles", "ddr_bytes", "bram18k", "dsp"}],
      "resources": {"bram18k": {"used", "available"}, "dsp": {...}, "lut": {...}, "ff": {...}},
      "performance": {"accel_cycles", "latency_ms", "fps", "roofline_fps", "efficiency",
-                     "ddr_bytes", "ddr_gbps"}}
+                     "ddr_bytes", "ddr_gbps", "arm_ms", "copies_ms", "end_to_end_ms",
+                     "end_to_end_fps"},
+     "cpu": {"basis", "cpu", "clock_mhz", "peak_gflops", "ops": [{"op", "name", "shape",
+             "op_class", "flops", "bytes", "bound", "modeled_ms"}], "calls": [{"function",
+             "batch", "in_int8_bytes", "out_int8_bytes", "quantize_ms", ..., "modeled_ms"}]}}
 """
 from __future__ import annotations
 
@@ -273,6 +278,70 @@ def _tuning_section(t: dict) -> list[str]:
     return out
 
 
+_PART_COLORS = {"accelerator": "#2e86c1", "arm": "#e67e22", "copies": "#8e44ad"}
+
+
+def _end_to_end_chart(perf: dict) -> str | None:
+    """One stacked bar: accelerator + ARM operators + copies = the modeled inference."""
+    parts = [("accelerator", float(perf.get("latency_ms") or 0)),
+             ("arm", float(perf.get("arm_ms") or 0)),
+             ("copies", float(perf.get("copies_ms") or 0))]
+    total = sum(v for _, v in parts)
+    if total <= 0:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 1.6))
+    left = 0.0
+    for name, v in parts:
+        label = {"arm": "ARM operators", "copies": "copies"}.get(name, name)
+        ax.barh([0], [v], left=left, color=_PART_COLORS[name],
+                label=f"{label} {v:.3f} ms ({100 * v / total:.0f} %)")
+        left += v
+    ax.set_yticks([])
+    ax.set_xlabel("ms per inference (modeled)")
+    ax.set_title(f"End to end {total:.3f} ms (modeled)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.45), ncol=3, fontsize=8,
+              frameon=False)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _end_to_end_section(report: dict) -> list[str]:
+    """The ARM side: per CPU operator and per offloaded call, and the stacked bar."""
+    perf, cpu = report.get("performance") or {}, report.get("cpu") or {}
+    if "end_to_end_ms" not in perf:
+        return []
+    out = ["<h2>End to end on the board (modeled)</h2>",
+           f'<p class="muted">{_e(cpu.get("basis") or perf.get("end_to_end_basis") or "")}</p>',
+           f'<p>{_e(cpu.get("cpu", "CPU"))} at {_num(cpu.get("clock_mhz"), 0)} MHz, one core '
+           f'(peak {_num(cpu.get("peak_gflops"), 2)} GFLOP/s): modeled end-to-end latency '
+           f'<b>{_num(perf.get("end_to_end_ms"), 3)} ms</b>, '
+           f'<b>{_num(perf.get("end_to_end_fps"), 1)} fps</b> = accelerator '
+           f'{_num(perf.get("latency_ms"), 3)} ms + ARM operators {_num(perf.get("arm_ms"), 3)} '
+           f'ms + copies {_num(perf.get("copies_ms"), 3)} ms.</p>',
+           _img(_end_to_end_chart(perf), "end-to-end latency")]
+    ops = cpu.get("ops") or []
+    if ops:
+        out.append("<p>CPU operators (modeled time on the ARM):</p>")
+        out.append(_table(
+            ["op", "name", "shape", "class", "FLOPs", "bytes", "bound", "ms (modeled)"],
+            [(_e(o.get("op", "")), _e(o.get("name", "")), _shape(o.get("shape")),
+              _e(o.get("op_class", "")), _num(o.get("flops")), _num(o.get("bytes")),
+              _e(o.get("bound", "")), _num(o.get("modeled_ms"), 3)) for o in ops],
+            left=(0, 1, 3, 6)))
+    calls = cpu.get("calls") or []
+    if calls:
+        out.append("<p>Per offloaded call: the ARM's share (modeled ms).</p>")
+        keys = ("quantize", "copy_in", "sync", "start_wait", "copy_out", "dequantize")
+        out.append(_table(
+            ["function", "batch", "int8 in (bytes)", "int8 out (bytes)", *keys, "total"],
+            [(_e(c.get("function", "")), _num(c.get("batch")), _num(c.get("in_int8_bytes")),
+              _num(c.get("out_int8_bytes")),
+              *(_num(c.get(f"{k}_ms"), 3) for k in keys), _num(c.get("modeled_ms"), 3))
+             for c in calls], left=(0,)))
+    return out
+
+
 def _img(b64: str | None, alt: str) -> str:
     if not b64:
         return f'<p class="muted">{_e(alt)}: no data</p>'
@@ -314,8 +383,14 @@ def render_report_html(report: dict) -> str:
         parts.append(f'<p class="muted">All hardware figures are {_e(perf["basis"])}.</p>')
     # summary cards
     cards = [
-        ("latency", f'{_num(perf.get("latency_ms"), 2)} ms'),
-        ("throughput", f'{_num(perf.get("fps"), 1)} fps'),
+        ("accelerator latency", f'{_num(perf.get("latency_ms"), 2)} ms'),
+        ("accelerator throughput", f'{_num(perf.get("fps"), 1)} fps'),
+    ]
+    if "end_to_end_ms" in perf:
+        cards += [("end to end (modeled, with the ARM)",
+                   f'{_num(perf.get("end_to_end_ms"), 2)} ms'),
+                  ("end-to-end throughput (modeled)", f'{_num(perf.get("end_to_end_fps"), 1)} fps')]
+    cards += [
         ("DSP roofline", f'{_num(perf.get("roofline_fps"), 1)} fps'),
         ("efficiency", f'{100 * float(perf["efficiency"]):.1f} %'
          if perf.get("efficiency") is not None else "–"),
@@ -406,6 +481,8 @@ def render_report_html(report: dict) -> str:
         parts.append(_table(["resource", "used", "available", "utilisation"], rrows, left=(0,)))
     parts.append(_img(_resource_chart({k: res[k] for k in res if isinstance(res[k], dict)}),
                       "resource utilisation"))
+
+    parts += _end_to_end_section(report)
 
     tuning = report.get("tuning")
     if isinstance(tuning, dict):

@@ -16,6 +16,7 @@ from ..schedule.dae_engine_search import fit_report
 from ..schedule.dae_resources import estimate
 from ..schedule.dae_tiling import capacity, needs
 from ..schedule.select import TUNING_LOG_VERSION
+from .arm import cpu_section, end_to_end
 
 REPORT_VERSION = 2
 MODELED = ("modeled: cycles from the engine's instruction stream replayed by the cycle "
@@ -86,6 +87,9 @@ def make_report(res, model_name: str) -> dict:
         if latency_ms else 0.0,
         "macs": macs,
     }
+    cpu = cpu_section(res, board)
+    # the whole inference: ARM operators + copies + accelerator (modeled, see cpu.basis)
+    perf.update(end_to_end(latency_ms, cpu))
     out = {
         "version": REPORT_VERSION,
         "model": model_name,
@@ -99,6 +103,7 @@ def make_report(res, model_name: str) -> dict:
         "resources": fit_report(engine, board) if engine else None,
         "resource_detail": use.to_json() if use else None,
         "performance": perf,
+        "cpu": cpu,
     }
     if opts.tuning_log is not None:
         from .tuning import tuning_summary
@@ -135,12 +140,22 @@ def schedule_table(report: dict) -> str:
     lines.append("-" * len(cols))
     lines.append(f"total {p['accel_cycles']:,} cycles = {p['latency_ms']:.3f} ms, {p['fps']:.1f} fps "
                  f"(roofline {p['roofline_fps']:.1f} fps), efficiency {p['efficiency']:.3f}")
+    if "end_to_end_ms" in p:
+        lines.append(end_to_end_line(report))
     res = report.get("resources") or {}
     if res:
         lines.append("resources: " + ", ".join(
             f"{k} {v['used']:,}/{v['available']:,}{' (est.)' if v.get('estimate') else ''}"
             for k, v in res.items()))
     return "\n".join(lines)
+
+
+def end_to_end_line(report: dict) -> str:
+    """One line: modeled end-to-end latency and fps, and what the ARM adds."""
+    p, cpu = report["performance"], report.get("cpu") or {}
+    return (f"end to end (modeled): {p['end_to_end_ms']:.3f} ms = {p['end_to_end_fps']:.1f} fps: "
+            f"accelerator {p['latency_ms']:.3f} ms + {cpu.get('cpu', 'ARM')} operators "
+            f"{p['arm_ms']:.3f} ms + copies {p['copies_ms']:.3f} ms")
 
 
 def write_outputs(res, report: dict, out_dir: Path, log=print) -> None:
