@@ -483,6 +483,7 @@ static void zsqd_fast_requant(int rows, int cols, int nog, int dpitch, int drow0
 template <class C>
 static void zsqd_fast_pool(int rows, int cols, int nog, int KH, int KW, int SY, int SX, int y0, int x0,
                            int srows, int scols, int dpitch, int drow0, bool avg, const zsqd_u64 *cv,
+                           int src_bank_rows /* cv_buf or in_buf (POOL_SRC_IN) */,
                            zsqd_u64 *out /* out_buf[oh][0] */, zsqd_i32 *acc) {
   int a_row = 0;
   for (int pr = 0; pr < rows; pr++)
@@ -493,7 +494,7 @@ static void zsqd_fast_pool(int rows, int cols, int nog, int KH, int KW, int SY, 
       const int d_px = drow0 + (pr * cols + pc) * dpitch;
       for (int og = 0; og < nog; og++, a_row++) {
         for (int j = 0; j < C::K; j++) {
-          const zsqd_u64 *bank = cv + (int64_t)j * C::CV_ROWS;
+          const zsqd_u64 *bank = cv + (int64_t)j * src_bank_rows;
           if (avg) {
             int32_t sum[8] = {0, 0, 0, 0, 0, 0, 0, 0};
             for (int wy = wy0; wy < wy1; wy++)
@@ -682,6 +683,16 @@ static inline zsqd_word zsqd_src_word(bool from_sq, int ih, int bank, int row,
   return from_sq ? sq_buf[bank][row] : in_buf[ih][bank][row];
 }
 
+/* standalone pool / concat (issue 11 item 4): the POOL source word, one read of bank j
+ * of cv_buf or of in_buf[ih] (the half an index into the whole buffer, as CONV does) */
+template <class C>
+static inline zsqd_word zsqd_pool_src(bool src_in, int ih, int bank, int row,
+                                      zsqd_word in_buf[2][C::K][C::IN_ROWS],
+                                      zsqd_word cv_buf[C::K][C::CV_ROWS]) {
+#pragma HLS INLINE
+  return src_in ? in_buf[ih][bank][row] : cv_buf[bank][row];
+}
+
 template <class C>
 void zsqd_compute_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS],
                        zsqd_word in_buf[2][C::K][C::IN_ROWS], zsqd_word w_buf[2][C::PE_OC][C::W_ROWS],
@@ -854,6 +865,10 @@ void zsqd_compute_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS],
     const int dpitch = regs[ZSQ_PL_DST_PITCH - 64], drow0 = regs[ZSQ_PL_DST_ROW0 - 64];
     const bool avg = insn[9];
     const int oh = insn[8];
+    /* standalone pool / concat (issue 11 item 4): POOL_SRC_IN reads a tile LOAD_INPUT put
+     * in in_buf[POOL_IN_HALF] (pitch = og: the same layout as cv_buf) */
+    const bool src_in = insn[10];
+    const int ih = insn[11];
     /* source rows of cv_buf: pixel (sy, sx) at (sy * scols + sx) * nog + og; strides and
      * trip counts are derived registers (isa.derived), no runtime multiplier */
     const int wx_step = nog, wy_step = regs[ZSQ_PL_WY_STEP - 64];
@@ -863,7 +878,9 @@ void zsqd_compute_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS],
 #if !defined(__SYNTHESIS__) && !defined(ZSQD_HLS_KERNEL) /* host fast path */
     (void)wx_step; (void)wy_step; (void)px_step; (void)py_step;
     zsqd_fast_pool<C>(rows, cols, nog, KH, KW, SY, SX, y0, x0, srows, scols, dpitch, drow0, avg,
-                      zsqd_raw(&cv_buf[0][0]), zsqd_raw(&out_buf[oh][0][0]), zsqd_raw(&acc[0][0]));
+                      src_in ? zsqd_raw(&in_buf[ih][0][0]) : zsqd_raw(&cv_buf[0][0]),
+                      src_in ? C::IN_ROWS : C::CV_ROWS, zsqd_raw(&out_buf[oh][0][0]),
+                      zsqd_raw(&acc[0][0]));
 #else
     int wx = 0, wy = 0, og = 0, pc = 0, pr = 0, k = 0;
     int sy = y0, sx = x0;                       /* source pixel of the current tap */
@@ -893,7 +910,7 @@ void zsqd_compute_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS],
       pl_read:
         for (int j = 0; j < C::K; j++) {
 #pragma HLS UNROLL
-          cw[j] = cv_buf[j][s + og];
+          cw[j] = zsqd_pool_src<C>(src_in, ih, j, s + og, in_buf, cv_buf);
         }
       pl_lane:
         for (int o = 0; o < C::PE_OC; o++) {

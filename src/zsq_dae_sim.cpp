@@ -172,13 +172,16 @@ int check_compute(const zsqd_word &w, const int32_t *r, long idx, Err &e) {
         KH * KW > INT32_MAX / (rows * cols * nog))
       return e.fail(ZSQD_ERR_FIELD, idx, "POOL: bad geometry");
     if (derived_ok(op, r, idx, e)) return ZSQD_ERR_FIELD;
-    if (srows * scols * nog > C::CV_ROWS) return e.fail(ZSQD_ERR_BUFFER, idx, "POOL: source overflows cv_buf");
+    /* the source: cv_buf, or a loaded in_buf tile (POOL_SRC_IN, a standalone pool) */
+    const int64_t src_cap = w[10] ? (int64_t)C::IN_ROWS : (int64_t)C::CV_ROWS;
+    if (srows * scols * nog > src_cap)
+      return e.fail(ZSQD_ERR_BUFFER, idx, w[10] ? "POOL: source overflows in_buf" : "POOL: source overflows cv_buf");
     if (w[9] ? rows * cols * nog > C::ACC_ROWS : (rows * cols - 1) * dp + d0 + nog > C::OUT_ROWS)
       return e.fail(ZSQD_ERR_BUFFER, idx, "POOL: tile overflows its buffer");
     /* taps outside the source are skipped, but the cv_buf row they would address must exist */
     const int64_t lo = (y0 * scols + x0) * nog;
     const int64_t hi = (((rows - 1) * SY + y0 + KH - 1) * scols + (cols - 1) * SX + x0 + KW - 1) * nog + nog;
-    if (lo < -(int64_t)C::CV_ROWS * 64 || hi > (int64_t)C::CV_ROWS * 64)
+    if (lo < -src_cap * 64 || hi > src_cap * 64)
       return e.fail(ZSQD_ERR_FIELD, idx, "POOL: window far outside the source");
   } else if (op != ZSQ_OP_SET) {
     return e.fail(ZSQD_ERR_OPCODE, idx, "not a compute instruction");

@@ -67,6 +67,29 @@ class GraphBuilder:
         self.cur, self.c = out, e1 + e3
         return out
 
+    def concat(self, srcs, channels):
+        """Concat ``srcs`` (tensor names with ``channels`` each) on the channel axis."""
+        out = self._name("concat")
+        self.nodes.append(helper.make_node("Concat", list(srcs), [out], axis=1))
+        self.cur, self.c = out, sum(channels)
+        return out
+
+    def inception(self, c1, c3r, c3, c5r, c5, cp):
+        """GoogLeNet's inception block: 1x1 || 1x1 -> 3x3 || 1x1 -> 3x3 (torchvision's
+        "5x5" branch) || maxpool 3x3 s1 pad 1 ceil -> 1x1, concatenated on channels."""
+        x, c = self.cur, self.c
+        b1 = self.conv(c1, 1, src=x)
+        self.c = c
+        self.conv(c3r, 1, src=x)
+        b2 = self.conv(c3, 3, pad=1)
+        self.c = c
+        self.conv(c5r, 1, src=x)
+        b3 = self.conv(c5, 3, pad=1)
+        self.cur, self.c = x, c
+        self.maxpool(3, 1, ceil=1, pads=[1, 1, 1, 1])
+        b4 = self.conv(cp, 1)
+        return self.concat([b1, b2, b3, b4], [c1, c3, c5, cp])
+
     def op(self, op_type, **attrs):
         out = self._name(op_type.lower())
         self.nodes.append(helper.make_node(op_type, [self.cur], [out], **attrs))
@@ -107,4 +130,27 @@ def small_fire_net(shape=(1, 3, 19, 19), softmax: bool = False) -> onnx.ModelPro
     g.op("Flatten")
     if softmax:
         g.op("Softmax")
+    return g.model()
+
+
+def inception_net(shape=(1, 3, 32, 32), seed=4) -> onnx.ModelProto:
+    """A GoogLeNet in miniature: conv 3x3/2 -> maxpool 3x3/2 ceil -> two inception blocks
+    -> maxpool 3x3/2 ceil (after a concat: standalone) -> inception -> global average pool
+    -> Flatten -> Gemm."""
+    g = GraphBuilder(shape, seed=seed)
+    g.conv(16, 3, stride=2, pad=1)
+    g.maxpool(3, 2, ceil=1)
+    g.inception(8, 8, 16, 8, 8, 8)
+    g.inception(16, 8, 16, 8, 16, 16)
+    g.maxpool(3, 2, ceil=1)
+    g.inception(16, 16, 24, 8, 16, 8)
+    g.op("GlobalAveragePool")
+    g.op("Flatten")
+    w = (g.rng.standard_normal((g.c, 10)) * 0.2).astype(np.float32)
+    b = (g.rng.standard_normal(10) * 0.1).astype(np.float32)
+    wn, bn = g._name("fcw"), g._name("fcb")
+    g.inits += [numpy_helper.from_array(w.T.copy(), wn), numpy_helper.from_array(b, bn)]
+    out = g._name("gemm")
+    g.nodes.append(helper.make_node("Gemm", [g.cur, wn, bn], [out], transB=1))
+    g.cur = out
     return g.model()

@@ -423,3 +423,22 @@ def test_cli_rules_flag(capsys):
     assert hls_lint.main(["--rules", "dae", path]) == 1
     assert "pl_loop.cpp:13: [pipeline-loop]" in capsys.readouterr().out
     assert hls_lint.main(["--rules=all", str(FIXTURES / "dae_clean.cpp")]) == 0
+
+
+def test_standalone_pool_source_select_must_stay_inline(tmp_path):
+    """The POOL source word (cv_buf or in_buf[POOL_IN_HALF], issue 11 item 4) is chosen by
+    an INLINE helper inside the II=1 pl_win loop: the same source with the pragma dropped
+    is flagged (a sub-function call there would cost the pipeline its II)."""
+    src = native.src_dir()
+    text = (src / "zsq_dae.h").read_text()
+    head = "static inline zsqd_word zsqd_pool_src("
+    start = text.index(head)
+    body = text.index("#pragma HLS INLINE\n", start)
+    assert body - start < 400, "zsqd_pool_src lost its INLINE pragma"
+    bad = text[:body] + text[body + len("#pragma HLS INLINE\n"):]
+    for f in src.glob("*"):
+        if f.suffix in (".cpp", ".h"):
+            (tmp_path / f.name).write_text(bad if f.name == "zsq_dae.h" else f.read_text())
+    issues = [i for i in lint_files(sorted(tmp_path.glob("*.[ch]*")), rules="dae")
+              if i.rule == "pipeline-call"]
+    assert issues and all("zsqd_pool_src" in i.message for i in issues), issues

@@ -12,7 +12,7 @@ from zynq_squeeze.codegen.dae_program import build_dae_program
 from zynq_squeeze.engine import isa
 from zynq_squeeze.engine.dae_config import DaeConfig, DaeTile
 from zynq_squeeze.errors import EngineError
-from zynq_squeeze.quantize.layers import ConvLayer, PoolSpec
+from zynq_squeeze.quantize.layers import ConvLayer, PoolLayer, PoolSpec
 from zynq_squeeze.schedule import timing
 from zynq_squeeze.schedule.dae_tiling import (
     candidates,
@@ -55,6 +55,13 @@ def _cases(rng):
         "fire_odd": ([fire(rng, "f", (21, 7, 8), 11, 16, 19)], [DaeTile(8, 8, 3, 8)]),
         "fire_pool": ([fire(rng, "f", (32, 13, 12), 16, 64, 64, MP)], [DaeTile(48, 16, 3, 2)]),
         "gap": ([ConvLayer("c", (40, 7, 6), conv_params(rng, 50, 40, 1), GAP)], [DaeTile(24, 16, 1, 1)]),
+        # standalone pools (POOL from in_buf): channel tiles, padding, ceil mode, averages
+        "pool_max": ([PoolLayer("p", (40, 11, 9), PoolSpec("max", (3, 3), (1, 1), (1, 1, 1, 1),
+                                                           ceil_mode=True))],
+                     [DaeTile(24, 8, 4, 5)]),
+        "pool_avg": ([PoolLayer("p", (56, 12, 10), PoolSpec("avg", (2, 2), (2, 2)), 20000, 17)],
+                     [DaeTile(48, 8, 3, 5)]),
+        "pool_gap": ([PoolLayer("p", (64, 7, 6), GAP)], [DaeTile(24, 8, 1, 1)]),
         "chain": ([ConvLayer("c", (3, 20, 20), conv_params(rng, 32, 3, 3, stride=(2, 2)), MP),
                    fire(rng, "f2", (32, 4, 4), 16, 32, 32),
                    ConvLayer("c3", (64, 4, 4), conv_params(rng, 30, 64, 1), GAP)],

@@ -20,7 +20,7 @@ from ..engine.dae_config import PE_IC, DaeConfig, DaeTile
 from ..partitioning import limits
 from ..partitioning.limits import ACC_LIMIT
 from ..quantize import requant
-from ..quantize.layers import ConvLayer, FireLayer
+from ..quantize.layers import ConvLayer, FireLayer, PoolLayer
 from ..quantize.reference import avg_pool_constants, conv_pre_shift, run_layer
 from ..schedule.instructions import Block, Tensor, groups, layer_convs, lower_layers
 
@@ -71,7 +71,7 @@ def check_layer(layer) -> None:
         if e1.out_channels % PE_IC:
             raise ValueError(f"{name}: expand1 channels must be a multiple of 8 (the concat "
                              "is a channel-group offset)")
-    if layer.in_shape[0] != layer_convs(layer)[0].in_channels:
+    if not isinstance(layer, PoolLayer) and layer.in_shape[0] != layer_convs(layer)[0].in_channels:
         raise ValueError(f"{name}: in_shape channels != conv input channels")
     p = layer.pool
     if p is not None and not p.global_pool:
@@ -81,6 +81,11 @@ def check_layer(layer) -> None:
             raise ValueError(f"{name}: pool pads must be in [0, kernel)")
         if min(p.stride) < 1 or max(p.kernel) > 64 or max(p.stride) > 64:
             raise ValueError(f"{name}: unsupported pool window/stride")
+    if isinstance(layer, PoolLayer) and p.kind == "avg" and layer.mult is not None:
+        if not (requant.MULT_MIN <= layer.mult <= requant.MULT_MAX
+                and requant.SHIFT_MIN <= layer.shift <= requant.SHIFT_MAX):
+            raise ValueError(f"{name}: average multiplier ({layer.mult}, {layer.shift}) is "
+                             "outside the requantization lane's range")
     if p is not None and p.kind == "avg":
         try:  # one divisor for every window (a constant multiplier), small enough
             avg_pool_constants(p, *layer.conv_hw)
@@ -148,6 +153,7 @@ class DaeProgram:
     outputs: list
     arena_words: int
     layer_ends: list[int] = field(default_factory=list)  # index of each layer's last word
+    views: dict = field(default_factory=dict)  # concat parts in place: id -> (root, offset)
 
     @property
     def input(self) -> Tensor:
@@ -165,19 +171,28 @@ class DaeProgram:
 WORD_ALIGN = 8  # tensors start on 64-byte boundaries (one AXI burst line)
 
 
-def _allocate(layers, shapes: dict, inputs, outputs) -> tuple[dict, int]:
+def _allocate(layers, shapes: dict, inputs, outputs, views: dict | None = None
+              ) -> tuple[dict, int]:
     """First-fit arena allocation (words) over tensor liveness intervals [def, last use];
-    a layer's input and output are both live at the layer, so they never overlap. A
-    tensor no layer reads lives to the end like an output: zsq_rt_validate's lifetime
-    check (hls_runtime/zsq_runtime.c) cannot tell it from one and refuses a later tensor
-    on its words."""
+    a layer's input and output are both live at the layer, so they never overlap (unless
+    both are views of one concat tensor: disjoint channel groups of it). A tensor no
+    layer reads lives to the end like an output: zsq_rt_validate's lifetime check
+    (hls_runtime/zsq_runtime.c) cannot tell it from one and refuses a later tensor on its
+    words. A view (``views``: id -> (root, channel offset)) is placed with its root, which
+    lives from its first part's write to its last reader."""
+    views = views or {}
+
+    def root(t):
+        return views[t][0] if t in views else t
+
     n = len(layers)
     first, last = {}, {}
     for t in inputs:
         first[t] = -1
     for i, (_, ti, to) in enumerate(layers):
-        first.setdefault(to, i)
-        last[ti] = max(last.get(ti, i), i)
+        first.setdefault(root(to), i)
+        last[root(ti)] = max(last.get(root(ti), i), i)
+    outputs = {root(t) for t in outputs}
     for t in first:
         if t not in last or t in outputs:
             last[t] = n
@@ -198,34 +213,68 @@ def _allocate(layers, shapes: dict, inputs, outputs) -> tuple[dict, int]:
     return offsets, max(WORD_ALIGN, max((e for _, e, _, _ in placed), default=0))
 
 
-def _check_graph(layers, shapes: dict, inputs: list, outputs: list) -> None:
-    """Every layer valid for the engine, every tensor produced once before use."""
-    produced = set(inputs)
+def _check_views(shapes: dict, views: dict, inputs: list, outputs: list) -> None:
+    """Every view is a whole number of channel groups inside a root of its plane size."""
+    for t, (r, off) in views.items():
+        if t not in shapes or r not in shapes or r in views:
+            raise ValueError(f"view {t!r} of {r!r}: unknown tensor or nested view")
+        if t in inputs or t in outputs:
+            raise ValueError(f"view {t!r}: a function input or output must be a whole tensor")
+        (c, h, w), (rc, rh, rw) = shapes[t], shapes[r]
+        if off % PE_IC or off < 0 or off + c > rc or (h, w) != (rh, rw) \
+                or (c % PE_IC and off + c != rc):
+            raise ValueError(f"view {t!r}: channels [{off}, {off + c}) of {r!r} {shapes[r]} "
+                             "are not whole channel groups inside it")
+
+
+def _check_graph(layers, shapes: dict, inputs: list, outputs: list,
+                 views: dict | None = None) -> None:
+    """Every layer valid for the engine, every tensor produced once before use (a view:
+    its channel groups of its root written once, all of them before it is read)."""
+    views = views or {}
+    _check_views(shapes, views, inputs, outputs)
+    written: dict = {}  # root -> channel groups written
+
+    def span(t):
+        r, off = views.get(t, (t, 0))
+        return r, set(range(off // PE_IC, off // PE_IC + groups(shapes[t][0])))
+
+    def produced(t):
+        r, g = span(t)
+        return g <= written.get(r, set())
+
+    for t in inputs:
+        if t in shapes:
+            r, g = span(t)
+            written.setdefault(r, set()).update(g)
     for layer, ti, to in layers:
-        if not isinstance(layer, (ConvLayer, FireLayer)):
+        if not isinstance(layer, (ConvLayer, FireLayer, PoolLayer)):
             raise TypeError(f"not an accelerator layer: {type(layer).__name__}")
         check_layer(layer)
         if ti not in shapes or to not in shapes:
             raise ValueError(f"{layer.name}: unknown tensor {ti!r} or {to!r}")
-        if ti not in produced:
+        if not produced(ti):
             raise ValueError(f"{layer.name}: input tensor {ti!r} is not produced before use")
         if shapes[ti] != tuple(layer.in_shape):
             raise ValueError(f"{layer.name}: tensor {ti!r} {shapes[ti]} != in_shape {layer.in_shape}")
         if shapes[to] != tuple(layer.out_shape):
             raise ValueError(f"{layer.name}: tensor {to!r} {shapes[to]} != out_shape {layer.out_shape}")
-        if ti == to or to in produced:
+        r, g = span(to)
+        if ti == to or g & written.get(r, set()):
             raise ValueError(f"{layer.name}: tensor {to!r} written twice or in place")
-        produced.add(to)
+        written.setdefault(r, set()).update(g)
     for t in outputs:
-        if t not in produced:
+        if not produced(t):
             raise ValueError(f"output tensor {t!r} is never produced")
 
 
 def build_dae_program(cfg: DaeConfig, layers, tiles: list[DaeTile], tensors: dict | None = None,
-                      inputs=None, outputs=None) -> DaeProgram:
+                      inputs=None, outputs=None, views: dict | None = None) -> DaeProgram:
     """The program of ``layers``: a list of Layer (a chain: tensor k feeds layer k) or of
     ``(Layer, input id, output id)`` with ``tensors`` id -> (C, H, W) and the function's
-    ``inputs``/``outputs`` ids."""
+    ``inputs``/``outputs`` ids; ``views``: concat parts stored in place, id -> (root id,
+    channel offset) (``codegen.concat_plan``)."""
+    views = dict(views or {})
     if layers and not isinstance(layers[0], tuple):
         chain = list(layers)
         layers = [(layer, k, k + 1) for k, layer in enumerate(chain)]
@@ -234,11 +283,15 @@ def build_dae_program(cfg: DaeConfig, layers, tiles: list[DaeTile], tensors: dic
         inputs, outputs = [0], [len(chain)]
     layers = [tuple(x) for x in layers]
     shapes = {k: tuple(int(d) for d in v) for k, v in tensors.items()}
-    _check_graph(layers, shapes, list(inputs), list(outputs))
+    _check_graph(layers, shapes, list(inputs), list(outputs), views)
     if len(tiles) != len(layers):
         raise ValueError(f"{len(tiles)} tiles for {len(layers)} layers")
-    offsets, arena = _allocate(layers, shapes, list(inputs), list(outputs))
+    offsets, arena = _allocate(layers, shapes, list(inputs), list(outputs), views)
     placed = {k: Tensor(offsets[k], *shapes[k]) for k in offsets}
+    for t, (r, off) in views.items():
+        if r in offsets:
+            placed[t] = Tensor(offsets[r], *shapes[t], g0=off // PE_IC,
+                               row_groups=groups(shapes[r][0]))
     words, placements, wwords, ends = lower_layers(
         cfg, [l for l, _, _ in layers], tiles, [(placed[ti], placed[to]) for _, ti, to in layers])
     wgt = np.zeros(max(1, wwords), dtype=np.uint64)
@@ -250,7 +303,7 @@ def build_dae_program(cfg: DaeConfig, layers, tiles: list[DaeTile], tensors: dic
                 p = pack_params(conv, oc0, oc_n, cfg.pe_oc)
                 wgt[addr:addr + len(p)] = p
     return DaeProgram(cfg, layers, list(tiles), np.asarray(words, dtype=np.uint64), wgt,
-                      placed, list(inputs), list(outputs), arena, ends)
+                      placed, list(inputs), list(outputs), arena, ends, views)
 
 
 def reference_chain(layers, x: np.ndarray) -> np.ndarray:

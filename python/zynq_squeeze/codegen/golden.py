@@ -25,12 +25,35 @@ def dequantize(q: np.ndarray, scale: float) -> np.ndarray:
     return q.astype(np.float32) * s
 
 
+def run_graph(layers, shapes: dict, views: dict, inputs: dict):
+    """Run ``layers`` ((layer, input id, output id), in order) on int8 ``inputs`` (id ->
+    (C,H,W)); returns ``read(id)``, the int8 value of any tensor. A concat part stored in
+    place (``views``: id -> (root id, channel offset)) is a channel range of its root's
+    array, as in the engine's arena; ``shapes``: id -> (C, H, W)."""
+    roots: dict = {}
+
+    def write(t, y):
+        r, off = views.get(t, (t, 0))
+        if r not in roots:
+            roots[r] = np.zeros(shapes[r], np.int8)
+        roots[r][off:off + y.shape[0]] = y
+
+    def read(t):
+        r, off = views.get(t, (t, 0))
+        return roots[r][off:off + shapes[t][0]].copy()
+
+    for t, x in inputs.items():
+        write(t, np.asarray(x, np.int8))
+    for layer, src, dst in layers:
+        write(dst, run_layer(layer, read(src)))
+    return read
+
+
 def run_function_int8(lf: LoweredFunction, inputs: list[np.ndarray]) -> list[np.ndarray]:
     """int8 (C,H,W) tensors of one image -> int8 outputs, layer by layer."""
-    vals = dict(zip(lf.inputs, inputs))
-    for layer, src, dst in lf.layers:
-        vals[dst] = run_layer(layer, vals[src])
-    return [vals[t] for t in lf.outputs]
+    read = run_graph(lf.layers, {t: info.shape for t, info in lf.tensors.items()}, lf.views,
+                     dict(zip(lf.inputs, inputs)))
+    return [read(t) for t in lf.outputs]
 
 
 def run_function(lf: LoweredFunction, inputs: list[np.ndarray]) -> list[np.ndarray]:

@@ -38,7 +38,6 @@ import numpy as np
 from ..boards import Board, get_board
 from ..engine import interface as itf
 from ..engine.dae_config import DaeConfig
-from ..quantize.reference import run_layer
 from .dae_program import pack_tensor
 from .safe_text import safe_text
 from .template_fill import fill as _fill
@@ -266,13 +265,20 @@ def _graph(program) -> list[tuple]:
 
 
 def _golden(program, x: np.ndarray) -> np.ndarray:
-    """The numpy integer reference of the program's last output for input ``x``."""
+    """The numpy integer reference of the program's last output for input ``x`` (concat
+    parts stored in place: ``program.views``)."""
+    from .golden import run_graph
+
     graph = _graph(program)
-    vals = {getattr(program, "inputs", [graph[0][1]])[0]: x}
-    for layer, ti, to in graph:
-        vals[to] = run_layer(layer, vals[ti])
+    tensors = getattr(program, "tensors", None)
+    if not tensors:  # a bare description: the layers' own shapes
+        tensors = {ti: layer.in_shape for layer, ti, _ in graph}
+        tensors.update({to: layer.out_shape for layer, _, to in graph})
+    shapes = {k: (t.c, t.h, t.w) if hasattr(t, "c") else tuple(t) for k, t in tensors.items()}
+    read = run_graph(graph, shapes, getattr(program, "views", None) or {},
+                     {getattr(program, "inputs", [graph[0][1]])[0]: x})
     outputs = getattr(program, "outputs", None) or [graph[-1][2]]
-    return vals[outputs[-1]]
+    return read(outputs[-1])
 
 
 def write_hls_project(out_dir, *, program, board, model_name: str, input, cfg: DaeConfig | None = None,

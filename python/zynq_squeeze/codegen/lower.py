@@ -23,9 +23,10 @@ from tvm import relax
 
 from ..errors import ZynqSqueezeError
 from ..partitioning.composite import FloatChain, FloatConv, parse_composite
-from ..quantize.layers import ConvLayer, ConvParams, FireLayer, Layer
+from ..quantize.layers import ConvLayer, ConvParams, FireLayer, Layer, PoolLayer, PoolSpec
 from ..partitioning.limits import ACC_LIMIT
 from ..quantize.requant import MAX_PRODUCT, pre_shift, quantize_multiplier
+from .concat_plan import PlanItem, plan_concats
 
 RANGES_ATTR = "zynq_squeeze.ranges"
 INT8_MAX = 127
@@ -72,6 +73,8 @@ class LoweredFunction:
     input_shapes: list[tuple[int, ...]] = field(default_factory=list)
     output_shapes: list[tuple[int, ...]] = field(default_factory=list)
     patterns: list[str] = field(default_factory=list)
+    # concat parts stored in place: tensor id -> (root tensor id, channel offset)
+    views: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     @property
     def macs(self) -> int:
@@ -125,10 +128,38 @@ def out_absmax(chain: FloatChain, ranges: dict) -> float:
     return _capped(ranges["out"], chain.convs[-1])
 
 
-def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float) -> Layer:
-    """One composite -> one accelerator layer, given the scale of its input tensor."""
-    out_scale = scale_of(out_absmax(chain, ranges))
+def _avg_rescale(pool: PoolSpec, hw: tuple[int, int], in_scale: float, out_scale: float
+                 ) -> tuple[int | None, int | None]:
+    """An average pool's (mult, shift) when it changes the scale, else (None, None)."""
+    if pool.kind != "avg" or in_scale == out_scale:
+        return None, None
+    d = pool.avg_divisor(*hw)
+    m, s = quantize_multiplier(np.asarray([in_scale / (out_scale * d)]))
+    return int(m[0]), int(s[0])
+
+
+def copy_layer(name: str, shape: tuple[int, int, int], in_scale: float,
+               out_scale: float) -> PoolLayer:
+    """A concat part copied into its slot: a 1x1 max pool (the same scale) or a 1x1
+    average pool that requantizes to the concat's scale."""
+    spec = PoolSpec("max" if in_scale == out_scale else "avg")
+    m, s = _avg_rescale(spec, shape[1:], in_scale, out_scale)
+    return PoolLayer(name=name, in_shape=tuple(shape), pool=spec, mult=m, shift=s)
+
+
+def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float,
+                out_scale: float | None = None) -> Layer:
+    """One composite -> one accelerator layer, given the scale of its input tensor and
+    of its output (default: the calibrated one; a standalone pool: the input's)."""
     in_shape = tuple(chain.in_shape[1:])
+    if chain.kind == "pool":
+        out_scale = in_scale if out_scale is None else out_scale
+        if chain.pool.kind == "max" and out_scale != in_scale:
+            raise LoweringError(f"{name}: a max pool keeps its input's scale")
+        m, s = _avg_rescale(chain.pool, in_shape[1:], in_scale, out_scale)
+        return PoolLayer(name=name, in_shape=in_shape, pool=chain.pool, mult=m, shift=s)
+    if out_scale is None:
+        out_scale = scale_of(out_absmax(chain, ranges))
     if chain.kind == "fire":
         mid = scale_of(_capped(ranges["mid"], chain.convs[0]))
         sq, e1, e3 = chain.convs
@@ -186,24 +217,14 @@ def lower_function(func: relax.Function) -> LoweredFunction:
                                 "calibrate the module (zynq_squeeze.calibrate) first")
         chain = parse_composite(f)
         ranges = json.loads(str(f.attrs[RANGES_ATTR]))
-        src = call.args[0]
-        if src not in ids:
+        if any(a not in ids for a in call.args):
             raise LoweringError(f"{symbol}: composite {k} reads an unknown tensor")
-        consumers.setdefault(ids[src], []).append(ranges["in"])
+        srcs = [ids[a] for a in call.args]
+        for sid in srcs:
+            consumers.setdefault(sid, []).append(ranges["in"])
         ids[var] = f"t{k}"
-        parsed.append((var, chain, ranges, ids[src], f"t{k}"))
+        parsed.append((chain, ranges, srcs, f"t{k}"))
         lf.patterns.append(chain.pattern)
-    for i, p in enumerate(func.params):
-        absmax = max(consumers.get(f"in{i}", [0.0]))
-        lf.tensors[f"in{i}"] = TensorInfo(_chw(_shape(p)), scale_of(absmax))
-    for n, (var, chain, ranges, src_id, dst_id) in enumerate(parsed):
-        layer = lower_chain(f"{symbol}_l{n}", chain, ranges, lf.tensors[src_id].scale)
-        if tuple(layer.in_shape) != lf.tensors[src_id].shape:
-            raise LoweringError(f"{symbol}: layer {n} expects {layer.in_shape}, "
-                                f"tensor is {lf.tensors[src_id].shape}")
-        lf.tensors[dst_id] = TensorInfo(tuple(layer.out_shape),
-                                        scale_of(out_absmax(chain, ranges)))
-        lf.layers.append((layer, src_id, dst_id))
     outs = func.body.body
     fields = outs.fields if isinstance(outs, relax.Tuple) else [outs]
     for fld in fields:
@@ -211,4 +232,57 @@ def lower_function(func: relax.Function) -> LoweredFunction:
             raise LoweringError(f"{symbol}: output is not a layer result")
         lf.outputs.append(ids[fld])
         lf.output_shapes.append(_shape(fld))
+    for i, p in enumerate(func.params):
+        absmax = max(consumers.get(f"in{i}", [0.0]))
+        lf.tensors[f"in{i}"] = TensorInfo(_chw(_shape(p)), scale_of(absmax))
+    _lower_layers(lf, parsed)
     return lf
+
+
+def _plan_kind(chain: FloatChain) -> str:
+    """How a composite's output may be placed in a concat (``concat_plan``): a conv or
+    fire without a clamp requantizes to any scale; a clamp (ReLU6) must keep its own."""
+    if chain.kind == "concat":
+        return "concat"
+    if chain.kind in ("conv", "fire") and all(c.clip is None for c in chain.convs):
+        return "aliasable"
+    return "fixed"
+
+
+def _lower_layers(lf: LoweredFunction, parsed: list) -> None:
+    """The layers of ``parsed`` composites (chain, ranges, source ids, output id) with
+    the concats planned as views (``concat_plan``) and their copies."""
+    channels = {t: info.shape[0] for t, info in lf.tensors.items()}
+    for chain, _, _, dst in parsed:
+        channels[dst] = _chw(chain.out_shape)[0]
+    try:
+        plan = plan_concats([PlanItem(_plan_kind(c), srcs, dst) for c, _, srcs, dst in parsed],
+                            channels, lf.outputs)
+    except ValueError as e:
+        raise LoweringError(f"{lf.symbol}: {e}") from None
+    # every tensor in a concat's tensor has the concat's scale (its calibrated range)
+    root_scale = {dst: scale_of(r["out"]) for c, r, _, dst in parsed if c.kind == "concat"}
+    for n, (chain, ranges, srcs, dst) in enumerate(parsed):
+        root = plan.root_of(dst)[0]
+        if chain.kind == "concat":
+            lf.tensors[dst] = TensorInfo(_chw(chain.out_shape), root_scale[root])
+            for j, (src, cid) in enumerate(plan.copies_at(n)):
+                info = lf.tensors[src]
+                layer = copy_layer(f"{lf.symbol}_l{n}_copy{j}", info.shape, info.scale,
+                                   root_scale[root])
+                lf.tensors[cid] = TensorInfo(info.shape, root_scale[root])
+                lf.layers.append((layer, src, cid))
+            continue
+        src_id = srcs[0]
+        out_scale = root_scale[root] if dst in plan.views else None
+        layer = lower_chain(f"{lf.symbol}_l{n}", chain, ranges, lf.tensors[src_id].scale,
+                            out_scale)
+        if tuple(layer.in_shape) != lf.tensors[src_id].shape:
+            raise LoweringError(f"{lf.symbol}: layer {n} expects {layer.in_shape}, "
+                                f"tensor is {lf.tensors[src_id].shape}")
+        if out_scale is None:
+            out_scale = (lf.tensors[src_id].scale if chain.kind == "pool"
+                         else scale_of(out_absmax(chain, ranges)))
+        lf.tensors[dst] = TensorInfo(tuple(layer.out_shape), out_scale)
+        lf.layers.append((layer, src_id, dst))
+    lf.views = {t: v for t, v in plan.views.items()}

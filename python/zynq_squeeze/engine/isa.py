@@ -46,6 +46,9 @@ RQ_DST_SHIFT = 11         # [12:11] destination
 RQ_DST_OUT, RQ_DST_CV, RQ_DST_SQ = 0, 1, 2
 RQ_OUT_HALF = 1 << 13     # out_buf half (bit 8 is the p_buf half)
 POOL_AVG = 1 << 9         # window sums into acc (else max into out_buf[bit 8])
+# --- standalone pool / concat (issue 11 item 4): POOL flag bits 10..12
+POOL_SRC_IN = 1 << 10     # read in_buf[POOL_IN_HALF] (a loaded tile) instead of cv_buf
+POOL_IN_HALF = 1 << 11    # in_buf half of a POOL_SRC_IN (bit 8 is the out_buf half)
 
 # Modules, by the register id's bits [7:6].
 MODULE_LOAD, MODULE_COMPUTE, MODULE_STORE = 0, 1, 2
@@ -207,6 +210,10 @@ _C_CONSTANTS = ("OP_SET OP_LOAD_INPUT OP_LOAD_WEIGHT OP_LOAD_PARAMS OP_CONV OP_R
                 "CONV_FIRST CONV_W_HALF RQ_RELU RQ_AVG RQ_DST_SHIFT RQ_DST_OUT RQ_DST_CV "
                 "RQ_DST_SQ RQ_OUT_HALF POOL_AVG MODULE_LOAD MODULE_COMPUTE MODULE_STORE "
                 "N_REGS").split()
+
+
+# --- standalone pool / concat (issue 11 item 4)
+_C_CONSTANTS += ["POOL_SRC_IN", "POOL_IN_HALF"]
 
 
 def c_header() -> str:

@@ -37,11 +37,12 @@ class FloatChain:
     its (N, K) input is (the same memory layout)."""
 
     pattern: str
-    kind: str  # "conv" | "fire"
-    in_shape: tuple[int, int, int, int]  # N, C, H, W
+    kind: str  # "conv" | "fire" | "pool" (standalone) | "concat"
+    in_shape: tuple[int, int, int, int]  # N, C, H, W (a concat: its output's)
     out_shape: tuple[int, ...]
     convs: list[FloatConv]
     pool: PoolSpec | None
+    parts: tuple[int, ...] = ()  # a concat: each part's channels, in order
 
 
 def _ints(v) -> tuple[int, ...]:
@@ -107,6 +108,11 @@ def parse_composite(func: relax.Function) -> FloatChain:
     in_shape = _ints(func.params[0].ty.shape)
     out_shape = _ints(func.ret_ty.shape) if hasattr(func, "ret_ty") else _ints(
         func.body.body.ty.shape)
+    if pool is not None and any(root.same_as(p) for p in func.params):
+        return FloatChain(name, "pool", in_shape, out_shape, [], pool)
+    if patterns._op_name(root) == "relax.concat" and name == patterns.CONCAT:
+        parts = tuple(_ints(p.ty.shape)[1] for p in patterns.concat_parts(root, lookup))
+        return FloatChain(name, "concat", out_shape, out_shape, [], None, parts)
     fire = patterns.parse_fire(root, lookup)
     if fire is not None:
         convs = [_float_conv(fire.squeeze), _float_conv(fire.expand1), _float_conv(fire.expand3)]
@@ -118,8 +124,8 @@ def parse_composite(func: relax.Function) -> FloatChain:
     if node is not None and pool is None:
         return FloatChain(name, "conv", _nchw(in_shape), _nchw(out_shape),
                           [_float_dense(node)], None)
-    raise ValueError(f"composite {name} is neither a conv chain, a fire module nor a "
-                     "fully connected layer")
+    raise ValueError(f"composite {name} is neither a conv chain, a fire module, a fully "
+                     "connected layer, a pool nor a concat")
 
 
 # --------------------------------------------------------------------------- float numpy
@@ -166,10 +172,13 @@ def pool_float(x: np.ndarray, p: PoolSpec) -> np.ndarray:
 
 def eval_chain(chain: FloatChain, x: np.ndarray) -> dict[str, np.ndarray]:
     """Run one composite on a (C,H,W) float image: outputs ``mid`` (fire squeeze),
-    ``pre_pool`` (conv/concat output) and ``out``."""
+    ``pre_pool`` (conv/concat output) and ``out``. A standalone pool's ``pre_pool`` is its
+    input; a concat's ``x`` is its output (the parts are its channel ranges)."""
     res = {}
     x = x.reshape(chain.in_shape[1:])  # a fully connected layer's (K,) is (K, 1, 1)
-    if chain.kind == "fire":
+    if chain.kind in ("pool", "concat"):
+        y = x
+    elif chain.kind == "fire":
         sq = conv2d_float(x, chain.convs[0])
         res["mid"] = sq
         y = np.concatenate([conv2d_float(sq, chain.convs[1]), conv2d_float(sq, chain.convs[2])])

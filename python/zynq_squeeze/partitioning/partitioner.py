@@ -238,8 +238,10 @@ def _cpu_reason(value: relax.Call, producers: dict, op: str) -> str:
     if name == "relax.matmul":
         return patterns.dense_problem_for_report(value)
     if name in patterns.POOL_OPS:
-        r = patterns.pool_reason(value)
-        return r or "pool does not follow an offloaded conv+ReLU chain"
+        r = patterns.standalone_pool_reason(value)
+        return r or "pool of a tensor the accelerator does not hold"
+    if name == "relax.concat":
+        return patterns.concat_reason(value, producers.get) or "concat of tensors the accelerator does not hold"
     if name == "relax.clip":
         r = patterns.clip_reason(*patterns.clip_bounds(value))
         if r:

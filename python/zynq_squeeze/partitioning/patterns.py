@@ -3,6 +3,12 @@
 This module is the only place that decides what is offloadable. Three pattern families
 (highest priority last, as the pattern registry wants it):
 
+* ``zynq_squeeze.pool``      a pool on its own (max, avg, global average) of a tensor the
+                             accelerator holds: it merges into the offloaded function
+                             around it (issue 11 item 4)
+* ``zynq_squeeze.concat``    concat on channels of 2..64 tensors whose channel counts are
+                             multiples of 8: in the engine, channel-group offsets of one
+                             tensor that the parts are stored into
 * ``zynq_squeeze.conv``      conv2d(+bias)(+ReLU or Clip(0, c))
 * ``zynq_squeeze.dense``     matmul(x (N, K), constant W (K, O))(+bias)(+ReLU or Clip(0, c)):
                              a fully connected layer (ONNX Gemm, MatMul + Add), run as a
@@ -30,6 +36,7 @@ import tvm
 from tvm import relax
 from tvm.relax.dpl import is_const, is_op, is_tuple, wildcard
 
+from . import limits
 from .limits import conv_limit_reason
 from .pool_spec import avg_pool_reason
 
@@ -39,6 +46,10 @@ DENSE = f"{PREFIX}.dense"
 CONV_POOL = f"{PREFIX}.conv_pool"
 FIRE = f"{PREFIX}.fire"
 FIRE_POOL = f"{PREFIX}.fire_pool"
+POOL = f"{PREFIX}.pool"
+CONCAT = f"{PREFIX}.concat"
+MAX_CONCAT_PARTS = 64  # one pattern per part count (DenseNet-161's blocks concat 49)
+MAX_POOL_WINDOW = 64   # pool kernel and stride fields the engine's checks accept
 
 # Tested limits of the conv lowering (tiling, first-layer patches, timing): AlexNet's
 # 11x11 stride-4 conv1 and every kernel 1..11 x stride 1..4 (tests/test_large_kernel.py);
@@ -358,6 +369,69 @@ def conv_problem_for_report(call: relax.Call) -> str:
     return conv_reason(node) or "not part of an offloadable conv chain"
 
 
+# --------------------------------------------------------------------------- pool, concat
+def _tensor_reason(expr, what: str) -> str | None:
+    """Why ``expr`` is not a static float32 NCHW tensor within the engine's fields."""
+    shape = _static_shape(expr)
+    if shape is None or len(shape) != 4:
+        return f"{what} shape {shape} is not static 4-D NCHW"
+    if _dtype(expr) != "float32":
+        return f"{what} dtype {_dtype(expr)} is not float32"
+    _, c, h, w = shape
+    if c > limits.MAX_CHANNELS:
+        return f"{c} channels exceed the engine's {limits.MAX_CHANNELS}"
+    if max(h, w) > limits.MAX_SPATIAL:
+        return f"a {h}x{w} feature map exceeds the engine's {limits.MAX_SPATIAL} pixels per side"
+    return None
+
+
+def standalone_pool_reason(call: relax.Call) -> str | None:
+    """Why this pool cannot run on the accelerator on its own (LOAD_INPUT -> POOL from
+    in_buf -> STORE), or None when it can."""
+    r = pool_reason(call) or _tensor_reason(call.args[0], "pool input")
+    if r:
+        return r
+    from .composite import pool_spec  # composite imports this module
+
+    p = pool_spec(call)
+    if not p.global_pool:
+        if max(*p.kernel, *p.stride) > MAX_POOL_WINDOW:
+            return f"pool window {p.kernel} / stride {p.stride} above {MAX_POOL_WINDOW}"
+        if any(pad >= k for pad, k in zip(p.pads, p.kernel * 2)):
+            return f"pool padding {p.pads} not smaller than the window {p.kernel}"
+    return None
+
+
+def concat_parts(call: relax.Call, lookup=_lookup_default) -> list | None:
+    """The part expressions of a ``relax.concat``, or None when its argument is no tuple."""
+    tup = _deref(call.args[0], lookup)
+    return list(tup.fields) if isinstance(tup, relax.Tuple) else None
+
+
+def concat_reason(call: relax.Call, lookup=_lookup_default) -> str | None:
+    """Why this concat cannot be channel-group offsets of one engine tensor, or None."""
+    parts = concat_parts(call, lookup)
+    if parts is None:
+        return "concat of a tuple that is not written out"
+    if not 2 <= len(parts) <= MAX_CONCAT_PARTS:
+        return f"concat of {len(parts)} tensors (the accelerator takes 2..{MAX_CONCAT_PARTS})"
+    out = _static_shape(call)
+    if out is None or len(out) != 4 or int(call.attrs.axis) % 4 != 1:
+        return "concat is not on the channel axis of a 4-D NCHW tensor"
+    r = _tensor_reason(call, "concat output")
+    if r:
+        return r
+    for k, part in enumerate(parts):
+        r = _tensor_reason(part, f"concat part {k}")
+        if r:
+            return r
+        c = _static_shape(part)[1]
+        if c % 8:
+            # a part starts on an 8-channel activation word (its channel-group offset)
+            return f"concat part {k} has {c} channels, not a multiple of 8"
+    return None
+
+
 # --------------------------------------------------------------------------- checks
 def _private_intermediates(ctx) -> bool:
     """Intermediate results of a match must not be used outside it (they never reach DDR)."""
@@ -398,6 +472,14 @@ def _check_conv_pool(ctx) -> bool:
     node = parse_conv(pool.args[0], lookup)
     return (node is not None and node.relu and conv_reason(node) is None
             and pool_reason(pool) is None and _private_intermediates(ctx))
+
+
+def _check_pool(ctx) -> bool:
+    return standalone_pool_reason(ctx.matched_expr) is None
+
+
+def _check_concat(ctx) -> bool:
+    return concat_reason(ctx.matched_expr, _lookup_from(ctx)) is None
 
 
 def _check_fire(ctx) -> bool:
@@ -453,7 +535,11 @@ def pattern_table():
     sq = _conv_pattern(wildcard(), True)
     fire = is_op("relax.concat")(is_tuple([_conv_pattern(sq, True), _conv_pattern(sq, True)]))
     fire_pool = _pool_of(fire)
+    concats = [(CONCAT, is_op("relax.concat")(is_tuple([wildcard() for _ in range(n)])), {},
+                _check_concat) for n in range(2, MAX_CONCAT_PARTS + 1)]
     return [
+        (POOL, _pool_of(wildcard()), {}, _check_pool),
+        *concats,
         (CONV, conv, {}, _check_conv),
         (DENSE, _dense_pattern(wildcard()), {}, _check_dense),
         (CONV_POOL, conv_pool, {}, _check_conv_pool),

@@ -17,7 +17,7 @@ import tvm
 from tvm import relax
 
 from ..errors import ZynqSqueezeError, warn
-from ..partitioning import partitioner
+from ..partitioning import partitioner, patterns
 from ..partitioning.composite import eval_chain, parse_composite
 from ..progress import progress_bar
 
@@ -109,11 +109,13 @@ def check_ranges(ranges: list[dict]) -> None:
 
 
 def _probe_module(cmod: tvm.IRModule) -> tuple[tvm.IRModule, list[relax.Function]]:
-    """The composite-level module whose main also returns every composite's input."""
+    """The composite-level module whose main also returns every composite's input (a
+    concat's output: the range of all its parts, which share one scale)."""
     mod = relax.transform.ToNonDataflow()(cmod)
     main = mod["main"]
     calls = partitioner.composite_calls(mod)
-    extra = [call.args[0] for _, call, _ in calls]
+    extra = [var if str(f.attrs["Composite"]) == patterns.CONCAT else call.args[0]
+             for var, call, f in calls]
     fields = [main.body.body, *extra]
     body = relax.SeqExpr(main.body.blocks, relax.Tuple(fields))
     probe = relax.Function(main.params, body, relax.TupleType([f.ty for f in fields]),

@@ -13,7 +13,8 @@ import numpy as np
 
 from ..partitioning.pool_spec import PoolSpec, pool_out_size
 
-__all__ = ["ConvLayer", "ConvParams", "FireLayer", "Layer", "PoolSpec", "layer_signature",
+__all__ = ["ConvLayer", "ConvParams", "FireLayer", "Layer", "PoolLayer", "PoolSpec",
+           "layer_signature",
            "pool_out_size"]
 
 
@@ -130,7 +131,41 @@ class FireLayer:
                 + self.expand3.macs(sh, sw))
 
 
-Layer = ConvLayer | FireLayer
+# --- standalone pool / concat (issue 11 item 4)
+@dataclass(eq=False)
+class PoolLayer:
+    """A pool of an int8 (C, H, W) tensor that follows no offloaded conv (or a copy).
+
+    A max pool keeps its input's scale (``mult``/``shift`` None). An average pool divides
+    every window's sum by one constant and may change the scale:
+    ``y = clamp((s * mult + 2**(shift-1)) >> shift, -128, 127)`` with ``(mult, shift) =
+    quantize_multiplier(in_scale / (out_scale * d))`` (``requant.pool_multiplier(d)``
+    when the scale is kept). A 1x1 stride-1 pool is a copy: max keeps the values, avg
+    requantizes them to another scale (a concat part that cannot be written in place).
+    """
+
+    name: str
+    in_shape: tuple[int, int, int]
+    pool: PoolSpec
+    mult: int | None = None
+    shift: int | None = None
+    kind: str = field(default="pool", init=False)
+
+    @property
+    def conv_hw(self) -> tuple[int, int]:
+        """The plane the pool reads (no conv: the input's)."""
+        return (self.in_shape[1], self.in_shape[2])
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        return (self.in_shape[0], *self.pool.out_hw(*self.conv_hw))
+
+    @property
+    def macs(self) -> int:
+        return 0
+
+
+Layer = ConvLayer | FireLayer | PoolLayer
 
 
 def layer_signature(layer: Layer) -> str:
@@ -138,6 +173,8 @@ def layer_signature(layer: Layer) -> str:
     c, h, w = layer.in_shape
     if layer.kind == "fire":
         convs = (layer.squeeze, layer.expand1, layer.expand3)
+    elif layer.kind == "pool":
+        convs = ()
     else:
         convs = (layer.conv,)
     parts = [f"{layer.kind}:{c}x{h}x{w}"]

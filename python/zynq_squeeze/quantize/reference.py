@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..partitioning.pool_spec import avg_pool_reason
-from .layers import ConvLayer, ConvParams, FireLayer, PoolSpec
+from .layers import ConvLayer, ConvParams, FireLayer, PoolLayer, PoolSpec
 from .requant import pool_multiplier, pre_shift, requantize
 
 
@@ -78,13 +78,17 @@ def avg_pool_constants(spec: PoolSpec, h: int, w: int) -> tuple[int, int, int]:
     return d, m, s
 
 
-def pool(spec: PoolSpec, x: np.ndarray) -> np.ndarray:
-    """Apply a :class:`PoolSpec` to int8 ``x`` (C, H, W) with the engine's arithmetic."""
+def pool(spec: PoolSpec, x: np.ndarray, avg_rq: tuple[int, int] | None = None) -> np.ndarray:
+    """Apply a :class:`PoolSpec` to int8 ``x`` (C, H, W) with the engine's arithmetic.
+    ``avg_rq``: an average pool's (mult, shift) when it also rescales (a standalone
+    ``PoolLayer``); by default ``pool_multiplier(d)``."""
     c, h, w = x.shape
     if spec.global_pool:
         if spec.kind == "max":
             return x.max(axis=(1, 2), keepdims=True).astype(np.int8)
         _, m, sh = avg_pool_constants(spec, h, w)
+        if avg_rq is not None:
+            m, sh = avg_rq
         return requantize(x.astype(np.int64).sum(axis=(1, 2), keepdims=True), m, sh, False)
     kh, kw = spec.kernel
     sh, sw = spec.stride
@@ -108,6 +112,8 @@ def pool(spec: PoolSpec, x: np.ndarray) -> np.ndarray:
         out[:] = m
         return out
     _, m, shift = avg_pool_constants(spec, h, w)
+    if avg_rq is not None:
+        m, shift = avg_rq
     xp = np.zeros((c, t + h + ext_y, l + w + ext_x), dtype=np.int64)
     xp[:, t:t + h, l:l + w] = x
     s = np.zeros((c, oh, ow), dtype=np.int64)
@@ -124,6 +130,9 @@ def run_layer(layer, x: np.ndarray) -> np.ndarray:
         raise TypeError(f"input must be int8, got {x.dtype}")
     if tuple(x.shape) != tuple(layer.in_shape):
         raise ValueError(f"{layer.name}: input shape {x.shape} != {layer.in_shape}")
+    if isinstance(layer, PoolLayer):  # a standalone pool (or copy): no conv
+        rq = (layer.mult, layer.shift) if layer.mult is not None else None
+        return pool(layer.pool, x, rq)
     if isinstance(layer, ConvLayer):
         y = conv(layer.conv, x)
     elif isinstance(layer, FireLayer):

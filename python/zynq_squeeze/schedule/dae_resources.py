@@ -74,7 +74,8 @@ LUT / FF -- estimates (no synthesis here), per construct, each with its basis:
   word from 2K in_buf banks + K sq_buf banks (3K:1 x 64), store from 2K out_buf banks, the
   half select of every w_buf bank (2:1 x 64 x pe_oc) and p_buf lane (2:1 x 60 x pe_oc),
   the acc write data (CONV sum / POOL sum, 2:1 x 32 x pe_oc) and out_buf write data
-  (REQUANT / POOL, 2:1 x 64 x 2K).
+  (REQUANT / POOL, 2:1 x 64 x 2K), the POOL source word per bank (cv_buf or either in_buf
+  half for a standalone pool, 3:1 x 64 x K).
 * Address counters (``COUNTERS`` per module, counted from the loops of src/zsq_dae.h:
   every int updated per iteration; ``LUT_PER_COUNTER`` = 32-bit increment or add (32) +
   wrap compare (11) + reset select (13), ``FF_PER_COUNTER`` = 32 bits + pipeline copies).
@@ -295,7 +296,9 @@ def logic_breakdown(cfg: DaeConfig, setup_mul_impl: str = "fabric"
              + P * mux_luts(2, WORD_BITS)         # w_buf half select per bank
              + P * mux_luts(2, PARAM_BITS_USED)   # p_buf half select per lane
              + P * mux_luts(2, ACC_BITS)          # acc write data: CONV / POOL
-             + 2 * K * mux_luts(2, WORD_BITS))    # out_buf write data: REQUANT / POOL
+             + 2 * K * mux_luts(2, WORD_BITS)     # out_buf write data: REQUANT / POOL
+             # standalone pool (POOL_SRC_IN): per bank, cv_buf or in_buf[0/1]
+             + K * mux_luts(3, WORD_BITS))
     n_counters = sum(COUNTERS.values())
     n_regs = sum(REGS_READ.values())
     setup = (setup_mul_count() * LUT_PER_SETUP_MUL, setup_mul_count() * FF_PER_SETUP_MUL) \

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from ..engine.dae_config import PE_IC, DaeConfig, DaeTile
 from ..errors import ScheduleError
-from ..quantize.layers import FireLayer
-from .instructions import cdiv, conv_tiles, groups, spatial_tiles
+from ..quantize.layers import FireLayer, PoolLayer
+from .instructions import cdiv, conv_tiles, groups, pool_channel_tile, spatial_tiles
 from .timing import layer_cycles
 
 
@@ -29,6 +29,13 @@ def needs(cfg: DaeConfig, layer, tile: DaeTile) -> dict[str, int]:
     K, pe = cfg.k, cfg.pe_oc
     rows, cols, th, tw = _spatial_extent(layer, tile)
     pooled = layer.pool is not None
+    if isinstance(layer, PoolLayer):
+        # a standalone pool: the input tile in in_buf (pitch og), POOL into out_buf (an
+        # average through acc); the POOL checks og against p_buf's depth like any POOL
+        nog = cdiv(groups(pool_channel_tile(layer, tile, pe)), K)
+        return {"in_buf": rows * cols * nog, "w_buf": 0, "p_buf": nog,
+                "acc": th * tw * nog if layer.pool.kind == "avg" else 0,
+                "cv_buf": 0, "sq_buf": 0, "out_buf": th * tw * nog}
     if isinstance(layer, FireLayer):
         sq, e1, e3 = layer.squeeze, layer.expand1, layer.expand3
         (_, tic), (toc1, _), (toc3, _) = conv_tiles(layer, tile, pe)
@@ -105,12 +112,16 @@ def candidates(cfg: DaeConfig, layer) -> list[DaeTile]:
     """Tiles that fit, largest first (output-channel tile, then rows, then columns)."""
     pe = cfg.pe_oc
     _, oh, ow = layer.out_shape
-    convs = [layer.expand1, layer.expand3] if isinstance(layer, FireLayer) else [layer.conv]
-    oc = max(c.out_channels for c in convs)
-    ic = layer.squeeze.in_channels if isinstance(layer, FireLayer) else layer.conv.in_channels
+    if isinstance(layer, PoolLayer):  # channel tiles only: tic is unused
+        oc = ic = layer.in_shape[0]
+        tics = [ic]
+    else:
+        convs = [layer.expand1, layer.expand3] if isinstance(layer, FireLayer) else [layer.conv]
+        oc = max(c.out_channels for c in convs)
+        ic = layer.squeeze.in_channels if isinstance(layer, FireLayer) else layer.conv.in_channels
+        tics = _halvings(ic, PE_IC)
     tocs = _halvings(oc, pe)
-    tics = _halvings(ic, PE_IC)
-    if not isinstance(layer, FireLayer):
+    if not isinstance(layer, (FireLayer, PoolLayer)):
         # for each input-channel step, the largest oc tile whose weight block still fits
         # w_buf (a whole-depth step keeps the input's DDR rows contiguous: row bursts)
         kh, kw = layer.conv.kernel

@@ -27,7 +27,7 @@ from ..engine import isa
 from ..engine.dae_config import PE_IC, DaeConfig, DaeTile
 from ..errors import ScheduleError
 from ..partitioning import limits
-from ..quantize.layers import ConvLayer, ConvParams, FireLayer
+from ..quantize.layers import ConvLayer, ConvParams, FireLayer, PoolLayer
 
 
 def cdiv(a: int, b: int) -> int:
@@ -42,16 +42,27 @@ def groups(channels: int) -> int:
 @dataclass(frozen=True)
 class Tensor:
     """An activation tensor in the arena: HWC, channels padded to groups of 8, at word
-    offset ``base``."""
+    offset ``base``.
+
+    A *view* (``row_groups`` > 0) is channel groups ``[g0, g0 + g)`` of a larger tensor
+    at ``base`` with ``row_groups`` groups per pixel: a concat part written or read in
+    place (docs/ENGINE.md, "Concat")."""
 
     base: int
     c: int
     h: int
     w: int
+    g0: int = 0          # first channel group inside the tensor at base (a view)
+    row_groups: int = 0  # groups per pixel of the tensor at base; 0: this tensor's own
 
     @property
     def g(self) -> int:
         return groups(self.c)
+
+    @property
+    def pixel_groups(self) -> int:
+        """Words per pixel in DDR (the LI_G / ST_G operand)."""
+        return self.row_groups or self.g
 
     @property
     def words(self) -> int:
@@ -103,6 +114,8 @@ class LayerPlacement:
 
 
 def layer_convs(layer) -> list[ConvParams]:
+    if isinstance(layer, PoolLayer):
+        return []
     return [layer.squeeze, layer.expand1, layer.expand3] if isinstance(layer, FireLayer) \
         else [layer.conv]
 
@@ -116,6 +129,8 @@ def conv_tiles(layer, tile: DaeTile, pe_oc: int) -> list[tuple[int, int]]:
     def ic_tile(i: int) -> int:
         return i if tile.tic >= i else max(PE_IC, tile.tic // PE_IC * PE_IC)
 
+    if isinstance(layer, PoolLayer):
+        return []
     if isinstance(layer, FireLayer):
         s = layer.squeeze.out_channels
         return [(s, ic_tile(layer.squeeze.in_channels)),
@@ -397,8 +412,8 @@ def _input_step(em: Emitter, key, src: Tensor, b: Block, waddr: int, paddr: int,
     sy, sx = conv.stride
     pitch = cdiv(b.ng, K)
     ih = em.load("in", key, isa.OP_LOAD_INPUT, {
-        isa.LI_BASE: src.base, isa.LI_H: src.h, isa.LI_W: src.w, isa.LI_G: src.g,
-        isa.LI_Y0: iy0, isa.LI_X0: ix0, isa.LI_G0: b.ic0 // PE_IC, isa.LI_ROWS: irows,
+        isa.LI_BASE: src.base, isa.LI_H: src.h, isa.LI_W: src.w, isa.LI_G: src.pixel_groups,
+        isa.LI_Y0: iy0, isa.LI_X0: ix0, isa.LI_G0: src.g0 + b.ic0 // PE_IC, isa.LI_ROWS: irows,
         isa.LI_COLS: icols, isa.LI_NG: b.ng, isa.LI_PITCH: pitch}, ready)
     wh = em.load("w", ("w", waddr), isa.OP_LOAD_WEIGHT, {isa.LW_ADDR: waddr, isa.LW_WORDS: b.words})
     ph = em.load("p", ("p", paddr), isa.OP_LOAD_PARAMS,
@@ -440,8 +455,9 @@ def lower_conv_layer(em: Emitter, layer: ConvLayer, tile: DaeTile, pl: LayerPlac
                               poc0 // pe_oc, o0, o1, p0, p1, c0, d0, conv.relu, dst_pitch=nog_all)
                 em.end_step()
         em.end_tile_compute()
-        em.store({isa.ST_BASE: dst.base, isa.ST_H: dst.h, isa.ST_W: dst.w, isa.ST_G: dst.g,
-                  isa.ST_Y0: o0, isa.ST_X0: p0, isa.ST_G0: 0, isa.ST_ROWS: o1 - o0,
+        em.store({isa.ST_BASE: dst.base, isa.ST_H: dst.h, isa.ST_W: dst.w,
+                  isa.ST_G: dst.pixel_groups, isa.ST_Y0: o0, isa.ST_X0: p0, isa.ST_G0: dst.g0,
+                  isa.ST_ROWS: o1 - o0,
                   isa.ST_COLS: p1 - p0, isa.ST_NG: dst.g, isa.ST_PITCH: nog_all,
                   isa.ST_ROW0: 0}, oh_half)
         em.end_tile_store()
@@ -473,7 +489,10 @@ def _epilogue(em: Emitter, layer, pool, ph: int, oh_half: int, rows: int, cols: 
 
 def _pool(em: Emitter, layer, pool, oh_half: int, rows: int, cols: int, nog: int, nog_all: int,
           row0: int, o0: int, o1: int, p0: int, p1: int, c0: int, d0: int, dst_pitch: int,
-          step: bool = True) -> None:
+          step: bool = True, src_flags: int = 0, avg_rq: tuple[int, int] | None = None) -> None:
+    """POOL (+ the average's REQUANT) of one tile from cv_buf, or from in_buf with
+    ``src_flags`` (POOL_SRC_IN | POOL_IN_HALF: a standalone pool); ``avg_rq`` overrides
+    the average's (mult, shift)."""
     from ..quantize.reference import avg_pool_constants
 
     if pool.global_pool:
@@ -486,10 +505,13 @@ def _pool(em: Emitter, layer, pool, oh_half: int, rows: int, cols: int, nog: int
             isa.PL_SRC_ROWS: rows, isa.PL_SRC_COLS: cols, isa.PL_DST_PITCH: dst_pitch,
             isa.PL_DST_ROW0: row0}
     if pool.kind == "max":
-        em.compute(isa.OP_POOL, isa.HALF if oh_half else 0, regs, out_write=True, step=step)
+        em.compute(isa.OP_POOL, src_flags | (isa.HALF if oh_half else 0), regs, out_write=True,
+                   step=step)
         return
     _, m, s = avg_pool_constants(pool, *layer.conv_hw)
-    em.compute(isa.OP_POOL, isa.POOL_AVG, regs, step=step)
+    if avg_rq is not None:
+        m, s = avg_rq
+    em.compute(isa.OP_POOL, src_flags | isa.POOL_AVG, regs, step=step)
     em.compute(isa.OP_REQUANT, isa.RQ_AVG | (isa.RQ_OUT_HALF if oh_half else 0), {
         isa.RQ_ROWS: o1 - o0, isa.RQ_COLS: p1 - p0, isa.RQ_OG: nog, isa.RQ_VY0: 0,
         isa.RQ_VY1: o1 - o0, isa.RQ_VX0: 0, isa.RQ_VX1: p1 - p0, isa.RQ_DST_PITCH: dst_pitch,
@@ -566,10 +588,54 @@ def lower_fire_layer(em: Emitter, layer: FireLayer, tile: DaeTile, pl: LayerPlac
         for ng, row0, g0 in ((groups(e1.out_channels), 0, 0),
                              (groups(e3.out_channels), nog1, e1.out_channels // PE_IC)):
             em.store({isa.ST_BASE: dst.base, isa.ST_H: dst.h, isa.ST_W: dst.w,
-                      isa.ST_G: dst.g, isa.ST_Y0: o0, isa.ST_X0: p0, isa.ST_G0: g0,
+                      isa.ST_G: dst.pixel_groups, isa.ST_Y0: o0, isa.ST_X0: p0,
+                      isa.ST_G0: dst.g0 + g0,
                       isa.ST_ROWS: o1 - o0, isa.ST_COLS: p1 - p0, isa.ST_NG: ng,
                       isa.ST_PITCH: pitch_all, isa.ST_ROW0: row0}, oh_half)
         em.end_tile_store()
+
+
+# --- standalone pool / concat (issue 11 item 4)
+def pool_channel_tile(layer: PoolLayer, tile: DaeTile, pe_oc: int) -> int:
+    """Channels per tile of a standalone pool: ``tile.toc`` rounded down to pe_oc (so each
+    tile's groups start a row of in_buf/out_buf), all of them when toc covers them."""
+    c = layer.in_shape[0]
+    return c if tile.toc >= c else max(pe_oc, tile.toc // pe_oc * pe_oc)
+
+
+def lower_pool_layer(em: Emitter, layer: PoolLayer, tile: DaeTile, src: Tensor, dst: Tensor,
+                     first_layer: bool) -> None:
+    """Instructions of a standalone pool: per spatial tile and channel tile, LOAD_INPUT of
+    the input rows/columns the windows touch inside the image (no zeros: taps outside the
+    loaded tile are skipped, as padding), POOL from in_buf (pitch = og, cv_buf's layout)
+    into out_buf (+ the average's REQUANT), STORE."""
+    pe_oc, K = em.cfg.pe_oc, em.cfg.k
+    c = layer.in_shape[0]
+    ct = pool_channel_tile(layer, tile, pe_oc)
+    ready = -1 if first_layer else em.input_ready()
+    rq = (layer.mult, layer.shift) if layer.mult is not None else None
+    for o0, o1, p0, p1, c0, c1, d0, d1 in spatial_tiles(layer, tile):
+        rows, cols = c1 - c0, d1 - d0
+        for ch0 in range(0, c, ct):
+            ng = groups(min(ct, c - ch0))
+            nog = cdiv(ng, K)  # in_buf pitch = PE_OC-channel groups of the tile
+            oh_half = em.begin_tile()
+            ih = em.load("in", ("pool", id(layer), o0, p0, ch0), isa.OP_LOAD_INPUT, {
+                isa.LI_BASE: src.base, isa.LI_H: src.h, isa.LI_W: src.w,
+                isa.LI_G: src.pixel_groups, isa.LI_Y0: c0, isa.LI_X0: d0,
+                isa.LI_G0: src.g0 + ch0 // PE_IC, isa.LI_ROWS: rows, isa.LI_COLS: cols,
+                isa.LI_NG: ng, isa.LI_PITCH: nog}, ready)
+            _pool(em, layer, layer.pool, oh_half, rows, cols, nog, nog, 0, o0, o1, p0, p1,
+                  c0, d0, nog, src_flags=isa.POOL_SRC_IN | (isa.POOL_IN_HALF if ih else 0),
+                  avg_rq=rq)
+            em.end_step()
+            em.end_tile_compute()
+            em.store({isa.ST_BASE: dst.base, isa.ST_H: dst.h, isa.ST_W: dst.w,
+                      isa.ST_G: dst.pixel_groups, isa.ST_Y0: o0, isa.ST_X0: p0,
+                      isa.ST_G0: dst.g0 + ch0 // PE_IC, isa.ST_ROWS: o1 - o0,
+                      isa.ST_COLS: p1 - p0, isa.ST_NG: ng, isa.ST_PITCH: nog,
+                      isa.ST_ROW0: 0}, oh_half)
+            em.end_tile_store()
 
 
 def lower_layers(cfg: DaeConfig, layers, tiles, tensors: list[tuple[Tensor, Tensor]]
@@ -585,6 +651,8 @@ def lower_layers(cfg: DaeConfig, layers, tiles, tensors: list[tuple[Tensor, Tens
         try:
             if isinstance(layer, FireLayer):
                 lower_fire_layer(em, layer, tile, pl, src, dst, i == 0)
+            elif isinstance(layer, PoolLayer):
+                lower_pool_layer(em, layer, tile, src, dst, i == 0)
             else:
                 lower_conv_layer(em, layer, tile, pl, src, dst, i == 0)
         except ScheduleError as e:

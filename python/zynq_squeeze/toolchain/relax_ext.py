@@ -62,7 +62,10 @@ def program_summary(lf: LoweredFunction, prog, cycles) -> dict:
         "weight_words": int(len(prog.weights)),
         "tensors": {str(t): {"word_offset": int(prog.tensors[t].base),
                              "shape": list(lf.tensors[t].shape),
-                             "scale": lf.tensors[t].scale} for t in lf.tensors},
+                             "scale": lf.tensors[t].scale,
+                             # a concat part stored in place: [root id, channel offset]
+                             **({"view_of": list(lf.views[t])} if t in lf.views else {})}
+                    for t in lf.tensors},
         "inputs": lf.inputs,
         "outputs": lf.outputs,
         "layers": [{"name": layer.name, "kind": layer.kind, "input": src, "output": dst,
@@ -147,7 +150,8 @@ def generate(functions, opts: context.BuildOptions) -> CodegenResult:
     for lf, (layers, tensors, patches) in zip(lowered, modes):
         tiles = choose_tiles(engine, [layer for layer, _, _ in layers], tuning_log=opts.tuning_log,
                              board=board)
-        prog = build_dae_program(engine, layers, tiles, tensors, lf.inputs, lf.outputs)
+        prog = build_dae_program(engine, layers, tiles, tensors, lf.inputs, lf.outputs,
+                                 lf.views)
         timing_run = simulate(engine, prog.words, beat)
         if max(timing_run.token_peak) > engine.token_depth:
             # the hardware token FIFOs hold token_depth: a deeper backlog would stall

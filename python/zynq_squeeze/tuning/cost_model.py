@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from ..engine.dae_config import PE_IC
-from ..quantize.layers import FireLayer
+from ..quantize.layers import FireLayer, PoolLayer
 
 
 def _cd(a: int, b: int) -> int:
@@ -26,7 +26,12 @@ def layer_features(layer, k: int, beat_x100: int, tile) -> list[float]:
     pe = 8 * k
     c, h, w = layer.in_shape
     oc, oh, ow = layer.out_shape
-    if isinstance(layer, FireLayer):
+    if isinstance(layer, PoolLayer):  # a standalone pool: no conv, its window as kernel
+        convs = []
+        kh, kw = (layer.conv_hw if layer.pool.global_pool else layer.pool.kernel)
+        sy = 1 if layer.pool.global_pool else layer.pool.stride[0]
+        ic_main = oc_main = c
+    elif isinstance(layer, FireLayer):
         convs = [layer.squeeze, layer.expand1, layer.expand3]
         kh, kw = 3, 3
         sy = 1

@@ -31,6 +31,7 @@ class ModelFunction:
     inputs: list
     outputs: list
     batch: int = 1
+    views: dict = field(default_factory=dict)  # concat parts in place (codegen.concat_plan)
 
     @staticmethod
     def single(layer: Layer, symbol: str | None = None) -> ModelFunction:

@@ -118,7 +118,7 @@ def _programs(task, cand: Candidate):
     for model, _ in task.models:
         for fn in task.model_functions(model):
             prog = build_dae_program(engine, fn.layers, function_tiles(fn, cand), fn.tensors,
-                                     fn.inputs, fn.outputs)
+                                     fn.inputs, fn.outputs, fn.views)
             peak = max(simulate(engine, prog.words, beat).token_peak)
             if peak > engine.token_depth:
                 raise _Rejected(f"{fn.symbol}: {peak} dependency tokens would wait in one "

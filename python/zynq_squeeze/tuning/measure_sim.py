@@ -17,7 +17,8 @@ from .programs import measure_each
 def _run(engine, fn, tiles, beat):
     from ..schedule.timing import simulate
 
-    prog = build_dae_program(engine, fn.layers, tiles, fn.tensors, fn.inputs, fn.outputs)
+    prog = build_dae_program(engine, fn.layers, tiles, fn.tensors, fn.inputs, fn.outputs,
+                             fn.views)
     res = run_words(engine, prog.words, prog.weights, np.zeros(prog.arena_words, np.uint64),
                     beat)
     # the token backlog is not observable from the C run (its driver does not bound the

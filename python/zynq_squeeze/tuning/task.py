@@ -76,7 +76,7 @@ def model_functions(mod, calibration=None) -> tuple[object, list[ModelFunction]]
         lf = lower_function(func)
         layers, tensors, _ = _first_layer_mode(lf)
         out.append(ModelFunction(lf.symbol, layers, tensors, list(lf.inputs),
-                                 list(lf.outputs), int(lf.batch)))
+                                 list(lf.outputs), int(lf.batch), dict(lf.views)))
     out.sort(key=lambda f: f.symbol)
     return mod, out
 
