@@ -164,6 +164,9 @@ static int check_compute(uint64_t w, const int32_t *r, long long i, char *err, s
         !in_range(ZSQ_C(ZSQ_CV_SRC_PITCH), 1, ZSQ_RT_DIM) ||
         !in_range(ZSQ_C(ZSQ_CV_SRC_Y0), 0, ZSQ_RT_DIM) || !in_range(ZSQ_C(ZSQ_CV_SRC_X0), 0, ZSQ_RT_DIM))
       return fail(err, errlen, ZSQ_RT_ERR_INSN, "instruction %lld: CONV: bad geometry", i);
+    /* depthwise (issue 11 item 3): no input-group loop */
+    if ((w & ZSQ_CONV_DW) && ZSQ_C(ZSQ_CV_NG) != 1)
+      return fail(err, errlen, ZSQ_RT_ERR_INSN, "instruction %lld: CONV: a depthwise step has CV_NG = 1", i);
   } else if (op == ZSQ_OP_REQUANT) {
     if (!in_range(ZSQ_C(ZSQ_RQ_ROWS), 1, ZSQ_RT_DIM) || !in_range(ZSQ_C(ZSQ_RQ_COLS), 1, ZSQ_RT_DIM) ||
         !in_range(ZSQ_C(ZSQ_RQ_OG), 1, ZSQ_RT_GROUPS) ||

@@ -111,11 +111,15 @@ static inline ap_int<8> zsqd_requant(ap_int<32> acc, zsqd_word param, bool relu,
 }
 
 /* ---- the MAC array ----------------------------------------------------------------- */
-/* PE_OC dot products of one 8-channel input word with PE_OC weight words, added to the
- * running sums. One DSP48E1 per product. */
+/* PE_OC dot products, row o of one 8-channel input word x[o] with weight word w[o], added
+ * to the running sums. One DSP48E1 per product. A convolution gives every row the same
+ * word (a broadcast); a depthwise convolution (CONV_DW) gives row o the word of its own
+ * channel group (o / 8) and a weight word with channel o's tap in byte o % 8 and zeros
+ * elsewhere, so the same DSPs compute PE_OC channels x one tap per cycle. */
 // zsq: mac-array
 template <class C>
-static inline void zsqd_mac_array(zsqd_word x, const zsqd_word w[C::PE_OC], ap_int<32> sum[C::PE_OC]) {
+static inline void zsqd_mac_array(const zsqd_word x[C::PE_OC], const zsqd_word w[C::PE_OC],
+                                  ap_int<32> sum[C::PE_OC]) {
 #pragma HLS INLINE
 mac_oc:
   for (int o = 0; o < C::PE_OC; o++) {
@@ -124,7 +128,7 @@ mac_oc:
   mac_ic:
     for (int i = 0; i < C::PE_IC; i++) {
 #pragma HLS UNROLL
-      ap_int<16> p = zsqd_byte(x, i) * zsqd_byte(w[o], i);
+      ap_int<16> p = zsqd_byte(x[o], i) * zsqd_byte(w[o], i);
 #pragma HLS BIND_OP variable = p op = mul impl = dsp
       dot += p;
     }
@@ -399,6 +403,35 @@ static void zsqd_fast_conv(const zsqd_fast_conv_args<C> &a) {
       }
   }
 #endif
+}
+
+/* --- depthwise convolution (issue 11 item 3) ---
+ * CONV_DW: acc[p * nog + og][o] (+)= sum over (ky, kx) of the 8-byte dot product of the
+ * source word in bank o / 8, row q(p) + og + (ky * scols + kx) * spitch, with
+ * w_buf[o][og * KH * KW + ky * KW + kx] (the compiler packs channel o's tap in byte o % 8,
+ * zeros elsewhere; the whole word enters the product, as in the MAC array). */
+template <class C>
+static void zsqd_fast_dwconv(const zsqd_fast_conv_args<C> &a) {
+  const int taps = a.KH * a.KW;
+  int r = 0, ox = 0;
+  for (int p = 0; p < a.rows * a.cols; p++) {
+    const int q = ((a.sy0 + r * a.SY) * a.scols + a.sx0 + ox * a.SX) * a.spitch;
+    if (++ox == a.cols) { ox = 0; r++; }
+    zsqd_i32 *out = a.acc + (int64_t)p * a.nog * C::PE_OC;
+    for (int og = 0; og < a.nog; og++)
+      for (int o = 0; o < C::PE_OC; o++) {
+        const zsqd_i8 *w = reinterpret_cast<const zsqd_i8 *>(a.w + (int64_t)o * C::W_ROWS + og * taps);
+        const zsqd_u64 *src = a.src + (int64_t)(o / 8) * a.src_rows + q + og;
+        uint32_t dot = 0;
+        for (int ky = 0, t = 0; ky < a.KH; ky++)
+          for (int kx = 0; kx < a.KW; kx++, t++) {
+            const zsqd_i8 *x = reinterpret_cast<const zsqd_i8 *>(src + (ky * a.scols + kx) * a.spitch);
+            for (int i = 0; i < 8; i++) dot += (uint32_t)((int32_t)x[i] * (int32_t)w[8 * t + i]);
+          }
+        const int n = og * C::PE_OC + o;
+        out[n] = (int32_t)((a.first ? 0u : (uint32_t)out[n]) + dot);
+      }
+  }
 }
 
 /* REQUANT per lane, exactly zsqd_requant's ap_int arithmetic in int64: the pre-shifted sum
@@ -709,7 +742,7 @@ void zsqd_compute_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS],
     const int scols = regs[ZSQ_CV_SRC_COLS - 64], ng = regs[ZSQ_CV_NG - 64];
     const int spitch = regs[ZSQ_CV_SRC_PITCH - 64];
     const int sy0 = regs[ZSQ_CV_SRC_Y0 - 64], sx0 = regs[ZSQ_CV_SRC_X0 - 64];
-    const bool from_sq = insn[9], first = insn[10];
+    const bool from_sq = insn[9], first = insn[10], dw = insn[12];
     const int ih = insn[8], wh = insn[11];
     /* strides and trip counts: derived registers (isa.derived), no runtime multiplier */
     const int kx_step = spitch;                          /* next kernel column */
@@ -728,13 +761,18 @@ void zsqd_compute_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS],
       fa.src_rows = from_sq ? C::SQ_ROWS : C::IN_ROWS;
       fa.w = zsqd_raw(&w_buf[wh][0][0]);
       fa.acc = zsqd_raw(&acc[0][0]);
-      zsqd_fast_conv<C>(fa);
+      if (dw) zsqd_fast_dwconv<C>(fa);
+      else zsqd_fast_conv<C>(fa);
     }
 #else
     int g = 0, bank = 0, brow = 0, kx = 0, ky = 0, og = 0, ox = 0, r = 0;
     int q_row = regs[ZSQ_CV_Q0 - 64];         /* source row of the output row's first pixel */
     int q_px = q_row;                         /* ... of the current output pixel */
+    int q_og = q_px;                          /* ... of the current oc group's first tap */
     int q = q_px;                             /* ... of the current kernel tap */
+    /* a conv reads every oc group from the pixel's first row (all input groups); a
+     * depthwise conv reads oc group og's own channels, one row further per group */
+    const int og_step = dw ? 1 : 0;
     int w_row = 0, a_row = 0, k = 0;
     ap_int<32> sum[C::PE_OC];
 #pragma HLS ARRAY_PARTITION variable = sum complete
@@ -750,7 +788,28 @@ void zsqd_compute_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS],
           sum[o] = first ? ap_int<32>(0) : acc[a_row][o];
         }
       }
-      zsqd_word x = zsqd_src_word<C>(from_sq, ih, bank, q + brow, in_buf, sq_buf);
+      /* one read per source bank at one row: a conv takes bank `bank` (a mux over k
+       * banks) for every MAC row, a depthwise conv gives MAC row o bank o / 8 */
+      zsqd_word xb[C::K];
+#pragma HLS ARRAY_PARTITION variable = xb complete
+    cv_src_read:
+      for (int j = 0; j < C::K; j++) {
+#pragma HLS UNROLL
+        xb[j] = zsqd_src_word<C>(from_sq, ih, j, q + brow, in_buf, sq_buf);
+      }
+      zsqd_word xsel = xb[0];
+    cv_src_mux:
+      for (int j = 1; j < C::K; j++) {
+#pragma HLS UNROLL
+        if (bank == j) xsel = xb[j];
+      }
+      zsqd_word x[C::PE_OC];
+#pragma HLS ARRAY_PARTITION variable = x complete
+    cv_x_route:
+      for (int o = 0; o < C::PE_OC; o++) {
+#pragma HLS UNROLL
+        x[o] = dw ? xb[o / 8] : xsel;
+      }
       zsqd_word w[C::PE_OC];
 #pragma HLS ARRAY_PARTITION variable = w complete
     cv_w_read:
@@ -777,7 +836,8 @@ void zsqd_compute_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS],
           kx = 0;
           if (++ky == KH) {
             ky = 0;
-            q = q_px;
+            q_og += og_step;
+            q = q_og;
             if (++og == nog) {
               og = 0;
               w_row = 0;
@@ -789,6 +849,7 @@ void zsqd_compute_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS],
               } else {
                 q_px += ox_step;
               }
+              q_og = q_px;
               q = q_px;
             }
           } else {
@@ -802,7 +863,8 @@ void zsqd_compute_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS],
     (void)r;
 #endif
     ZSQD_LOOP(trips, ZSQD_DEPTH_MAC);
-    ZSQD_MACS((int64_t)trips * C::PE_OC * C::PE_IC);
+    /* executed multiply-accumulates that carry data: a depthwise tap is one per row */
+    ZSQD_MACS((int64_t)trips * C::PE_OC * (dw ? 1 : C::PE_IC));
     return;
   }
   if (op == ZSQ_OP_REQUANT) {

@@ -134,11 +134,14 @@ int check_compute(const zsqd_word &w, const int32_t *r, long idx, Err &e) {
         !field_ok(sp, cdiv(ng, C::K), DIM) || !field_ok(sy0, 0, DIM) || !field_ok(sx0, 0, DIM) ||
         (cols - 1) * SX + KW + sx0 > scols)
       return e.fail(ZSQD_ERR_FIELD, idx, "CONV: bad geometry");
+    /* depthwise (issue 11 item 3): one source row per oc group, no input-group loop */
+    const bool dw = w[12];
+    if (dw && ng != 1) return e.fail(ZSQD_ERR_FIELD, idx, "CONV: a depthwise step has CV_NG = 1");
     if (derived_ok(op, r, idx, e)) return ZSQD_ERR_FIELD;
     if (rows * cols * nog > C::ACC_ROWS) return e.fail(ZSQD_ERR_BUFFER, idx, "CONV: tile overflows acc");
     if (nog * KH * KW * ng > C::W_ROWS) return e.fail(ZSQD_ERR_BUFFER, idx, "CONV: block overflows w_buf");
     const int64_t last = (((rows - 1) * SY + KH - 1 + sy0) * scols + (cols - 1) * SX + KW - 1 + sx0) * sp +
-                         cdiv(ng, C::K);
+                         (dw ? nog : cdiv(ng, C::K));
     if (last > (w[9] ? C::SQ_ROWS : C::IN_ROWS))
       return e.fail(ZSQD_ERR_BUFFER, idx, "CONV: source window outside its buffer");
   } else if (op == ZSQ_OP_REQUANT) {

@@ -38,6 +38,7 @@
 #define ZSQ_MODULE_COMPUTE 1
 #define ZSQ_MODULE_STORE 2
 #define ZSQ_N_REGS 64
+#define ZSQ_CONV_DW 4096
 #define ZSQ_POOL_SRC_IN 1024
 #define ZSQ_POOL_IN_HALF 2048
 

@@ -22,6 +22,20 @@ def conv_params(rng, o, i, kh, kw=None, stride=(1, 1), pads=(0, 0, 0, 0), relu=T
     return ConvParams(w, b, m, s, tuple(stride), tuple(pads), relu)
 
 
+def depthwise_params(rng, c, k, stride=1, pad=0, relu=True):
+    """A depthwise k x k convolution of c channels (groups = c, multiplier 1)."""
+    p = conv_params(rng, c, 1, k, stride=(stride, stride), pads=(pad,) * 4, relu=relu)
+    p.groups = c
+    return p
+
+
+def grouped_params(rng, o, i, g, k, stride=(1, 1), pads=(0, 0, 0, 0), relu=True):
+    """A convolution of i -> o channels in g groups (weight [o, i / g, k, k])."""
+    p = conv_params(rng, o, i // g, k, stride=stride, pads=pads, relu=relu)
+    p.groups = g
+    return p
+
+
 def fire(rng, name, in_shape, s, e1, e3, pool=None, sq_stride=(1, 1)):
     c = in_shape[0]
     return FireLayer(name, in_shape, conv_params(rng, s, c, 1, stride=sq_stride),

@@ -133,6 +133,65 @@ def small_fire_net(shape=(1, 3, 19, 19), softmax: bool = False) -> onnx.ModelPro
     return g.model()
 
 
+def mobilenet_v2(shape=(1, 3, 224, 224), width: float = 1.0, classes: int = 1000,
+                 seed: int = 0, depthwise: bool = True) -> onnx.ModelProto:
+    """torchvision's MobileNetV2 as its ONNX export looks (Conv, BatchNormalization,
+    Clip(0, 6), residual Add, GlobalAveragePool, Flatten, Gemm) with seeded weights;
+    ``depthwise=False``: dense 3x3 convolutions in place of the depthwise ones."""
+
+    def const(value, prefix):
+        name = g._name(prefix)
+        g.inits.append(numpy_helper.from_array(np.asarray(value, np.float32), name))
+        return name
+
+    def bn_relu6(relu6=True):
+        c, r = g.c, g.rng
+        ins = [const(r.uniform(0.5, 1.5, c), "gamma"), const(r.standard_normal(c) * 0.1, "beta"),
+               const(r.standard_normal(c) * 0.1, "mean"), const(r.uniform(0.5, 2.0, c), "var")]
+        out = g._name("bn")
+        g.nodes.append(helper.make_node("BatchNormalization", [g.cur, *ins], [out]))
+        g.cur = out
+        if relu6:
+            out = g._name("clip")
+            g.nodes.append(helper.make_node("Clip", [g.cur, const(0.0, "lo"), const(6.0, "hi")],
+                                            [out]))
+            g.cur = out
+
+    def ch(c):  # torchvision's _make_divisible(c * width, 8)
+        v = max(8, int(c * width + 4) // 8 * 8)
+        return v + 8 if v < 0.9 * c * width else v
+
+    g = GraphBuilder(shape, seed=seed, opset=13)
+    g.conv(ch(32), 3, stride=2, pad=1, bias=False, relu=False)
+    bn_relu6()
+    for t, c, n, s in ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
+                       (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)):
+        for i in range(n):
+            src, cin, stride = g.cur, g.c, s if i == 0 else 1
+            if t != 1:
+                g.conv(cin * t, 1, bias=False, relu=False)
+                bn_relu6()
+            g.conv(g.c, 3, stride=stride, pad=1, bias=False, relu=False,
+                   group=g.c if depthwise else 1)
+            bn_relu6()
+            g.conv(ch(c), 1, bias=False, relu=False)
+            bn_relu6(relu6=False)
+            if stride == 1 and cin == g.c:
+                out = g._name("add")
+                g.nodes.append(helper.make_node("Add", [src, g.cur], [out]))
+                g.cur = out
+    g.conv(ch(1280) if width > 1.0 else 1280, 1, bias=False, relu=False)
+    bn_relu6()
+    g.op("GlobalAveragePool")
+    g.op("Flatten")
+    w = (g.rng.standard_normal((classes, g.c)) * 0.01).astype(np.float32)
+    ins = [g.cur, const(w, "fc_w"), const(np.zeros(classes), "fc_b")]
+    out = g._name("gemm")
+    g.nodes.append(helper.make_node("Gemm", ins, [out], transB=1))
+    g.cur = out
+    return g.model()
+
+
 def inception_net(shape=(1, 3, 32, 32), seed=4) -> onnx.ModelProto:
     """A GoogLeNet in miniature: conv 3x3/2 -> maxpool 3x3/2 ceil -> two inception blocks
     -> maxpool 3x3/2 ceil (after a concat: standalone) -> inception -> global average pool

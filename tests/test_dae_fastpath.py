@@ -13,7 +13,8 @@ import zlib
 
 import numpy as np
 import pytest
-from helpers import conv_params, fire, rand_input, squeezenet11
+from helpers import (conv_params, depthwise_params, fire, grouped_params, rand_input,
+                     squeezenet11)
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from zynq_squeeze import native
@@ -78,11 +79,19 @@ def _case(name, rng):
         f2 = fire(rng, "f2", c1.out_shape, 16, 32, 32)
         c3 = ConvLayer("c3", f2.out_shape, conv_params(rng, 30, 64, 1), GAP)
         return [c1, f2, c3], [DaeTile(24, 8, 2, 2), DaeTile(24, 16, 2, 3), DaeTile(24, 32, 1, 1)]
+    if name == "depthwise":  # CONV_DW: channel tail (40 = 24 + 16), stride 2, 5x5, pool
+        return ([ConvLayer("d", (40, 11, 10), depthwise_params(rng, 40, 3, 2, 1)),
+                 ConvLayer("d5", (40, 6, 5), depthwise_params(rng, 40, 5, 1, 2), MP)],
+                [DaeTile(24, 24, 3, 4), DaeTile(48, 48, 2, 3)])
+    if name == "grouped":  # one region (24 per group) and per-group regions (16 per group)
+        return ([ConvLayer("g", (32, 7, 6), grouped_params(rng, 48, 32, 2, 3, pads=(1,) * 4)),
+                 ConvLayer("g2", (48, 7, 6), grouped_params(rng, 48, 48, 3, 1))],
+                [DaeTile(24, 8, 3, 4), DaeTile(24, 16, 4, 6)])
     raise KeyError(name)
 
 
 @pytest.mark.parametrize("name", ["conv_s2_pool", "conv_pad_odd", "fire", "fire_pool",
-                                  "fire_odd", "gap", "chain"])
+                                  "fire_odd", "gap", "chain", "depthwise", "grouped"])
 def test_fast_equals_hls_and_portable(name):
     rng = np.random.default_rng(zlib.crc32(name.encode()))
     layers, tiles = _case(name, rng)

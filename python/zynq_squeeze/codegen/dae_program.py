@@ -6,7 +6,8 @@ Layouts (64-bit little-endian words):
 * activations: HWC, channels padded to groups of 8, one word per (pixel, group);
 * a weight block (``schedule.instructions.conv_blocks``): ``[og][ky][kx][g][o]``, each word
   the 8 int8 weights of input channels ``8g..8g+7`` of output channel ``og*pe_oc + o``
-  (zeros beyond the conv's channels);
+  (zeros beyond the conv's channels); a depthwise block ``[og][ky][kx][o]``, each word
+  channel ``og*pe_oc + o``'s tap in byte ``o % 8``;
 * params: one word per output channel, ``bias | mult << 32 | shift << 48 | t << 56``;
   channels padded to pe_oc get the zero encoding (bias 0, mult 2**14, shift 40).
 """
@@ -48,6 +49,12 @@ def check_conv_params(conv, name: str) -> None:
         raise ValueError(f"{name}: bias + worst-case sum may overflow the int32 accumulator")
     if min(conv.pads) < 0 or min(conv.stride) < 1:
         raise ValueError(f"{name}: bad stride/pads {conv.stride} {conv.pads}")
+    g = int(conv.groups)
+    if g < 1 or o % g:
+        raise ValueError(f"{name}: groups={g} does not divide {o} output channels")
+    if g > 1 and not conv.depthwise and (i % PE_IC or (o // g) % PE_IC):
+        raise ValueError(f"{name}: grouped conv with {i} input / {o // g} output channels per "
+                         "group: the engine needs depthwise (1 / 1) or multiples of 8")
 
 
 def check_layer(layer) -> None:
@@ -60,6 +67,8 @@ def check_layer(layer) -> None:
             raise ValueError(f"{name}: kernel above {limits.MAX_KERNEL_FIELD}, stride above "
                              f"{limits.MAX_STRIDE_FIELD} or pad above {limits.MAX_PAD} unsupported")
     if isinstance(layer, FireLayer):
+        if any(c.groups != 1 for c in layer_convs(layer)):
+            raise ValueError(f"{name}: a fire module's convolutions are not grouped")
         s = layer.squeeze.out_channels
         e1, e3 = layer.expand1, layer.expand3
         if e1.kernel != (1, 1) or e1.stride != (1, 1) or tuple(e1.pads) != (0, 0, 0, 0):
@@ -111,12 +120,26 @@ def unpack_tensor(words: np.ndarray, c: int, h: int, w: int) -> np.ndarray:
     return np.ascontiguousarray(b[:, :, :c].transpose(2, 0, 1))
 
 
+def pack_dw_block(weight: np.ndarray, b: Block, pe_oc: int) -> np.ndarray:
+    """One depthwise weight block as uint64 words ``[og][ky][kx][o]``: the word of MAC row
+    ``o`` holds channel ``oc0 + og*pe_oc + o``'s tap in byte ``o % 8`` and zeros elsewhere
+    (row o multiplies it with the 8 channels of its own activation word, docs/ENGINE.md)."""
+    _, _, kh, kw = weight.shape
+    blk = np.zeros((b.nog * pe_oc, kh, kw, PE_IC), dtype=np.int8)
+    ch = np.arange(b.oc_n)
+    blk[ch, :, :, ch % PE_IC] = np.asarray(weight, dtype=np.int8)[b.oc0:b.oc0 + b.oc_n, 0]
+    blk = blk.reshape(b.nog, pe_oc, kh, kw, PE_IC).transpose(0, 2, 3, 1, 4)
+    return np.ascontiguousarray(blk).reshape(-1).view(np.uint64)
+
+
 def pack_block(weight: np.ndarray, b: Block, pe_oc: int) -> np.ndarray:
-    """One weight block as uint64 words ``[og][ky][kx][g][o]``."""
+    """One weight block as uint64 words ``[og][ky][kx][g][o]`` (of a grouped conv: the
+    block's input channels are weight columns ``ic0 - ic_base ...``)."""
     o, i, kh, kw = weight.shape
     blk = np.zeros((b.nog * pe_oc, kh, kw, b.ng * PE_IC), dtype=np.int8)
+    c0 = b.ic0 - b.ic_base
     blk[:b.oc_n, :, :, :b.ic_n] = np.asarray(weight, dtype=np.int8)[
-        b.oc0:b.oc0 + b.oc_n, b.ic0:b.ic0 + b.ic_n].transpose(0, 2, 3, 1)
+        b.oc0:b.oc0 + b.oc_n, c0:c0 + b.ic_n].transpose(0, 2, 3, 1)
     # [og*pe_oc + o][ky][kx][g*8 + c] -> [og][ky][kx][g][o][c]
     blk = blk.reshape(b.nog, pe_oc, kh, kw, b.ng, PE_IC).transpose(0, 2, 3, 4, 1, 5)
     return np.ascontiguousarray(blk).reshape(-1).view(np.uint64)
@@ -297,8 +320,9 @@ def build_dae_program(cfg: DaeConfig, layers, tiles: list[DaeTile], tensors: dic
     wgt = np.zeros(max(1, wwords), dtype=np.uint64)
     for (layer, _, _), pl in zip(layers, placements):
         for conv, blocks, params in zip(layer_convs(layer), pl.conv_blocks, pl.conv_params):
+            pack = pack_dw_block if conv.depthwise else pack_block
             for addr, b in blocks:
-                wgt[addr:addr + b.words] = pack_block(conv.weight, b, cfg.pe_oc)
+                wgt[addr:addr + b.words] = pack(conv.weight, b, cfg.pe_oc)
             for addr, oc0, oc_n in params:
                 p = pack_params(conv, oc0, oc_n, cfg.pe_oc)
                 wgt[addr:addr + len(p)] = p
@@ -313,5 +337,5 @@ def reference_chain(layers, x: np.ndarray) -> np.ndarray:
     return x
 
 
-__all__ = ["DaeProgram", "FireLayer", "build_dae_program", "pack_block", "pack_params",
-           "pack_tensor", "reference_chain", "unpack_tensor"]
+__all__ = ["DaeProgram", "FireLayer", "build_dae_program", "pack_block", "pack_dw_block",
+           "pack_params", "pack_tensor", "reference_chain", "unpack_tensor"]

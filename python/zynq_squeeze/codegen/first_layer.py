@@ -26,7 +26,7 @@ MAX_PATCH_CHANNELS = 256
 
 def applies(layer) -> bool:
     """True when ``layer`` (reading an image from the host) gains from patch input."""
-    if not isinstance(layer, ConvLayer):
+    if not isinstance(layer, ConvLayer) or layer.conv.groups != 1:
         return False
     c = layer.conv.in_channels
     kh, kw = layer.conv.kernel

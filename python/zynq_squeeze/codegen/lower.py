@@ -114,7 +114,8 @@ def quantize_conv(c: FloatConv, in_scale: float, out_scale: float) -> ConvParams
     t = pre_shift(bias, i * kh * kw)
     mult, shift = quantize_multiplier(acc_scale / out_scale * np.exp2(t))
     return ConvParams(weight=wq, bias=bias, mult=mult, shift=shift,
-                      stride=tuple(c.stride), pads=tuple(c.pads), relu=c.relu)
+                      stride=tuple(c.stride), pads=tuple(c.pads), relu=c.relu,
+                      groups=int(c.groups))
 
 
 def _capped(absmax: float, conv: FloatConv) -> float:

@@ -40,6 +40,8 @@ HALF = 1 << 8  # buffer half (in_buf / w_buf / p_buf / out_buf), by opcode
 CONV_SRC_SQ = 1 << 9      # read the fire squeeze buffer instead of in_buf
 CONV_FIRST = 1 << 10      # first input-channel step: start from 0, not from acc
 CONV_W_HALF = 1 << 11     # w_buf half (bit 8 is the in_buf half)
+# --- depthwise convolution (issue 11 item 3): CONV flag bit 12 (bits 12..13 reserved)
+CONV_DW = 1 << 12         # depthwise: PE_OC channels x one kernel tap per cycle (CV_NG = 1)
 RQ_RELU = 1 << 9
 RQ_AVG = 1 << 10          # constant (RQ_AVG_MULT, RQ_AVG_SHIFT), bias 0, no pre-shift
 RQ_DST_SHIFT = 11         # [12:11] destination
@@ -210,6 +212,7 @@ _C_CONSTANTS = ("OP_SET OP_LOAD_INPUT OP_LOAD_WEIGHT OP_LOAD_PARAMS OP_CONV OP_R
                 "CONV_FIRST CONV_W_HALF RQ_RELU RQ_AVG RQ_DST_SHIFT RQ_DST_OUT RQ_DST_CV "
                 "RQ_DST_SQ RQ_OUT_HALF POOL_AVG MODULE_LOAD MODULE_COMPUTE MODULE_STORE "
                 "N_REGS").split()
+_C_CONSTANTS.append("CONV_DW")  # depthwise convolution (issue 11 item 3)
 
 
 # --- standalone pool / concat (issue 11 item 4)

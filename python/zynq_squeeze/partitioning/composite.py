@@ -27,6 +27,7 @@ class FloatConv:
     pads: tuple[int, int, int, int]
     relu: bool
     clip: float | None = None
+    groups: int = 1  # weight is [O, I / groups, KH, KW] (a depthwise conv: groups = I = O)
 
 
 @dataclass(eq=False)
@@ -58,7 +59,7 @@ def _float_conv(node: patterns.ConvNode) -> FloatConv:
     if len(pad) == 2:
         pad = (pad[0], pad[1], pad[0], pad[1])
     return FloatConv(weight=w, bias=b, stride=_ints(a.strides), pads=pad, relu=node.relu,
-                     clip=node.clip)
+                     clip=node.clip, groups=int(a.groups))
 
 
 def _float_dense(node: patterns.ConvNode) -> FloatConv:
@@ -134,12 +135,14 @@ def conv2d_float(x: np.ndarray, c: FloatConv) -> np.ndarray:
     t, l, b, r = c.pads
     xp = np.pad(x, ((0, 0), (t, b), (l, r)))
     o, i, kh, kw = c.weight.shape
+    g = c.groups
     win = sliding_window_view(xp, (kh, kw), axis=(1, 2))[:, ::c.stride[0], ::c.stride[1]]
-    # win: C, OH, OW, KH, KW -> (OH*OW, C*KH*KW) @ (C*KH*KW, O)
+    # win: C, OH, OW, KH, KW -> per group (OH*OW, I*KH*KW) @ (I*KH*KW, O/g)
     oh, ow = win.shape[1], win.shape[2]
-    cols = win.transpose(1, 2, 0, 3, 4).reshape(oh * ow, i * kh * kw)
-    y = cols @ c.weight.reshape(o, -1).T + c.bias
-    y = y.T.reshape(o, oh, ow)
+    cols = win.reshape(g, i, oh, ow, kh, kw).transpose(0, 2, 3, 1, 4, 5).reshape(
+        g, oh * ow, i * kh * kw)
+    y = cols @ c.weight.reshape(g, o // g, -1).transpose(0, 2, 1)  # (g, OH*OW, O/g)
+    y = y.transpose(0, 2, 1).reshape(o, oh, ow) + c.bias.reshape(o, 1, 1)
     if c.clip is not None:
         return np.clip(y, 0, np.float32(c.clip))
     return np.maximum(y, 0) if c.relu else y

@@ -195,8 +195,6 @@ def _ints(arr) -> tuple[int, ...]:
 def conv_reason(node: ConvNode) -> str | None:
     """Why this conv cannot run on the accelerator, or None when it can."""
     a = node.conv.attrs
-    if int(a.groups) != 1:
-        return f"grouped convolution (groups={int(a.groups)}) is not supported"
     if any(d != 1 for d in _ints(a.dilation)):
         return f"dilated convolution (dilation={list(_ints(a.dilation))}) is not supported"
     if str(a.data_layout) != "NCHW" or str(a.kernel_layout) != "OIHW":
@@ -210,6 +208,9 @@ def conv_reason(node: ConvNode) -> str | None:
         return "input shape is not static 4-D NCHW"
     if _dtype(node.data) != "float32" or _dtype(node.weight) != "float32":
         return f"dtype {_dtype(node.data)} is not float32"
+    r = groups_reason(int(a.groups), ishape[1], wshape)
+    if r:
+        return r
     kh, kw = wshape[2], wshape[3]
     if not (1 <= kh <= MAX_KERNEL and 1 <= kw <= MAX_KERNEL):
         return f"kernel {kh}x{kw} is outside 1x1..{MAX_KERNEL}x{MAX_KERNEL}"
@@ -229,6 +230,26 @@ def conv_reason(node: ConvNode) -> str | None:
             return f"bias of shape {bshape} is not one value per output channel"
     if node.clipped:
         return clip_reason(node.clip_low, node.clip)
+    return None
+
+
+def groups_reason(groups: int, in_channels: int, wshape: tuple[int, ...]) -> str | None:
+    """Why a conv with ``groups`` cannot run on the engine, or None. Depthwise (one input
+    and one output channel per group) is an engine mode (``CONV_DW``); other grouped convs
+    run as one conv per group on channel slices, which start on an 8-channel activation
+    word only when every group's input and output channel counts are multiples of 8."""
+    if groups == 1:
+        return None
+    o, i = wshape[0], wshape[1]
+    if groups < 1 or in_channels != i * groups or o % groups:
+        return f"groups={groups} does not divide {in_channels} input / {o} output channels"
+    og = o // groups
+    if i == 1 and og == 1:
+        return None  # depthwise, multiplier 1
+    if i % 8 or og % 8:
+        return (f"grouped convolution (groups={groups}) with {i} input / {og} output "
+                "channels per group: the engine takes depthwise convolutions (1 / 1) or "
+                "groups whose channel counts are multiples of 8")
     return None
 
 
@@ -345,6 +366,8 @@ def fire_reason(node: FireNode) -> str | None:
         if r:
             return f"{role}: {r}"
         a = c.conv.attrs
+        if int(a.groups) != 1:
+            return f"{role} is a grouped convolution (groups={int(a.groups)})"
         wshape = _static_shape(c.weight)
         if wshape[2:] != (k, k) or _ints(a.strides) != (1, 1) or any(
                 p != pad for p in _ints(a.padding)):

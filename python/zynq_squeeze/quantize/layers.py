@@ -20,9 +20,9 @@ __all__ = ["ConvLayer", "ConvParams", "FireLayer", "Layer", "PoolLayer", "PoolSp
 
 @dataclass(eq=False)
 class ConvParams:
-    """One quantized convolution (groups=1, dilation=1), with fused bias, requant and ReLU.
+    """One quantized convolution (dilation=1), with fused bias, requant and ReLU.
 
-    ``weight`` int8 [O, I, KH, KW] (symmetric, per output channel);
+    ``weight`` int8 [O, I / groups, KH, KW] (symmetric, per output channel);
     ``bias`` int32 [O] in accumulator units (scale = in_scale * w_scale[o]);
     ``mult`` int32 [O] in [2**14, 2**15) and ``shift`` int32 [O] in [1, 40]: with the
     pre-shift ``t = quantize.reference.conv_pre_shift(self)`` (derived from ``bias`` and
@@ -30,7 +30,9 @@ class ConvParams:
     requantized value is ``((acc >> t[o]) * mult[o] + 2**(shift[o]-1)) >> shift[o]``
     (arithmetic shifts, i.e. round half toward +infinity), then ReLU (if ``relu``),
     then saturation to [-128, 127] (``quantize.requant``).
-    ``pads`` is (top, left, bottom, right).
+    ``pads`` is (top, left, bottom, right). ``groups``: output channel ``o`` reads input
+    channels ``[gi * I/g, (gi + 1) * I/g)`` with ``gi = o // (O/g)`` (ONNX/PyTorch);
+    ``groups == I == O`` is a depthwise convolution (``depthwise``).
     """
 
     weight: np.ndarray
@@ -40,6 +42,7 @@ class ConvParams:
     stride: tuple[int, int] = (1, 1)
     pads: tuple[int, int, int, int] = (0, 0, 0, 0)
     relu: bool = True
+    groups: int = 1
 
     @property
     def out_channels(self) -> int:
@@ -47,7 +50,23 @@ class ConvParams:
 
     @property
     def in_channels(self) -> int:
+        """Input channels of the whole convolution (all groups)."""
+        return int(self.weight.shape[1]) * self.groups
+
+    @property
+    def group_in(self) -> int:
+        """Input channels per group (the reduction's channel count)."""
         return int(self.weight.shape[1])
+
+    @property
+    def group_out(self) -> int:
+        """Output channels per group."""
+        return self.out_channels // self.groups
+
+    @property
+    def depthwise(self) -> bool:
+        """One input and one output channel per group (multiplier 1)."""
+        return self.groups > 1 and self.group_in == 1 and self.group_out == 1
 
     @property
     def kernel(self) -> tuple[int, int]:
@@ -67,7 +86,7 @@ class ConvParams:
         """Multiply-accumulates of this conv on an (h, w) input plane."""
         oh, ow = self.out_hw(h, w)
         kh, kw = self.kernel
-        return self.out_channels * self.in_channels * kh * kw * oh * ow
+        return self.out_channels * self.group_in * kh * kw * oh * ow
 
 
 @dataclass(eq=False)
@@ -181,7 +200,8 @@ def layer_signature(layer: Layer) -> str:
     for cv in convs:
         kh, kw = cv.kernel
         parts.append(f"{cv.out_channels}k{kh}x{kw}s{cv.stride[0]}x{cv.stride[1]}"
-                     f"p{'.'.join(map(str, cv.pads))}")
+                     f"p{'.'.join(map(str, cv.pads))}"
+                     + (f"g{cv.groups}" if cv.groups != 1 else ""))
     if layer.pool is not None:
         p = layer.pool
         parts.append("gap" if p.global_pool else

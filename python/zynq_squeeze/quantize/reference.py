@@ -32,8 +32,9 @@ def conv_acc(p: ConvParams, x: np.ndarray) -> np.ndarray:
     """int64 accumulators ``bias + sum x*w`` of conv ``p`` on int8 ``x`` (C, H, W)."""
     c, h, w = x.shape
     o, i, kh, kw = p.weight.shape
-    if i != c:
-        raise ValueError(f"conv expects {i} input channels, got {c}")
+    g = p.groups
+    if i * g != c or o % g:
+        raise ValueError(f"conv expects {i * g} input channels in {g} groups, got {c}")
     if i * kh * kw > (1 << 20):
         raise ValueError("reduction too long for exact float64 accumulation")
     oh, ow = p.out_hw(h, w)
@@ -41,12 +42,13 @@ def conv_acc(p: ConvParams, x: np.ndarray) -> np.ndarray:
     sh, sw = p.stride
     xp = np.zeros((c, h + t + b, w + l + r), dtype=np.float64)
     xp[:, t:t + h, l:l + w] = x
-    wf = p.weight.astype(np.float64)
-    acc = np.zeros((o, oh * ow), dtype=np.float64)
+    # groups: output channels [gi*og, (gi+1)*og) read input channels [gi*i, (gi+1)*i)
+    wf = p.weight.astype(np.float64).reshape(g, o // g, i, kh, kw)
+    acc = np.zeros((g, o // g, oh * ow), dtype=np.float64)
     for ky in range(kh):
         for kx in range(kw):
             sl = xp[:, ky:ky + (oh - 1) * sh + 1:sh, kx:kx + (ow - 1) * sw + 1:sw]
-            acc += wf[:, :, ky, kx] @ sl.reshape(c, oh * ow)
+            acc += wf[:, :, :, ky, kx] @ sl.reshape(g, i, oh * ow)
     out = acc.astype(np.int64).reshape(o, oh, ow)
     return out + np.asarray(p.bias, dtype=np.int64).reshape(o, 1, 1)
 

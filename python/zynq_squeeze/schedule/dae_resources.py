@@ -36,7 +36,12 @@ a data buffer of ``outstanding x burst`` beats per direction (CONFIG_INTERFACE: 
 DSP48 -- one per MAC product (``pe_oc * 8``, ``BIND_OP impl=dsp`` in ``zsqd_mac_array``;
 no int8 packing: two products in one DSP48E1 need DSP48E2's wide pre-adder), one per
 requantization lane (``pe_oc``: a 25 x 17-bit product, ``BIND_OP impl=dsp`` in
-``zsqd_requant``), and nothing else: strides, trip counts and start addresses are
+``zsqd_requant``), and nothing else. A depthwise step (``CONV_DW``) runs on the same MAC
+array (one instance): row ``o`` takes its own channel group's word instead of the
+broadcast one, and the weight word carries one nonzero byte, so it adds no DSP48 (on the
+Zybo 216 of 220 are in use at k = 3), only a 2:1 word mux per bank (``bank_muxes``) and
+one source-row counter; it uses 1 product of the 8 per row (pe_oc MACs per cycle). Nothing
+else multiplies: strides, trip counts and start addresses are
 *derived registers* the compiler computes (``engine/isa.py`` ``derived``; the simulation
 and the runtime check them), so the engine has no setup multiply (``SETUP_MULS`` is
 empty and the test finds no runtime product in the synthesized source). The
@@ -73,9 +78,10 @@ LUT / FF -- estimates (no synthesis here), per construct, each with its basis:
 * Bank read muxes (``mux_luts``): an n:1 mux costs ceil((n-1)/3) LUT6 per bit: CONV source
   word from 2K in_buf banks + K sq_buf banks (3K:1 x 64), store from 2K out_buf banks, the
   half select of every w_buf bank (2:1 x 64 x pe_oc) and p_buf lane (2:1 x 60 x pe_oc),
-  the acc write data (CONV sum / POOL sum, 2:1 x 32 x pe_oc) and out_buf write data
+  the acc write data (CONV sum / POOL sum, 2:1 x 32 x pe_oc), out_buf write data
   (REQUANT / POOL, 2:1 x 64 x 2K), the POOL source word per bank (cv_buf or either in_buf
-  half for a standalone pool, 3:1 x 64 x K).
+  half for a standalone pool, 3:1 x 64 x K) and the MAC rows' input (broadcast word / the
+  row's own bank for CONV_DW, 2:1 x 64 x K: rows reading one bank share it).
 * Address counters (``COUNTERS`` per module, counted from the loops of src/zsq_dae.h:
   every int updated per iteration; ``LUT_PER_COUNTER`` = 32-bit increment or add (32) +
   wrap compare (11) + reset select (13), ``FF_PER_COUNTER`` = 32 bits + pipeline copies).
@@ -151,7 +157,7 @@ REQUANT_PER_LANE = (370, 220)
 POOL_PER_LANE = (75, 45)
 LUT_PER_COUNTER = 56
 FF_PER_COUNTER = 40
-COUNTERS = {"fetch": 1, "load": 12, "compute": 37, "store": 9, "timer": 2}
+COUNTERS = {"fetch": 1, "load": 12, "compute": 38, "store": 9, "timer": 2}
 REGS_READ = {"load": 21, "compute": 50, "store": 16}
 REG_DECODER_LUT = 64
 FSM = (150, 120)
@@ -297,6 +303,7 @@ def logic_breakdown(cfg: DaeConfig, setup_mul_impl: str = "fabric"
              + P * mux_luts(2, PARAM_BITS_USED)   # p_buf half select per lane
              + P * mux_luts(2, ACC_BITS)          # acc write data: CONV / POOL
              + 2 * K * mux_luts(2, WORD_BITS)     # out_buf write data: REQUANT / POOL
+             + K * mux_luts(2, WORD_BITS)         # MAC row input: broadcast / CONV_DW bank
              # standalone pool (POOL_SRC_IN): per bank, cv_buf or in_buf[0/1]
              + K * mux_luts(3, WORD_BITS))
     n_counters = sum(COUNTERS.values())

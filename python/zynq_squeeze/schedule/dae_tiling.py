@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..engine.dae_config import PE_IC, DaeConfig, DaeTile
 from ..errors import ScheduleError
 from ..quantize.layers import FireLayer, PoolLayer
-from .instructions import cdiv, conv_tiles, groups, pool_channel_tile, spatial_tiles
+from .instructions import cdiv, conv_tiles, engine_groups, groups, pool_channel_tile, spatial_tiles
 from .timing import layer_cycles
 
 
@@ -62,12 +62,15 @@ def needs(cfg: DaeConfig, layer, tile: DaeTile) -> dict[str, int]:
     (toc, tic), = conv_tiles(layer, tile, pe)
     kh, kw = conv.kernel
     sy, sx = conv.stride
-    ng = groups(min(tic, conv.in_channels))
-    nog = cdiv(min(toc, conv.out_channels), pe)
-    nog_all = cdiv(conv.out_channels, pe)
+    n_grp = engine_groups(conv)
+    ng = groups(min(tic, conv.in_channels // n_grp))
+    nog = cdiv(min(toc, conv.out_channels // n_grp), pe)
+    nog_all = n_grp * cdiv(conv.out_channels // n_grp, pe)  # every group's out_buf region
+    # a depthwise step reads its oc tile's own input channels (ng words per pixel) and
+    # has one weight word per channel and tap
     return {
         "in_buf": ((rows - 1) * sy + kh) * ((cols - 1) * sx + kw) * cdiv(ng, K),
-        "w_buf": nog * kh * kw * ng,
+        "w_buf": nog * kh * kw * (1 if conv.depthwise else ng),
         "p_buf": nog,
         "acc": max(rows * cols * nog,
                    th * tw * nog if pooled and layer.pool.kind == "avg" else 0),
@@ -112,21 +115,26 @@ def candidates(cfg: DaeConfig, layer) -> list[DaeTile]:
     """Tiles that fit, largest first (output-channel tile, then rows, then columns)."""
     pe = cfg.pe_oc
     _, oh, ow = layer.out_shape
+    dw = False
     if isinstance(layer, PoolLayer):  # channel tiles only: tic is unused
         oc = ic = layer.in_shape[0]
         tics = [ic]
     else:
         convs = [layer.expand1, layer.expand3] if isinstance(layer, FireLayer) else [layer.conv]
-        oc = max(c.out_channels for c in convs)
-        ic = layer.squeeze.in_channels if isinstance(layer, FireLayer) else layer.conv.in_channels
-        tics = _halvings(ic, PE_IC)
+        n_grp = 1 if isinstance(layer, FireLayer) else engine_groups(layer.conv)
+        oc = max(c.out_channels for c in convs) // n_grp  # per conv group
+        ic = (layer.squeeze.in_channels if isinstance(layer, FireLayer)
+              else layer.conv.in_channels) // n_grp
+        # a depthwise conv has no input-channel step (its tiles' tic is the oc tile)
+        dw = not isinstance(layer, FireLayer) and layer.conv.depthwise
+        tics = [ic] if dw else _halvings(ic, PE_IC)
     tocs = _halvings(oc, pe)
     if not isinstance(layer, (FireLayer, PoolLayer)):
         # for each input-channel step, the largest oc tile whose weight block still fits
         # w_buf (a whole-depth step keeps the input's DDR rows contiguous: row bursts)
         kh, kw = layer.conv.kernel
         for tic in tics:
-            nog = cfg.w_rows // (kh * kw * groups(tic))
+            nog = cfg.w_rows // (kh * kw * (1 if dw else groups(tic)))
             if nog >= 1:
                 tocs.append(min(oc, nog * pe))
         tocs = sorted(set(tocs), reverse=True)

@@ -78,29 +78,56 @@ class Block:
     ic0: int
     ic_n: int
     nog: int  # output-channel groups of pe_oc
-    ng: int   # input-channel groups of 8
+    ng: int   # input-channel groups of 8 (the input tile's words per pixel)
     words: int
+    ic_base: int = 0  # first input channel of the block's conv group (weight column ic0 - ic_base)
+
+
+def engine_groups(conv: ConvParams) -> int:
+    """How many separate convolutions the engine runs ``conv`` as: its groups, or 1 for a
+    depthwise conv (one CONV_DW over every channel) and an ordinary conv."""
+    return 1 if conv.depthwise else conv.groups
+
+
+def _group_ranges(conv: ConvParams):
+    """(input channel range start, count, output start, count) of each engine group."""
+    g = engine_groups(conv)
+    oc, ic = conv.out_channels // g, conv.in_channels // g
+    return [(k * ic, ic, k * oc, oc) for k in range(g)]
 
 
 def conv_blocks(conv: ConvParams, toc: int, tic: int, pe_oc: int) -> list[Block]:
-    """Weight blocks of ``conv`` in packing order (oc tile major, ic step minor). Each is
-    ``[og][ky][kx][g][o]`` words of 8 int8 input channels (docs/ENGINE.md)."""
+    """Weight blocks of ``conv`` in packing order (conv group major, then oc tile, ic step
+    minor). Each is ``[og][ky][kx][g][o]`` words of 8 int8 input channels (docs/ENGINE.md);
+    a depthwise block is ``[og][ky][kx][o]``, one word per channel and tap (its input tile
+    is the oc tile's own channels: ``ic0 = oc0``)."""
     kh, kw = conv.kernel
     out = []
-    for oc0 in range(0, conv.out_channels, toc):
-        oc_n = min(toc, conv.out_channels - oc0)
-        for ic0 in range(0, conv.in_channels, tic):
-            ic_n = min(tic, conv.in_channels - ic0)
-            nog, ng = cdiv(oc_n, pe_oc), groups(ic_n)
-            out.append(Block(oc0, oc_n, ic0, ic_n, nog, ng, nog * kh * kw * ng * pe_oc))
+    if conv.depthwise:
+        for oc0 in range(0, conv.out_channels, toc):
+            oc_n = min(toc, conv.out_channels - oc0)
+            nog = cdiv(oc_n, pe_oc)
+            out.append(Block(oc0, oc_n, oc0, oc_n, nog, groups(oc_n), nog * kh * kw * pe_oc))
+        return out
+    for i0, i_n, o0, o_n in _group_ranges(conv):
+        for oc0 in range(o0, o0 + o_n, toc):
+            oc_n = min(toc, o0 + o_n - oc0)
+            for ic0 in range(i0, i0 + i_n, tic):
+                ic_n = min(tic, i0 + i_n - ic0)
+                nog, ng = cdiv(oc_n, pe_oc), groups(ic_n)
+                out.append(Block(oc0, oc_n, ic0, ic_n, nog, ng, nog * kh * kw * ng * pe_oc, i0))
     return out
 
 
 def param_tiles(conv: ConvParams, toc: int, pe_oc: int) -> list[tuple[int, int, int]]:
-    """(oc0, oc_n, words) of each oc tile's params (one word per channel, padded to pe_oc)."""
-    return [(oc0, min(toc, conv.out_channels - oc0),
-             cdiv(min(toc, conv.out_channels - oc0), pe_oc) * pe_oc)
-            for oc0 in range(0, conv.out_channels, toc)]
+    """(oc0, oc_n, words) of each oc tile's params (one word per channel, padded to pe_oc),
+    conv group major."""
+    out = []
+    for _, _, o0, o_n in _group_ranges(conv):
+        for oc0 in range(o0, o0 + o_n, toc):
+            oc_n = min(toc, o0 + o_n - oc0)
+            out.append((oc0, oc_n, cdiv(oc_n, pe_oc) * pe_oc))
+    return out
 
 
 @dataclass
@@ -136,7 +163,12 @@ def conv_tiles(layer, tile: DaeTile, pe_oc: int) -> list[tuple[int, int]]:
         return [(s, ic_tile(layer.squeeze.in_channels)),
                 (oc_tile(layer.expand1.out_channels), s),
                 (oc_tile(layer.expand3.out_channels), s)]
-    return [(oc_tile(layer.conv.out_channels), ic_tile(layer.conv.in_channels))]
+    conv = layer.conv
+    if conv.depthwise:  # the input step is the oc tile's own channels
+        toc = oc_tile(conv.out_channels)
+        return [(toc, toc)]
+    g = engine_groups(conv)
+    return [(oc_tile(conv.out_channels // g), ic_tile(conv.in_channels // g))]
 
 
 def place_constants(layers, tiles, pe_oc: int) -> tuple[list[LayerPlacement], int]:
@@ -411,6 +443,7 @@ def _input_step(em: Emitter, key, src: Tensor, b: Block, waddr: int, paddr: int,
     kh, kw = conv.kernel
     sy, sx = conv.stride
     pitch = cdiv(b.ng, K)
+    dw = conv.depthwise  # channel-parallel taps: no input-group loop (CV_NG = 1)
     ih = em.load("in", key, isa.OP_LOAD_INPUT, {
         isa.LI_BASE: src.base, isa.LI_H: src.h, isa.LI_W: src.w, isa.LI_G: src.pixel_groups,
         isa.LI_Y0: iy0, isa.LI_X0: ix0, isa.LI_G0: src.g0 + b.ic0 // PE_IC, isa.LI_ROWS: irows,
@@ -419,24 +452,32 @@ def _input_step(em: Emitter, key, src: Tensor, b: Block, waddr: int, paddr: int,
     ph = em.load("p", ("p", paddr), isa.OP_LOAD_PARAMS,
                  {isa.LP_ADDR: paddr, isa.LP_CHANNELS: nog * pe_oc})
     em.compute(isa.OP_CONV, (isa.HALF if ih else 0) | (isa.CONV_W_HALF if wh else 0)
-               | (isa.CONV_FIRST if first else 0), {
+               | (isa.CONV_FIRST if first else 0) | (isa.CONV_DW if dw else 0), {
         isa.CV_ROWS: out[0], isa.CV_COLS: out[1], isa.CV_OG: nog, isa.CV_KH: kh, isa.CV_KW: kw,
-        isa.CV_SY: sy, isa.CV_SX: sx, isa.CV_SRC_COLS: icols, isa.CV_NG: b.ng,
+        isa.CV_SY: sy, isa.CV_SX: sx, isa.CV_SRC_COLS: icols, isa.CV_NG: 1 if dw else b.ng,
         isa.CV_SRC_PITCH: pitch, isa.CV_SRC_Y0: 0, isa.CV_SRC_X0: 0})
     return ph
 
 
 def lower_conv_layer(em: Emitter, layer: ConvLayer, tile: DaeTile, pl: LayerPlacement,
                      src: Tensor, dst: Tensor, first_layer: bool) -> None:
-    """Instructions of one conv(+pool) layer."""
+    """Instructions of one conv(+pool) layer. A grouped conv is one conv per group on
+    channel slices of the input (LOAD_INPUT at the group's LI_G0) into its own out_buf
+    region (``g * nog_g`` rows per pixel), stored at the group's ST_G0 unless the regions
+    are contiguous channels (output channels per group a multiple of pe_oc); a depthwise
+    conv is one CONV_DW per oc tile over that tile's own input channels."""
     pe_oc = em.cfg.pe_oc
     conv, pool = layer.conv, layer.pool
     kh, kw = conv.kernel
     sy, sx = conv.stride
     pt, pl_, _, _ = conv.pads
-    nog_all = cdiv(layer.out_shape[0], pe_oc)
+    n_grp = engine_groups(conv)
+    og_per = conv.out_channels // n_grp
+    nog_g = cdiv(og_per, pe_oc)
+    nog_all = n_grp * nog_g  # out_buf rows per pixel (= cdiv(O, pe_oc) for one group)
     blocks, params = pl.conv_blocks[0], pl.conv_params[0]
-    n_ic = len({b.ic0 for _, b in blocks})
+    n_ic = sum(1 for _, b in blocks if b.oc0 == blocks[0][1].oc0)  # input steps per oc tile
+    one_region = n_grp == 1 or og_per % pe_oc == 0
     ready = -1 if first_layer else em.input_ready()
     for o0, o1, p0, p1, c0, c1, d0, d1 in spatial_tiles(layer, tile):
         rows, cols = c1 - c0, d1 - d0
@@ -451,15 +492,19 @@ def lower_conv_layer(em: Emitter, layer: ConvLayer, tile: DaeTile, pl: LayerPlac
                                  nog, (iy0, ix0, irows, icols), (rows, cols), conv, j == 0,
                                  ready)
                 if j == len(tile_blocks) - 1:
+                    grp = poc0 // og_per
+                    row0 = grp * nog_g + (poc0 - grp * og_per) // pe_oc
                     _epilogue(em, layer, pool, ph, oh_half, rows, cols, nog, nog_all,
-                              poc0 // pe_oc, o0, o1, p0, p1, c0, d0, conv.relu, dst_pitch=nog_all)
+                              row0, o0, o1, p0, p1, c0, d0, conv.relu, dst_pitch=nog_all)
                 em.end_step()
         em.end_tile_compute()
-        em.store({isa.ST_BASE: dst.base, isa.ST_H: dst.h, isa.ST_W: dst.w,
-                  isa.ST_G: dst.pixel_groups, isa.ST_Y0: o0, isa.ST_X0: p0, isa.ST_G0: dst.g0,
-                  isa.ST_ROWS: o1 - o0,
-                  isa.ST_COLS: p1 - p0, isa.ST_NG: dst.g, isa.ST_PITCH: nog_all,
-                  isa.ST_ROW0: 0}, oh_half)
+        regions = ([(0, dst.g, 0)] if one_region else
+                   [(grp * og_per // PE_IC, og_per // PE_IC, grp * nog_g) for grp in range(n_grp)])
+        for g0, ng, row0 in regions:
+            em.store({isa.ST_BASE: dst.base, isa.ST_H: dst.h, isa.ST_W: dst.w,
+                      isa.ST_G: dst.pixel_groups, isa.ST_Y0: o0, isa.ST_X0: p0,
+                      isa.ST_G0: dst.g0 + g0, isa.ST_ROWS: o1 - o0, isa.ST_COLS: p1 - p0,
+                      isa.ST_NG: ng, isa.ST_PITCH: nog_all, isa.ST_ROW0: row0}, oh_half)
         em.end_tile_store()
 
 

@@ -54,7 +54,7 @@ class Timing:
     load_busy: int            # cycles each module spent executing (SETs included)
     compute_busy: int
     store_busy: int
-    macs: int                 # pe_oc x 8 per CONV iteration
+    macs: int                 # pe_oc x 8 per CONV iteration (pe_oc per CONV_DW iteration)
     rd_bytes: int             # bytes read by load (activations, weights, params)
     wr_bytes: int             # bytes written by store
     # most tokens waiting in each stream (l2c, c2l, c2s, s2c) at a push; the hardware
@@ -98,6 +98,7 @@ def _costs(cfg: DaeConfig, words: list[int], beat_x100: int):
     rd_issue = _cdiv(rd_lat, cfg.outstanding)  # cycles per burst when latency-bound
     wr_issue = _cdiv(wr_lat, cfg.outstanding)
     mac_per_trip = cfg.pe_oc * PE_IC
+    CONV_DW = isa.CONV_DW
     OP_SET, OP_LI, OP_LW, OP_LP = isa.OP_SET, isa.OP_LOAD_INPUT, isa.OP_LOAD_WEIGHT, isa.OP_LOAD_PARAMS
     OP_CONV, OP_RQ, OP_POOL, OP_ST, OP_FIN = (isa.OP_CONV, isa.OP_REQUANT, isa.OP_POOL,
                                               isa.OP_STORE, isa.OP_FINISH)
@@ -162,7 +163,8 @@ def _costs(cfg: DaeConfig, words: list[int], beat_x100: int):
             continue
         elif op == OP_CONV:
             trips = cr[0] * cr[1] * cr[2] * cr[3] * cr[4] * cr[8]
-            macs += trips * mac_per_trip
+            # a depthwise step (CONV_DW) uses one product per MAC row per cycle
+            macs += trips * (cfg.pe_oc if w & CONV_DW else mac_per_trip)
             costs.append(trips + dm if trips > 0 else 0)
             mods.append(1)
             continue

@@ -54,9 +54,9 @@ def layer_features(layer, k: int, beat_x100: int, tile) -> list[float]:
     g_ic = _cd(tic, PE_IC)
     in_words = n_oc * n_sp * n_ic * halo_in * g_ic          # input reloaded per oc tile
     w_words = n_sp * sum(cv.out_channels * cv.kernel[0] * cv.kernel[1]
-                         * _cd(cv.in_channels, PE_IC) for cv in convs)  # per spatial tile
+                         * _cd(cv.group_in, PE_IC) for cv in convs)  # per spatial tile
     out_words = oh * ow * _cd(oc, PE_IC)
-    passes = sum(_cd(cv.out_channels, pe) * _cd(cv.in_channels, PE_IC) * cv.kernel[0]
+    passes = sum(_cd(cv.out_channels, pe) * _cd(cv.group_in, PE_IC) * cv.kernel[0]
                  * cv.kernel[1] for cv in convs) * rows * cols * n_sp
     insns = n_oc * n_sp * n_ic * len(convs)
     pad_oc = _cd(toc, pe) * pe / toc
