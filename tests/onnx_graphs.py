@@ -213,3 +213,40 @@ def inception_net(shape=(1, 3, 32, 32), seed=4) -> onnx.ModelProto:
     g.nodes.append(helper.make_node("Gemm", [g.cur, wn, bn], [out], transB=1))
     g.cur = out
     return g.model()
+
+
+def ort_qdq(model: onnx.ModelProto, symmetric: bool = True, per_channel: bool = True,
+            n: int = 4, seed: int = 0, scale: float = 1.0,
+            uint8_activations: bool = False) -> onnx.ModelProto:
+    """``model`` quantized by onnxruntime's own tool (``quantize_static``, QDQ format, int8
+    activations (uint8 with ``uint8_activations``) and int8 weights; ``symmetric``:
+    ActivationSymmetric) calibrated on ``n`` inputs of N(0, scale**2) from numpy seed
+    ``seed`` (one input, static shape)."""
+    import tempfile
+    from pathlib import Path
+
+    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
+                                          quantize_static)
+
+    inp = model.graph.input[0]
+    shape = [d.dim_value for d in inp.type.tensor_type.shape.dim]
+    rng = np.random.default_rng(seed)
+    samples = [{inp.name: (rng.standard_normal(shape) * scale).astype(np.float32)}
+               for _ in range(n)]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(samples)
+
+        def get_next(self):
+            return next(self.it, None)
+
+    with tempfile.TemporaryDirectory() as d:
+        src, dst = Path(d) / "float.onnx", Path(d) / "qdq.onnx"
+        onnx.save(model, str(src))
+        quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ,
+                        per_channel=per_channel,
+                        activation_type=QuantType.QUInt8 if uint8_activations else QuantType.QInt8,
+                        weight_type=QuantType.QInt8,
+                        extra_options={"ActivationSymmetric": symmetric})
+        return onnx.load(str(dst))

@@ -138,7 +138,8 @@ def prepare_out_dir(out_dir: Path, keep=(), log=print) -> None:
 
 def compile_model(model, out_dir: Path, *, board: str = "zybo-z7-20", calibration=None,
                   tuning_log=None, clock_mhz=None, model_name: str | None = None,
-                  progress: bool = True, log=print, shapes=None) -> dict:
+                  progress: bool = True, log=print, shapes=None,
+                  strict_qdq: bool = False) -> dict:
     """Compile an ONNX model into ``out_dir``: host library, generated sources, report.
 
     ``out_dir`` is prepared by ``prepare_out_dir``: a previous compile's files there are
@@ -174,9 +175,13 @@ def compile_model(model, out_dir: Path, *, board: str = "zybo-z7-20", calibratio
     log(f"[zynq-squeeze] imported {name}: {len(proto.graph.node)} ONNX nodes")
     res = build_model(mod, board=board, calibration=calibration, tuning_log=tuning_log,
                             out_dir=out_dir, model_name=name, clock_mhz=clock_mhz,
-                            progress=progress)
+                            progress=progress, strict_qdq=strict_qdq)
     log(f"[zynq-squeeze] partitioned: {len(res.partition_report.functions)} offloaded "
         f"function(s), {100 * res.partition_report.offload_ratio:.2f} % of MACs")
+    if res.qdq is not None:
+        log(f"[zynq-squeeze] QDQ model: {res.calibration_source}; int8 weights as-is for "
+            f"{res.qdq['weights_as_is']} conv(s), re-quantized for "
+            f"{res.qdq['weights_requantized']} (report.json \"qdq\")")
     lib = out_dir / LIBRARY
     res.export_library(lib)
     if not (from_file and _same_file(Path(model), out_dir / ONNX_COPY)):
@@ -292,7 +297,8 @@ def _cmd_compile(args) -> int:
     check_clock(args.clock)  # before the calibration file is even read
     compile_model(args.model, Path(args.out), board=args.board,
                   calibration=_load_calibration(args.calib), tuning_log=args.tuning_log,
-                  clock_mhz=args.clock, progress=not args.quiet, shapes=args.shape)
+                  clock_mhz=args.clock, progress=not args.quiet, shapes=args.shape,
+                  strict_qdq=args.strict_qdq)
     return 0
 
 
@@ -623,6 +629,9 @@ def parser() -> argparse.ArgumentParser:
                                         "a measurement log of 'zynq-squeeze tune' (.jsonl: "
                                         "its best engine and best tile per layer apply)")
     c.add_argument("--clock", type=float, help="PL clock in MHz, 1 to 500 (default: board's)")
+    c.add_argument("--strict-qdq", action="store_true",
+                   help="a QDQ model: refuse asymmetric (zero point != 0) offloaded tensors "
+                        "instead of widening their ranges to the symmetric engine's")
     c.add_argument("--quiet", action="store_true")
     _add_shape_option(c)
     c.set_defaults(func=_cmd_compile)

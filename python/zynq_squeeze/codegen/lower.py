@@ -37,7 +37,11 @@ class LoweringError(ZynqSqueezeError):
 
 
 def scale_of(absmax: float) -> float:
-    """Symmetric int8 scale for a calibrated absolute maximum (a dead tensor gets 1/127)."""
+    """Symmetric int8 scale for a calibrated absolute maximum (a dead tensor gets 1/127).
+
+    ``absmax / 127`` in float64: for a QDQ model's float32 scale ``s`` the range is
+    ``127 * s`` (exact in float64: 24 + 7 significant bits), so this returns ``s`` exactly.
+    """
     return float(absmax) / INT8_MAX if absmax > 0 else 1.0 / INT8_MAX
 
 
@@ -73,6 +77,8 @@ class LoweredFunction:
     input_shapes: list[tuple[int, ...]] = field(default_factory=list)
     output_shapes: list[tuple[int, ...]] = field(default_factory=list)
     patterns: list[str] = field(default_factory=list)
+    # a QDQ model's convs: whether each used the model's int8 weights as-is, and why not
+    weights: list[dict] = field(default_factory=list)
     # concat parts stored in place: tensor id -> (root tensor id, channel offset)
     views: dict[str, tuple[str, int]] = field(default_factory=dict)
 
@@ -94,20 +100,60 @@ def quantize_weights(w: np.ndarray, min_scale=None) -> tuple[np.ndarray, np.ndar
     return q.astype(np.int8), scale
 
 
-def quantize_conv(c: FloatConv, in_scale: float, out_scale: float) -> ConvParams:
+def model_weights(c: FloatConv, scales, floor: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray] | str:
+    """A QDQ model's own int8 weights and scales for conv ``c``, or why they cannot be used.
+
+    ``scales``: the model's weight scales (per output channel, or one per tensor); ``c``'s
+    float weights are the model's int8 values times them (``frontend.qdq``), so
+    ``rint(w / scale)`` gives the int8 values back exactly. ``floor``: the smallest scale
+    per channel that keeps the int32 bias in the accumulator's room (``quantize_conv``).
+    """
+    o = c.weight.shape[0]
+    s = np.asarray(scales, dtype=np.float64).reshape(-1)
+    if s.size == 1:
+        s = np.full(o, s[0])
+    if s.shape != (o,) or not np.all(s > 0):
+        return f"{s.size} weight scales for {o} output channels"
+    q = c.weight.astype(np.float64) / s.reshape(-1, *([1] * (c.weight.ndim - 1)))
+    qr = np.rint(q)
+    if q.size and float(np.abs(q - qr).max()) > 1e-3:
+        return "the weights are not int8 values times the model's scales"
+    if q.size and (qr.min() < -128 or qr.max() > INT8_MAX):
+        return "weights outside int8"
+    low = np.flatnonzero(s < floor)
+    if low.size:
+        return (f"the bias of channel {int(low[0])} does not fit the int32 accumulator at the "
+                "model's weight scale")
+    return qr.astype(np.int8), s
+
+
+def quantize_conv(c: FloatConv, in_scale: float, out_scale: float, model_scales=None,
+                  notes: list | None = None) -> ConvParams:
     """Float conv -> ConvParams with int8 weights, int32 bias and requant multipliers.
 
     A channel whose weights are tiny next to its bias would need a bias beyond the int32
     accumulator's room (``ACC_LIMIT`` minus the worst sum of products): its weight scale
     is raised until the bias fits. That costs only weight resolution that was below the
     bias's own rounding step, so the output stays what the float model computes.
+
+    ``model_scales``: a QDQ model's weight scales; its int8 weights are then used as they
+    are when ``model_weights`` accepts them. ``notes`` (optional) receives None when they
+    were, else the reason they were re-quantized.
     """
     o, i, kh, kw = c.weight.shape
     room = ACC_LIMIT - MAX_PRODUCT * i * kh * kw  # > 2**30 within the partitioner's limits
     if room <= 0:
         raise LoweringError(f"{i}x{kh}x{kw} products per output overflow the int32 accumulator")
     bias = c.bias.astype(np.float64)
-    wq, ws = quantize_weights(c.weight, np.abs(bias) / (in_scale * room))
+    floor = np.abs(bias) / (in_scale * room)
+    given = model_weights(c, model_scales, floor) if model_scales is not None else None
+    if isinstance(given, tuple):
+        wq, ws = given
+    else:
+        wq, ws = quantize_weights(c.weight, floor)
+    if notes is not None:
+        notes.append(None if isinstance(given, tuple) else given)
     acc_scale = in_scale * ws
     bias = np.clip(np.rint(bias / acc_scale), -room, room).astype(np.int32)
     # the multiplier applies to acc >> t: fold 2**t into the real multiplier
@@ -149,9 +195,14 @@ def copy_layer(name: str, shape: tuple[int, int, int], in_scale: float,
 
 
 def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float,
-                out_scale: float | None = None) -> Layer:
+                out_scale: float | None = None, weight_log: list | None = None) -> Layer:
     """One composite -> one accelerator layer, given the scale of its input tensor and
-    of its output (default: the calibrated one; a standalone pool: the input's)."""
+    of its output (default: the calibrated one; a standalone pool: the input's).
+
+    ``ranges["weights"]`` (a QDQ model's, one entry per conv: its weight scales or None)
+    makes the convs use the model's int8 weights; ``weight_log`` (optional) then receives
+    one ``{"layer", "conv", "as_is", "reason"}`` per conv.
+    """
     in_shape = tuple(chain.in_shape[1:])
     if chain.kind == "pool":
         out_scale = in_scale if out_scale is None else out_scale
@@ -161,15 +212,28 @@ def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float,
         return PoolLayer(name=name, in_shape=in_shape, pool=chain.pool, mult=m, shift=s)
     if out_scale is None:
         out_scale = scale_of(out_absmax(chain, ranges))
+    given = ranges.get("weights")
+    given_notes = ranges.get("weight_notes") or [None] * len(chain.convs)
+    notes: list = []
+
+    def conv(j, c, s_in, s_out):
+        scales = given[j] if given is not None else None
+        params = quantize_conv(c, s_in, s_out, scales, notes)
+        if given is not None and weight_log is not None:
+            why = notes[-1] if scales is not None else given_notes[j]
+            weight_log.append({"layer": name, "conv": j, "as_is": why is None,
+                               "reason": why or "the model's int8 weights and scales"})
+        return params
+
     if chain.kind == "fire":
         mid = scale_of(_capped(ranges["mid"], chain.convs[0]))
         sq, e1, e3 = chain.convs
         return FireLayer(name=name, in_shape=in_shape,
-                         squeeze=quantize_conv(sq, in_scale, mid),
-                         expand1=quantize_conv(e1, mid, out_scale),
-                         expand3=quantize_conv(e3, mid, out_scale), pool=chain.pool)
+                         squeeze=conv(0, sq, in_scale, mid),
+                         expand1=conv(1, e1, mid, out_scale),
+                         expand3=conv(2, e3, mid, out_scale), pool=chain.pool)
     return ConvLayer(name=name, in_shape=in_shape,
-                     conv=quantize_conv(chain.convs[0], in_scale, out_scale), pool=chain.pool)
+                     conv=conv(0, chain.convs[0], in_scale, out_scale), pool=chain.pool)
 
 
 def _shape(expr) -> tuple[int, ...]:
@@ -277,7 +341,7 @@ def _lower_layers(lf: LoweredFunction, parsed: list) -> None:
         src_id = srcs[0]
         out_scale = root_scale[root] if dst in plan.views else None
         layer = lower_chain(f"{lf.symbol}_l{n}", chain, ranges, lf.tensors[src_id].scale,
-                            out_scale)
+                            out_scale, lf.weights)
         if tuple(layer.in_shape) != lf.tensors[src_id].shape:
             raise LoweringError(f"{lf.symbol}: layer {n} expects {layer.in_shape}, "
                                 f"tensor is {lf.tensors[src_id].shape}")

@@ -1,12 +1,14 @@
 """Import: ONNX file or ModelProto -> Relax IRModule, with clear errors for bad models."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import onnx
 import tvm
 
 from ..errors import ZynqSqueezeError
+from .qdq import QDQ_ATTR, dequantize_model
 
 
 class ModelImportError(ZynqSqueezeError):
@@ -38,10 +40,21 @@ def load_onnx(model: str | Path | onnx.ModelProto) -> onnx.ModelProto:
 
 def from_onnx(model: str | Path | onnx.ModelProto, shape_dict: dict | None = None
               ) -> tvm.IRModule:
-    """ONNX -> Relax IRModule with weights bound as constants (opsets 7 to 21)."""
+    """ONNX -> Relax IRModule with weights bound as constants (opsets 7 to 21).
+
+    A QDQ model (QuantizeLinear / DequantizeLinear nodes) is imported as its float model
+    (``qdq.dequantize_model``); the module then carries the model's scales and int8
+    weights (attribute ``qdq.QDQ_ATTR``), which compiling uses instead of calibrating.
+    """
     from tvm.relax.frontend.onnx import from_onnx as _from_onnx
 
-    proto = load_onnx(model)
+    proto, qdq = dequantize_model(load_onnx(model))
+    if qdq is not None:
+        try:
+            onnx.checker.check_model(proto)
+        except Exception as e:
+            raise ModelImportError(f"the float model of this QDQ model is invalid: "
+                                   f"{str(e)[:300]}") from None
     opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
                 default=0)
     try:
@@ -57,6 +70,8 @@ def from_onnx(model: str | Path | onnx.ModelProto, shape_dict: dict | None = Non
             raise ModelImportError(
                 f"input {p.name!r} has a dynamic shape {p.ty.shape}; give static shapes "
                 "(shape_dict={name: shape} or --shape)") from None
+    if qdq is not None:
+        mod = mod.with_attr(QDQ_ATTR, json.dumps(qdq.to_json(), sort_keys=True))
     return mod
 
 

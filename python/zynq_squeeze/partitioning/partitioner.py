@@ -239,6 +239,11 @@ def _cpu_reason(value: relax.Call, producers: dict, op: str) -> str:
         return patterns.dense_problem_for_report(value)
     if name in patterns.POOL_OPS:
         r = patterns.standalone_pool_reason(value)
+        src = producers.get(value.args[0]) if isinstance(value.args[0], relax.Var) else None
+        if r is None and patterns._op_name(src) == "relax.dequantize":
+            # frontend.qdq keeps the QDQ pair before an average pool the model requantizes
+            return ("the QDQ model requantizes this pool's output to another scale than its "
+                    "input's (kept on the CPU with the model's quantization)")
         return r or "pool of a tensor the accelerator does not hold"
     if name == "relax.concat":
         return patterns.concat_reason(value, producers.get) or "concat of tensors the accelerator does not hold"

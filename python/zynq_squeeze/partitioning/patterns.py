@@ -498,7 +498,19 @@ def _check_conv_pool(ctx) -> bool:
 
 
 def _check_pool(ctx) -> bool:
-    return standalone_pool_reason(ctx.matched_expr) is None
+    return (standalone_pool_reason(ctx.matched_expr) is None
+            and not _reads_dequantize(ctx, ctx.matched_expr.args[0]))
+
+
+def _reads_dequantize(ctx, arg) -> bool:
+    """True when ``arg`` is a ``relax.dequantize`` result: a QDQ model's pair that
+    ``frontend.qdq`` keeps in front of an average pool the model requantizes to another
+    scale. That pool belongs to the CPU's requantization (offloaded alone, it would be an
+    extra function for one small operator)."""
+    for value, var in ctx.value_to_bound_var.items():
+        if var.same_as(arg):
+            return _op_name(value) == "relax.dequantize"
+    return False
 
 
 def _check_concat(ctx) -> bool:

@@ -2,7 +2,8 @@
 
 ``calibrate(mod, samples)`` returns ``mod`` carrying, for every offloadable chain (in
 partition order), the absolute maximum of its input, of its fire squeeze output and of
-its conv output before the pool. Scales are symmetric: ``scale = absmax / 127``.
+its conv output before the pool. Scales are symmetric: ``scale = absmax / 127``. A QDQ
+model brings its own scales instead (``quantize.qdq``; no calibration data needed).
 
 A record per call site: a block applied twice with the same weights is two records
 (``partitioner.fuse_composites`` gives each call its own function, and
@@ -158,13 +159,28 @@ def collect_ranges(mod: tvm.IRModule, samples, *, progress: bool = True) -> list
             for f, r in zip(funcs, ranges)]
 
 
-def calibrate(mod: tvm.IRModule, samples=None, *, progress: bool = True) -> tvm.IRModule:
+def calibrate(mod: tvm.IRModule, samples=None, *, progress: bool = True,
+              strict: bool = False) -> tvm.IRModule:
     """Calibrate activation ranges; returns ``mod`` carrying them for ``tvm.compile``.
 
     ``samples``: a list of numpy arrays (single-input models) or of dicts input name ->
     array, each of the model's input shape (the batch axis may be left out when it is 1).
     Without samples a warning names the synthetic set used instead.
+
+    A module imported from a QDQ model takes its ranges from the model's scales
+    (``quantize.qdq``): samples are then only used for chains the model does not quantize,
+    and a warning says that the model's scales win. ``strict``: refuse a QDQ model whose
+    offloaded tensors are asymmetric instead of widening their ranges.
     """
+    from .qdq import model_calibration, read_qdq
+
+    if read_qdq(mod) is not None:
+        if samples is not None:
+            warn("zynq_squeeze: the model is a QDQ model: its own activation scales are used "
+                 "and the calibration data is ignored (except for chains the model does not "
+                 "quantize)")
+        data = model_calibration(mod, samples, strict=strict, progress=progress)
+        return mod.with_attr(partitioner.CALIBRATION_ATTR, json.dumps(data, sort_keys=True))
     if samples is None:
         warn(f"zynq_squeeze: no calibration data given; using the {SYNTHETIC_DESCRIPTION}. "
              "Pass real inputs for real accuracy.")
@@ -177,7 +193,8 @@ def calibrate(mod: tvm.IRModule, samples=None, *, progress: bool = True) -> tvm.
 
 
 def ensure_calibrated(mod: tvm.IRModule, *, progress: bool = False) -> tvm.IRModule:
-    """``mod`` itself when it carries a calibration, else calibrated on the synthetic set."""
+    """``mod`` itself when it carries a calibration; else its QDQ scales (a QDQ model), else
+    calibrated on the synthetic set."""
     if partitioner.read_calibration(mod) is not None:
         return mod
     return calibrate(mod, None, progress=progress)

@@ -25,15 +25,16 @@ from . import context
 
 
 def offload_pass() -> tvm.transform.Pass:
-    """Calibrate (synthetic set, with a warning, when the module carries none), partition
-    and run the zynq_squeeze codegen."""
+    """Calibrate (a QDQ model's own scales; else the synthetic set, with a warning, when the
+    module carries no calibration), partition and run the zynq_squeeze codegen."""
 
     @tvm.transform.module_pass(opt_level=0, name="ZynqSqueezeOffload")
     def _offload(mod, ctx):
         opts = context.current()
         try:
             mod = ensure_calibrated(mod, progress=opts.progress)
-            opts.calibration_source = (partitioner.read_calibration(mod) or {}).get("source")
+            calib = partitioner.read_calibration(mod) or {}
+            opts.calibration_source, opts.qdq = calib.get("source"), calib.get("qdq")
             mod, rep = partitioner.partition_with_report(mod)
         except ZynqSqueezeError as e:
             opts.error = e  # crosses TVM's FFI as a RuntimeError: build() restores the type
@@ -66,6 +67,20 @@ class BuildResult:
     codegen: list = field(default_factory=list)
     calibration_source: str | None = None  # e.g. "8 user samples", or the synthetic set
 
+    @property
+    def qdq(self) -> dict | None:
+        """How a QDQ model's own quantization was used (None for a float model): its scales
+        (``asymmetric``: tensors widened; ``calibrated_chains``: chains without scales in
+        the model; ``restored_relus``) and, per conv, whether its int8 weights were used
+        as-is and why not (``weights``); report.json's "qdq"."""
+        info = self.options.qdq
+        if info is None:
+            return None
+        weights = [w for cg in self.codegen for lf in cg.functions for w in lf.weights]
+        return {"scales": "model", **info, "weights": weights,
+                "weights_as_is": sum(1 for w in weights if w["as_is"]),
+                "weights_requantized": sum(1 for w in weights if not w["as_is"])}
+
     def vm(self, device=None) -> relax.VirtualMachine:
         """A Relax VM over the executable (CPU device by default)."""
         return relax.VirtualMachine(self.executable, device or tvm.cpu())
@@ -95,7 +110,8 @@ def check_clock(clock_mhz) -> None:
 
 def build(mod: tvm.IRModule, board: str = "zybo-z7-20", calibration=None, tuning_log=None,
           *, out_dir=None, model_name: str = "model", clock_mhz: float | None = None,
-          board_build: bool = False, progress: bool = False) -> BuildResult:
+          board_build: bool = False, progress: bool = False,
+          strict_qdq: bool = False) -> BuildResult:
     """Compile ``mod`` for ``board``; the result runs in ``relax.VirtualMachine``.
 
     ``calibration``: samples for ``calibrate`` (list of arrays or of dicts); None keeps
@@ -104,13 +120,16 @@ def build(mod: tvm.IRModule, board: str = "zybo-z7-20", calibration=None, tuning
     the best measured engine and per-layer tiles apply). ``out_dir``: where the generated sources go
     (a temporary directory when None). ``board_build``: cross-compile for the board's
     ARM (needs ``g++-arm-linux-gnueabihf``) instead of the host simulation.
+    A module imported from a QDQ model uses the model's own scales (no calibration needed;
+    given samples are then ignored with a warning); ``strict_qdq`` refuses one whose
+    offloaded tensors are asymmetric (``QdqRangeError``) instead of widening their ranges.
     """
     from ..boards import get_board
 
     get_board(board)  # unknown boards fail here, before any work
     check_clock(clock_mhz)
-    if calibration is not None:
-        mod = calibrate(mod, calibration, progress=progress)
+    if calibration is not None or strict_qdq and partitioner.read_calibration(mod) is None:
+        mod = calibrate(mod, calibration, progress=progress, strict=strict_qdq)
     opts = context.BuildOptions(
         board=board, out_dir=Path(out_dir) if out_dir else None,
         tuning_log=Path(tuning_log) if tuning_log else None, model_name=model_name,
