@@ -65,7 +65,8 @@ static int route(uint64_t w) {
     case ZSQ_OP_SET: return (int)((w >> 22) & 3u);
     case ZSQ_OP_LOAD_INPUT:
     case ZSQ_OP_LOAD_WEIGHT:
-    case ZSQ_OP_LOAD_PARAMS: return ZSQ_MODULE_LOAD;
+    case ZSQ_OP_LOAD_PARAMS:
+    case ZSQ_OP_LOAD_BYPASS: return ZSQ_MODULE_LOAD;
     case ZSQ_OP_CONV:
     case ZSQ_OP_REQUANT:
     case ZSQ_OP_POOL: return ZSQ_MODULE_COMPUTE;
@@ -135,6 +136,25 @@ static int check_load(const zsq_rt_program_t *p, uint64_t w, const int32_t *r, l
                     "instruction %lld: LOAD_INPUT reads words [%lld, %lld), arena has %lld", i,
                     (long long)lo, (long long)hi, (long long)p->arena_words);
     }
+  } else if (op == ZSQ_OP_LOAD_BYPASS) { /* residual add: a window inside its tensor */
+    const int64_t base = r[ZSQ_LB_BASE], H = r[ZSQ_LB_H], W = r[ZSQ_LB_W], G = r[ZSQ_LB_G];
+    const int64_t y0 = r[ZSQ_LB_Y0], x0 = r[ZSQ_LB_X0], g0 = r[ZSQ_LB_G0];
+    const int64_t rows = r[ZSQ_LB_ROWS], cols = r[ZSQ_LB_COLS], ng = r[ZSQ_LB_NG];
+    int64_t lo, hi;
+    int rc;
+    if (!in_range(H, 1, ZSQ_RT_DIM) || !in_range(W, 1, ZSQ_RT_DIM) ||
+        !in_range(G, 1, ZSQ_RT_GROUPS) || !in_range(rows, 1, H) || !in_range(cols, 1, W) ||
+        !in_range(ng, 1, G) || !in_range(g0, 0, G - ng) || !in_range(y0, 0, H - rows) ||
+        !in_range(x0, 0, W - cols) || !in_range(r[ZSQ_LB_PITCH], 1, ZSQ_RT_DIM))
+      return fail(err, errlen, ZSQ_RT_ERR_INSN, "instruction %lld: LOAD_BYPASS: bad geometry", i);
+    rc = check_derived(op, r, i, err, errlen);
+    if (rc != ZSQ_RT_OK) return rc;
+    lo = base + (y0 * W + x0) * G + g0;
+    hi = base + ((y0 + rows - 1) * W + x0 + cols - 1) * G + g0 + ng;
+    if (lo < 0 || hi > p->arena_words)
+      return fail(err, errlen, ZSQ_RT_ERR_ARENA,
+                  "instruction %lld: LOAD_BYPASS reads words [%lld, %lld), arena has %lld", i,
+                  (long long)lo, (long long)hi, (long long)p->arena_words);
   } else if (op == ZSQ_OP_LOAD_WEIGHT || op == ZSQ_OP_LOAD_PARAMS) {
     const int is_w = op == ZSQ_OP_LOAD_WEIGHT;
     const int64_t addr = is_w ? r[ZSQ_LW_ADDR] : r[ZSQ_LP_ADDR];
@@ -175,6 +195,11 @@ static int check_compute(uint64_t w, const int32_t *r, long long i, char *err, s
         !in_range(ZSQ_C(ZSQ_RQ_VY0), 0, ZSQ_RT_DIM) || !in_range(ZSQ_C(ZSQ_RQ_VY1), 0, ZSQ_RT_DIM) ||
         !in_range(ZSQ_C(ZSQ_RQ_VX0), 0, ZSQ_RT_DIM) || !in_range(ZSQ_C(ZSQ_RQ_VX1), 0, ZSQ_RT_DIM))
       return fail(err, errlen, ZSQ_RT_ERR_INSN, "instruction %lld: REQUANT: bad geometry", i);
+    /* residual add: the bypass rescaling must be what the narrow datapath takes */
+    if (((w >> 14) & 1u) && (((w >> 10) & 1u) || !in_range(ZSQ_C(ZSQ_RQ_BP_MULT), 1 << 14, (1 << 15) - 1) ||
+                             !in_range(ZSQ_C(ZSQ_RQ_BP_SHIFT), 1, 40)))
+      return fail(err, errlen, ZSQ_RT_ERR_INSN, "instruction %lld: REQUANT: bypass multiplier "
+                  "out of range (or with the average constants)", i);
   } else if (op == ZSQ_OP_POOL) {
     const int64_t rows = ZSQ_C(ZSQ_PL_ROWS), cols = ZSQ_C(ZSQ_PL_COLS), og = ZSQ_C(ZSQ_PL_OG);
     const int64_t KH = ZSQ_C(ZSQ_PL_KH), KW = ZSQ_C(ZSQ_PL_KW);
@@ -356,7 +381,9 @@ int zsq_rt_validate(const zsq_rt_program_t *p, char *err, size_t errlen) {
   memset(&ts, 0, sizeof ts);
   for (i = 0; i < p->n_insn; i++) {
     const int op = (int)(p->insn[i] & 15u);
-    if ((op == ZSQ_OP_LOAD_INPUT || op == ZSQ_OP_STORE) && ts.cap < ZSQ_RT_MAX_TENSORS) ts.cap++;
+    if ((op == ZSQ_OP_LOAD_INPUT || op == ZSQ_OP_STORE || op == ZSQ_OP_LOAD_BYPASS) &&
+        ts.cap < ZSQ_RT_MAX_TENSORS)
+      ts.cap++;
   }
   if (ts.cap > 0) {
     for (ts.nslot = 2; ts.nslot < 2 * ts.cap; ts.nslot *= 2) {
@@ -418,6 +445,9 @@ int zsq_rt_validate(const zsq_rt_program_t *p, char *err, size_t errlen) {
       if (rc == ZSQ_RT_OK && op == ZSQ_OP_LOAD_INPUT)
         rc = touch_tensor(&ts, regs[0][ZSQ_LI_BASE], regs[0][ZSQ_LI_H], regs[0][ZSQ_LI_W],
                           regs[0][ZSQ_LI_G], 0, i, err, errlen);
+      if (rc == ZSQ_RT_OK && op == ZSQ_OP_LOAD_BYPASS) /* a read: keeps the bypass live */
+        rc = touch_tensor(&ts, regs[0][ZSQ_LB_BASE], regs[0][ZSQ_LB_H], regs[0][ZSQ_LB_W],
+                          regs[0][ZSQ_LB_G], 0, i, err, errlen);
     } else if (m == ZSQ_MODULE_COMPUTE) {
       rc = check_compute(w, regs[1], i, err, errlen);
     } else {
@@ -536,13 +566,15 @@ int zsq_rt_check_io(const zsq_rt_program_t *p, const uint64_t *arena, const zsq_
     const int op = (int)(w & 15u);
     if (op == ZSQ_OP_SET) {
       regs[route(w) & 3][((w >> 16) & 0xFFu) & 63] = (int32_t)(uint32_t)(w >> 32);
-    } else if (op == ZSQ_OP_STORE || op == ZSQ_OP_LOAD_INPUT) {
-      const int st = op == ZSQ_OP_STORE;
+    } else if (op == ZSQ_OP_STORE || op == ZSQ_OP_LOAD_INPUT || op == ZSQ_OP_LOAD_BYPASS) {
+      const int st = op == ZSQ_OP_STORE, bp = op == ZSQ_OP_LOAD_BYPASS;
       const int32_t *r = st ? regs[2] : regs[0];
-      const int64_t base = st ? r[ZSQ_ST_BASE - 128] : r[ZSQ_LI_BASE];
-      const int64_t H = st ? r[ZSQ_ST_H - 128] : r[ZSQ_LI_H];
-      const int64_t W = st ? r[ZSQ_ST_W - 128] : r[ZSQ_LI_W];
-      const int64_t G = st ? r[ZSQ_ST_G - 128] : r[ZSQ_LI_G];
+      /* LOAD_BYPASS: the same fields 32 registers up (isa.py LB_* = LI_* + 32) */
+      const int o = bp ? ZSQ_LB_BASE - ZSQ_LI_BASE : 0;
+      const int64_t base = st ? r[ZSQ_ST_BASE - 128] : r[ZSQ_LI_BASE + o];
+      const int64_t H = st ? r[ZSQ_ST_H - 128] : r[ZSQ_LI_H + o];
+      const int64_t W = st ? r[ZSQ_ST_W - 128] : r[ZSQ_LI_W + o];
+      const int64_t G = st ? r[ZSQ_ST_G - 128] : r[ZSQ_LI_G + o];
       uint64_t s = desc_hash(base, H, W, G) & (uint64_t)(nslot - 1);
       int64_t *e = seen + 4 * s;
       while (e[1] != 0 && !(e[0] == base && e[1] == H && e[2] == W && e[3] == G)) {
@@ -556,15 +588,15 @@ int zsq_rt_check_io(const zsq_rt_program_t *p, const uint64_t *arena, const zsq_
           stored[n_stored++].words = H * W * G;
         }
       } else if (e[1] == 0) { /* read before any STORE of it: a program input */
-        const int64_t y0 = r[ZSQ_LI_Y0], x0 = r[ZSQ_LI_X0], g0 = r[ZSQ_LI_G0];
+        const int64_t y0 = r[ZSQ_LI_Y0 + o], x0 = r[ZSQ_LI_X0 + o], g0 = r[ZSQ_LI_G0 + o];
         const int64_t ya = y0 < 0 ? 0 : y0, xa = x0 < 0 ? 0 : x0;
-        const int64_t yb = y0 + r[ZSQ_LI_ROWS] > H ? H : y0 + r[ZSQ_LI_ROWS];
-        const int64_t xb = x0 + r[ZSQ_LI_COLS] > W ? W : x0 + r[ZSQ_LI_COLS];
+        const int64_t yb = y0 + r[ZSQ_LI_ROWS + o] > H ? H : y0 + r[ZSQ_LI_ROWS + o];
+        const int64_t xb = x0 + r[ZSQ_LI_COLS + o] > W ? W : x0 + r[ZSQ_LI_COLS + o];
         if (ya < yb && xa < xb) {
           const int64_t lo = base + (ya * W + xa) * G + g0;
-          const int64_t hi = base + ((yb - 1) * W + xb - 1) * G + g0 + r[ZSQ_LI_NG];
+          const int64_t hi = base + ((yb - 1) * W + xb - 1) * G + g0 + r[ZSQ_LI_NG + o];
           if (!covered(ins, m_in, lo, hi))
-            rc = fail(err, errlen, ZSQ_RT_ERR_ARG, "instruction %lld: LOAD_INPUT reads arena "
+            rc = fail(err, errlen, ZSQ_RT_ERR_ARG, "instruction %lld: LOAD_INPUT/BYPASS reads arena "
                       "words [%lld, %lld) of a program input, not inside the input ranges (the "
                       "board would not copy them)", (long long)i, (long long)lo, (long long)hi);
         }

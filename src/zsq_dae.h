@@ -91,9 +91,12 @@ static inline ap_int<8> zsqd_byte(zsqd_word w, int i) {
 
 /* Requantization (docs/ENGINE.md "Arithmetic"): a = (acc + bias) >> pre;
  * y = (a * mult + 2^(shift-1)) >> shift; ReLU; saturate. a fits 25 bits and mult 16 bits:
- * one DSP48E1 per lane. */
+ * one DSP48E1 per lane. With `add` (residual add, docs/ENGINE.md "Residual add: scale
+ * alignment") the bypass byte bp, rescaled to the output scale by the same rounding rule,
+ * (bp * bp_mult + 2^(bp_shift-1)) >> bp_shift, is added before ReLU and saturation. */
 static inline ap_int<8> zsqd_requant(ap_int<32> acc, zsqd_word param, bool relu, bool avg,
-                                     ap_uint<16> avg_mult, ap_uint<6> avg_shift) {
+                                     ap_uint<16> avg_mult, ap_uint<6> avg_shift, bool add,
+                                     ap_int<8> bp, ap_uint<16> bp_mult, ap_uint<6> bp_shift) {
 #pragma HLS INLINE
   ap_int<32> bias = avg ? ap_int<32>(0) : ap_int<32>(param.range(31, 0));
   ap_uint<16> mult = avg ? avg_mult : ap_uint<16>(param.range(47, 32));
@@ -104,6 +107,13 @@ static inline ap_int<8> zsqd_requant(ap_int<32> acc, zsqd_word param, bool relu,
   ap_int<42> prod = a * ap_int<17>(mult);
 #pragma HLS BIND_OP variable = prod op = mul impl = dsp
   ap_int<42> y = (prod + (ap_int<42>(1) << (shift - 1))) >> shift;
+  /* the bypass term: an 8 x 16-bit product in LUTs (the lane's DSP48E1 is the conv term's;
+   * |bp * bp_mult| < 2^22) */
+  ap_int<25> bprod = bp * ap_int<17>(bp_mult);
+#pragma HLS BIND_OP variable = bprod op = mul impl = fabric
+  ap_uint<6> bs = add ? bp_shift : ap_uint<6>(1); /* a register left 0 without an add */
+  ap_int<42> bterm = (ap_int<42>(bprod) + (ap_int<42>(1) << (bs - 1))) >> bs;
+  if (add) y += bterm;
   if (relu && y < 0) y = 0;
   if (y > 127) y = 127;
   if (y < -128) y = -128;
@@ -185,16 +195,16 @@ static inline void zsqd_fast_get_px(zsqd_u64 *dst, const zsqd_u64 *bank0, int ba
 
 /* One row of LOAD_INPUT: columns [vl, vr) from DDR (src = word of column vl, group g0),
  * the others zero. */
-template <class C>
+template <class C, int ROWS = C::IN_ROWS>
 static void zsqd_fast_load_row(zsqd_u64 *bank0, int drow, int pitch, int cols, int ng, int vl, int vr,
                                const zsqd_u64 *act, int src, int G) {
   for (int c = 0; c < cols; c++, drow += pitch) {
     if (c >= vl && c < vr) {
-      zsqd_fast_put_px<C::K>(bank0, C::IN_ROWS, drow, act + src + (int64_t)(c - vl) * G, ng);
+      zsqd_fast_put_px<C::K>(bank0, ROWS, drow, act + src + (int64_t)(c - vl) * G, ng);
     } else {
       int b = 0, r = drow;
       for (int g = 0; g < ng; g++) {
-        bank0[b * C::IN_ROWS + r] = 0;
+        bank0[b * ROWS + r] = 0;
         if (++b == C::K) { b = 0; r++; }
       }
     }
@@ -450,21 +460,28 @@ static inline zsqd_fast_rq_lane zsqd_fast_rq_param(uint64_t param, bool avg, int
   l.rnd = s1 < 0 || s1 > 41 ? 0 : s1 == 41 ? -((int64_t)1 << 41) : (int64_t)1 << s1;
   return l;
 }
-static inline int8_t zsqd_fast_rq1(int32_t acc, const zsqd_fast_rq_lane &l, bool relu) {
+static inline int8_t zsqd_fast_rq1(int32_t acc, const zsqd_fast_rq_lane &l, bool relu, int64_t bterm) {
   const int64_t t = ((int64_t)acc + l.bias) >> l.pre;
   const int64_t a = (int64_t)((uint64_t)t << 39) >> 39; /* ap_int<25> */
-  int64_t y = (a * l.mult + l.rnd) >> l.shift;
+  int64_t y = ((a * l.mult + l.rnd) >> l.shift) + bterm;
   if (relu && y < 0) y = 0;
   if (y > 127) y = 127;
   if (y < -128) y = -128;
   return (int8_t)y;
 }
 
+/* The residual add's bypass term of byte b (zsqd_requant): bp_rnd = 2^(bp_shift-1). */
+static inline int64_t zsqd_fast_bterm(int8_t b, int64_t bp_mult, int64_t bp_rnd, int bp_shift) {
+  return ((int64_t)b * bp_mult + bp_rnd) >> bp_shift;
+}
+
 template <class C>
 static void zsqd_fast_requant(int rows, int cols, int nog, int dpitch, int drow0, int vy0, int vy1, int vx0,
                               int vx1, int avg_mult, int avg_shift, bool relu, bool avg,
                               const zsqd_u64 *pbuf /* p_buf[ph][0] */, const zsqd_i32 *acc,
-                              zsqd_u64 *dst /* bank 0 */, int dst_rows) {
+                              zsqd_u64 *dst /* bank 0 */, int dst_rows,
+                              const zsqd_u64 *bp /* bp_buf[bh][0], or null: no residual add */,
+                              int bp_mult, int bp_shift) {
   /* lane parameters as [og][o], struct of arrays for the vector path */
   thread_local int64_t P[5][C::P_ROWS * C::PE_OC];
   for (int og = 0; og < nog; og++)
@@ -473,8 +490,11 @@ static void zsqd_fast_requant(int rows, int cols, int nog, int dpitch, int drow0
       const int i = og * C::PE_OC + o;
       P[0][i] = l.bias; P[1][i] = l.pre; P[2][i] = l.mult; P[3][i] = l.shift; P[4][i] = l.rnd;
     }
+  const int64_t bp_rnd = (int64_t)1 << (bp_shift > 0 ? bp_shift - 1 : 0);
 #ifdef ZSQD_FAST_AVX512
   const __m512i lo = _mm512_set1_epi64(relu ? 0 : -128), hi = _mm512_set1_epi64(127);
+  const __m512i bmv = _mm512_set1_epi64(bp_mult), brv = _mm512_set1_epi64(bp_rnd);
+  const __m128i bsv = _mm_cvtsi32_si128(bp_shift);
 #endif
   int a_row = 0;
   for (int r = 0; r < rows; r++)
@@ -496,12 +516,20 @@ static void zsqd_fast_requant(int rows, int cols, int nog, int dpitch, int drow0
             s = _mm512_mul_epi32(s, _mm512_loadu_si512((const void *)&P[2][i]));
             s = _mm512_add_epi64(s, _mm512_loadu_si512((const void *)&P[4][i]));
             s = _mm512_srav_epi64(s, _mm512_loadu_si512((const void *)&P[3][i]));
+            if (bp) { /* + (b * bp_mult + bp_rnd) >> bp_shift, 8 lanes of one bypass word */
+              const uint64_t bw = bp[(int64_t)j * C::BP_ROWS + a_row];
+              __m512i b = _mm512_cvtepi8_epi64(_mm_cvtsi64_si128((long long)bw));
+              b = _mm512_sra_epi64(_mm512_add_epi64(_mm512_mul_epi32(b, bmv), brv), bsv);
+              s = _mm512_add_epi64(s, b);
+            }
             s = _mm512_min_epi64(_mm512_max_epi64(s, lo), hi);
             wv = (uint64_t)_mm_cvtsi128_si64(_mm512_cvtepi64_epi8(s));
 #else
+            const uint64_t bw = bp ? bp[(int64_t)j * C::BP_ROWS + a_row] : 0;
             for (int b = 0; b < 8; b++) {
               const zsqd_fast_rq_lane l = {P[0][i + b], P[1][i + b], P[2][i + b], P[3][i + b], P[4][i + b]};
-              wv |= (uint64_t)(uint8_t)zsqd_fast_rq1(av[8 * j + b], l, relu) << (8 * b);
+              const int64_t bt = bp ? zsqd_fast_bterm((int8_t)(bw >> (8 * b)), bp_mult, bp_rnd, bp_shift) : 0;
+              wv |= (uint64_t)(uint8_t)zsqd_fast_rq1(av[8 * j + b], l, relu, bt) << (8 * b);
             }
 #endif
           }
@@ -560,11 +588,11 @@ static void zsqd_fast_pool(int rows, int cols, int nog, int KH, int KW, int SY, 
  * drow (incremental: no division). The buffer is passed whole with the half as an index,
  * as compute reads it: `in_buf[half]` with a runtime half would hand an INLINE off callee
  * a slice across the completely partitioned dim 1, which is not one set of memories. */
-template <class C>
+template <class C, int ROWS>
 struct zsqd_in_cursor {
   int drow, pitch, ng, g, bank, brow;
   zsqd_in_cursor(int d, int p, int n) : drow(d), pitch(p), ng(n), g(0), bank(0), brow(0) {}
-  void put(zsqd_word buf[2][C::K][C::IN_ROWS], int half, zsqd_word v) {
+  void put(zsqd_word buf[2][C::K][ROWS], int half, zsqd_word v) {
 #pragma HLS INLINE
     buf[half][bank][drow + brow] = v;
     if (++bank == C::K) { bank = 0; brow++; }
@@ -575,9 +603,9 @@ struct zsqd_in_cursor {
 /* n zero words (padding outside the image): an on-chip loop, no DDR access. The cursor is
  * copied in and out: the loop carries it in registers, not through the reference. */
 template <class C>
-void zsqd_zero_words(zsqd_word buf[2][C::K][C::IN_ROWS], int half, zsqd_in_cursor<C> &cur, int n) {
+void zsqd_zero_words(zsqd_word buf[2][C::K][C::IN_ROWS], int half, zsqd_in_cursor<C, C::IN_ROWS> &cur, int n) {
 #pragma HLS INLINE off
-  zsqd_in_cursor<C> c = cur;
+  zsqd_in_cursor<C, C::IN_ROWS> c = cur;
 li_zero:
   for (int i = 0; i < n; i++) {
 #pragma HLS loop_tripcount min = 0 max = 4096
@@ -588,12 +616,12 @@ li_zero:
 }
 
 /* n contiguous DDR words from `base`: its own burst region (an unconditional read at an
- * address linear in the loop counter). */
-template <class C>
-void zsqd_read_words(zsqd_word buf[2][C::K][C::IN_ROWS], int half, zsqd_in_cursor<C> &cur,
+ * address linear in the loop counter), into in_buf (ROWS = IN_ROWS) or bp_buf (BP_ROWS). */
+template <class C, int ROWS>
+void zsqd_read_words(zsqd_word buf[2][C::K][ROWS], int half, zsqd_in_cursor<C, ROWS> &cur,
                      const zsqd_word *act_rd, int base, int n) {
 #pragma HLS INLINE off
-  zsqd_in_cursor<C> c = cur;
+  zsqd_in_cursor<C, ROWS> c = cur;
 li_burst:
   for (int j = 0; j < n; j++) {
 #pragma HLS loop_tripcount min = 1 max = 4096
@@ -606,11 +634,54 @@ li_burst:
 template <class C>
 void zsqd_load_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS], const zsqd_word *act_rd,
                     const zsqd_word *wgt, zsqd_word in_buf[2][C::K][C::IN_ROWS],
-                    zsqd_word w_buf[2][C::PE_OC][C::W_ROWS], zsqd_word p_buf[2][C::PE_OC][C::P_ROWS]) {
+                    zsqd_word w_buf[2][C::PE_OC][C::W_ROWS], zsqd_word p_buf[2][C::PE_OC][C::P_ROWS],
+                    zsqd_word bp_buf[2][C::K][C::BP_ROWS]) {
 #pragma HLS INLINE off
   const int op = insn.range(3, 0);
   const int half = insn[8];
   if (zsqd_set_register(insn, regs)) return;
+  /* --- residual add (issue 11 item 2): the bypass tile of an output tile, always inside
+   * its tensor, into bp_buf[half] in out_buf's layout (word g of pixel p: bank g % K, row
+   * p * pitch + g / K); per row one burst region when it spans every channel group, else
+   * one per pixel, as STORE writes them. */
+  if (C::RESIDUAL && op == ZSQ_OP_LOAD_BYPASS) {
+    const int G = regs[ZSQ_LB_G];
+    const int rows = regs[ZSQ_LB_ROWS], cols = regs[ZSQ_LB_COLS], ng = regs[ZSQ_LB_NG];
+    const int pitch = regs[ZSQ_LB_PITCH];
+    /* derived registers (isa.derived): the compiler's products, no runtime multiplier */
+    const int row_step = regs[ZSQ_LB_ROW_STEP], row_trips = regs[ZSQ_LB_ROW_TRIPS];
+    const int row_pitch = regs[ZSQ_LB_ROW_PITCH];
+    int row_src = regs[ZSQ_LB_SRC0]; /* DDR word of (y0 + r, x0, g0) */
+    int dst_row = 0;                 /* r * cols * pitch, incrementally */
+    (void)pitch;
+  lb_row:
+    for (int r = 0; r < rows; r++) {
+#pragma HLS loop_tripcount min = 1 max = 64
+      const int src = row_src;
+      row_src += row_step;
+#if !defined(__SYNTHESIS__) && !defined(ZSQD_HLS_KERNEL) /* host fast path */
+      zsqd_fast_load_row<C, C::BP_ROWS>(zsqd_raw(&bp_buf[half][0][0]), dst_row, pitch, cols, ng, 0, cols,
+                                        zsqd_raw(act_rd), src, G);
+#else
+      zsqd_in_cursor<C, C::BP_ROWS> cur(dst_row, pitch, ng);
+      if (ng == G) {
+        zsqd_read_words<C, C::BP_ROWS>(bp_buf, half, cur, act_rd, src, row_trips);
+      } else {
+        int px = src;
+      lb_px:
+        for (int c = 0; c < cols; c++) {
+#pragma HLS loop_tripcount min = 1 max = 256
+          zsqd_read_words<C, C::BP_ROWS>(bp_buf, half, cur, act_rd, px, ng);
+          px += G;
+        }
+      }
+#endif
+      if (ng == G) ZSQD_RD_LOOPS(1, row_trips, ZSQD_DEPTH_LOAD);
+      else ZSQD_RD_LOOPS(cols, ng, ZSQD_DEPTH_LOAD);
+      dst_row += row_pitch;
+    }
+    return;
+  }
   if (op == ZSQ_OP_LOAD_INPUT) {
     const int H = regs[ZSQ_LI_H], W = regs[ZSQ_LI_W], G = regs[ZSQ_LI_G];
     const int y0 = regs[ZSQ_LI_Y0], x0 = regs[ZSQ_LI_X0];
@@ -641,19 +712,19 @@ void zsqd_load_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS], const zsqd_word *a
 #else
       /* zeros, then the valid span as its own burst region (an unconditional read at
        * `base + j`), then zeros: Vitis infers one burst per region */
-      zsqd_in_cursor<C> cur(dst_row, pitch, ng);
+      zsqd_in_cursor<C, C::IN_ROWS> cur(dst_row, pitch, ng);
       if (!row_ok) {
         zsqd_zero_words<C>(in_buf, half, cur, row_trips);
       } else {
         zsqd_zero_words<C>(in_buf, half, cur, left);
         if (ng == G) {
-          zsqd_read_words<C>(in_buf, half, cur, act_rd, src, span);
+          zsqd_read_words<C, C::IN_ROWS>(in_buf, half, cur, act_rd, src, span);
         } else {
           int px = src;
         li_px:
           for (int c = cl; c < cr; c++) {
 #pragma HLS loop_tripcount min = 1 max = 256
-            zsqd_read_words<C>(in_buf, half, cur, act_rd, px, ng);
+            zsqd_read_words<C, C::IN_ROWS>(in_buf, half, cur, act_rd, px, ng);
             px += G;
           }
         }
@@ -731,7 +802,7 @@ void zsqd_compute_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS],
                        zsqd_word in_buf[2][C::K][C::IN_ROWS], zsqd_word w_buf[2][C::PE_OC][C::W_ROWS],
                        zsqd_word p_buf[2][C::PE_OC][C::P_ROWS], ap_int<32> acc[C::ACC_ROWS][C::PE_OC],
                        zsqd_word cv_buf[C::K][C::CV_ROWS], zsqd_word sq_buf[C::K][C::SQ_ROWS],
-                       zsqd_word out_buf[2][C::K][C::OUT_ROWS]) {
+                       zsqd_word out_buf[2][C::K][C::OUT_ROWS], zsqd_word bp_buf[2][C::K][C::BP_ROWS]) {
 #pragma HLS INLINE off
   const int op = insn.range(3, 0);
   if (zsqd_set_register(insn, regs)) return;
@@ -877,13 +948,20 @@ void zsqd_compute_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS],
     const int ph = insn[8], oh = insn[13];
     const bool relu = insn[9], avg = insn[10];
     const int dst = insn.range(12, 11);
+    /* residual add: bp_buf[bh] row a_row holds the bypass of acc row a_row; an engine
+     * built without it (ZSQD_RESIDUAL 0) has no bypass datapath: constant false */
+    const bool add = C::RESIDUAL && insn[14];
+    const int bh = insn[15];
+    const ap_uint<16> bp_mult = regs[ZSQ_RQ_BP_MULT - 64];
+    const ap_uint<6> bp_shift = regs[ZSQ_RQ_BP_SHIFT - 64];
     const int trips = regs[ZSQ_RQ_TRIPS - 64]; /* rows * cols * nog (isa.derived) */
 #if !defined(__SYNTHESIS__) && !defined(ZSQD_HLS_KERNEL) /* host fast path */
     zsqd_u64 *dbank = dst == ZSQ_RQ_DST_OUT ? zsqd_raw(&out_buf[oh][0][0])
                       : dst == ZSQ_RQ_DST_CV ? zsqd_raw(&cv_buf[0][0]) : zsqd_raw(&sq_buf[0][0]);
     const int drows = dst == ZSQ_RQ_DST_OUT ? C::OUT_ROWS : dst == ZSQ_RQ_DST_CV ? C::CV_ROWS : C::SQ_ROWS;
     zsqd_fast_requant<C>(rows, cols, nog, dpitch, drow0, vy0, vy1, vx0, vx1, (int)avg_mult, (int)avg_shift, relu,
-                         avg, zsqd_raw(&p_buf[ph][0][0]), zsqd_raw(&acc[0][0]), dbank, drows);
+                         avg, zsqd_raw(&p_buf[ph][0][0]), zsqd_raw(&acc[0][0]), dbank, drows,
+                         add ? zsqd_raw(&bp_buf[bh][0][0]) : (const zsqd_u64 *)0, (int)bp_mult, (int)bp_shift);
 #else
     int og = 0, c = 0, r = 0, a_row = 0, d_px = drow0;
   rq_px:
@@ -893,10 +971,19 @@ void zsqd_compute_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS],
       const bool valid = r >= vy0 && r < vy1 && c >= vx0 && c < vx1;
       zsqd_word outw[C::K];
 #pragma HLS ARRAY_PARTITION variable = outw complete
+      /* one read per bp_buf bank: the bypass words of this (pixel, og) */
+      zsqd_word bpw[C::K];
+#pragma HLS ARRAY_PARTITION variable = bpw complete
+    rq_bp_read:
+      for (int j = 0; j < C::K; j++) {
+#pragma HLS UNROLL
+        bpw[j] = add ? bp_buf[bh][j][a_row] : zsqd_word(0);
+      }
     rq_lane:
       for (int o = 0; o < C::PE_OC; o++) {
 #pragma HLS UNROLL
-        ap_int<8> y = zsqd_requant(acc[a_row][o], p_buf[ph][o][og], relu, avg, avg_mult, avg_shift);
+        ap_int<8> y = zsqd_requant(acc[a_row][o], p_buf[ph][o][og], relu, avg, avg_mult, avg_shift, add,
+                                   zsqd_byte(bpw[o / 8], o % 8), bp_mult, bp_shift);
         outw[o / 8].range(8 * (o % 8) + 7, 8 * (o % 8)) = valid ? ap_uint<8>(y) : ap_uint<8>(0);
       }
       const int drow = d_px + og;

@@ -49,6 +49,12 @@
 #ifndef ZSQD_OUT_ROWS
 #define ZSQD_OUT_ROWS 2048 /* rows per bank of each out_buf half */
 #endif
+#ifndef ZSQD_BP_ROWS
+#define ZSQD_BP_ROWS 512 /* rows per bank of each bp_buf half (residual add bypass tiles) */
+#endif
+#ifndef ZSQD_RESIDUAL
+#define ZSQD_RESIDUAL 1 /* 1: the residual add's datapath (LOAD_BYPASS, REQUANT RQ_ADD) is built */
+#endif
 #ifndef ZSQD_QUEUE_DEPTH
 #define ZSQD_QUEUE_DEPTH 512 /* command queue depth (instructions) */
 #endif
@@ -96,6 +102,8 @@ struct zsqd_cfg {
   static constexpr int CV_ROWS = ZSQD_CV_ROWS;
   static constexpr int SQ_ROWS = ZSQD_SQ_ROWS;
   static constexpr int OUT_ROWS = ZSQD_OUT_ROWS;
+  static constexpr int BP_ROWS = ZSQD_BP_ROWS;
+  static constexpr bool RESIDUAL = ZSQD_RESIDUAL != 0;
   static constexpr int QUEUE_DEPTH = ZSQD_QUEUE_DEPTH;
   static constexpr int TOKEN_DEPTH = ZSQD_TOKEN_DEPTH;
 };
@@ -103,6 +111,6 @@ struct zsqd_cfg {
 static_assert(ZSQD_K >= 1 && ZSQD_K <= 4, "K must be 1..4 (PE_OC 8..32)");
 static_assert(ZSQD_IN_ROWS >= 16 && ZSQD_W_ROWS >= 16 && ZSQD_P_ROWS >= 1 &&
               ZSQD_ACC_ROWS >= 16 && ZSQD_CV_ROWS >= 16 && ZSQD_SQ_ROWS >= 16 &&
-              ZSQD_OUT_ROWS >= 16, "buffer depths");
+              ZSQD_OUT_ROWS >= 16 && ZSQD_BP_ROWS >= 16, "buffer depths");
 
 #endif /* ZSQ_DAE_CFG_H */

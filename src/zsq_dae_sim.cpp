@@ -37,6 +37,7 @@ struct Buffers {
   zsqd_word cv_buf[C::K][C::CV_ROWS];
   zsqd_word sq_buf[C::K][C::SQ_ROWS];
   zsqd_word out_buf[2][C::K][C::OUT_ROWS];
+  zsqd_word bp_buf[2][C::K][C::BP_ROWS]; /* residual add */
 };
 
 /* One engine instance's on-chip state; runs are serialised (one engine, one caller). */
@@ -105,6 +106,20 @@ int check_load(const zsqd_word &w, const int32_t *r, int64_t act_words, int64_t 
       return e.fail(ZSQD_ERR_DDR, idx, is_w ? "LOAD_WEIGHT: outside the weights" : "LOAD_PARAMS: outside the weights");
     if (cdiv(n, C::PE_OC) > (is_w ? C::W_ROWS : C::P_ROWS))
       return e.fail(ZSQD_ERR_BUFFER, idx, is_w ? "LOAD_WEIGHT: block overflows w_buf" : "LOAD_PARAMS: overflows p_buf");
+  } else if (op == ZSQ_OP_LOAD_BYPASS) { /* residual add: a window inside its tensor */
+    if (!C::RESIDUAL) return e.fail(ZSQD_ERR_OPCODE, idx, "LOAD_BYPASS: engine built without the residual add");
+    const int64_t base = r[ZSQ_LB_BASE], H = r[ZSQ_LB_H], W = r[ZSQ_LB_W], G = r[ZSQ_LB_G];
+    const int64_t y0 = r[ZSQ_LB_Y0], x0 = r[ZSQ_LB_X0], g0 = r[ZSQ_LB_G0];
+    const int64_t rows = r[ZSQ_LB_ROWS], cols = r[ZSQ_LB_COLS], ng = r[ZSQ_LB_NG], pitch = r[ZSQ_LB_PITCH];
+    if (!field_ok(H, 1, DIM) || !field_ok(W, 1, DIM) || !field_ok(G, 1, GROUPS) ||
+        !field_ok(rows, 1, H) || !field_ok(cols, 1, W) || !field_ok(ng, 1, G) || !field_ok(g0, 0, G - ng) ||
+        !field_ok(y0, 0, H - rows) || !field_ok(x0, 0, W - cols) || !field_ok(pitch, cdiv(ng, C::K), DIM))
+      return e.fail(ZSQD_ERR_FIELD, idx, "LOAD_BYPASS: bad geometry");
+    if (derived_ok(op, r, idx, e)) return ZSQD_ERR_FIELD;
+    if ((rows * cols - 1) * pitch + cdiv(ng, C::K) > C::BP_ROWS)
+      return e.fail(ZSQD_ERR_BUFFER, idx, "LOAD_BYPASS: tile overflows bp_buf");
+    if (base < 0 || base + ((y0 + rows - 1) * W + x0 + cols - 1) * G + g0 + ng > act_words)
+      return e.fail(ZSQD_ERR_DDR, idx, "LOAD_BYPASS: outside the arena");
   } else if (op != ZSQ_OP_SET) {
     return e.fail(ZSQD_ERR_OPCODE, idx, "not a load instruction");
   }
@@ -157,6 +172,14 @@ int check_compute(const zsqd_word &w, const int32_t *r, long idx, Err &e) {
     if (w[10] && (r[ZSQ_RQ_AVG_MULT - 64] < (1 << 14) || r[ZSQ_RQ_AVG_MULT - 64] >= (1 << 15) ||
                   !field_ok(r[ZSQ_RQ_AVG_SHIFT - 64], 1, ZSQD_SHIFT_MAX)))
       return e.fail(ZSQD_ERR_REQUANT, idx, "REQUANT: average constants out of range");
+    if (w[14]) { /* residual add: the bypass rescaling and the bp_buf rows it reads */
+      if (!C::RESIDUAL) return e.fail(ZSQD_ERR_OPCODE, idx, "REQUANT: engine built without the residual add");
+      if (w[10]) return e.fail(ZSQD_ERR_FIELD, idx, "REQUANT: a residual add with the average constants");
+      if (r[ZSQ_RQ_BP_MULT - 64] < (1 << 14) || r[ZSQ_RQ_BP_MULT - 64] >= (1 << 15) ||
+          !field_ok(r[ZSQ_RQ_BP_SHIFT - 64], 1, ZSQD_SHIFT_MAX))
+        return e.fail(ZSQD_ERR_REQUANT, idx, "REQUANT: bypass multiplier out of range");
+      if (rows * cols * nog > C::BP_ROWS) return e.fail(ZSQD_ERR_BUFFER, idx, "REQUANT: bypass rows outside bp_buf");
+    }
     const int64_t cap = dst == ZSQ_RQ_DST_OUT ? C::OUT_ROWS : dst == ZSQ_RQ_DST_CV ? C::CV_ROWS : C::SQ_ROWS;
     if (rows * cols * nog > C::ACC_ROWS || (rows * cols - 1) * dp + d0 + nog > cap)
       return e.fail(ZSQD_ERR_BUFFER, idx, "REQUANT: tile overflows its buffer");
@@ -217,7 +240,9 @@ int check_store(const zsqd_word &w, const int32_t *r, int64_t act_words, long id
 int route(const zsqd_word &w) {
   const int op = w.range(3, 0);
   if (op == ZSQ_OP_SET) return w.range(23, 22);
-  if (op == ZSQ_OP_LOAD_INPUT || op == ZSQ_OP_LOAD_WEIGHT || op == ZSQ_OP_LOAD_PARAMS) return ZSQ_MODULE_LOAD;
+  if (op == ZSQ_OP_LOAD_INPUT || op == ZSQ_OP_LOAD_WEIGHT || op == ZSQ_OP_LOAD_PARAMS ||
+      op == ZSQ_OP_LOAD_BYPASS)
+    return ZSQ_MODULE_LOAD;
   if (op == ZSQ_OP_CONV || op == ZSQ_OP_REQUANT || op == ZSQ_OP_POOL) return ZSQ_MODULE_COMPUTE;
   if (op == ZSQ_OP_STORE) return ZSQ_MODULE_STORE;
   if (op == ZSQ_OP_FINISH) return 3;
@@ -330,11 +355,11 @@ extern "C" int zsqd_run(const uint64_t *insn_words, int64_t n_insn, const uint64
         } else if (m == 0) {
           rc = check_load(w, regs[0], n_act, n_wgt, gi, e);
           if (!rc && op == ZSQ_OP_LOAD_PARAMS) rc = check_params(wgt, regs[0][ZSQ_LP_ADDR], regs[0][ZSQ_LP_CHANNELS], gi, e);
-          if (!rc) zsqd_load_exec<C>(w, regs[0], act, wgt, g_buf.in_buf, g_buf.w_buf, g_buf.p_buf);
+          if (!rc) zsqd_load_exec<C>(w, regs[0], act, wgt, g_buf.in_buf, g_buf.w_buf, g_buf.p_buf, g_buf.bp_buf);
         } else if (m == 1) {
           rc = check_compute(w, regs[1], gi, e);
           if (!rc) zsqd_compute_exec<C>(w, regs[1], g_buf.in_buf, g_buf.w_buf, g_buf.p_buf, g_buf.acc,
-                                        g_buf.cv_buf, g_buf.sq_buf, g_buf.out_buf);
+                                        g_buf.cv_buf, g_buf.sq_buf, g_buf.out_buf, g_buf.bp_buf);
         } else {
           rc = check_store(w, regs[2], n_act, gi, e);
           if (!rc) zsqd_store_exec<C>(w, regs[2], g_buf.out_buf, act);

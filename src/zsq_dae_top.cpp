@@ -26,7 +26,8 @@ fetch_word:
     zsqd_word w = insn[i];
     const int op = w.range(3, 0);
     const int module = op == ZSQ_OP_SET ? (int)w.range(23, 22)
-                       : (op == ZSQ_OP_LOAD_INPUT || op == ZSQ_OP_LOAD_WEIGHT || op == ZSQ_OP_LOAD_PARAMS) ? ZSQ_MODULE_LOAD
+                       : (op == ZSQ_OP_LOAD_INPUT || op == ZSQ_OP_LOAD_WEIGHT || op == ZSQ_OP_LOAD_PARAMS ||
+                          op == ZSQ_OP_LOAD_BYPASS) ? ZSQ_MODULE_LOAD
                        : op == ZSQ_OP_STORE ? ZSQ_MODULE_STORE
                        : op == ZSQ_OP_FINISH ? 3 : ZSQ_MODULE_COMPUTE;
     if (module == ZSQ_MODULE_LOAD || module == 3) load_q.write(w);
@@ -38,7 +39,7 @@ fetch_word:
 static void zsqd_load(uint32_t n, hls::stream<zsqd_word> &q, hls::stream<bool> &l2c,
                       hls::stream<bool> &c2l, const zsqd_word *act_rd, const zsqd_word *wgt,
                       zsqd_word in_buf[2][C::K][C::IN_ROWS], zsqd_word w_buf[2][C::PE_OC][C::W_ROWS],
-                      zsqd_word p_buf[2][C::PE_OC][C::P_ROWS]) {
+                      zsqd_word p_buf[2][C::PE_OC][C::P_ROWS], zsqd_word bp_buf[2][C::K][C::BP_ROWS]) {
   int32_t regs[ZSQ_N_REGS];
 #pragma HLS ARRAY_PARTITION variable = regs complete
   zsqd_reset_registers(regs);
@@ -48,7 +49,7 @@ load_insn:
     zsqd_word w = q.read();
     if (w.range(3, 0) == ZSQ_OP_FINISH) break;
     if (w[5]) c2l.read(); /* POP_NEXT */
-    zsqd_load_exec<C>(w, regs, act_rd, wgt, in_buf, w_buf, p_buf);
+    zsqd_load_exec<C>(w, regs, act_rd, wgt, in_buf, w_buf, p_buf, bp_buf);
     if (w[7]) l2c.write(true); /* PUSH_NEXT */
   }
 }
@@ -56,7 +57,8 @@ load_insn:
 static void zsqd_compute(uint32_t n, hls::stream<zsqd_word> &q, hls::stream<bool> &l2c,
                          hls::stream<bool> &c2l, hls::stream<bool> &c2s, hls::stream<bool> &s2c,
                          zsqd_word in_buf[2][C::K][C::IN_ROWS], zsqd_word w_buf[2][C::PE_OC][C::W_ROWS],
-                         zsqd_word p_buf[2][C::PE_OC][C::P_ROWS], zsqd_word out_buf[2][C::K][C::OUT_ROWS]) {
+                         zsqd_word p_buf[2][C::PE_OC][C::P_ROWS], zsqd_word out_buf[2][C::K][C::OUT_ROWS],
+                         zsqd_word bp_buf[2][C::K][C::BP_ROWS]) {
   int32_t regs[ZSQ_N_REGS];
 #pragma HLS ARRAY_PARTITION variable = regs complete
   zsqd_reset_registers(regs);
@@ -74,7 +76,7 @@ compute_insn:
     if (w.range(3, 0) == ZSQ_OP_FINISH) break;
     if (w[4]) l2c.read(); /* POP_PREV */
     if (w[5]) s2c.read(); /* POP_NEXT */
-    zsqd_compute_exec<C>(w, regs, in_buf, w_buf, p_buf, acc, cv_buf, sq_buf, out_buf);
+    zsqd_compute_exec<C>(w, regs, in_buf, w_buf, p_buf, acc, cv_buf, sq_buf, out_buf, bp_buf);
     if (w[6]) c2l.write(true); /* PUSH_PREV */
     if (w[7]) c2s.write(true); /* PUSH_NEXT */
   }
@@ -141,9 +143,14 @@ void zsqd_dataflow(const zsqd_word *insn, uint32_t insn_count, const zsqd_word *
 #pragma HLS ARRAY_PARTITION variable = out_buf complete dim = 1
 #pragma HLS ARRAY_PARTITION variable = out_buf complete dim = 2
 #pragma HLS STREAM variable = out_buf type = unsync
+  /* residual add: bypass tiles, load -> compute (one half per producer/consumer pair) */
+  zsqd_word bp_buf[2][C::K][C::BP_ROWS];
+#pragma HLS ARRAY_PARTITION variable = bp_buf complete dim = 1
+#pragma HLS ARRAY_PARTITION variable = bp_buf complete dim = 2
+#pragma HLS STREAM variable = bp_buf type = unsync
   zsqd_fetch(insn, insn_count, load_q, compute_q, store_q);
-  zsqd_load(insn_count, load_q, l2c, c2l, act_rd, wgt, in_buf, w_buf, p_buf);
-  zsqd_compute(insn_count, compute_q, l2c, c2l, c2s, s2c, in_buf, w_buf, p_buf, out_buf);
+  zsqd_load(insn_count, load_q, l2c, c2l, act_rd, wgt, in_buf, w_buf, p_buf, bp_buf);
+  zsqd_compute(insn_count, compute_q, l2c, c2l, c2s, s2c, in_buf, w_buf, p_buf, out_buf, bp_buf);
   zsqd_store(insn_count, store_q, c2s, s2c, done, out_buf, act_wr);
   zsqd_timer(done, cycles);
 }

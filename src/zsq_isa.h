@@ -41,6 +41,9 @@
 #define ZSQ_CONV_DW 4096
 #define ZSQ_POOL_SRC_IN 1024
 #define ZSQ_POOL_IN_HALF 2048
+#define ZSQ_OP_LOAD_BYPASS 9
+#define ZSQ_RQ_ADD 16384
+#define ZSQ_RQ_BP_HALF 32768
 
 #define ZSQ_LI_BASE 0
 #define ZSQ_LI_H 1
@@ -64,6 +67,21 @@
 #define ZSQ_LI_LEFT 26
 #define ZSQ_LI_SPAN 27
 #define ZSQ_LI_RIGHT 28
+#define ZSQ_LB_BASE 32
+#define ZSQ_LB_H 33
+#define ZSQ_LB_W 34
+#define ZSQ_LB_G 35
+#define ZSQ_LB_Y0 36
+#define ZSQ_LB_X0 37
+#define ZSQ_LB_G0 38
+#define ZSQ_LB_ROWS 39
+#define ZSQ_LB_COLS 40
+#define ZSQ_LB_NG 41
+#define ZSQ_LB_PITCH 42
+#define ZSQ_LB_SRC0 43
+#define ZSQ_LB_ROW_STEP 44
+#define ZSQ_LB_ROW_TRIPS 45
+#define ZSQ_LB_ROW_PITCH 46
 #define ZSQ_CV_ROWS 64
 #define ZSQ_CV_COLS 65
 #define ZSQ_CV_OG 66
@@ -87,6 +105,8 @@
 #define ZSQ_RQ_VX1 88
 #define ZSQ_RQ_AVG_MULT 89
 #define ZSQ_RQ_AVG_SHIFT 90
+#define ZSQ_RQ_BP_MULT 91
+#define ZSQ_RQ_BP_SHIFT 92
 #define ZSQ_PL_ROWS 96
 #define ZSQ_PL_COLS 97
 #define ZSQ_PL_OG 98

@@ -55,6 +55,12 @@ static inline int zsq_isa_derived(int op, const int32_t *r, int *ids, int64_t *v
     ZSQ_D(ZSQ_PL_WY_STEP, (sc - ZSQ_R(ZSQ_PL_KW)) * og);
     ZSQ_D(ZSQ_PL_PX_STEP, ZSQ_R(ZSQ_PL_SX) * og);
     ZSQ_D(ZSQ_PL_PY_STEP, ZSQ_R(ZSQ_PL_SY) * sc * og);
+  } else if (op == ZSQ_OP_LOAD_BYPASS) { /* residual add: the bypass tile */
+    const int64_t g = ZSQ_R(ZSQ_LB_G), w = ZSQ_R(ZSQ_LB_W);
+    ZSQ_D(ZSQ_LB_SRC0, ZSQ_R(ZSQ_LB_BASE) + (ZSQ_R(ZSQ_LB_Y0) * w + ZSQ_R(ZSQ_LB_X0)) * g + ZSQ_R(ZSQ_LB_G0));
+    ZSQ_D(ZSQ_LB_ROW_STEP, w * g);
+    ZSQ_D(ZSQ_LB_ROW_TRIPS, ZSQ_R(ZSQ_LB_COLS) * ZSQ_R(ZSQ_LB_NG));
+    ZSQ_D(ZSQ_LB_ROW_PITCH, ZSQ_R(ZSQ_LB_COLS) * ZSQ_R(ZSQ_LB_PITCH));
   } else if (op == ZSQ_OP_STORE) {
     const int64_t g = ZSQ_R(ZSQ_ST_G), w = ZSQ_R(ZSQ_ST_W);
     ZSQ_D(ZSQ_ST_DST0, ZSQ_R(ZSQ_ST_BASE) + (ZSQ_R(ZSQ_ST_Y0) * w + ZSQ_R(ZSQ_ST_X0)) * g + ZSQ_R(ZSQ_ST_G0));

@@ -1,6 +1,8 @@
 """Random quantized layers for the engine tests."""
 from __future__ import annotations
 
+import ctypes
+
 import numpy as np
 
 from zynq_squeeze.engine.dae_config import DaeConfig
@@ -60,3 +62,44 @@ def squeezenet11(rng, hw=224):
 
 def rand_input(rng, shape):
     return rng.integers(-128, 128, shape, dtype=np.int8)
+
+
+class RtProgram(ctypes.Structure):
+    """zsq_rt_program_t (hls_runtime/zsq_runtime.h)."""
+
+    _fields_ = [("insn", ctypes.POINTER(ctypes.c_uint64)), ("n_insn", ctypes.c_int64),
+                ("wgt", ctypes.POINTER(ctypes.c_uint64)), ("wgt_words", ctypes.c_int64),
+                ("arena_words", ctypes.c_int64), ("rd_latency", ctypes.c_int64),
+                ("wr_latency", ctypes.c_int64), ("outstanding", ctypes.c_int64),
+                ("beat_x100", ctypes.c_int64)]
+
+
+def rt_library(cfg: DaeConfig) -> ctypes.CDLL:
+    """The csim runtime library (zsq_rt_*) built for ``cfg``."""
+    from zynq_squeeze.codegen.hls_project import dae_config_header
+    from zynq_squeeze.toolchain import compiler
+
+    return ctypes.CDLL(str(compiler.shared_library(dae_config_header(cfg, "tests"))))
+
+
+def rt_program(words, weights, arena_words) -> tuple[RtProgram, tuple]:
+    """(the program struct, the arrays it points into: keep them alive)."""
+    w = np.ascontiguousarray(words, dtype=np.uint64)
+    k = np.ascontiguousarray(weights, dtype=np.uint64)
+    u64p = ctypes.POINTER(ctypes.c_uint64)
+    return RtProgram(w.ctypes.data_as(u64p), len(w), k.ctypes.data_as(u64p), len(k),
+                     int(arena_words), 40, 30, 8, 100), (w, k)
+
+
+def rt_validator(cfg: DaeConfig):
+    """zsq_rt_validate(words, weights, arena_words) -> (code, message)."""
+    lib = rt_library(cfg)
+    lib.zsq_rt_validate.argtypes = [ctypes.POINTER(RtProgram), ctypes.c_char_p, ctypes.c_size_t]
+    lib.zsq_rt_validate.restype = ctypes.c_int
+
+    def run(words, weights, arena_words):
+        p, _keep = rt_program(words, weights, arena_words)
+        err = ctypes.create_string_buffer(512)
+        rc = lib.zsq_rt_validate(ctypes.byref(p), err, len(err))
+        return rc, err.value.decode()
+    return run

@@ -109,6 +109,53 @@ class GraphBuilder:
             kw["pads"] = pads
         return self.op("AveragePool", **kw)
 
+    def batchnorm(self, src=None):
+        """BatchNormalization (inference) with seeded statistics on ``src``."""
+        src = src or self.cur
+        c = self.c
+        names = []
+        for v in (1 + 0.2 * self.rng.standard_normal(c), 0.1 * self.rng.standard_normal(c),
+                  0.1 * self.rng.standard_normal(c), 0.5 + self.rng.random(c)):
+            names.append(self._name("bn"))
+            self.inits.append(numpy_helper.from_array(v.astype(np.float32), names[-1]))
+        out = self._name("bn_out")
+        self.nodes.append(helper.make_node("BatchNormalization", [src, *names], [out],
+                                           epsilon=1e-5))
+        self.cur = out
+        return out
+
+    def add(self, a, b, relu=True, clip6=False):
+        """a + b (a residual add), then ReLU, Clip(0, 6) or nothing."""
+        out = self._name("add")
+        self.nodes.append(helper.make_node("Add", [a, b], [out]))
+        self.cur = out
+        if clip6:
+            lo, hi = self._name("lo"), self._name("hi")
+            self.inits += [numpy_helper.from_array(np.array(0, np.float32), lo),
+                           numpy_helper.from_array(np.array(6, np.float32), hi)]
+            o2 = self._name("clip")
+            self.nodes.append(helper.make_node("Clip", [out, lo, hi], [o2]))
+            self.cur = o2
+        elif relu:
+            self.op("Relu")
+        return self.cur
+
+    def basic_block(self, oc, stride=1):
+        """torchvision's ResNet basic block: conv3x3(s)-BN-ReLU-conv3x3-BN + bypass, ReLU;
+        the bypass is the input, or conv1x1(s)-BN when the shape changes."""
+        x, c = self.cur, self.c
+        self.conv(oc, 3, stride=stride, pad=1, bias=False, relu=False)
+        self.batchnorm()
+        self.op("Relu")
+        self.conv(oc, 3, pad=1, bias=False, relu=False)
+        y = self.batchnorm()
+        if stride != 1 or c != oc:
+            self.cur, self.c = x, c
+            self.conv(oc, 1, stride=stride, bias=False, relu=False)
+            x = self.batchnorm()
+        self.c = oc
+        return self.add(y, x)
+
     def model(self) -> onnx.ModelProto:
         out = helper.make_tensor_value_info(self.cur, TensorProto.FLOAT, None)
         g = helper.make_graph(self.nodes, "test", [self.input], [out], self.inits)
@@ -130,6 +177,28 @@ def small_fire_net(shape=(1, 3, 19, 19), softmax: bool = False) -> onnx.ModelPro
     g.op("Flatten")
     if softmax:
         g.op("Softmax")
+    return g.model()
+
+
+def resnet_net(shape=(1, 3, 16, 16), seed=3, classes=10) -> onnx.ModelProto:
+    """A small ResNet: conv-BN-ReLU-maxpool stem, an identity block, a downsampling block,
+    global average pool, Flatten, Gemm (torchvision's resnet18 structure, fewer blocks)."""
+    g = GraphBuilder(shape, seed=seed)
+    g.conv(16, 3, pad=1, bias=False, relu=False)
+    g.batchnorm()
+    g.op("Relu")
+    g.maxpool(3, 2, ceil=0, pads=[1, 1, 1, 1])
+    g.basic_block(16)
+    g.basic_block(32, stride=2)
+    g.op("GlobalAveragePool")
+    g.op("Flatten")
+    k = g.c
+    w = (g.rng.standard_normal((classes, k)) * np.sqrt(2 / k)).astype(np.float32)
+    wn, bn, out = g._name("w"), g._name("b"), g._name("gemm")
+    g.inits += [numpy_helper.from_array(w, wn),
+                numpy_helper.from_array(np.zeros(classes, np.float32), bn)]
+    g.nodes.append(helper.make_node("Gemm", [g.cur, wn, bn], [out], transB=1))
+    g.cur, g.c = out, classes
     return g.model()
 
 

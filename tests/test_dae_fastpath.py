@@ -162,6 +162,7 @@ typedef zsqd_cfg C;
 static uint64_t pbuf[C::PE_OC * C::P_ROWS];
 static int32_t acc[C::ACC_ROWS * C::PE_OC];
 static uint64_t dst[C::K * 64];
+static uint64_t bpbuf[C::K * C::BP_ROWS]; /* residual add: bypass words, row = acc row */
 int main() {
   std::mt19937_64 rng(12345);
   const int32_t edges[] = {0, 1, -1, 127, -128, 1 << 24, -(1 << 24), (1 << 24) - 1, INT32_MAX,
@@ -185,15 +186,22 @@ int main() {
     }
     const bool relu = rng() % 2, avg = rng() % 4 == 0;
     const int avg_mult = (int)(rng() % 65536), avg_shift = (int)(rng() % 64);
+    /* the residual add: only checked rescalings reach the lanes (check_compute) */
+    const bool add = !avg && rng() % 2;
+    const int bp_mult = (1 << 14) + (int)(rng() % (1 << 14)), bp_shift = 1 + (int)(rng() % 40);
+    for (int i = 0; i < C::K * C::BP_ROWS; i++) bpbuf[i] = rng();
     zsqd_fast_requant<C>(1, px, nog, nog, 0, 0, 1, 0, px, avg_mult, avg_shift, relu, avg,
                          reinterpret_cast<const zsqd_u64 *>(pbuf), reinterpret_cast<const zsqd_i32 *>(acc),
-                         reinterpret_cast<zsqd_u64 *>(dst), 64);
+                         reinterpret_cast<zsqd_u64 *>(dst), 64,
+                         add ? reinterpret_cast<const zsqd_u64 *>(bpbuf) : nullptr, bp_mult, bp_shift);
     for (int p = 0; p < px; p++)
       for (int og = 0; og < nog; og++)
         for (int o = 0; o < C::PE_OC; o++) {
           const int a = (p * nog + og) * C::PE_OC + o;
+          const zsqd_word bw = bpbuf[(o / 8) * C::BP_ROWS + p * nog + og];
           const ap_int<8> want = zsqd_requant(ap_int<32>(acc[a]), zsqd_word(pbuf[o * C::P_ROWS + og]), relu,
-                                              avg, ap_uint<16>(avg_mult), ap_uint<6>(avg_shift));
+                                              avg, ap_uint<16>(avg_mult), ap_uint<6>(avg_shift), add,
+                                              zsqd_byte(bw, o % 8), ap_uint<16>(bp_mult), ap_uint<6>(bp_shift));
           const int got = (int8_t)(dst[(o / 8) * 64 + p * nog + og] >> (8 * (o % 8)));
           n++;
           if ((int)want != got && bad++ < 5)

@@ -425,6 +425,24 @@ def test_cli_rules_flag(capsys):
     assert hls_lint.main(["--rules=all", str(FIXTURES / "dae_clean.cpp")]) == 0
 
 
+def test_bypass_buffer_is_held_to_the_buffer_rule(tmp_path):
+    """bp_buf (residual add, load -> compute) is a DATAFLOW buffer like in_buf: without
+    its split halves and its unsync pragma, the engine's own source is flagged."""
+    src = native.src_dir()
+    for f in list(src.glob("*.cpp")) + list(src.glob("*.h")):
+        (tmp_path / f.name).write_text(f.read_text())
+    top = tmp_path / "zsq_dae_top.cpp"
+    text = top.read_text()
+    for pragma in ("#pragma HLS ARRAY_PARTITION variable = bp_buf complete dim = 1\n",
+                   "#pragma HLS STREAM variable = bp_buf type = unsync\n"):
+        assert text.count(pragma) == 1
+        text = text.replace(pragma, "")
+    top.write_text(text)
+    files = sorted(list(tmp_path.glob("*.cpp")) + list(tmp_path.glob("*.h")))
+    issues = [i for i in lint_files(files, rules="dae") if i.rule == "dataflow-buffer"]
+    assert len(issues) == 1 and "bp_buf" in issues[0].message, issues
+
+
 def test_standalone_pool_source_select_must_stay_inline(tmp_path):
     """The POOL source word (cv_buf or in_buf[POOL_IN_HALF], issue 11 item 4) is chosen by
     an INLINE helper inside the II=1 pl_win loop: the same source with the pragma dropped

@@ -64,7 +64,8 @@ def shim(tmp_path_factory):
     return ctypes.CDLL(str(d / "shim.so"))
 
 
-OPS = [isa.OP_LOAD_INPUT, isa.OP_CONV, isa.OP_REQUANT, isa.OP_POOL, isa.OP_STORE]
+OPS = [isa.OP_LOAD_INPUT, isa.OP_CONV, isa.OP_REQUANT, isa.OP_POOL, isa.OP_STORE,
+       isa.OP_LOAD_BYPASS]
 
 
 @settings(max_examples=200, deadline=None)
@@ -73,7 +74,7 @@ OPS = [isa.OP_LOAD_INPUT, isa.OP_CONV, isa.OP_REQUANT, isa.OP_POOL, isa.OP_STORE
 # validators' ZSQ_LIMIT_* checks); beyond int64 it overflows, as documented.
 @given(st.sampled_from(OPS), st.lists(st.integers(-300, 1400), min_size=64, max_size=64))
 def test_c_twin_of_derived(shim, op, values):
-    module = {isa.OP_LOAD_INPUT: 0, isa.OP_STORE: 2}.get(op, 1)
+    module = {isa.OP_LOAD_INPUT: 0, isa.OP_LOAD_BYPASS: 0, isa.OP_STORE: 2}.get(op, 1)
     regs = np.array(values, dtype=np.int32)
     view = {module * 64 + i: int(v) for i, v in enumerate(values)}
     want = isa.derived(op, view)
@@ -103,3 +104,16 @@ def test_engine_rejects_an_inconsistent_derived_register():
         run_words(cfg, np.array(words, np.uint64), prog.weights,
                   np.zeros(prog.arena_words, np.uint64))
     assert e.value.code == -3 and "derived register" in str(e.value)
+
+
+def test_bypass_registers_mirror_the_input_registers():
+    """zsq_rt_check_io reads LOAD_BYPASS's window as LOAD_INPUT's, 32 registers up."""
+    for f in ("BASE", "H", "W", "G", "Y0", "X0", "G0", "ROWS", "COLS", "NG", "PITCH"):
+        assert isa.REGISTERS[f"LB_{f}"] == isa.REGISTERS[f"LI_{f}"] + 32, f
+    assert isa.module_for(isa.insn(isa.OP_LOAD_BYPASS)) == isa.MODULE_LOAD
+    # the residual add's resources stay in its allocated ranges (rules: 32..47, 91..95)
+    for name, reg in isa.REGISTERS.items():
+        if name.startswith("LB_"):
+            assert 32 <= reg <= 47, name
+    assert {isa.RQ_BP_MULT, isa.RQ_BP_SHIFT} <= set(range(91, 96))
+    assert isa.RQ_ADD == 1 << 14 and isa.RQ_BP_HALF == 1 << 15

@@ -286,13 +286,25 @@ void rq_scalar(int n, const int32_t *acc, const int32_t *mult, const int32_t *sh
     p.range(47, 32) = mult[i];
     p.range(53, 48) = shift[i];
     p.range(59, 56) = pre[i];
-    out[i] = (int8_t)zsqd_requant(ap_int<32>(acc[i]), p, relu, false, 0, 1).to_int();
+    out[i] = (int8_t)zsqd_requant(ap_int<32>(acc[i]), p, relu, false, 0, 1, false, 0, 0, 0).to_int();
+  }
+}
+/* the residual add's lane: the same with the bypass byte b[i] rescaled by (bm, bs) */
+void rq_add(int n, const int32_t *acc, const int32_t *mult, const int32_t *shift,
+            const int32_t *pre, const int8_t *b, int bm, int bs, int relu, int8_t *out) {
+  for (int i = 0; i < n; i++) {
+    zsqd_word p = 0;
+    p.range(47, 32) = mult[i];
+    p.range(53, 48) = shift[i];
+    p.range(59, 56) = pre[i];
+    out[i] = (int8_t)zsqd_requant(ap_int<32>(acc[i]), p, relu, false, 0, 1, true, b[i], bm, bs).to_int();
   }
 }
 /* the average-pool form: constant (mult, shift), no bias, pre-shift or ReLU */
 void rq_avg(int n, const int32_t *sum, int mult, int shift, int8_t *out) {
   for (int i = 0; i < n; i++)
-    out[i] = (int8_t)zsqd_requant(ap_int<32>(sum[i]), zsqd_word(0), false, true, mult, shift).to_int();
+    out[i] = (int8_t)zsqd_requant(ap_int<32>(sum[i]), zsqd_word(0), false, true, mult, shift, false, 0, 0,
+                                  0).to_int();
 }
 }
 """
@@ -349,3 +361,21 @@ def test_c_average_bit_exact(rq_lib, d):
     out = np.empty(s.size, np.int8)
     rq_lib.rq_avg(s.size, _p(s), int(m), int(sh), _p(out))
     assert np.array_equal(out, requantize(s.astype(np.int64), m, sh, False))
+
+
+@pytest.mark.parametrize("bm,bs", [(MULT_MIN, 15), (MULT_MAX, 1), (20000, 14), (MULT_MIN, SHIFT_MAX),
+                                   (30000, 22)])
+def test_c_residual_add_lane_bit_exact(rq_lib, bm, bs):
+    """The residual add's lane (zsqd_requant with add) against the numpy reference's
+    formula: round_shift(acc) + round_shift(b), ReLU, saturation."""
+    from zynq_squeeze.quantize.requant import round_shift
+
+    rng = np.random.default_rng(bs)
+    acc, m, s, pre = _random_case(rng, 50_000)
+    b = rng.integers(-128, 128, acc.size).astype(np.int8)
+    for relu in (0, 1):
+        out = np.empty(acc.size, np.int8)
+        rq_lib.rq_add(acc.size, _p(acc), _p(m), _p(s), _p(pre), _p(b), bm, bs, relu, _p(out))
+        y = round_shift(acc, m, s, pre=pre) + round_shift(b, bm, bs)
+        want = np.clip(np.maximum(y, 0) if relu else y, -128, 127).astype(np.int8)
+        assert np.array_equal(out, want), np.argwhere(out != want)[:5]

@@ -11,7 +11,6 @@
 """
 from __future__ import annotations
 
-import ctypes
 import os
 import shutil
 import subprocess
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import conv_params, fire, rand_input, squeezenet11
+from helpers import conv_params, fire, rand_input, rt_validator, squeezenet11
 
 from zynq_squeeze import native
 from zynq_squeeze.codegen.dae_program import build_dae_program, reference_chain
@@ -31,7 +30,7 @@ from zynq_squeeze.errors import EngineError, ScheduleError
 from zynq_squeeze.quantize.layers import ConvLayer, PoolSpec
 from zynq_squeeze.schedule.dae_tiling import default_tile
 from zynq_squeeze.schedule.instructions import Emitter
-from zynq_squeeze.toolchain import compiler, dae_sim
+from zynq_squeeze.toolchain import dae_sim
 
 REPO = Path(__file__).resolve().parents[1]
 # the C tests' small engine (K = 1): the chains tile spatially
@@ -54,32 +53,11 @@ def _conv_fire(seed=11):
 
 # -- zsq_rt_validate through ctypes ------------------------------------------------------
 
-class _Program(ctypes.Structure):
-    _fields_ = [("insn", ctypes.POINTER(ctypes.c_uint64)), ("n_insn", ctypes.c_int64),
-                ("wgt", ctypes.POINTER(ctypes.c_uint64)), ("wgt_words", ctypes.c_int64),
-                ("arena_words", ctypes.c_int64), ("rd_latency", ctypes.c_int64),
-                ("wr_latency", ctypes.c_int64), ("outstanding", ctypes.c_int64),
-                ("beat_x100", ctypes.c_int64)]
-
-
 @pytest.fixture(scope="module")
 def validate():
     """zsq_rt_validate(words, weights, arena_words) -> (code, message), from the csim
     runtime built for CFG (the validator does not depend on the engine's sizes)."""
-    lib = ctypes.CDLL(str(compiler.shared_library(dae_config_header(CFG, "robustness tests"))))
-    lib.zsq_rt_validate.argtypes = [ctypes.POINTER(_Program), ctypes.c_char_p, ctypes.c_size_t]
-    lib.zsq_rt_validate.restype = ctypes.c_int
-    u64p = ctypes.POINTER(ctypes.c_uint64)
-
-    def run(words, weights, arena_words):
-        w = np.ascontiguousarray(words, dtype=np.uint64)
-        k = np.ascontiguousarray(weights, dtype=np.uint64)
-        p = _Program(w.ctypes.data_as(u64p), len(w), k.ctypes.data_as(u64p), len(k),
-                     int(arena_words), 40, 30, 8, 100)
-        err = ctypes.create_string_buffer(512)
-        rc = lib.zsq_rt_validate(ctypes.byref(p), err, len(err))
-        return rc, err.value.decode()
-    return run
+    return rt_validator(CFG)
 
 
 def _set(reg: int, value: int) -> int:

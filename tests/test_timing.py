@@ -12,7 +12,7 @@ from zynq_squeeze.codegen.dae_program import build_dae_program
 from zynq_squeeze.engine import isa
 from zynq_squeeze.engine.dae_config import DaeConfig, DaeTile
 from zynq_squeeze.errors import EngineError
-from zynq_squeeze.quantize.layers import ConvLayer, PoolLayer, PoolSpec
+from zynq_squeeze.quantize.layers import ConvAddLayer, ConvLayer, PoolLayer, PoolSpec
 from zynq_squeeze.schedule import timing
 from zynq_squeeze.schedule.dae_tiling import (
     candidates,
@@ -55,6 +55,12 @@ def _cases(rng):
         "fire_odd": ([fire(rng, "f", (21, 7, 8), 11, 16, 19)], [DaeTile(8, 8, 3, 8)]),
         "fire_pool": ([fire(rng, "f", (32, 13, 12), 16, 64, 64, MP)], [DaeTile(48, 16, 3, 2)]),
         "gap": ([ConvLayer("c", (40, 7, 6), conv_params(rng, 50, 40, 1), GAP)], [DaeTile(24, 16, 1, 1)]),
+        # residual add: bypass windows per row (one oc tile) and per pixel (27 channels in
+        # two oc tiles: a window of part of the channel groups)
+        "residual": ([ConvLayer("c", (16, 9, 7), conv_params(rng, 27, 16, 3, pads=(1,) * 4)),
+                      ConvAddLayer("a", (27, 9, 7), conv_params(rng, 27, 27, 3, pads=(1,) * 4),
+                                   bypass=None, bp_mult=20000, bp_shift=15)],
+                     [DaeTile(24, 16, 4, 7), DaeTile(24, 16, 5, 3)]),
         # standalone pools (POOL from in_buf): channel tiles, padding, ceil mode, averages
         "pool_max": ([PoolLayer("p", (40, 11, 9), PoolSpec("max", (3, 3), (1, 1), (1, 1, 1, 1),
                                                            ceil_mode=True))],

@@ -13,7 +13,7 @@ Layouts (64-bit little-endian words):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -21,7 +21,7 @@ from ..engine.dae_config import PE_IC, DaeConfig, DaeTile
 from ..partitioning import limits
 from ..partitioning.limits import ACC_LIMIT
 from ..quantize import requant
-from ..quantize.layers import ConvLayer, FireLayer, PoolLayer
+from ..quantize.layers import ConvAddLayer, ConvLayer, FireLayer, PoolLayer
 from ..quantize.reference import avg_pool_constants, conv_pre_shift, run_layer
 from ..schedule.instructions import Block, Tensor, groups, layer_convs, lower_layers
 
@@ -80,6 +80,13 @@ def check_layer(layer) -> None:
         if e1.out_channels % PE_IC:
             raise ValueError(f"{name}: expand1 channels must be a multiple of 8 (the concat "
                              "is a channel-group offset)")
+    if isinstance(layer, ConvAddLayer):
+        if layer.pool is not None:
+            raise ValueError(f"{name}: a residual add layer cannot pool")
+        if not (requant.MULT_MIN <= int(layer.bp_mult) <= requant.MULT_MAX
+                and requant.SHIFT_MIN <= int(layer.bp_shift) <= requant.SHIFT_MAX):
+            raise ValueError(f"{name}: bypass multiplier ({layer.bp_mult}, {layer.bp_shift}) "
+                             "outside the requantization ranges")
     if not isinstance(layer, PoolLayer) and layer.in_shape[0] != layer_convs(layer)[0].in_channels:
         raise ValueError(f"{name}: in_shape channels != conv input channels")
     p = layer.pool
@@ -212,9 +219,10 @@ def _allocate(layers, shapes: dict, inputs, outputs, views: dict | None = None
     first, last = {}, {}
     for t in inputs:
         first[t] = -1
-    for i, (_, ti, to) in enumerate(layers):
+    for i, (layer, ti, to) in enumerate(layers):
         first.setdefault(root(to), i)
-        last[root(ti)] = max(last.get(root(ti), i), i)
+        for t in layer_reads(layer, ti):  # a residual add's bypass stays live until read
+            last[root(t)] = max(last.get(root(t), i), i)
     outputs = {root(t) for t in outputs}
     for t in first:
         if t not in last or t in outputs:
@@ -278,6 +286,13 @@ def _check_graph(layers, shapes: dict, inputs: list, outputs: list,
             raise ValueError(f"{layer.name}: unknown tensor {ti!r} or {to!r}")
         if not produced(ti):
             raise ValueError(f"{layer.name}: input tensor {ti!r} is not produced before use")
+        if isinstance(layer, ConvAddLayer):
+            bp = layer.bypass
+            if bp not in shapes or not produced(bp):
+                raise ValueError(f"{layer.name}: bypass tensor {bp!r} is not produced before use")
+            if shapes[bp] != tuple(layer.out_shape) or layer.pool is not None:
+                raise ValueError(f"{layer.name}: bypass {bp!r} {shapes[bp]} != out_shape "
+                                 f"{layer.out_shape} (or the layer pools)")
         if shapes[ti] != tuple(layer.in_shape):
             raise ValueError(f"{layer.name}: tensor {ti!r} {shapes[ti]} != in_shape {layer.in_shape}")
         if shapes[to] != tuple(layer.out_shape):
@@ -293,17 +308,23 @@ def _check_graph(layers, shapes: dict, inputs: list, outputs: list,
 
 def build_dae_program(cfg: DaeConfig, layers, tiles: list[DaeTile], tensors: dict | None = None,
                       inputs=None, outputs=None, views: dict | None = None) -> DaeProgram:
-    """The program of ``layers``: a list of Layer (a chain: tensor k feeds layer k) or of
-    ``(Layer, input id, output id)`` with ``tensors`` id -> (C, H, W) and the function's
-    ``inputs``/``outputs`` ids; ``views``: concat parts stored in place, id -> (root id,
-    channel offset) (``codegen.concat_plan``)."""
+    """The program of ``layers``: a list of Layer (a chain: tensor k feeds layer k; a
+    residual add's bypass is then an extra program input ``("bypass", k)`` after the
+    first) or of ``(Layer, input id, output id)`` with ``tensors`` id -> (C, H, W) and the
+    function's ``inputs``/``outputs`` ids; ``views``: concat parts stored in place, id ->
+    (root id, channel offset) (``codegen.concat_plan``)."""
     views = dict(views or {})
     if layers and not isinstance(layers[0], tuple):
         chain = list(layers)
-        layers = [(layer, k, k + 1) for k, layer in enumerate(chain)]
+        layers = [(replace(layer, bypass=("bypass", k)) if isinstance(layer, ConvAddLayer)
+                   else layer, k, k + 1) for k, layer in enumerate(chain)]
         tensors = {0: tuple(chain[0].in_shape), **{k + 1: tuple(l.out_shape)
                                                    for k, l in enumerate(chain)}}
         inputs, outputs = [0], [len(chain)]
+        for layer, k, _ in layers:
+            if isinstance(layer, ConvAddLayer):
+                tensors[layer.bypass] = tuple(layer.out_shape)
+                inputs.append(layer.bypass)
     layers = [tuple(x) for x in layers]
     shapes = {k: tuple(int(d) for d in v) for k, v in tensors.items()}
     _check_graph(layers, shapes, list(inputs), list(outputs), views)
@@ -316,7 +337,8 @@ def build_dae_program(cfg: DaeConfig, layers, tiles: list[DaeTile], tensors: dic
             placed[t] = Tensor(offsets[r], *shapes[t], g0=off // PE_IC,
                                row_groups=groups(shapes[r][0]))
     words, placements, wwords, ends = lower_layers(
-        cfg, [l for l, _, _ in layers], tiles, [(placed[ti], placed[to]) for _, ti, to in layers])
+        cfg, [l for l, _, _ in layers], tiles,
+        [tuple(placed[t] for t in (ti, to, *layer_reads(l, ti)[1:])) for l, ti, to in layers])
     wgt = np.zeros(max(1, wwords), dtype=np.uint64)
     for (layer, _, _), pl in zip(layers, placements):
         for conv, blocks, params in zip(layer_convs(layer), pl.conv_blocks, pl.conv_params):
@@ -330,6 +352,20 @@ def build_dae_program(cfg: DaeConfig, layers, tiles: list[DaeTile], tensors: dic
                       placed, list(inputs), list(outputs), arena, ends, views)
 
 
+def layer_reads(layer, src) -> list:
+    """The tensors ``layer`` reads: its input ``src``, and a residual add's bypass."""
+    return [src, layer.bypass] if isinstance(layer, ConvAddLayer) else [src]
+
+
+def run_graph(layers, inputs: dict) -> dict:
+    """The numpy integer reference of ``(layer, input id, output id)`` layers on int8
+    ``inputs`` (id -> (C, H, W)); returns every tensor by id."""
+    vals = dict(inputs)
+    for layer, ti, to in layers:
+        vals[to] = run_layer(layer, *(vals[t] for t in layer_reads(layer, ti)))
+    return vals
+
+
 def reference_chain(layers, x: np.ndarray) -> np.ndarray:
     """The numpy integer reference of a chain (for tests and tools)."""
     for layer in layers:
@@ -337,5 +373,5 @@ def reference_chain(layers, x: np.ndarray) -> np.ndarray:
     return x
 
 
-__all__ = ["DaeProgram", "FireLayer", "build_dae_program", "pack_block", "pack_dw_block",
-           "pack_params", "pack_tensor", "reference_chain", "unpack_tensor"]
+__all__ = ["DaeProgram", "FireLayer", "build_dae_program", "layer_reads", "pack_block",
+           "pack_dw_block", "pack_params", "pack_tensor", "reference_chain", "unpack_tensor"]

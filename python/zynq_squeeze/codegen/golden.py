@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..quantize.reference import run_layer
+from .dae_program import layer_reads
 from .lower import LoweredFunction, boundary_factors
 
 
@@ -45,7 +46,7 @@ def run_graph(layers, shapes: dict, views: dict, inputs: dict):
     for t, x in inputs.items():
         write(t, np.asarray(x, np.int8))
     for layer, src, dst in layers:
-        write(dst, run_layer(layer, read(src)))
+        write(dst, run_layer(layer, *(read(t) for t in layer_reads(layer, src))))
     return read
 
 

@@ -354,8 +354,9 @@ def write_hls_project(out_dir, *, program, board, model_name: str, input, cfg: D
     synth_headers = SYNTH_HEADERS + (CONFIG_HEADER,)
     engine_summary = (f"{cfg.pe_oc}x8 MAC array (K = {cfg.k}); rows per bank: in_buf "
                       f"{cfg.in_rows}, w_buf {cfg.w_rows}, p_buf {cfg.p_rows}, acc {cfg.acc_rows}, "
-                      f"cv_buf {cfg.cv_rows}, sq_buf {cfg.sq_rows}, out_buf {cfg.out_rows}; "
-                      f"64-bit AXI")
+                      f"cv_buf {cfg.cv_rows}, sq_buf {cfg.sq_rows}, out_buf {cfg.out_rows}"
+                      + (f", bp_buf {cfg.bp_rows} (residual add)" if cfg.residual else "")
+                      + "; 64-bit AXI")
     values = dict(
         MODEL=safe_text(model_name), BOARD=board.name, PART=board.part,
         CLOCK_MHZ=_fmt(clock), PERIOD_NS=_fmt(1000.0 / clock), PROJECT=PROJECT, SOLUTION=SOLUTION,

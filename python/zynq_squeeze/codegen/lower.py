@@ -23,7 +23,8 @@ from tvm import relax
 
 from ..errors import ZynqSqueezeError
 from ..partitioning.composite import FloatChain, FloatConv, parse_composite
-from ..quantize.layers import ConvLayer, ConvParams, FireLayer, Layer, PoolLayer, PoolSpec
+from ..quantize.layers import (ConvAddLayer, ConvLayer, ConvParams, FireLayer, Layer, PoolLayer,
+                               PoolSpec)
 from ..partitioning.limits import ACC_LIMIT
 from ..quantize.requant import MAX_PRODUCT, pre_shift, quantize_multiplier
 from .concat_plan import PlanItem, plan_concats
@@ -195,13 +196,19 @@ def copy_layer(name: str, shape: tuple[int, int, int], in_scale: float,
 
 
 def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float,
-                out_scale: float | None = None, weight_log: list | None = None) -> Layer:
+                out_scale: float | None = None, weight_log: list | None = None,
+                bypass: tuple[str, float] | None = None) -> Layer:
     """One composite -> one accelerator layer, given the scale of its input tensor and
-    of its output (default: the calibrated one; a standalone pool: the input's).
+    of its output (default: the calibrated one; a standalone pool: the input's); for a
+    residual add also the bypass tensor's id and scale.
 
     ``ranges["weights"]`` (a QDQ model's, one entry per conv: its weight scales or None)
     makes the convs use the model's int8 weights; ``weight_log`` (optional) then receives
     one ``{"layer", "conv", "as_is", "reason"}`` per conv.
+
+    Residual add (docs/ENGINE.md "Residual add: scale alignment"): the conv is quantized
+    as any conv to the add's output scale (its activation is the add's, after the sum);
+    the bypass byte's real multiplier ``s_b / s_out`` becomes ``(bp_mult, bp_shift)``.
     """
     in_shape = tuple(chain.in_shape[1:])
     if chain.kind == "pool":
@@ -225,6 +232,14 @@ def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float,
                                "reason": why or "the model's int8 weights and scales"})
         return params
 
+    if chain.kind == "conv_add":
+        if bypass is None:
+            raise LoweringError(f"{name}: a residual add needs its bypass tensor")
+        bp_id, bp_scale = bypass
+        m, s = quantize_multiplier(bp_scale / out_scale)
+        return ConvAddLayer(name=name, in_shape=in_shape,
+                            conv=conv(0, chain.convs[0], in_scale, out_scale),
+                            bypass=bp_id, bp_mult=int(m), bp_shift=int(s))
     if chain.kind == "fire":
         mid = scale_of(_capped(ranges["mid"], chain.convs[0]))
         sq, e1, e3 = chain.convs
@@ -284,9 +299,15 @@ def lower_function(func: relax.Function) -> LoweredFunction:
         ranges = json.loads(str(f.attrs[RANGES_ATTR]))
         if any(a not in ids for a in call.args):
             raise LoweringError(f"{symbol}: composite {k} reads an unknown tensor")
-        srcs = [ids[a] for a in call.args]
-        for sid in srcs:
-            consumers.setdefault(sid, []).append(ranges["in"])
+        if chain.bypass_param is not None:  # residual add: [conv input, bypass]
+            srcs = [ids[call.args[chain.in_param]], ids[call.args[chain.bypass_param]]]
+            consumers.setdefault(srcs[0], []).append(ranges["in"])
+            if ranges.get("bp") is not None:  # (a QDQ model's ranges may not name it)
+                consumers.setdefault(srcs[1], []).append(ranges["bp"])
+        else:
+            srcs = [ids[a] for a in call.args]
+            for sid in srcs:
+                consumers.setdefault(sid, []).append(ranges["in"])
         ids[var] = f"t{k}"
         parsed.append((chain, ranges, srcs, f"t{k}"))
         lf.patterns.append(chain.pattern)
@@ -340,8 +361,15 @@ def _lower_layers(lf: LoweredFunction, parsed: list) -> None:
             continue
         src_id = srcs[0]
         out_scale = root_scale[root] if dst in plan.views else None
+        bypass = None
+        if chain.kind == "conv_add":
+            bp_id = srcs[1]
+            if lf.tensors[bp_id].shape != tuple(_chw(chain.out_shape)):
+                raise LoweringError(f"{lf.symbol}: layer {n} adds a {lf.tensors[bp_id].shape} "
+                                    f"bypass to a {_chw(chain.out_shape)} output")
+            bypass = (bp_id, lf.tensors[bp_id].scale)
         layer = lower_chain(f"{lf.symbol}_l{n}", chain, ranges, lf.tensors[src_id].scale,
-                            out_scale, lf.weights)
+                            out_scale, lf.weights, bypass)
         if tuple(layer.in_shape) != lf.tensors[src_id].shape:
             raise LoweringError(f"{lf.symbol}: layer {n} expects {layer.in_shape}, "
                                 f"tensor is {lf.tensors[src_id].shape}")

@@ -22,7 +22,7 @@ MIN_CLOCK_MHZ, MAX_CLOCK_MHZ = 1.0, 500.0  # as toolchain.driver.check_clock
 _CONFIG_RANGES: dict[str, tuple[int, int]] = {
     "k": (1, 4),
     **{f: (16, MAX_ROWS) for f in ("in_rows", "w_rows", "acc_rows", "cv_rows", "sq_rows",
-                                   "out_rows")},
+                                   "out_rows", "bp_rows")},
     "p_rows": (1, MAX_ROWS), "queue_depth": (1, MAX_ROWS), "token_depth": (1, MAX_ROWS),
     "rd_latency": (1, 4096), "wr_latency": (1, 4096), "outstanding": (1, 256),
     **{f: (1, 1024) for f in ("depth_load", "depth_mac", "depth_rq", "depth_pool",
@@ -76,6 +76,12 @@ class DaeConfig:
     cv_rows: int = 2048
     sq_rows: int = 2048
     out_rows: int = 2048
+    # residual add: bypass tiles (bp_buf[2][K][bp_rows]); the engine search sizes it to the
+    # model's needs (16 rows of LUTRAM when no layer adds a bypass)
+    bp_rows: int = 512
+    # the residual add's datapath (LOAD_BYPASS, REQUANT RQ_ADD: ~6.5k LUT at k=3) is built;
+    # the engine search leaves it out of models without a residual add
+    residual: bool = True
     queue_depth: int = 512
     token_depth: int = 8
     clock_mhz: float = 100.0
@@ -92,7 +98,7 @@ class DaeConfig:
     def __post_init__(self):
         if not 1 <= self.k <= 4:
             raise ValueError(f"DaeConfig.k must be 1..4, got {self.k}")
-        for f in ("in_rows", "w_rows", "acc_rows", "cv_rows", "sq_rows", "out_rows"):
+        for f in ("in_rows", "w_rows", "acc_rows", "cv_rows", "sq_rows", "out_rows", "bp_rows"):
             if getattr(self, f) < 16:
                 raise ValueError(f"DaeConfig.{f} must be >= 16")
         if self.p_rows < 1:
@@ -118,7 +124,9 @@ class DaeConfig:
         return {"ZSQD_K": self.k, "ZSQD_IN_ROWS": self.in_rows, "ZSQD_W_ROWS": self.w_rows,
                 "ZSQD_P_ROWS": self.p_rows, "ZSQD_ACC_ROWS": self.acc_rows,
                 "ZSQD_CV_ROWS": self.cv_rows, "ZSQD_SQ_ROWS": self.sq_rows,
-                "ZSQD_OUT_ROWS": self.out_rows, "ZSQD_QUEUE_DEPTH": self.queue_depth,
+                "ZSQD_OUT_ROWS": self.out_rows, "ZSQD_BP_ROWS": self.bp_rows,
+                "ZSQD_RESIDUAL": int(self.residual),
+                "ZSQD_QUEUE_DEPTH": self.queue_depth,
                 "ZSQD_TOKEN_DEPTH": self.token_depth, "ZSQD_DEPTH_LOAD": self.depth_load,
                 "ZSQD_DEPTH_MAC": self.depth_mac, "ZSQD_DEPTH_RQ": self.depth_rq,
                 "ZSQD_DEPTH_POOL": self.depth_pool, "ZSQD_DEPTH_STORE": self.depth_store}
@@ -135,6 +143,8 @@ class DaeConfig:
         for f, (lo, hi) in _CONFIG_RANGES.items():
             if f in d:
                 _check_int(f, d[f], lo, hi)
+        if "residual" in d and type(d["residual"]) is not bool:
+            raise FieldError("residual", f"must be true or false, got {d['residual']!r}")
         if "clock_mhz" in d:
             c = d["clock_mhz"]
             if not (isinstance(c, (int, float)) and not isinstance(c, bool)

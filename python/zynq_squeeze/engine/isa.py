@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from ..partitioning import limits
 
-# Opcodes ([3:0]); 9..14 are left for later operations (residual add, depthwise,
-# standalone pool/concat, fully connected).
+# Opcodes ([3:0]); 9 is LOAD_BYPASS (residual add, below); 10..14 are left for later
+# operations (depthwise, standalone pool/concat).
 OP_SET = 1
 OP_LOAD_INPUT = 2
 OP_LOAD_WEIGHT = 3
@@ -90,6 +90,22 @@ _REGISTER_NAMES = (
     "LI_ROW_TRIPS LI_ROW_PITCH CV_TRIPS CV_RED CV_Q0 CV_KY_STEP CV_OX_STEP CV_OY_STEP "
     "RQ_TRIPS PL_TRIPS PL_WIN PL_S0 PL_WY_STEP PL_PX_STEP PL_PY_STEP ST_DST0 ST_ROW_STEP "
     "ST_ROW_TRIPS ST_ROW_PITCH LI_LEFT LI_SPAN LI_RIGHT").split()
+
+# --- residual add (issue 11 item 2): LOAD_BYPASS reads the bypass tile of an output tile
+# into bp_buf[half]; REQUANT with RQ_ADD adds it, rescaled by (RQ_BP_MULT, RQ_BP_SHIFT),
+# to the requantized conv term before ReLU and saturation (docs/ENGINE.md "Residual add").
+OP_LOAD_BYPASS = 9
+OPCODES[OP_LOAD_BYPASS] = "LOAD_BYPASS"
+RQ_ADD = 1 << 14          # REQUANT: add the bypass word of bp_buf[RQ_BP_HALF]
+RQ_BP_HALF = 1 << 15      # bp_buf half read by an RQ_ADD REQUANT
+(LB_BASE, LB_H, LB_W, LB_G, LB_Y0, LB_X0, LB_G0, LB_ROWS, LB_COLS, LB_NG,
+ LB_PITCH) = range(32, 43)
+LB_SRC0, LB_ROW_STEP, LB_ROW_TRIPS, LB_ROW_PITCH = range(43, 47)  # derived
+RQ_BP_MULT, RQ_BP_SHIFT = 91, 92
+_REGISTER_NAMES += ("LB_BASE LB_H LB_W LB_G LB_Y0 LB_X0 LB_G0 LB_ROWS LB_COLS LB_NG LB_PITCH "
+                    "LB_SRC0 LB_ROW_STEP LB_ROW_TRIPS LB_ROW_PITCH RQ_BP_MULT "
+                    "RQ_BP_SHIFT").split()
+
 REGISTERS = {name: globals()[name] for name in _REGISTER_NAMES}
 N_REGS = 64  # per module
 
@@ -122,6 +138,11 @@ def derived(op: int, r) -> dict[int, int]:
         return {PL_WIN: win, PL_TRIPS: r[PL_ROWS] * r[PL_COLS] * og * win,
                 PL_S0: (r[PL_Y0] * sc + r[PL_X0]) * og, PL_WY_STEP: (sc - r[PL_KW]) * og,
                 PL_PX_STEP: r[PL_SX] * og, PL_PY_STEP: r[PL_SY] * sc * og}
+    if op == OP_LOAD_BYPASS:  # residual add: the bypass tile, always inside its tensor
+        g, w = r[LB_G], r[LB_W]
+        return {LB_SRC0: r[LB_BASE] + (r[LB_Y0] * w + r[LB_X0]) * g + r[LB_G0],
+                LB_ROW_STEP: w * g, LB_ROW_TRIPS: r[LB_COLS] * r[LB_NG],
+                LB_ROW_PITCH: r[LB_COLS] * r[LB_PITCH]}
     if op == OP_STORE:
         g, w = r[ST_G], r[ST_W]
         return {ST_DST0: r[ST_BASE] + (r[ST_Y0] * w + r[ST_X0]) * g + r[ST_G0],
@@ -198,7 +219,7 @@ def module_for(word: int) -> int:
     d = decode(word)
     if d.op == OP_SET:
         return module_of(d.reg)
-    if d.op in (OP_LOAD_INPUT, OP_LOAD_WEIGHT, OP_LOAD_PARAMS):
+    if d.op in (OP_LOAD_INPUT, OP_LOAD_WEIGHT, OP_LOAD_PARAMS, OP_LOAD_BYPASS):
         return MODULE_LOAD
     if d.op in (OP_CONV, OP_REQUANT, OP_POOL):
         return MODULE_COMPUTE
@@ -217,6 +238,7 @@ _C_CONSTANTS.append("CONV_DW")  # depthwise convolution (issue 11 item 3)
 
 # --- standalone pool / concat (issue 11 item 4)
 _C_CONSTANTS += ["POOL_SRC_IN", "POOL_IN_HALF"]
+_C_CONSTANTS += "OP_LOAD_BYPASS RQ_ADD RQ_BP_HALF".split()  # residual add
 
 
 def c_header() -> str:

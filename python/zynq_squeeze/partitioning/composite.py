@@ -38,12 +38,16 @@ class FloatChain:
     its (N, K) input is (the same memory layout)."""
 
     pattern: str
-    kind: str  # "conv" | "fire" | "pool" (standalone) | "concat"
+    kind: str  # "conv" | "fire" | "pool" (standalone) | "concat" | "conv_add"
     in_shape: tuple[int, int, int, int]  # N, C, H, W (a concat: its output's)
     out_shape: tuple[int, ...]
     convs: list[FloatConv]
     pool: PoolSpec | None
     parts: tuple[int, ...] = ()  # a concat: each part's channels, in order
+    # which of the composite's parameters is the conv input, and (residual add) which the
+    # bypass: the fused function's parameters are in no fixed order
+    in_param: int = 0
+    bypass_param: int | None = None
 
 
 def _ints(v) -> tuple[int, ...]:
@@ -106,6 +110,19 @@ def parse_composite(func: relax.Function) -> FloatChain:
         pool = pool_spec(root)
         root = patterns._deref(root.args[0], lookup)
     name = str(func.attrs["Composite"])
+    add = patterns.parse_conv_add(root, lookup) if name == patterns.CONV_ADD else None
+    if add is not None:  # residual add: the conv's activation comes after the add
+        params = list(func.params)
+        data = patterns._deref(add.conv.data, lookup)
+        bypass = patterns._deref(add.bypass, lookup)
+        if not (any(data.same_as(p) for p in params) and any(bypass.same_as(p) for p in params)):
+            raise ValueError(f"composite {name}: the residual add's operands are not its "
+                             "parameters")
+        i_in = next(i for i, p in enumerate(params) if data.same_as(p))
+        i_bp = next(i for i, p in enumerate(params) if bypass.same_as(p))
+        return FloatChain(name, "conv_add", _ints(params[i_in].ty.shape),
+                          _ints(func.body.body.ty.shape), [_float_conv(add.conv)], None,
+                          in_param=i_in, bypass_param=i_bp)
     in_shape = _ints(func.params[0].ty.shape)
     out_shape = _ints(func.ret_ty.shape) if hasattr(func, "ret_ty") else _ints(
         func.body.body.ty.shape)
@@ -143,9 +160,7 @@ def conv2d_float(x: np.ndarray, c: FloatConv) -> np.ndarray:
         g, oh * ow, i * kh * kw)
     y = cols @ c.weight.reshape(g, o // g, -1).transpose(0, 2, 1)  # (g, OH*OW, O/g)
     y = y.transpose(0, 2, 1).reshape(o, oh, ow) + c.bias.reshape(o, 1, 1)
-    if c.clip is not None:
-        return np.clip(y, 0, np.float32(c.clip))
-    return np.maximum(y, 0) if c.relu else y
+    return _activate(y, c)
 
 
 def pool_float(x: np.ndarray, p: PoolSpec) -> np.ndarray:
@@ -173,12 +188,26 @@ def pool_float(x: np.ndarray, p: PoolSpec) -> np.ndarray:
     return s / cnt
 
 
-def eval_chain(chain: FloatChain, x: np.ndarray) -> dict[str, np.ndarray]:
+def _activate(y: np.ndarray, c: FloatConv) -> np.ndarray:
+    if c.clip is not None:
+        return np.clip(y, 0, np.float32(c.clip))
+    return np.maximum(y, 0) if c.relu else y
+
+
+def eval_chain(chain: FloatChain, x: np.ndarray, bypass: np.ndarray | None = None
+               ) -> dict[str, np.ndarray]:
     """Run one composite on a (C,H,W) float image: outputs ``mid`` (fire squeeze),
     ``pre_pool`` (conv/concat output) and ``out``. A standalone pool's ``pre_pool`` is its
-    input; a concat's ``x`` is its output (the parts are its channel ranges)."""
+    input; a concat's ``x`` is its output (the parts are its channel ranges); a residual
+    add's ``pre_pool`` is the sum after its activation (``bypass``: its other operand)."""
     res = {}
     x = x.reshape(chain.in_shape[1:])  # a fully connected layer's (K,) is (K, 1, 1)
+    if chain.kind == "conv_add":
+        c = chain.convs[0]
+        lin = FloatConv(c.weight, c.bias, c.stride, c.pads, relu=False)
+        y = _activate(conv2d_float(x, lin) + bypass.reshape(chain.out_shape[1:]), c)
+        res["pre_pool"] = res["out"] = y
+        return res
     if chain.kind in ("pool", "concat"):
         y = x
     elif chain.kind == "fire":

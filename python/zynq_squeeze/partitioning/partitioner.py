@@ -231,7 +231,7 @@ def composite_signature(func: relax.Function) -> str:
     return f"{func.attrs['Composite']}{list(_shape(func.params[0]))}"
 
 
-def _cpu_reason(value: relax.Call, producers: dict, op: str) -> str:
+def _cpu_reason(value: relax.Call, producers: dict, op: str, composites: dict) -> str:
     name = patterns._op_name(value)
     if name == "relax.nn.conv2d":
         return patterns.conv_problem_for_report(value)
@@ -251,6 +251,15 @@ def _cpu_reason(value: relax.Call, producers: dict, op: str) -> str:
         r = patterns.clip_reason(*patterns.clip_bounds(value))
         if r:
             return r
+    if name == "relax.add":  # a residual add (two tensor operands) left on the CPU
+        r = patterns.add_problem_for_report(value, producers, composites)
+        if r:
+            return r
+    if name in ("relax.nn.relu", "relax.clip") and isinstance(value.args[0], relax.Var):
+        src = producers.get(value.args[0])
+        if patterns._op_name(src) == "relax.add" and patterns.add_problem_for_report(
+                src, producers, composites):
+            return "the activation of a residual add that stays on the CPU"
     if name in ("relax.nn.relu", "relax.add", "relax.clip"):
         src = value
         # Walk back through the bias add / activation to the conv they belong to.
@@ -274,7 +283,7 @@ def _cpu_op_name(value: relax.Call) -> str | None:
 
 def _report(cmod: tvm.IRModule) -> PartitionReport:
     rep = PartitionReport()
-    producers = {}
+    producers, composites = {}, {}
     for var, value in _calls_in(cmod["main"]):
         producers[var] = value
         if not isinstance(value, relax.Call):
@@ -283,6 +292,7 @@ def _report(cmod: tvm.IRModule) -> PartitionReport:
             func = cmod[value.op]
             if func.attrs is not None and "Composite" in func.attrs:
                 name = str(func.attrs["Composite"])
+                composites[var] = name
                 rep.patterns[name] = rep.patterns.get(name, 0) + 1
                 macs = sum(_macs_of(c) for _, c in _calls_in(func))
                 rep.macs_offloaded += macs
@@ -295,7 +305,7 @@ def _report(cmod: tvm.IRModule) -> PartitionReport:
         if op not in _SILENT_OPS:
             work = op_work(value, op)
             rep.cpu_ops.append(CpuOp(
-                op=op, name=var.name, reason=_cpu_reason(value, producers, op),
+                op=op, name=var.name, reason=_cpu_reason(value, producers, op, composites),
                 **({"shape": list(work.shape), "flops": work.flops, "bytes": work.bytes,
                     "op_class": work.op_class} if work is not None else {})))
     return rep

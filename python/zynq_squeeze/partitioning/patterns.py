@@ -18,6 +18,12 @@ This module is the only place that decides what is offloadable. Three pattern fa
 * ``zynq_squeeze.fire``      squeeze 1x1+ReLU -> (expand 1x1+ReLU || expand 3x3 pad 1+ReLU)
                              -> concat on channels
 * ``zynq_squeeze.fire_pool`` the same followed by a pool
+* ``zynq_squeeze.conv_add``  conv2d(+bias) + bypass (either operand order) (+ReLU or Clip(0, c)):
+                             a residual add (ResNet basic block, MobileNetV2 linear
+                             bottleneck without an activation), the bypass a non-constant
+                             float32 tensor of the conv output's shape; SqueezeNet's simple
+                             bypass (a fire output plus its input) stays on the CPU with its
+                             reason
 
 Wherever a ReLU is accepted, ``clip(x, 0, c)`` (Clip(0, 6) / ReLU6, put in that form by
 ``cleanup``) is too: a ReLU whose clamp at ``c`` is the int8 saturation of an output
@@ -46,6 +52,7 @@ DENSE = f"{PREFIX}.dense"
 CONV_POOL = f"{PREFIX}.conv_pool"
 FIRE = f"{PREFIX}.fire"
 FIRE_POOL = f"{PREFIX}.fire_pool"
+CONV_ADD = f"{PREFIX}.conv_add"
 POOL = f"{PREFIX}.pool"
 CONCAT = f"{PREFIX}.concat"
 MAX_CONCAT_PARTS = 64  # one pattern per part count (DenseNet-161's blocks concat 49)
@@ -392,6 +399,86 @@ def conv_problem_for_report(call: relax.Call) -> str:
     return conv_reason(node) or "not part of an offloadable conv chain"
 
 
+# --------------------------------------------------------------------------- residual add
+@dataclass
+class ConvAddNode:
+    """conv(+bias) + bypass (+activation): ``conv`` is the conv chain (its ``relu`` /
+    ``clip`` the activation after the add), ``add`` the residual add call, ``bypass`` its
+    other operand."""
+
+    conv: ConvNode
+    add: relax.Call
+    bypass: relax.Expr
+
+
+def parse_conv_add(expr, lookup=_lookup_default) -> ConvAddNode | None:
+    """Parse [relu | clip](add(conv2d(x, W) [+ b], bypass)) ending at ``expr`` (either
+    operand order); None if it is not that shape. The conv side is the operand that parses
+    as a conv chain without activation through ``lookup`` (a pattern check's lookup only
+    follows the match's own bindings: a bypass computed outside it stays a Var)."""
+    expr = _deref(expr, lookup)
+    act = None
+    if _op_name(expr) in ("relax.nn.relu", "relax.clip"):
+        act, expr = expr, _deref(expr.args[0], lookup)
+    if _op_name(expr) != "relax.add":
+        return None
+    for side in (0, 1):
+        node = parse_conv(expr.args[side], lookup)
+        if node is None or node.relu:
+            continue
+        node.calls.append(expr)
+        if act is not None:
+            node.calls.append(act)
+            node.relu = True
+            if _op_name(act) == "relax.clip":
+                node.clipped = True
+                node.clip_low, node.clip = clip_bounds(act)
+        return ConvAddNode(conv=node, add=expr, bypass=expr.args[1 - side])
+    return None
+
+
+def conv_add_reason(node: ConvAddNode) -> str | None:
+    """Why this residual add cannot run on the accelerator, or None when it can."""
+    if int(node.conv.conv.attrs.groups) != 1:
+        return "residual add of a grouped convolution's output (the engine adds to groups-1 convs)"
+    r = conv_reason(node.conv)
+    if r:
+        return r
+    if _is_const(node.bypass):
+        return "the added operand is a constant, not a bypass tensor"
+    out, bp = _static_shape(node.conv.conv), _static_shape(node.bypass)
+    if bp != out or _static_shape(node.add) != out:
+        return (f"residual add of a {bp} tensor to a {out} convolution output (the engine "
+                "adds tensors of the same shape only, no broadcast)")
+    if _dtype(node.bypass) != "float32":
+        return f"bypass dtype {_dtype(node.bypass)} is not float32"
+    return None
+
+
+def add_problem_for_report(call: relax.Call, producers: dict, composites: dict) -> str | None:
+    """The reason an add of two tensors (a residual add) stayed on the CPU, or None when
+    it is not one. ``producers``: var -> bound value of the composite-level main;
+    ``composites``: var -> pattern name of the composite that computed it."""
+    if any(_is_const(x) or _is_const(producers.get(x)) for x in call.args):
+        return None
+    sa, sb = (_static_shape(x) for x in call.args)
+    if sa != sb:
+        return (f"residual add of a {sb} tensor to a {sa} one (the engine adds tensors of "
+                "the same shape only, no broadcast)")
+    kinds = {composites.get(x) for x in call.args}
+    if kinds & {FIRE, FIRE_POOL}:
+        return ("residual add of a fire module's output (SqueezeNet's simple bypass): the "
+                "engine adds a bypass to a single convolution's output only")
+    node = parse_conv_add(call, producers.get)
+    if node is not None:
+        return conv_add_reason(node) or ("its convolution's result is also used elsewhere "
+                                         "(it must stay private to the offloaded chain)")
+    if kinds & {CONV, CONV_POOL, DENSE}:
+        return ("its convolution operand is activated (or pooled) before the add, or its "
+                "result is used elsewhere: the engine adds the bypass before the activation")
+    return "residual add without a convolution operand (the engine adds to a conv's output)"
+
+
 # --------------------------------------------------------------------------- pool, concat
 def _tensor_reason(expr, what: str) -> str | None:
     """Why ``expr`` is not a static float32 NCHW tensor within the engine's fields."""
@@ -497,6 +584,11 @@ def _check_conv_pool(ctx) -> bool:
             and pool_reason(pool) is None and _private_intermediates(ctx))
 
 
+def _check_conv_add(ctx) -> bool:
+    node = parse_conv_add(ctx.matched_expr, _lookup_from(ctx))
+    return node is not None and conv_add_reason(node) is None and _private_intermediates(ctx)
+
+
 def _check_pool(ctx) -> bool:
     return (standalone_pool_reason(ctx.matched_expr) is None
             and not _reads_dequantize(ctx, ctx.matched_expr.args[0]))
@@ -555,6 +647,14 @@ def _dense_pattern(x):
     return act | pre
 
 
+def _conv_add_pattern():
+    """conv2d(x, const)(+bias) + bypass, either operand order, (+ReLU or clip)."""
+    pre = _conv_pattern(wildcard(), False)
+    add = is_op("relax.add")(pre, wildcard()) | is_op("relax.add")(wildcard(), pre)
+    act = is_op("relax.nn.relu")(add) | is_op("relax.clip")(add, wildcard(), wildcard())
+    return act | add
+
+
 def _pool_of(x):
     out = is_op(POOL_OPS[0])(x)
     for op in POOL_OPS[1:]:
@@ -580,6 +680,7 @@ def pattern_table():
         (CONV_POOL, conv_pool, {}, _check_conv_pool),
         (FIRE, fire, {}, _check_fire),
         (FIRE_POOL, fire_pool, {}, _check_fire),
+        (CONV_ADD, _conv_add_pattern(), {}, _check_conv_add),
     ]
 
 

@@ -2,8 +2,10 @@
 
 ``calibrate(mod, samples)`` returns ``mod`` carrying, for every offloadable chain (in
 partition order), the absolute maximum of its input, of its fire squeeze output and of
-its conv output before the pool. Scales are symmetric: ``scale = absmax / 127``. A QDQ
-model brings its own scales instead (``quantize.qdq``; no calibration data needed).
+its conv output before the pool; for a residual add (``conv_add``) also of its bypass
+(``bp``), and ``out`` is the sum after its activation. Scales are symmetric: ``scale =
+absmax / 127``. A QDQ model brings its own scales instead (``quantize.qdq``; no
+calibration data needed).
 
 A record per call site: a block applied twice with the same weights is two records
 (``partitioner.fuse_composites`` gives each call its own function, and
@@ -111,12 +113,16 @@ def check_ranges(ranges: list[dict]) -> None:
 
 def _probe_module(cmod: tvm.IRModule) -> tuple[tvm.IRModule, list[relax.Function]]:
     """The composite-level module whose main also returns every composite's input (a
-    concat's output: the range of all its parts, which share one scale)."""
+    concat's output: the range of all its parts, which share one scale; a residual add's
+    conv input) and, after them, every residual add's bypass, in composite order."""
     mod = relax.transform.ToNonDataflow()(cmod)
     main = mod["main"]
     calls = partitioner.composite_calls(mod)
-    extra = [var if str(f.attrs["Composite"]) == patterns.CONCAT else call.args[0]
-             for var, call, f in calls]
+    chains = [parse_composite(f) for _, _, f in calls]
+    extra = [var if str(f.attrs["Composite"]) == patterns.CONCAT else call.args[ch.in_param]
+             for (var, call, f), ch in zip(calls, chains)]
+    extra += [call.args[ch.bypass_param] for (_, call, _), ch in zip(calls, chains)
+              if ch.bypass_param is not None]
     fields = [main.body.body, *extra]
     body = relax.SeqExpr(main.body.blocks, relax.Tuple(fields))
     probe = relax.Function(main.params, body, relax.TupleType([f.ty for f in fields]),
@@ -137,7 +143,12 @@ def collect_ranges(mod: tvm.IRModule, samples, *, progress: bool = True) -> list
     cmod = partitioner.fuse_composites(mod)
     probe, funcs = _probe_module(cmod)
     chains = [parse_composite(f) for f in funcs]
-    ranges = [{"in": 0.0, "mid": 0.0, "out": 0.0} for _ in chains]
+    ranges = [{"in": 0.0, "mid": 0.0, "out": 0.0, **({"bp": 0.0} if c.kind == "conv_add" else {})}
+              for c in chains]
+    bypass_at, n = {}, len(chains) + 1  # result index of each residual add's bypass
+    for k, chain in enumerate(chains):
+        if chain.bypass_param is not None:
+            bypass_at[k], n = n, n + 1
     if not chains:
         return []
     ex = tvm.compile(probe, target=tvm.target.Target({"kind": "llvm"}))
@@ -149,8 +160,11 @@ def collect_ranges(mod: tvm.IRModule, samples, *, progress: bool = True) -> list
             x = res[k + 1].numpy()
             r = ranges[k]
             _grow(r, "in", x)
-            for img in x:
-                v = eval_chain(chain, img)
+            bps = res[bypass_at[k]].numpy() if k in bypass_at else [None] * len(x)
+            if k in bypass_at:
+                _grow(r, "bp", bps)
+            for img, bp in zip(x, bps):
+                v = eval_chain(chain, img, bp)
                 _grow(r, "out", v["pre_pool"])
                 if "mid" in v:
                     _grow(r, "mid", v["mid"])

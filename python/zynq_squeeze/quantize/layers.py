@@ -13,9 +13,8 @@ import numpy as np
 
 from ..partitioning.pool_spec import PoolSpec, pool_out_size
 
-__all__ = ["ConvLayer", "ConvParams", "FireLayer", "Layer", "PoolLayer", "PoolSpec",
-           "layer_signature",
-           "pool_out_size"]
+__all__ = ["ConvAddLayer", "ConvLayer", "ConvParams", "FireLayer", "Layer", "PoolLayer",
+           "PoolSpec", "layer_signature", "pool_out_size"]
 
 
 @dataclass(eq=False)
@@ -148,6 +147,32 @@ class FireLayer:
         sh, sw = self.squeeze.out_hw(h, w)
         return (self.squeeze.macs(h, w) + self.expand1.macs(sh, sw)
                 + self.expand3.macs(sh, sw))
+
+
+# --- residual add (issue 11 item 2)
+@dataclass(eq=False)
+class ConvAddLayer(ConvLayer):
+    """conv(+bias) + bypass (+ReLU): a ResNet / MobileNetV2 residual add on the accelerator.
+
+    ``bypass`` names the tensor added (the function's tensor id: an input or an earlier
+    layer's output), int8 of ``out_shape`` at its own scale ``s_b``. ``conv.relu`` is the
+    ReLU *after* the add (the conv itself has none); ``pool`` must be None. Scale
+    alignment (docs/ENGINE.md "Residual add: scale alignment"): the conv term is
+    requantized as in :class:`ConvParams` (``mult``, ``shift``, pre-shift ``t``, real
+    multiplier ``s_in * s_w[o] / s_out``), the bypass byte ``b`` by the per-layer
+    ``(bp_mult, bp_shift) = quantize_multiplier(s_b / s_out)`` with the same rounding
+    rule, and the two integers are added before ReLU and saturation::
+
+        y = clip(relu(((acc >> t) * mult + 2**(shift-1) >> shift)
+                      + ((b * bp_mult + 2**(bp_shift-1)) >> bp_shift)), -128, 127)
+
+    Each term is within half an output step of its real value, the sum within one.
+    """
+
+    bypass: object = None
+    bp_mult: int = 1 << 14
+    bp_shift: int = 40
+    kind: str = field(default="conv_add", init=False)
 
 
 # --- standalone pool / concat (issue 11 item 4)

@@ -24,8 +24,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..partitioning.pool_spec import avg_pool_reason
-from .layers import ConvLayer, ConvParams, FireLayer, PoolLayer, PoolSpec
-from .requant import pool_multiplier, pre_shift, requantize
+from .layers import ConvAddLayer, ConvLayer, ConvParams, FireLayer, PoolLayer, PoolSpec
+from .requant import pool_multiplier, pre_shift, requantize, round_shift
 
 
 def conv_acc(p: ConvParams, x: np.ndarray) -> np.ndarray:
@@ -125,13 +125,36 @@ def pool(spec: PoolSpec, x: np.ndarray, avg_rq: tuple[int, int] | None = None) -
     return requantize(s, m, shift, False)
 
 
-def run_layer(layer, x: np.ndarray) -> np.ndarray:
-    """int8 output (C', H', W') of one accelerator layer on int8 input (C, H, W)."""
+def conv_add(layer: ConvAddLayer, x: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """int8 output of a residual add layer: the requantized conv term plus the bypass
+    rescaled by (bp_mult, bp_shift), both by the rounding rule, then ReLU and saturation
+    (:class:`~zynq_squeeze.quantize.layers.ConvAddLayer`)."""
+    b = np.asarray(b)
+    if b.dtype != np.int8 or tuple(b.shape) != tuple(layer.out_shape):
+        raise ValueError(f"{layer.name}: bypass must be int8 {layer.out_shape}, got "
+                         f"{b.dtype} {b.shape}")
+    if layer.pool is not None:
+        raise ValueError(f"{layer.name}: a residual add layer cannot pool")
+    p = layer.conv
+    y = round_shift(conv_acc(p, x), p.mult, p.shift, axis=0, pre=conv_pre_shift(p))
+    y = y + round_shift(b, layer.bp_mult, layer.bp_shift)
+    if p.relu:
+        y = np.maximum(y, 0)
+    return np.clip(y, -128, 127).astype(np.int8)
+
+
+def run_layer(layer, x: np.ndarray, bypass: np.ndarray | None = None) -> np.ndarray:
+    """int8 output (C', H', W') of one accelerator layer on int8 input (C, H, W);
+    ``bypass``: the int8 tensor a :class:`ConvAddLayer` adds (else unused)."""
     x = np.asarray(x)
     if x.dtype != np.int8:
         raise TypeError(f"input must be int8, got {x.dtype}")
     if tuple(x.shape) != tuple(layer.in_shape):
         raise ValueError(f"{layer.name}: input shape {x.shape} != {layer.in_shape}")
+    if isinstance(layer, ConvAddLayer):
+        if bypass is None:
+            raise ValueError(f"{layer.name}: a residual add layer needs its bypass tensor")
+        return conv_add(layer, x, bypass)
     if isinstance(layer, PoolLayer):  # a standalone pool (or copy): no conv
         rq = (layer.mult, layer.shift) if layer.mult is not None else None
         return pool(layer.pool, x, rq)

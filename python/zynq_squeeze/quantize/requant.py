@@ -133,15 +133,10 @@ def _per_channel(v, ndim: int, axis: int) -> np.ndarray:
     return v
 
 
-def requantize(acc, mult, shift, relu: bool, axis: int = 0, pre: int | np.ndarray = 0) -> np.ndarray:
-    """Apply the rounding rule to int32 accumulators; per-channel along ``axis``.
-
-    ``mult``, ``shift`` and ``pre`` (the pre-shift t) are scalars or 1-D arrays of the
-    length of ``acc``'s ``axis``. Raises ``ValueError`` for parameters outside the
-    hardware's ranges, and when a pre-shifted accumulator does not fit the 25-bit
-    multiplier input (the hardware would wrap: t was chosen too small).
-    Returns int8 of ``acc``'s shape.
-    """
+def round_shift(acc, mult, shift, axis: int = 0, pre: int | np.ndarray = 0) -> np.ndarray:
+    """The rounding rule before ReLU and saturation: int64 ``((acc >> pre) * mult +
+    2**(shift-1)) >> shift`` (per channel along ``axis``). Checks as :func:`requantize`.
+    The residual add sums two of these (``reference.conv_add``)."""
     a = np.asarray(acc).astype(np.int64)
     m = _per_channel(mult, a.ndim, axis)
     s = _per_channel(shift, a.ndim, axis)
@@ -156,7 +151,19 @@ def requantize(acc, mult, shift, relu: bool, axis: int = 0, pre: int | np.ndarra
     if a.size and int(np.abs(a).max()) > A_MAX:
         raise ValueError(f"pre-shifted accumulator {int(np.abs(a).max())} does not fit the "
                          f"{A_BITS}-bit multiplier input (|a| <= {A_MAX})")
-    y = (a * m + (np.int64(1) << (s - 1))) >> s
+    return (a * m + (np.int64(1) << (s - 1))) >> s
+
+
+def requantize(acc, mult, shift, relu: bool, axis: int = 0, pre: int | np.ndarray = 0) -> np.ndarray:
+    """Apply the rounding rule to int32 accumulators; per-channel along ``axis``.
+
+    ``mult``, ``shift`` and ``pre`` (the pre-shift t) are scalars or 1-D arrays of the
+    length of ``acc``'s ``axis``. Raises ``ValueError`` for parameters outside the
+    hardware's ranges, and when a pre-shifted accumulator does not fit the 25-bit
+    multiplier input (the hardware would wrap: t was chosen too small).
+    Returns int8 of ``acc``'s shape.
+    """
+    y = round_shift(acc, mult, shift, axis, pre)
     if relu:
         y = np.maximum(y, 0)
     return np.clip(y, -128, 127).astype(np.int8)

@@ -55,9 +55,9 @@ SHRINK = 0.75            # a capped buffer's next cap, as a fraction of its curr
 SHORTLIST = 4            # largest candidates per layer that the timing cost compares
 MAX_STEPS = 200          # bound on shrink iterations (each lowers one cap)
 
-BUFFERS = ("in_buf", "w_buf", "p_buf", "acc", "cv_buf", "sq_buf", "out_buf")
+BUFFERS = ("in_buf", "w_buf", "p_buf", "acc", "cv_buf", "sq_buf", "out_buf", "bp_buf")
 _FIELD = {"in_buf": "in_rows", "w_buf": "w_rows", "p_buf": "p_rows", "acc": "acc_rows",
-          "cv_buf": "cv_rows", "sq_buf": "sq_rows", "out_buf": "out_rows"}
+          "cv_buf": "cv_rows", "sq_buf": "sq_rows", "out_buf": "out_rows", "bp_buf": "bp_rows"}
 _BITS = {b: (ACC_BITS if b == "acc" else WORD_BITS) for b in BUFFERS}
 
 
@@ -114,7 +114,9 @@ def sized_config(k: int, need: dict, clock_mhz: float, margin: float = DEPTH_MAR
         if base <= LUTRAM_MAX_DEPTH:
             return base  # LUTRAM banks (p_buf) are sized exactly: their needs are exact
         return round_depth(n + math.ceil(n * margin), _BITS[b], minimum=16)
-    return DaeConfig(k=k, clock_mhz=clock_mhz, **{_FIELD[b]: rows(b) for b in BUFFERS})
+    # the residual add's datapath only when a layer adds a bypass (it costs LUTs)
+    return DaeConfig(k=k, clock_mhz=clock_mhz, residual=need.get("bp_buf", 0) > 0,
+                     **{_FIELD[b]: rows(b) for b in BUFFERS})
 
 
 def _largest(cfg: DaeConfig, layer) -> DaeTile:
@@ -193,10 +195,10 @@ def _timed_tiles(k: int, layers, caps: dict, clock_mhz: float, board: Board
     return out
 
 
-def _floor_config(k: int, clock_mhz: float) -> DaeConfig:
+def _floor_config(k: int, clock_mhz: float, residual: bool) -> DaeConfig:
     """The least logic buffers can cost: every BRAM-able buffer one RAMB18 deep (BRAM, no
-    LUTRAM), p_buf at its 16-row minimum (LUTRAM)."""
-    return DaeConfig(k=k, clock_mhz=clock_mhz, p_rows=16,
+    LUTRAM), p_buf at its 16-row minimum (LUTRAM); the residual add's datapath as sized."""
+    return DaeConfig(k=k, clock_mhz=clock_mhz, p_rows=16, residual=residual,
                      **{_FIELD[b]: 512 for b in BUFFERS if b != "p_buf"})
 
 
@@ -238,7 +240,7 @@ def size_engine(board: Board, layers, k: int, clock_mhz: float | None = None,
         if over != ["bram18k"]:
             # buffers cannot fix DSP or FF, and LUT only through LUTRAM banks: give up
             # when even the smallest buffers are over
-            floor = estimate(_floor_config(k, clock), setup_mul_impl)
+            floor = estimate(_floor_config(k, clock, cfg.residual), setup_mul_impl)
             hard = [o for o in over if o != "bram18k" and getattr(floor, o)
                     > int(LIMITS[o] * getattr(board, o))]
             if hard:
@@ -246,12 +248,12 @@ def size_engine(board: Board, layers, k: int, clock_mhz: float | None = None,
                                     + "; ".join(_describe(floor, board, o) for o in hard)
                                     + " with the smallest buffers (LUT/FF are estimates)")
         arrays = {a.name: a for a in dae_arrays(cfg)}
-        bram = {b: arrays[b].bram18k for b in BUFFERS}
+        bram = {b: arrays[b].bram18k for b in BUFFERS if b in arrays}  # no bp_buf: no add
         if "bram18k" in over:  # shrink what costs the most BRAM18K
             score = bram
         else:                  # LUT: shrink what costs the most LUTRAM
-            score = {b: arrays[b].luts if arrays[b].storage == "lutram" else 0 for b in BUFFERS}
-        order = sorted((b for b in BUFFERS if b not in frozen and score[b] > 0),
+            score = {b: arrays[b].luts if arrays[b].storage == "lutram" else 0 for b in bram}
+        order = sorted((b for b in bram if b not in frozen and score[b] > 0),
                        key=lambda b: (-score[b], b))
         for b in order:
             trial = dict(caps)
@@ -267,7 +269,7 @@ def size_engine(board: Board, layers, k: int, clock_mhz: float | None = None,
             caps, tiles = trial, new_tiles
             break
         else:
-            sizes = ", ".join(f"{b} {bram[b]}" for b in BUFFERS if bram[b])
+            sizes = ", ".join(f"{b} {bram[b]}" for b in bram if bram[b])
             raise ScheduleError(
                 f"engine k={k} does not fit {board.name}: "
                 + "; ".join(_describe(use, board, o) for o in over)

@@ -14,6 +14,7 @@ out_buf    ``[2][K][OUT_ROWS]``          2 halves x K            out_rows x 64 b
 acc        ``[ACC_ROWS][PE_OC]`` int32   PE_OC (dim 2)           acc_rows x 32 bit
 cv_buf     ``[K][CV_ROWS]``              K                       cv_rows x 64 bit
 sq_buf     ``[K][SQ_ROWS]``              K                       sq_rows x 64 bit
+bp_buf     ``[2][K][BP_ROWS]``           2 halves x K            bp_rows x 64 bit
 =========  ===========================  ======================  =====================
 
 Each bank (halves counted separately: each half is its own memory in the DATAFLOW region)
@@ -73,6 +74,14 @@ LUT / FF -- estimates (no synthesis here), per construct, each with its basis:
   42-bit rounding add (42), 42-bit shift by 0..63 (3 levels of 4:1 muxes: 126), ReLU and
   saturation compares and the output mux (30), average-pool operand muxes (26): ~365 ->
   370 LUT; ~220 FF of pipeline registers (depth ZSQD_DEPTH_RQ = 8).
+* Residual add lane (``BYPASS_PER_LANE``, pe_oc lanes, ``zsqd_requant`` with ``add``): the
+  8 x 16-bit bypass product in fabric (``BIND_OP impl=fabric``: ~64 partial-product LUTs
+  plus a 24-bit adder chain, ~80), the 42-bit rounding add (42), the shift by 1..40 (3
+  levels of 4:1 muxes over 42 bits: 126) and the add into the conv term (22 bits used):
+  ~270 LUT; ~90 FF of pipeline registers. bp_buf's half select (2:1 x 64 per bank) is in
+  the bank muxes; the load module's bypass loop adds three counters. An engine built
+  without the residual add (``DaeConfig.residual`` False, ``ZSQD_RESIDUAL 0``: the engine
+  search's choice for models without one) has none of it, and no bp_buf.
 * Pool lane (``POOL_PER_LANE``, pe_oc lanes): a 32-bit add (avg), an 8-bit-vs-32 compare and
   a 3:1 select of the 32-bit running value: 75 LUT, 45 FF.
 * Bank read muxes (``mux_luts``): an n:1 mux costs ceil((n-1)/3) LUT6 per bit: CONV source
@@ -155,10 +164,11 @@ FIFO_SRL_CTRL = (8, 8)
 MAC_TREE_PER_OC = (155, 285)
 REQUANT_PER_LANE = (370, 220)
 POOL_PER_LANE = (75, 45)
+BYPASS_PER_LANE = (270, 90)
 LUT_PER_COUNTER = 56
 FF_PER_COUNTER = 40
-COUNTERS = {"fetch": 1, "load": 12, "compute": 38, "store": 9, "timer": 2}
-REGS_READ = {"load": 21, "compute": 50, "store": 16}
+COUNTERS = {"fetch": 1, "load": 15, "compute": 38, "store": 9, "timer": 2}
+REGS_READ = {"load": 30, "compute": 52, "store": 16}
 REG_DECODER_LUT = 64
 FSM = (150, 120)
 FSM_COUNT = 8  # fetch, load, compute, store, timer processes + three *_exec functions
@@ -261,7 +271,8 @@ def dae_arrays(cfg: DaeConfig) -> list[Array]:
         Array("acc", ACC_BITS, cfg.acc_rows, P, 1),
         Array("cv_buf", WORD_BITS, cfg.cv_rows, K, 1),
         Array("sq_buf", WORD_BITS, cfg.sq_rows, K, 1),
-    ]
+    ] + ([Array("bp_buf", WORD_BITS, cfg.bp_rows, K, 2)]  # residual add: load -> compute
+         if cfg.residual else [])  # without ZSQD_RESIDUAL nothing reads it: synthesis drops it
 
 
 def dae_fifos(cfg: DaeConfig) -> list[Array]:
@@ -305,7 +316,8 @@ def logic_breakdown(cfg: DaeConfig, setup_mul_impl: str = "fabric"
              + 2 * K * mux_luts(2, WORD_BITS)     # out_buf write data: REQUANT / POOL
              + K * mux_luts(2, WORD_BITS)         # MAC row input: broadcast / CONV_DW bank
              # standalone pool (POOL_SRC_IN): per bank, cv_buf or in_buf[0/1]
-             + K * mux_luts(3, WORD_BITS))
+             + K * mux_luts(3, WORD_BITS)
+             + (K * mux_luts(2, WORD_BITS) if cfg.residual else 0))  # bp_buf half select
     n_counters = sum(COUNTERS.values())
     n_regs = sum(REGS_READ.values())
     setup = (setup_mul_count() * LUT_PER_SETUP_MUL, setup_mul_count() * FF_PER_SETUP_MUL) \
@@ -321,6 +333,8 @@ def logic_breakdown(cfg: DaeConfig, setup_mul_impl: str = "fabric"
         "fifos": (sum(f.luts for f in fifos), sum(f.ffs for f in fifos)),
         "mac_array": (P * MAC_TREE_PER_OC[0], P * MAC_TREE_PER_OC[1]),
         "requant": (P * REQUANT_PER_LANE[0], P * REQUANT_PER_LANE[1]),
+        "residual_add": (P * BYPASS_PER_LANE[0], P * BYPASS_PER_LANE[1]) if cfg.residual
+        else (0, 0),
         "pool": (P * POOL_PER_LANE[0], P * POOL_PER_LANE[1]),
         "bank_muxes": (muxes, 0),
         "counters": (n_counters * LUT_PER_COUNTER, n_counters * FF_PER_COUNTER),

@@ -35,7 +35,7 @@ def needs(cfg: DaeConfig, layer, tile: DaeTile) -> dict[str, int]:
         nog = cdiv(groups(pool_channel_tile(layer, tile, pe)), K)
         return {"in_buf": rows * cols * nog, "w_buf": 0, "p_buf": nog,
                 "acc": th * tw * nog if layer.pool.kind == "avg" else 0,
-                "cv_buf": 0, "sq_buf": 0, "out_buf": th * tw * nog}
+                "cv_buf": 0, "sq_buf": 0, "out_buf": th * tw * nog, "bp_buf": 0}
     if isinstance(layer, FireLayer):
         sq, e1, e3 = layer.squeeze, layer.expand1, layer.expand3
         (_, tic), (toc1, _), (toc3, _) = conv_tiles(layer, tile, pe)
@@ -57,6 +57,7 @@ def needs(cfg: DaeConfig, layer, tile: DaeTile) -> dict[str, int]:
             "cv_buf": rows * cols * pitch_all if pooled else 0,
             "sq_buf": hr * hc * nog_s,
             "out_buf": th * tw * pitch_all,
+            "bp_buf": 0,
         }
     conv = layer.conv
     (toc, tic), = conv_tiles(layer, tile, pe)
@@ -77,17 +78,21 @@ def needs(cfg: DaeConfig, layer, tile: DaeTile) -> dict[str, int]:
         "cv_buf": rows * cols * nog if pooled else 0,
         "sq_buf": 0,
         "out_buf": th * tw * nog_all,
+        # residual add: the bypass of one oc tile, in the accumulators' row order
+        "bp_buf": rows * cols * nog if layer.kind == "conv_add" else 0,
     }
 
 
 def capacity(cfg: DaeConfig) -> dict[str, int]:
     return {"in_buf": cfg.in_rows, "w_buf": cfg.w_rows, "p_buf": cfg.p_rows,
             "acc": cfg.acc_rows, "cv_buf": cfg.cv_rows, "sq_buf": cfg.sq_rows,
-            "out_buf": cfg.out_rows}
+            "out_buf": cfg.out_rows, "bp_buf": cfg.bp_rows}
 
 
 def overflow(cfg: DaeConfig, layer, tile: DaeTile) -> str | None:
     """The first buffer ``tile`` overflows ("in_buf: needs 2300 rows, has 2048"), or None."""
+    if layer.kind == "conv_add" and not cfg.residual:
+        return "the engine is built without the residual add (DaeConfig.residual)"
     cap = capacity(cfg)
     for name, n in needs(cfg, layer, tile).items():
         if n > cap[name]:

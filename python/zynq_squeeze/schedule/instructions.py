@@ -27,7 +27,7 @@ from ..engine import isa
 from ..engine.dae_config import PE_IC, DaeConfig, DaeTile
 from ..errors import ScheduleError
 from ..partitioning import limits
-from ..quantize.layers import ConvLayer, ConvParams, FireLayer, PoolLayer
+from ..quantize.layers import ConvAddLayer, ConvLayer, ConvParams, FireLayer, PoolLayer
 
 
 def cdiv(a: int, b: int) -> int:
@@ -247,6 +247,11 @@ REG_RANGES: dict[int, tuple[int, int]] = {
     isa.ST_BASE: _ADDR, isa.ST_H: _SIZE, isa.ST_W: _SIZE, isa.ST_G: _GROUPS,
     isa.ST_Y0: _ROW, isa.ST_X0: _ROW, isa.ST_G0: (0, GROUPS_MAX - 1), isa.ST_ROWS: _SIZE,
     isa.ST_COLS: _SIZE, isa.ST_NG: _GROUPS, isa.ST_PITCH: _SIZE, isa.ST_ROW0: _ROW,
+    # residual add
+    isa.LB_BASE: _ADDR, isa.LB_H: _SIZE, isa.LB_W: _SIZE, isa.LB_G: _GROUPS,
+    isa.LB_Y0: _ROW, isa.LB_X0: _ROW, isa.LB_G0: (0, GROUPS_MAX - 1), isa.LB_ROWS: _SIZE,
+    isa.LB_COLS: _SIZE, isa.LB_NG: _GROUPS, isa.LB_PITCH: _SIZE,
+    isa.RQ_BP_MULT: (1 << 14, (1 << 15) - 1), isa.RQ_BP_SHIFT: (1, 40),
 }
 _REG_NAMES = {v: k for k, v in isa.REGISTERS.items()}
 
@@ -280,8 +285,8 @@ class Emitter:
         self.c2l_popped = 0
         self.group_open = False
         self.step_has_group = False
-        self.last_user = {k: [-1, -1] for k in ("in", "w", "p")}
-        self.resident = {k: [None, None] for k in ("in", "w", "p")}
+        self.last_user = {k: [-1, -1] for k in ("in", "w", "p", "bp")}
+        self.resident = {k: [None, None] for k in ("in", "w", "p", "bp")}
         self.first_compute = True  # next compute instruction is the step's first
         self.last_compute = -1
         self.last_load = -1
@@ -459,13 +464,35 @@ def _input_step(em: Emitter, key, src: Tensor, b: Block, waddr: int, paddr: int,
     return ph
 
 
+def _load_bypass(em: Emitter, layer: ConvAddLayer, bp: Tensor, key, ready: int,
+                 window: tuple[int, int, int, int], g0: int, ng: int, nog: int) -> tuple[int, dict]:
+    """Residual add: the bypass of one output tile's oc tile -- pixels ``window`` (y0, x0,
+    rows, cols), channel groups [g0, g0 + ng) -- into a bp_buf half in the accumulators'
+    row order (row p * nog + og: LB_PITCH = nog); returns the REQUANT's flags and
+    registers that add it."""
+    y0, x0, rows, cols = window
+    bh = em.load("bp", key, isa.OP_LOAD_BYPASS, {
+        isa.LB_BASE: bp.base, isa.LB_H: bp.h, isa.LB_W: bp.w, isa.LB_G: bp.pixel_groups,
+        isa.LB_Y0: y0, isa.LB_X0: x0, isa.LB_G0: bp.g0 + g0, isa.LB_ROWS: rows, isa.LB_COLS: cols, isa.LB_NG: ng,
+        isa.LB_PITCH: nog}, ready)
+    return (isa.RQ_ADD | (isa.RQ_BP_HALF if bh else 0),
+            {isa.RQ_BP_MULT: int(layer.bp_mult), isa.RQ_BP_SHIFT: int(layer.bp_shift)})
+
+
 def lower_conv_layer(em: Emitter, layer: ConvLayer, tile: DaeTile, pl: LayerPlacement,
-                     src: Tensor, dst: Tensor, first_layer: bool) -> None:
+                     src: Tensor, dst: Tensor, first_layer: bool, bp: Tensor | None = None) -> None:
     """Instructions of one conv(+pool) layer. A grouped conv is one conv per group on
     channel slices of the input (LOAD_INPUT at the group's LI_G0) into its own out_buf
     region (``g * nog_g`` rows per pixel), stored at the group's ST_G0 unless the regions
     are contiguous channels (output channels per group a multiple of pe_oc); a depthwise
-    conv is one CONV_DW per oc tile over that tile's own input channels."""
+    conv is one CONV_DW per oc tile over that tile's own input channels. A
+    :class:`ConvAddLayer` (groups 1) adds ``bp``, read tile by tile (LOAD_BYPASS) with the
+    last input-channel step of each oc tile."""
+    add = isinstance(layer, ConvAddLayer)
+    _check(not add or (bp is not None and layer.pool is None and engine_groups(layer.conv) == 1
+                       and (bp.c, bp.h, bp.w) == tuple(layer.out_shape)),
+           layer, "a residual add needs a bypass tensor of the output's shape, groups 1, no pool")
+    _check(not add or em.cfg.residual, layer, "the engine is built without the residual add")
     pe_oc = em.cfg.pe_oc
     conv, pool = layer.conv, layer.pool
     kh, kw = conv.kernel
@@ -487,7 +514,13 @@ def lower_conv_layer(em: Emitter, layer: ConvLayer, tile: DaeTile, pl: LayerPlac
         for t, (paddr, poc0, poc_n) in enumerate(params):
             nog = cdiv(poc_n, pe_oc)
             tile_blocks = blocks[t * n_ic:(t + 1) * n_ic]
+            add_flags, add_regs = 0, {}
             for j, (waddr, b) in enumerate(tile_blocks):
+                if add and j == len(tile_blocks) - 1:
+                    g0 = poc0 // PE_IC
+                    add_flags, add_regs = _load_bypass(
+                        em, layer, bp, ("bp", id(layer), o0, p0, poc0), ready,
+                        (o0, p0, rows, cols), g0, min(nog * em.cfg.k, bp.g - g0), nog)
                 ph = _input_step(em, ("in", id(layer), o0, p0, b.ic0), src, b, waddr, paddr,
                                  nog, (iy0, ix0, irows, icols), (rows, cols), conv, j == 0,
                                  ready)
@@ -495,7 +528,8 @@ def lower_conv_layer(em: Emitter, layer: ConvLayer, tile: DaeTile, pl: LayerPlac
                     grp = poc0 // og_per
                     row0 = grp * nog_g + (poc0 - grp * og_per) // pe_oc
                     _epilogue(em, layer, pool, ph, oh_half, rows, cols, nog, nog_all,
-                              row0, o0, o1, p0, p1, c0, d0, conv.relu, dst_pitch=nog_all)
+                              row0, o0, o1, p0, p1, c0, d0, conv.relu, dst_pitch=nog_all,
+                              add=(add_flags, add_regs))
                 em.end_step()
         em.end_tile_compute()
         regions = ([(0, dst.g, 0)] if one_region else
@@ -510,10 +544,12 @@ def lower_conv_layer(em: Emitter, layer: ConvLayer, tile: DaeTile, pl: LayerPlac
 
 def _epilogue(em: Emitter, layer, pool, ph: int, oh_half: int, rows: int, cols: int, nog: int,
               nog_all: int, row0: int, o0: int, o1: int, p0: int, p1: int, c0: int, d0: int,
-              relu: bool, dst_pitch: int, to_cv_pitch: int | None = None) -> None:
+              relu: bool, dst_pitch: int, to_cv_pitch: int | None = None,
+              add: tuple[int, dict] = (0, {})) -> None:
     """Requantize the accumulators of one oc tile, pool them when the layer pools, into
     ``out_buf`` rows ``row0..`` (pitch ``dst_pitch``). With ``to_cv_pitch`` the tile only
-    goes to ``cv_buf`` (a pooled fire pools all its channels at once, later)."""
+    goes to ``cv_buf`` (a pooled fire pools all its channels at once, later). ``add``: the
+    residual add's REQUANT flags and registers (``_load_bypass``; unpooled layers)."""
     pflag = isa.HALF if ph else 0
     oflag = isa.RQ_OUT_HALF if oh_half else 0
     relu_f = isa.RQ_RELU if relu else 0
@@ -524,8 +560,8 @@ def _epilogue(em: Emitter, layer, pool, ph: int, oh_half: int, rows: int, cols: 
                    {**full, isa.RQ_DST_PITCH: to_cv_pitch, isa.RQ_DST_ROW0: row0})
         return
     if pool is None:
-        em.compute(isa.OP_REQUANT, pflag | oflag | relu_f, {
-            **full, isa.RQ_DST_PITCH: dst_pitch, isa.RQ_DST_ROW0: row0}, out_write=True)
+        em.compute(isa.OP_REQUANT, pflag | oflag | relu_f | add[0], {
+            **full, isa.RQ_DST_PITCH: dst_pitch, isa.RQ_DST_ROW0: row0, **add[1]}, out_write=True)
         return
     em.compute(isa.OP_REQUANT, pflag | relu_f | (isa.RQ_DST_CV << isa.RQ_DST_SHIFT),
                {**full, isa.RQ_DST_PITCH: nog, isa.RQ_DST_ROW0: 0})
@@ -686,11 +722,12 @@ def lower_pool_layer(em: Emitter, layer: PoolLayer, tile: DaeTile, src: Tensor, 
 def lower_layers(cfg: DaeConfig, layers, tiles, tensors: list[tuple[Tensor, Tensor]]
                  ) -> tuple[list[int], list[LayerPlacement], int, list[int]]:
     """The whole program: (instruction words, constant placements, weight words, index of
-    each layer's last word)."""
+    each layer's last word). ``tensors``: per layer (input, output) placements, plus the
+    bypass for a :class:`ConvAddLayer` (input, output, bypass)."""
     placements, wwords = place_constants(layers, tiles, cfg.pe_oc)
     em = Emitter(cfg)
     ends = []
-    for i, (layer, tile, pl, (src, dst)) in enumerate(zip(layers, tiles, placements, tensors)):
+    for i, (layer, tile, pl, (src, dst, *bp)) in enumerate(zip(layers, tiles, placements, tensors)):
         if i:
             em.layer_barrier()
         try:
@@ -699,7 +736,7 @@ def lower_layers(cfg: DaeConfig, layers, tiles, tensors: list[tuple[Tensor, Tens
             elif isinstance(layer, PoolLayer):
                 lower_pool_layer(em, layer, tile, src, dst, i == 0)
             else:
-                lower_conv_layer(em, layer, tile, pl, src, dst, i == 0)
+                lower_conv_layer(em, layer, tile, pl, src, dst, i == 0, bp[0] if bp else None)
         except ScheduleError as e:
             if str(e).startswith(f"{layer.name}: "):
                 raise

@@ -41,6 +41,7 @@ _PUSH_PREV = (-1, 1, 3)
 _PUSH_NEXT = (0, 2, -1)
 
 _ROUTE = {isa.OP_LOAD_INPUT: 0, isa.OP_LOAD_WEIGHT: 0, isa.OP_LOAD_PARAMS: 0,
+          isa.OP_LOAD_BYPASS: 0,
           isa.OP_CONV: 1, isa.OP_REQUANT: 1, isa.OP_POOL: 1, isa.OP_STORE: 2,
           isa.OP_FINISH: 3}
 
@@ -102,6 +103,7 @@ def _costs(cfg: DaeConfig, words: list[int], beat_x100: int):
     OP_SET, OP_LI, OP_LW, OP_LP = isa.OP_SET, isa.OP_LOAD_INPUT, isa.OP_LOAD_WEIGHT, isa.OP_LOAD_PARAMS
     OP_CONV, OP_RQ, OP_POOL, OP_ST, OP_FIN = (isa.OP_CONV, isa.OP_REQUANT, isa.OP_POOL,
                                               isa.OP_STORE, isa.OP_FINISH)
+    OP_LB = isa.OP_LOAD_BYPASS
     lr = [0] * 64  # load registers
     cr = [0] * 64  # compute registers (ids - 64)
     sr = [0] * 64  # store registers (ids - 128)
@@ -178,19 +180,26 @@ def _costs(cfg: DaeConfig, words: list[int], beat_x100: int):
             costs.append(trips + dp if trips > 0 else 0)
             mods.append(1)
             continue
-        elif op == OP_ST:
-            G, rows, cols, ng = sr[3], sr[7], sr[8], sr[9]
+        elif op == OP_ST or op == OP_LB:
+            # STORE, and LOAD_BYPASS (residual add) which reads a window the same way:
             # one burst region per row when the region spans every group, else per pixel
+            st = op == OP_ST
+            G, rows, cols, ng = (sr[3], sr[7], sr[8], sr[9]) if st else (lr[35], lr[39], lr[40],
+                                                                         lr[41])
+            depth, lat, issue = (ds, wr_lat, wr_issue) if st else (dl, rd_lat, rd_issue)
             if ng == G:
-                per_row = _run(1, cols * ng, ds, wr_lat, wr_issue, beat_x100)
+                per_row = _run(1, cols * ng, depth, lat, issue, beat_x100)
             else:
-                per_row = _run(cols, ng, ds, wr_lat, wr_issue, beat_x100)
+                per_row = _run(cols, ng, depth, lat, issue, beat_x100)
             cyc = rows * per_row if rows > 0 else 0
             beats = rows * cols * ng if rows > 0 and cols > 0 else 0
-            wr_beats_all += beats
+            if st:
+                wr_beats_all += beats
+            else:
+                rd_beats_all += beats
             ddr[i] = beats * 8
             costs.append(cyc)
-            mods.append(2)
+            mods.append(2 if st else 0)
             continue
         elif op == OP_FIN:
             costs.append(1)
@@ -396,7 +405,8 @@ def layer_words(cfg: DaeConfig, layer, tile: DaeTile) -> list[int]:
     c, h, w = layer.in_shape
     src = Tensor(0, c, h, w)
     dst = Tensor(src.words, *layer.out_shape)
-    words, _, _, _ = lower_layers(cfg, [layer], [tile], [(src, dst)])
+    bp = (Tensor(dst.base + dst.words, *layer.out_shape),) if layer.kind == "conv_add" else ()
+    words, _, _, _ = lower_layers(cfg, [layer], [tile], [(src, dst, *bp)])
     return words
 
 

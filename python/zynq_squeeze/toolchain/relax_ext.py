@@ -107,7 +107,9 @@ def _first_layer_mode(lf: LoweredFunction):
     patches = {}
     for tid in lf.inputs:
         readers = [i for i, (_, src, _) in enumerate(layers) if src == tid]
-        if len(readers) != 1 or tid in lf.outputs:
+        # a residual add reading it as its bypass needs the plain tensor, not patches
+        bypassed = any(getattr(layer, "bypass", None) == tid for layer, _, _ in layers)
+        if len(readers) != 1 or tid in lf.outputs or bypassed:
             continue
         i = readers[0]
         layer, src, dst = layers[i]

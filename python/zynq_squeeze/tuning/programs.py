@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+from ..codegen.dae_program import layer_reads
 from ..engine.dae_config import DaeConfig
 from ..errors import ScheduleError
 from ..quantize.layers import layer_signature
@@ -37,8 +38,9 @@ def function_words(engine: DaeConfig, fn: ModelFunction, tiles) -> tuple[list[in
     for tid, (c, h, w) in fn.tensors.items():
         placed[tid] = Tensor(base, c, h, w)
         base += placed[tid].words
-    words, _, _, ends = lower_layers(engine, [layer for layer, _, _ in fn.layers], tiles,
-                                     [(placed[a], placed[b]) for _, a, b in fn.layers])
+    words, _, _, ends = lower_layers(
+        engine, [layer for layer, _, _ in fn.layers], tiles,
+        [tuple(placed[t] for t in (a, b, *layer_reads(layer, a)[1:])) for layer, a, b in fn.layers])
     return words, ends
 
 

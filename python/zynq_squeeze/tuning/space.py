@@ -63,7 +63,7 @@ from .measure import TuneTask
 # granule up to 8 RAMB18 rows deep, then doubling; the last is "no limit".
 DEPTH_LEVELS = (512, 1024, 1536, 2048, 2560, 3072, 4096, 6144, 8192, 1 << 16)
 _FIELD = {"in_buf": "in_rows", "w_buf": "w_rows", "p_buf": "p_rows", "acc": "acc_rows",
-          "cv_buf": "cv_rows", "sq_buf": "sq_rows", "out_buf": "out_rows"}
+          "cv_buf": "cv_rows", "sq_buf": "sq_rows", "out_buf": "out_rows", "bp_buf": "bp_rows"}
 BRAM_GRANULE = 512  # rows: one RAMB18 deep at 36 bits, the smallest BRAM bank of a buffer
 _NAMES = {"bram18k": "BRAM18K", "dsp": "DSP", "lut": "LUT", "ff": "FF"}
 
