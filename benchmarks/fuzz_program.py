@@ -72,7 +72,31 @@ def _chains(rng):
     c2 = ConvLayer("conv2", (16, 9, 9), conv_params(rng, 16, 16, 3, pads=(1, 1, 1, 1)),
                    PoolSpec("max", (3, 3), (2, 2), ceil_mode=True))
     f3 = fire(rng, "fire3", c2.out_shape, 8, 16, 8)
-    return {"conv_fire": [conv, fr], "conv_avg": [c10], "conv_pool_fire": [c2, f3]}
+    return {"conv_fire": [conv, fr], "conv_avg": [c10], "conv_pool_fire": [c2, f3],
+            **_issue11_chains(rng)}
+
+
+def _issue11_chains(rng):
+    """Seeds of the issue-11 instruction forms, so the fuzzer starts from programs that
+    use them: a residual add (LOAD_BYPASS, REQUANT RQ_ADD; the bypass a second program
+    input), a depthwise conv (CONV_DW) feeding standalone max and average pools
+    (POOL_SRC_IN / POOL_IN_HALF) and an 11x11 stride-4 conv (AlexNet's conv1 shape)."""
+    from helpers import conv_params, depthwise_params
+
+    from zynq_squeeze.quantize.layers import ConvAddLayer, ConvLayer, PoolLayer, PoolSpec
+    from zynq_squeeze.quantize.requant import quantize_multiplier
+
+    c1 = ConvLayer("res_c1", (16, 7, 6), conv_params(rng, 16, 16, 3, pads=(1,) * 4))
+    m, s = quantize_multiplier(0.7)
+    c2 = ConvAddLayer("res_c2", c1.out_shape, conv_params(rng, 16, 16, 3, pads=(1,) * 4),
+                      bp_mult=int(m), bp_shift=int(s))
+    dw = ConvLayer("dw", (24, 9, 8), depthwise_params(rng, 24, 3, 2, 1))
+    mp = PoolLayer("mp", dw.out_shape, PoolSpec("max", (3, 3), (2, 2), ceil_mode=True))
+    gm, gs = quantize_multiplier(1.0 / (mp.out_shape[1] * mp.out_shape[2]))
+    gap = PoolLayer("gap", mp.out_shape, PoolSpec("avg", global_pool=True), int(gm), int(gs))
+    big = ConvLayer("k11s4", (3, 27, 27), conv_params(rng, 8, 3, 11, stride=(4, 4)),
+                    PoolSpec("max", (3, 3), (2, 2)))
+    return {"residual": [c1, c2], "dw_pools": [dw, mp, gap], "k11_s4": [big]}
 
 
 def _timing(cfg, beat: int = 100) -> tuple[int, int, int, int]:

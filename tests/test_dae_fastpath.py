@@ -18,12 +18,15 @@ from helpers import (conv_params, depthwise_params, fire, grouped_params, rand_i
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from zynq_squeeze import native
-from zynq_squeeze.codegen.dae_program import build_dae_program, reference_chain
+from zynq_squeeze.codegen.dae_program import (build_dae_program, pack_tensor, reference_chain,
+                                              run_graph, unpack_tensor)
+from zynq_squeeze.engine import isa
 from zynq_squeeze.engine.dae_config import DaeConfig, DaeTile
-from zynq_squeeze.quantize.layers import ConvLayer, PoolSpec
+from zynq_squeeze.quantize.layers import ConvAddLayer, ConvLayer, PoolLayer, PoolSpec
+from zynq_squeeze.quantize.requant import pool_multiplier, quantize_multiplier
 from zynq_squeeze.schedule.dae_tiling import candidates, default_tile, overflow
 from zynq_squeeze.toolchain import compiler, dae_sim
-from zynq_squeeze.toolchain.dae_sim import run_program
+from zynq_squeeze.toolchain.dae_sim import run_program, run_words
 
 HLS = {"hls_kernel": True}
 PORTABLE = {"extra_flags": ("-DZSQD_SIM_PORTABLE",)}
@@ -87,16 +90,63 @@ def _case(name, rng):
         return ([ConvLayer("g", (32, 7, 6), grouped_params(rng, 48, 32, 2, 3, pads=(1,) * 4)),
                  ConvLayer("g2", (48, 7, 6), grouped_params(rng, 48, 48, 3, 1))],
                 [DaeTile(24, 8, 3, 4), DaeTile(24, 16, 4, 6)])
+    if name == "k11_s4":  # AlexNet's conv1 shape (11x11, stride 4) + its 3x3/2 max pool
+        return ([ConvLayer("c", (3, 35, 31), conv_params(rng, 40, 3, 11, stride=(4, 4),
+                                                         pads=(2, 2, 2, 2)),
+                           PoolSpec("max", (3, 3), (2, 2)))],
+                [DaeTile(24, 8, 3, 4)])
+    if name == "pools":  # standalone pools (POOL_SRC_IN, both in_buf halves), max and avg
+        p1 = PoolLayer("p1", (40, 13, 11), MP)
+        d = PoolSpec("avg", (2, 2), (2, 2)).avg_divisor(*p1.out_shape[1:])
+        p2 = PoolLayer("p2", p1.out_shape, PoolSpec("avg", (2, 2), (2, 2)),
+                       *pool_multiplier(d))
+        p3 = PoolLayer("p3", p2.out_shape, GAP)
+        return [p1, p2, p3], [DaeTile(24, 8, 2, 3), DaeTile(24, 8, 2, 2), DaeTile(48, 8, 1, 1)]
     raise KeyError(name)
 
 
 @pytest.mark.parametrize("name", ["conv_s2_pool", "conv_pad_odd", "fire", "fire_pool",
-                                  "fire_odd", "gap", "chain", "depthwise", "grouped"])
+                                  "fire_odd", "gap", "chain", "depthwise", "grouped",
+                                  "k11_s4", "pools"])
 def test_fast_equals_hls_and_portable(name):
     rng = np.random.default_rng(zlib.crc32(name.encode()))
     layers, tiles = _case(name, rng)
     check_variants(DaeConfig(), layers, tiles, rand_input(rng, layers[0].in_shape),
                    (HLS, PORTABLE))
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_residual_add_fast_equals_hls_and_portable(k):
+    """LOAD_BYPASS (one burst region per row, and per pixel when an oc tile holds fewer
+    groups than the tensor) and REQUANT RQ_ADD from both bp_buf halves: every build leaves
+    the same arena, finishes every instruction at the same cycle, equals the reference."""
+    rng = np.random.default_rng(40 + k)
+    cfg = DaeConfig(k=k)
+    c, o = 16, 40
+    l1 = ConvLayer("c1", (c, 9, 7), conv_params(rng, o, c, 3, pads=(1,) * 4))
+    m, s = quantize_multiplier(0.8)
+    l2 = ConvAddLayer("c2", l1.out_shape, conv_params(rng, o, o, 3, pads=(1,) * 4, relu=False),
+                      bypass="t1", bp_mult=int(m), bp_shift=int(s))
+    layers = [(l1, "in0", "t1"), (l2, "t1", "t2")]
+    shapes = {"in0": (c, 9, 7), "t1": l1.out_shape, "t2": l2.out_shape}
+    # k = 1: an oc tile holds 1 of the 5 groups (a burst region per pixel); k = 3: one oc
+    # tile holds all 5 (a region per row)
+    tiles = [DaeTile(8 * k, 8, 4, 3), DaeTile(8 if k == 1 else 48, 16, 3, 4)]
+    prog = build_dae_program(cfg, layers, tiles, shapes, ["in0"], ["t2"])
+    x = rand_input(rng, shapes["in0"])
+    arena = np.zeros(prog.arena_words, dtype=np.uint64)
+    p_in = prog.tensors["in0"]
+    arena[p_in.base:p_in.base + p_in.words] = pack_tensor(x)
+    fast = run_words(cfg, prog.words, prog.weights, arena)
+    y = unpack_tensor(fast.arena[prog.tensors["t2"].base:], *shapes["t2"])
+    np.testing.assert_array_equal(y, run_graph(layers, {"in0": x})["t2"])
+    bps = [int(w) for w in prog.words if int(w) & 15 == isa.OP_LOAD_BYPASS]
+    assert len(bps) > 2 and {w & isa.HALF for w in bps} == {0, isa.HALF}
+    for kw in (HLS, PORTABLE):
+        other = run_words(cfg, prog.words, prog.weights, arena, **kw)
+        np.testing.assert_array_equal(other.arena, fast.arena, err_msg=str(kw))
+        np.testing.assert_array_equal(other.insn_end, fast.insn_end, err_msg=str(kw))
+        assert _stats(other) == _stats(fast), kw
 
 
 @pytest.mark.parametrize("k", [1, 2])

@@ -229,6 +229,30 @@ def test_dsp_bound_products_are_in_the_source():
     assert "ap_int<25> a" in MODULES  # 25 x 17 bits: one DSP48E1 (25 x 18)
 
 
+def _product_bindings(code: str) -> dict[str, str | None]:
+    """variable -> BIND_OP impl (``dsp``, ``fabric``, or None: unbound) of every runtime
+    product the synthesized modules declare (``T v = a * b;``)."""
+    names = [re.match(r"(?:[\w:<>]+\s+)+(\w+)\s*=", s) for s, _ in runtime_muls(code)]
+    names = [m.group(1) for m in names if m] + re.findall(
+        r"BIND_OP variable = (\w+) op = mul impl = dsp", code)
+    return {n: (m.group(1) if (m := re.search(
+        rf"BIND_OP variable = {n} op = mul impl = (\w+)", code)) else None) for n in names}
+
+
+def test_every_runtime_product_is_bound_and_counted():
+    """Each product of the synthesized modules carries a BIND_OP: the DSP48E1 count is the
+    MAC array and the requantization lanes (``dsp``), the residual add's 8 x 16-bit bypass
+    product is in LUTs (``fabric``, ``BYPASS_PER_LANE``). Unbound, Vitis HLS would map that
+    product to a DSP48E1 per lane (24 more at k = 3: 240 of the Zybo's 220) while the model
+    still says 216. The same source without the fabric pragma is caught."""
+    assert _product_bindings(MODULES) == {"bprod": "fabric", "p": "dsp", "prod": "dsp"}
+    assert dr.BYPASS_PER_LANE[0] > 0
+    assert dr.logic_breakdown(DaeConfig(k=3))["residual_add"][0] == 24 * dr.BYPASS_PER_LANE[0]
+    pragma = "#pragma HLS BIND_OP variable = bprod op = mul impl = fabric\n"
+    assert MODULES.count(pragma) == 1
+    assert _product_bindings(MODULES.replace(pragma, ""))["bprod"] is None
+
+
 # ---- properties --------------------------------------------------------------------------
 @pytest.mark.parametrize("k", [1, 2, 3, 4])
 def test_dsp_formula(k):

@@ -317,11 +317,13 @@ def test_tuning_space_has_depthwise_tiles():
 
 def test_mobilenet_v2_offloads_every_mac():
     """torchvision's MobileNetV2 graph (BatchNorm, ReLU6, depthwise, residual Add,
-    classifier): every conv and the Gemm on the accelerator; only the residual adds (and
-    the flatten) stay on the CPU."""
+    classifier): every conv, the Gemm and the 10 residual adds of the 17 blocks on the
+    accelerator (with the residual add merged, the adds are conv_add composites). Before:
+    the first add of each stage, ``x + conv(x)`` with ``x`` the previous block's linear
+    projection (a conv output also read by the next expand conv), was matched with ``x``
+    as its conv operand, refused, and left on the CPU (5 of the 10)."""
     from onnx_graphs import mobilenet_v2
 
     _, rep = zynq_squeeze.partition(from_onnx(mobilenet_v2((1, 3, 64, 64), classes=10)))
     assert rep.macs_offloaded == rep.macs_total > 0
-    assert {op.op for op in rep.cpu_ops} == {"relax.add"}, rep.cpu_ops
-    assert len(rep.cpu_ops) == 10  # the residual connections of the 17 blocks
+    assert rep.cpu_ops == [], [(op.name, op.reason) for op in rep.cpu_ops]

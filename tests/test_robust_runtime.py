@@ -27,7 +27,7 @@ from zynq_squeeze.codegen.hls_project import dae_config_header, write_hls_projec
 from zynq_squeeze.engine import isa
 from zynq_squeeze.engine.dae_config import DaeConfig, DaeTile
 from zynq_squeeze.errors import EngineError, ScheduleError
-from zynq_squeeze.quantize.layers import ConvLayer, PoolSpec
+from zynq_squeeze.quantize.layers import ConvAddLayer, ConvLayer, PoolSpec
 from zynq_squeeze.schedule.dae_tiling import default_tile
 from zynq_squeeze.schedule.instructions import Emitter
 from zynq_squeeze.toolchain import dae_sim
@@ -180,13 +180,19 @@ def test_validators_never_overflow_whatever_the_registers(tmp_path):
     refused, none overflows (before: signed int64 overflow in the derived-register
     products, an abort under UBSan)."""
     _, prog, _ = _conv_fire()
-    words = [int(w) for w in prog.words]
+    res = _residual_program()
     rng = np.random.default_rng(3)
-    operands = {op: sorted({r for r in _operands(op)}) for op in
-                (isa.OP_LOAD_INPUT, isa.OP_CONV, isa.OP_REQUANT, isa.OP_POOL, isa.OP_STORE)}
+    # (program, instruction kind, flags its word must carry, operand registers): the
+    # residual add's LOAD_BYPASS and REQUANT RQ_ADD (with its bypass rescaling) included
+    cases = [(prog, op, 0, _operands(op)) for op in
+             (isa.OP_LOAD_INPUT, isa.OP_CONV, isa.OP_REQUANT, isa.OP_POOL, isa.OP_STORE)]
+    cases += [(res, isa.OP_LOAD_BYPASS, 0, _operands(isa.OP_LOAD_BYPASS)),
+              (res, isa.OP_REQUANT, isa.RQ_ADD,
+               _operands(isa.OP_REQUANT) + [isa.RQ_BP_MULT, isa.RQ_BP_SHIFT])]
     records = []
-    for op, regs in operands.items():
-        at = next(i for i, w in enumerate(words) if w & 15 == op)
+    for p, op, flags, regs in cases:
+        words = [int(w) for w in p.words]
+        at = next(i for i, w in enumerate(words) if w & 15 == op and w & flags == flags)
         fills = [dict.fromkeys(regs, INT32_MAX), dict.fromkeys(regs, -(1 << 31))]
         fills += [{r: int(v) for r, v in zip(regs, rng.integers(-(1 << 31), 1 << 31, len(regs)))}
                   for _ in range(40)]
@@ -196,11 +202,11 @@ def test_validators_never_overflow_whatever_the_registers(tmp_path):
             wrapped = {k: ((v + (1 << 63)) % (1 << 64)) - (1 << 63)
                        for k, v in isa.derived(op, values).items()}
             sets = [_set(r, v) for r, v in {**values, **wrapped}.items()]
-            records.append(words[:at] + sets + words[at:])
+            records.append((p, words[:at] + sets + words[at:]))
     data = bytearray()
-    for w in records:
-        data += np.asarray([len(w), len(prog.weights), prog.arena_words], "<i8").tobytes()
-        data += np.asarray(w, "<u8").tobytes() + np.asarray(prog.weights, "<u8").tobytes()
+    for p, w in records:
+        data += np.asarray([len(w), len(p.weights), p.arena_words], "<i8").tobytes()
+        data += np.asarray(w, "<u8").tobytes() + np.asarray(p.weights, "<u8").tobytes()
     (tmp_path / "programs.bin").write_bytes(bytes(data))
     r = subprocess.run([str(_probe(tmp_path)), str(tmp_path / "programs.bin")],
                        capture_output=True, text=True, timeout=600)
@@ -210,9 +216,22 @@ def test_validators_never_overflow_whatever_the_registers(tmp_path):
     assert all(rv != 0 and rs != 0 for rv, rs in codes), codes
 
 
+def _residual_program():
+    """conv -> conv + bypass (the first conv's output): LOAD_BYPASS and REQUANT RQ_ADD."""
+    rng = np.random.default_rng(5)
+    l1 = ConvLayer("c1", (16, 7, 6), conv_params(rng, 16, 16, 3, pads=(1,) * 4))
+    l2 = ConvAddLayer("c2", l1.out_shape, conv_params(rng, 16, 16, 3, pads=(1,) * 4),
+                      bypass="t1", bp_mult=20000, bp_shift=15)
+    shapes = {"in0": (16, 7, 6), "t1": l1.out_shape, "t2": l2.out_shape}
+    layers = [(l1, "in0", "t1"), (l2, "t1", "t2")]
+    return build_dae_program(CFG, layers, [default_tile(CFG, x) for x, _, _ in layers], shapes,
+                             ["in0"], ["t2"])
+
+
 def _operands(op: int) -> list[int]:
     """The operand registers of ``op`` (the ones isa.derived reads, and the footprint's)."""
     ids = {isa.OP_LOAD_INPUT: range(isa.LI_BASE, isa.LI_PITCH + 1),
+           isa.OP_LOAD_BYPASS: range(isa.LB_BASE, isa.LB_PITCH + 1),
            isa.OP_CONV: range(isa.CV_ROWS, isa.CV_SRC_X0 + 1),
            isa.OP_REQUANT: range(isa.RQ_ROWS, isa.RQ_VX1 + 1),
            isa.OP_POOL: range(isa.PL_ROWS, isa.PL_DST_ROW0 + 1),

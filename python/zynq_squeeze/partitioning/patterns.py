@@ -21,7 +21,9 @@ This module is the only place that decides what is offloadable. Three pattern fa
 * ``zynq_squeeze.conv_add``  conv2d(+bias) + bypass (either operand order) (+ReLU or Clip(0, c)):
                              a residual add (ResNet basic block, MobileNetV2 linear
                              bottleneck without an activation), the bypass a non-constant
-                             float32 tensor of the conv output's shape; SqueezeNet's simple
+                             float32 tensor of the conv output's shape (one pattern per
+                             operand order: an add of two conv outputs takes the conv whose
+                             result is private to it); SqueezeNet's simple
                              bypass (a fire output plus its input) stays on the CPU with its
                              reason
 
@@ -647,10 +649,17 @@ def _dense_pattern(x):
     return act | pre
 
 
-def _conv_add_pattern():
-    """conv2d(x, const)(+bias) + bypass, either operand order, (+ReLU or clip)."""
+def _conv_add_pattern(conv_side: int):
+    """conv2d(x, const)(+bias) + bypass (+ReLU or clip), the conv chain operand
+    ``conv_side`` of the add. One pattern per side, not ``add(pre, *) | add(*, pre)``: the
+    matcher commits to the first alternative that matches structurally, so an add of two
+    conv outputs -- MobileNetV2's ``x + conv(x)`` when ``x`` is the previous block's linear
+    projection, also read by the next expand conv -- was taken with ``x`` as the conv side,
+    failed the check (that conv's result is not private) and stayed on the CPU; the other
+    side's pattern now gets its turn."""
     pre = _conv_pattern(wildcard(), False)
-    add = is_op("relax.add")(pre, wildcard()) | is_op("relax.add")(wildcard(), pre)
+    add = (is_op("relax.add")(pre, wildcard()) if conv_side == 0
+           else is_op("relax.add")(wildcard(), pre))
     act = is_op("relax.nn.relu")(add) | is_op("relax.clip")(add, wildcard(), wildcard())
     return act | add
 
@@ -680,7 +689,8 @@ def pattern_table():
         (CONV_POOL, conv_pool, {}, _check_conv_pool),
         (FIRE, fire, {}, _check_fire),
         (FIRE_POOL, fire_pool, {}, _check_fire),
-        (CONV_ADD, _conv_add_pattern(), {}, _check_conv_add),
+        (CONV_ADD, _conv_add_pattern(1), {}, _check_conv_add),  # the other order, if not
+        (CONV_ADD, _conv_add_pattern(0), {}, _check_conv_add),
     ]
 
 
