@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from onnx import helper, numpy_helper
 from onnx_graphs import GraphBuilder
-from test_pool_concat import CONFIGS, _build, _golden_chain, cosine, run_check
+from test_pool_concat import CONFIGS, _golden_chain, cosine, run_check
 
 import zynq_squeeze  # noqa: F401 (registers the target)
 from zynq_squeeze.frontend import from_onnx
@@ -108,3 +108,15 @@ def test_fused_average_pool_with_its_own_multiplier_bit_exact(seed, c, hw, glob,
     if not cands:
         return
     run_check([layer], [cands[seed % len(cands)]], cfg, seed)
+
+
+def test_layer_errors_report_each_layer():
+    """codegen.quant_error: one record per offloadable layer, each layer's own error."""
+    from zynq_squeeze.codegen.quant_error import layer_errors
+
+    shape = (1, 3, 24, 24)
+    mod = from_onnx(_gap_fc_net(shape))
+    recs = layer_errors(mod, _inputs(np.random.default_rng(11), shape, 3))
+    assert [r["kind"] for r in recs] == ["conv", "conv", "conv"]  # the last: the Gemm
+    assert all(0.99 < r["cosine"] <= 1.0 + 1e-9 and r["sqnr_db"] > 20 for r in recs), recs
+    assert recs[1]["shape"] == [32, 1, 1]  # the conv fused with the global average pool

@@ -145,33 +145,47 @@ def _grow(r: dict, key: str, x: np.ndarray) -> None:
         r[key] = m
 
 
-def collect_ranges(mod: tvm.IRModule, samples, *, progress: bool = True) -> list[dict]:
-    """Run the float model over ``samples``; per composite, the ranges it sees."""
+def probe_composites(mod: tvm.IRModule, samples, *, progress: bool = True):
+    """Run the float model over ``samples``: (composite functions, their chains, and per
+    sample a list, per composite, of (its float input batch, its bypass batch or None)).
+    A concat's "input" is its output (the parts are its channel ranges)."""
     cmod = partitioner.fuse_composites(mod)
     probe, funcs = _probe_module(cmod)
     chains = [parse_composite(f) for f in funcs]
-    ranges = [{"in": 0.0, "mid": 0.0, "out": 0.0, **({"bp": 0.0} if c.kind == "conv_add" else {}),
-               **({"pool": 0.0} if has_avg_pool(c) else {})}
-              for c in chains]
+    if not chains:
+        return funcs, chains, []
     bypass_at, n = {}, len(chains) + 1  # result index of each residual add's bypass
     for k, chain in enumerate(chains):
         if chain.bypass_param is not None:
             bypass_at[k], n = n, n + 1
-    if not chains:
-        return []
     ex = tvm.compile(probe, target=tvm.target.Target({"kind": "llvm"}))
     vm = relax.VirtualMachine(ex, tvm.cpu())
     names = [n for n, _, _ in input_specs(mod)]
+    seen = []
     for s in progress_bar(samples, desc="calibrating", enable=progress):
         res = vm["main"](*[tvm.runtime.tensor(s[n]) for n in names])
+        seen.append([(res[k + 1].numpy(),
+                      res[bypass_at[k]].numpy() if k in bypass_at else None)
+                     for k in range(len(chains))])
+    return funcs, chains, seen
+
+
+def collect_ranges(mod: tvm.IRModule, samples, *, progress: bool = True) -> list[dict]:
+    """Run the float model over ``samples``; per composite, the ranges it sees."""
+    funcs, chains, seen = probe_composites(mod, samples, progress=progress)
+    ranges = [{"in": 0.0, "mid": 0.0, "out": 0.0, **({"bp": 0.0} if c.kind == "conv_add" else {}),
+               **({"pool": 0.0} if has_avg_pool(c) else {})}
+              for c in chains]
+    if not chains:
+        return []
+    for per_sample in seen:
         for k, chain in enumerate(chains):
-            x = res[k + 1].numpy()
+            x, bps = per_sample[k]
             r = ranges[k]
             _grow(r, "in", x)
-            bps = res[bypass_at[k]].numpy() if k in bypass_at else [None] * len(x)
-            if k in bypass_at:
+            if bps is not None:
                 _grow(r, "bp", bps)
-            for img, bp in zip(x, bps):
+            for img, bp in zip(x, bps if bps is not None else [None] * len(x)):
                 v = eval_chain(chain, img, bp)
                 _grow(r, "out", v["pre_pool"])
                 if "pool" in r:
