@@ -21,7 +21,7 @@ from ..engine.dae_config import PE_IC, DaeConfig, DaeTile
 from ..partitioning import limits
 from ..partitioning.limits import ACC_LIMIT
 from ..quantize import requant
-from ..quantize.layers import ConvAddLayer, ConvLayer, FireLayer, PoolLayer
+from ..quantize.layers import ConvAddLayer, ConvLayer, FireLayer, PoolLayer, avg_requant
 from ..quantize.reference import avg_pool_constants, conv_pre_shift, run_layer
 from ..schedule.instructions import Block, Tensor, groups, layer_convs, lower_layers
 
@@ -97,10 +97,11 @@ def check_layer(layer) -> None:
             raise ValueError(f"{name}: pool pads must be in [0, kernel)")
         if min(p.stride) < 1 or max(p.kernel) > 64 or max(p.stride) > 64:
             raise ValueError(f"{name}: unsupported pool window/stride")
-    if isinstance(layer, PoolLayer) and p.kind == "avg" and layer.mult is not None:
-        if not (requant.MULT_MIN <= layer.mult <= requant.MULT_MAX
-                and requant.SHIFT_MIN <= layer.shift <= requant.SHIFT_MAX):
-            raise ValueError(f"{name}: average multiplier ({layer.mult}, {layer.shift}) is "
+    rq = avg_requant(layer) if p is not None and p.kind == "avg" else None
+    if rq is not None:
+        if not (requant.MULT_MIN <= rq[0] <= requant.MULT_MAX
+                and requant.SHIFT_MIN <= rq[1] <= requant.SHIFT_MAX):
+            raise ValueError(f"{name}: average multiplier ({rq[0]}, {rq[1]}) is "
                              "outside the requantization lane's range")
     if p is not None and p.kind == "avg":
         try:  # one divisor for every window (a constant multiplier), small enough

@@ -2,7 +2,8 @@
 
 Each tensor inside an offloaded function gets one int8 scale: a function input takes the
 calibrated range of its consumers, a layer output the calibrated range of the conv
-output that produces it (a pool keeps its input's scale). Weights are quantized
+output that produces it (a max pool keeps its input's scale; an average pool, fused or
+standalone, gets its own calibrated range and rescales in its divide: ``pool_rq``). Weights are quantized
 symmetrically per output channel; bias to int32 accumulator units; the requantization
 multiplier ``in_scale * w_scale / out_scale`` to a 16-bit integer multiplier and shift
 that apply to the pre-shifted accumulator ``acc >> t`` (so the quantized real multiplier
@@ -176,6 +177,18 @@ def out_absmax(chain: FloatChain, ranges: dict) -> float:
     return _capped(ranges["out"], chain.convs[-1])
 
 
+def default_out_scale(chain: FloatChain, ranges: dict, in_scale: float) -> float:
+    """A composite's output scale when no concat imposes one: the calibrated range of its
+    conv output (capped at a clamp); after an average pool (fused or standalone) the
+    pool's own calibrated range ``ranges["pool"]`` (a global average's output spans far
+    fewer int8 levels at its input's scale), never coarser than the pool's input; a max
+    pool (or a calibration without ``pool``) keeps its input's scale."""
+    pre = in_scale if chain.kind == "pool" else scale_of(out_absmax(chain, ranges))
+    if chain.pool is not None and chain.pool.kind == "avg" and ranges.get("pool") is not None:
+        return min(pre, scale_of(ranges["pool"]))
+    return pre
+
+
 def _avg_rescale(pool: PoolSpec, hw: tuple[int, int], in_scale: float, out_scale: float
                  ) -> tuple[int | None, int | None]:
     """An average pool's (mult, shift) when it changes the scale, else (None, None)."""
@@ -211,14 +224,17 @@ def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float,
     the bypass byte's real multiplier ``s_b / s_out`` becomes ``(bp_mult, bp_shift)``.
     """
     in_shape = tuple(chain.in_shape[1:])
+    if out_scale is None:
+        out_scale = default_out_scale(chain, ranges, in_scale)
     if chain.kind == "pool":
-        out_scale = in_scale if out_scale is None else out_scale
         if chain.pool.kind == "max" and out_scale != in_scale:
             raise LoweringError(f"{name}: a max pool keeps its input's scale")
         m, s = _avg_rescale(chain.pool, in_shape[1:], in_scale, out_scale)
         return PoolLayer(name=name, in_shape=in_shape, pool=chain.pool, mult=m, shift=s)
-    if out_scale is None:
-        out_scale = scale_of(out_absmax(chain, ranges))
+    # a fused average pool rescales from the conv's own scale to out_scale
+    avg = chain.pool is not None and chain.pool.kind == "avg"
+    final_scale, out_scale = out_scale, (scale_of(out_absmax(chain, ranges)) if avg
+                                         else out_scale)
     given = ranges.get("weights")
     given_notes = ranges.get("weight_notes") or [None] * len(chain.convs)
     notes: list = []
@@ -243,12 +259,17 @@ def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float,
     if chain.kind == "fire":
         mid = scale_of(_capped(ranges["mid"], chain.convs[0]))
         sq, e1, e3 = chain.convs
-        return FireLayer(name=name, in_shape=in_shape,
-                         squeeze=conv(0, sq, in_scale, mid),
-                         expand1=conv(1, e1, mid, out_scale),
-                         expand3=conv(2, e3, mid, out_scale), pool=chain.pool)
-    return ConvLayer(name=name, in_shape=in_shape,
-                     conv=conv(0, chain.convs[0], in_scale, out_scale), pool=chain.pool)
+        layer = FireLayer(name=name, in_shape=in_shape,
+                          squeeze=conv(0, sq, in_scale, mid),
+                          expand1=conv(1, e1, mid, out_scale),
+                          expand3=conv(2, e3, mid, out_scale), pool=chain.pool)
+    else:
+        layer = ConvLayer(name=name, in_shape=in_shape,
+                          conv=conv(0, chain.convs[0], in_scale, out_scale), pool=chain.pool)
+    if avg:
+        m, s = _avg_rescale(chain.pool, layer.conv_hw, out_scale, final_scale)
+        layer.pool_rq = (m, s) if m is not None else None
+    return layer
 
 
 def _shape(expr) -> tuple[int, ...]:
@@ -368,14 +389,13 @@ def _lower_layers(lf: LoweredFunction, parsed: list) -> None:
                 raise LoweringError(f"{lf.symbol}: layer {n} adds a {lf.tensors[bp_id].shape} "
                                     f"bypass to a {_chw(chain.out_shape)} output")
             bypass = (bp_id, lf.tensors[bp_id].scale)
+        if out_scale is None:
+            out_scale = default_out_scale(chain, ranges, lf.tensors[src_id].scale)
         layer = lower_chain(f"{lf.symbol}_l{n}", chain, ranges, lf.tensors[src_id].scale,
                             out_scale, lf.weights, bypass)
         if tuple(layer.in_shape) != lf.tensors[src_id].shape:
             raise LoweringError(f"{lf.symbol}: layer {n} expects {layer.in_shape}, "
                                 f"tensor is {lf.tensors[src_id].shape}")
-        if out_scale is None:
-            out_scale = (lf.tensors[src_id].scale if chain.kind == "pool"
-                         else scale_of(out_absmax(chain, ranges)))
         lf.tensors[dst] = TensorInfo(tuple(layer.out_shape), out_scale)
         lf.layers.append((layer, src_id, dst))
     lf.views = {t: v for t, v in plan.views.items()}

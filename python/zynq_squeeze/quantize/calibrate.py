@@ -1,8 +1,8 @@
 """Post-training calibration: activation ranges from running the float model on the CPU.
 
 ``calibrate(mod, samples)`` returns ``mod`` carrying, for every offloadable chain (in
-partition order), the absolute maximum of its input, of its fire squeeze output and of
-its conv output before the pool; for a residual add (``conv_add``) also of its bypass
+partition order), the absolute maximum of its input, of its fire squeeze output, of
+its conv output before the pool and (``pool``) after an average pool; for a residual add (``conv_add``) also of its bypass
 (``bp``), and ``out`` is the sum after its activation. Scales are symmetric: ``scale =
 absmax / 127``. A QDQ model brings its own scales instead (``quantize.qdq``; no
 calibration data needed).
@@ -131,6 +131,13 @@ def _probe_module(cmod: tvm.IRModule) -> tuple[tvm.IRModule, list[relax.Function
     return mod, [f for _, _, f in calls]
 
 
+def has_avg_pool(chain) -> bool:
+    """Whether ``chain`` ends in an average pool (fused or standalone): its output then
+    gets its own range (``pool``), usually much smaller than its input's (a global
+    average of a conv's output), and its own scale (``codegen.lower``)."""
+    return chain.pool is not None and chain.pool.kind == "avg"
+
+
 def _grow(r: dict, key: str, x: np.ndarray) -> None:
     """r[key] = max(r[key], max |x|), NaN sticking (builtin max would drop it)."""
     m = float(np.abs(x).max())
@@ -138,34 +145,51 @@ def _grow(r: dict, key: str, x: np.ndarray) -> None:
         r[key] = m
 
 
-def collect_ranges(mod: tvm.IRModule, samples, *, progress: bool = True) -> list[dict]:
-    """Run the float model over ``samples``; per composite, the ranges it sees."""
+def probe_composites(mod: tvm.IRModule, samples, *, progress: bool = True):
+    """Run the float model over ``samples``: (composite functions, their chains, and per
+    sample a list, per composite, of (its float input batch, its bypass batch or None)).
+    A concat's "input" is its output (the parts are its channel ranges)."""
     cmod = partitioner.fuse_composites(mod)
     probe, funcs = _probe_module(cmod)
     chains = [parse_composite(f) for f in funcs]
-    ranges = [{"in": 0.0, "mid": 0.0, "out": 0.0, **({"bp": 0.0} if c.kind == "conv_add" else {})}
-              for c in chains]
+    if not chains:
+        return funcs, chains, []
     bypass_at, n = {}, len(chains) + 1  # result index of each residual add's bypass
     for k, chain in enumerate(chains):
         if chain.bypass_param is not None:
             bypass_at[k], n = n, n + 1
-    if not chains:
-        return []
     ex = tvm.compile(probe, target=tvm.target.Target({"kind": "llvm"}))
     vm = relax.VirtualMachine(ex, tvm.cpu())
     names = [n for n, _, _ in input_specs(mod)]
+    seen = []
     for s in progress_bar(samples, desc="calibrating", enable=progress):
         res = vm["main"](*[tvm.runtime.tensor(s[n]) for n in names])
+        seen.append([(res[k + 1].numpy(),
+                      res[bypass_at[k]].numpy() if k in bypass_at else None)
+                     for k in range(len(chains))])
+    return funcs, chains, seen
+
+
+def collect_ranges(mod: tvm.IRModule, samples, *, progress: bool = True) -> list[dict]:
+    """Run the float model over ``samples``; per composite, the ranges it sees."""
+    funcs, chains, seen = probe_composites(mod, samples, progress=progress)
+    ranges = [{"in": 0.0, "mid": 0.0, "out": 0.0, **({"bp": 0.0} if c.kind == "conv_add" else {}),
+               **({"pool": 0.0} if has_avg_pool(c) else {})}
+              for c in chains]
+    if not chains:
+        return []
+    for per_sample in seen:
         for k, chain in enumerate(chains):
-            x = res[k + 1].numpy()
+            x, bps = per_sample[k]
             r = ranges[k]
             _grow(r, "in", x)
-            bps = res[bypass_at[k]].numpy() if k in bypass_at else [None] * len(x)
-            if k in bypass_at:
+            if bps is not None:
                 _grow(r, "bp", bps)
-            for img, bp in zip(x, bps):
+            for img, bp in zip(x, bps if bps is not None else [None] * len(x)):
                 v = eval_chain(chain, img, bp)
                 _grow(r, "out", v["pre_pool"])
+                if "pool" in r:
+                    _grow(r, "pool", v["out"])
                 if "mid" in v:
                     _grow(r, "mid", v["mid"])
     check_ranges(ranges)

@@ -97,6 +97,9 @@ class ConvLayer:
     conv: ConvParams
     pool: PoolSpec | None = None
     kind: str = field(default="conv", init=False)
+    # a fused average pool's own (mult, shift) when it changes the scale (None: the
+    # conv's output scale is kept, requant.pool_multiplier(d)); see PoolLayer
+    pool_rq: tuple[int, int] | None = None
 
     @property
     def conv_hw(self) -> tuple[int, int]:
@@ -129,6 +132,7 @@ class FireLayer:
     expand3: ConvParams
     pool: PoolSpec | None = None
     kind: str = field(default="fire", init=False)
+    pool_rq: tuple[int, int] | None = None  # as ConvLayer.pool_rq
 
     @property
     def conv_hw(self) -> tuple[int, int]:
@@ -210,6 +214,15 @@ class PoolLayer:
 
 
 Layer = ConvLayer | FireLayer | PoolLayer
+
+
+def avg_requant(layer: Layer) -> tuple[int, int] | None:
+    """The (mult, shift) an average pool of ``layer`` (fused or standalone) divides its
+    window sums by when it also changes the scale; None: ``requant.pool_multiplier(d)``
+    (the scale is kept)."""
+    if isinstance(layer, PoolLayer):
+        return (layer.mult, layer.shift) if layer.mult is not None else None
+    return getattr(layer, "pool_rq", None)
 
 
 def layer_signature(layer: Layer) -> str:

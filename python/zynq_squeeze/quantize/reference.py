@@ -13,7 +13,9 @@ pool:
   accelerator pools and raise ``ValueError``), ``(m_d, s_d) = pool_multiplier(d)``:
   ``y = clip((s * m_d + 2**(s_d - 1)) >> s_d, -128, 127)`` -- the requantization rule
   with ``t = 0`` and no ReLU;
-* global average: the same over the whole plane (``d = H*W``).
+* global average: the same over the whole plane (``d = H*W``);
+* an average pool that also changes the scale (``layers.avg_requant``: a standalone
+  ``PoolLayer``'s or a fused pool's ``pool_rq``) uses its own ``(m, s)`` instead.
 
 Convolutions accumulate one kernel offset at a time as a matrix product in float64,
 which is exact here: every partial sum is an integer below 2**53 (|x*w| <= 2**14 and
@@ -24,7 +26,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..partitioning.pool_spec import avg_pool_reason
-from .layers import ConvAddLayer, ConvLayer, ConvParams, FireLayer, PoolLayer, PoolSpec
+from .layers import (ConvAddLayer, ConvLayer, ConvParams, FireLayer, PoolLayer, PoolSpec,
+                     avg_requant)
 from .requant import pool_multiplier, pre_shift, requantize, round_shift
 
 
@@ -156,8 +159,7 @@ def run_layer(layer, x: np.ndarray, bypass: np.ndarray | None = None) -> np.ndar
             raise ValueError(f"{layer.name}: a residual add layer needs its bypass tensor")
         return conv_add(layer, x, bypass)
     if isinstance(layer, PoolLayer):  # a standalone pool (or copy): no conv
-        rq = (layer.mult, layer.shift) if layer.mult is not None else None
-        return pool(layer.pool, x, rq)
+        return pool(layer.pool, x, avg_requant(layer))
     if isinstance(layer, ConvLayer):
         y = conv(layer.conv, x)
     elif isinstance(layer, FireLayer):
@@ -166,7 +168,7 @@ def run_layer(layer, x: np.ndarray, bypass: np.ndarray | None = None) -> np.ndar
     else:
         raise TypeError(f"not an accelerator layer: {type(layer).__name__}")
     if layer.pool is not None:
-        y = pool(layer.pool, y)
+        y = pool(layer.pool, y, avg_requant(layer))
     return y
 
 

@@ -574,6 +574,7 @@ def _pool(em: Emitter, layer, pool, oh_half: int, rows: int, cols: int, nog: int
     """POOL (+ the average's REQUANT) of one tile from cv_buf, or from in_buf with
     ``src_flags`` (POOL_SRC_IN | POOL_IN_HALF: a standalone pool); ``avg_rq`` overrides
     the average's (mult, shift)."""
+    from ..quantize.layers import avg_requant
     from ..quantize.reference import avg_pool_constants
 
     if pool.global_pool:
@@ -590,6 +591,8 @@ def _pool(em: Emitter, layer, pool, oh_half: int, rows: int, cols: int, nog: int
                    step=step)
         return
     _, m, s = avg_pool_constants(pool, *layer.conv_hw)
+    if avg_rq is None:  # a fused pool with its own output scale
+        avg_rq = avg_requant(layer)
     if avg_rq is not None:
         m, s = avg_rq
     em.compute(isa.OP_POOL, src_flags | isa.POOL_AVG, regs, step=step)
