@@ -13,6 +13,7 @@ from ..errors import ScheduleError
 from ..quantize.layers import FireLayer, PoolLayer
 from .instructions import cdiv, conv_tiles, engine_groups, groups, pool_channel_tile, spatial_tiles
 from .timing import layer_cycles
+from .timing_bound import layer_cycles_bound
 
 
 def _spatial_extent(layer, tile: DaeTile) -> tuple[int, int, int, int]:
@@ -173,13 +174,36 @@ def largest_tile(cfg: DaeConfig, layer) -> DaeTile:
     return _fitting(cfg, layer)[0]
 
 
+def fastest(cands: list[DaeTile], cost, bound, tie=lambda t: (-t.toc, -t.th * t.tw)
+            ) -> tuple[DaeTile, int]:
+    """The candidate minimising ``(cost(t), tie(t))``, and how many ``cost`` calls found it.
+
+    ``bound(t) <= cost(t)`` for every t (a cheap lower bound): candidates are costed in
+    increasing order of bound (then list order) and the search stops at the first whose
+    bound exceeds the best cost so far -- no later candidate can reach it, nor tie -- so
+    the answer is the exhaustive search's."""
+    order = sorted(range(len(cands)), key=lambda i: (bound(cands[i]), i))
+    best, best_key, evaluated = None, None, 0
+    for i in order:
+        t = cands[i]
+        if best_key is not None and bound(t) > best_key[0]:
+            break
+        key = (cost(t), *tie(t))
+        evaluated += 1
+        if best_key is None or key < best_key:
+            best, best_key = t, key
+    return best, evaluated
+
+
 def default_tile(cfg: DaeConfig, layer, cost=None, beat_x100: int = 100) -> DaeTile:
     """The fastest fitting candidate by ``cost(tile) -> cycles``; by default the fast
     cycle model's cycles of the layer run alone (``timing.layer_cycles`` at
-    ``beat_x100``). Ties go to the larger tile. Raises ScheduleError naming the buffer
-    when nothing fits."""
+    ``beat_x100``), pruned by ``timing_bound.layer_cycles_bound`` (same answer as timing
+    every candidate, without lowering the slow ones). Ties go to the larger tile. Raises
+    ScheduleError naming the buffer when nothing fits."""
     cands = _fitting(cfg, layer)
-    if cost is None:
-        def cost(t: DaeTile) -> int:
-            return layer_cycles(cfg, layer, t, beat_x100)
-    return min(cands, key=lambda t: (cost(t), -t.toc, -t.th * t.tw))
+    if cost is not None:
+        return min(cands, key=lambda t: (cost(t), -t.toc, -t.th * t.tw))
+    best, _ = fastest(cands, lambda t: layer_cycles(cfg, layer, t, beat_x100),
+                      lambda t: layer_cycles_bound(cfg, layer, t, beat_x100))
+    return best
