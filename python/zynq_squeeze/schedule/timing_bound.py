@@ -47,6 +47,14 @@ def _split(n: int, t: int) -> dict[int, int]:
     return out
 
 
+def _census(pairs) -> dict:
+    """{key: total count} of (key, count) pairs (keys may repeat)."""
+    out: dict = {}
+    for k, n in pairs:
+        out[k] = out.get(k, 0) + n
+    return out
+
+
 def block_shapes(conv, toc: int, tic: int, pe_oc: int) -> tuple[dict, dict, dict]:
     """Without listing them: ``instructions.conv_blocks`` as {(words, nog, ng): count},
     the oc tiles of one conv group {oc_n: count}, one oc tile's input steps {ng: count}
@@ -55,17 +63,14 @@ def block_shapes(conv, toc: int, tic: int, pe_oc: int) -> tuple[dict, dict, dict
     n_grp = engine_groups(conv)
     ocs = _split(conv.out_channels // n_grp, toc)
     if conv.depthwise:
-        shapes = {(cdiv(o, pe_oc) * kh * kw * pe_oc, cdiv(o, pe_oc), groups(o)): n
-                  for o, n in ocs.items()}
+        shapes = _census(((cdiv(o, pe_oc) * kh * kw * pe_oc, cdiv(o, pe_oc), groups(o)), n)
+                         for o, n in ocs.items())
         return shapes, ocs, {groups(toc): 1}
     ics = _split(conv.in_channels // n_grp, tic)
-    shapes: dict = {}
-    for o, no in ocs.items():
-        for i, ni in ics.items():
-            nog, ng = cdiv(o, pe_oc), groups(i)
-            key = (nog * kh * kw * ng * pe_oc, nog, ng)
-            shapes[key] = shapes.get(key, 0) + no * ni * n_grp
-    return shapes, ocs, {groups(i): n for i, n in ics.items()}
+    shapes = _census(((cdiv(o, pe_oc) * kh * kw * groups(i) * pe_oc, cdiv(o, pe_oc),
+                       groups(i)), no * ni * n_grp)
+                     for o, no in ocs.items() for i, ni in ics.items())
+    return shapes, ocs, _census((groups(i), n) for i, n in ics.items())
 
 
 def layer_cycles_bound(cfg: DaeConfig, layer, tile: DaeTile, beat_x100: int = 100) -> int:
@@ -103,7 +108,7 @@ def layer_cycles_bound(cfg: DaeConfig, layer, tile: DaeTile, beat_x100: int = 10
     # spatial tiles and between the conv groups' stretches of oc tiles; a depthwise
     # step's key is its oc tile's own channels (one load per oc tile and spatial tile)
     if conv.depthwise:
-        keys = {groups(o): n for o, n in ocs.items()}
+        keys = _census((groups(o), n) for o, n in ocs.items())
         per_key = 1
     else:
         keys = steps
