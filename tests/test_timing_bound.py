@@ -29,9 +29,9 @@ def _layer(rng, kind: str, c: int, h: int, w: int, o: int, k: int, s: int, pool_
     pool = [None, MP, GAP][pool_i]
     if kind == "depthwise":
         cp = depthwise_params(rng, c, k, stride=s, pad=p)
-    elif kind == "grouped":
-        g = 2 if c % 2 == 0 and o % 2 == 0 else 1
-        cp = grouped_params(rng, o, c, g, k, stride=(s, s))
+    elif kind == "grouped":  # the engine's grouped convs: multiples of 8 channels per group
+        c, o = 16 * -(-c // 16), 16 * -(-o // 16)
+        cp = grouped_params(rng, o, c, 2, k, stride=(s, s))
     else:
         cp = conv_params(rng, o if kind != "add" else c, c, k, stride=(1, 1) if kind == "add"
                          else (s, s), pads=(p,) * 4)

@@ -8,21 +8,31 @@ output-channel tile whose weights fit, then spatial tiles from the whole plane d
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 from ..engine.dae_config import PE_IC, DaeConfig, DaeTile
 from ..errors import ScheduleError
 from ..quantize.layers import FireLayer, PoolLayer
-from .instructions import cdiv, conv_tiles, engine_groups, groups, pool_channel_tile, spatial_tiles
+from .instructions import _pool_rows, cdiv, conv_tiles, engine_groups, groups, pool_channel_tile
 from .timing import layer_cycles
 from .timing_bound import layer_cycles_bound
+
+
+@lru_cache(maxsize=4096)
+def _axis_extent(n_out: int, conv_n: int, pool, axis: int, t: int) -> int:
+    """Conv rows (axis 0) or columns (1) of the largest of the tiles of ``t`` outputs that
+    ``instructions.spatial_tiles`` cuts along that axis. The candidate search asks for
+    every (toc, tic) x (th, tw): memoized per axis, as a tile walk costs O(n_out / t)."""
+    return max(c1 - c0 for c0, c1 in (_pool_rows(o0, min(n_out, o0 + t), pool, conv_n, axis)
+                                      for o0 in range(0, n_out, t)))
 
 
 def _spatial_extent(layer, tile: DaeTile) -> tuple[int, int, int, int]:
     """(conv rows, conv cols, out rows, out cols) of the largest spatial tile."""
     _, oh, ow = layer.out_shape
-    tiles = list(spatial_tiles(layer, tile))
-    rows = max(c1 - c0 for _, _, _, _, c0, c1, _, _ in tiles)
-    cols = max(d1 - d0 for _, _, _, _, _, _, d0, d1 in tiles)
-    return rows, cols, min(tile.th, oh), min(tile.tw, ow)
+    ch, cw = layer.conv_hw
+    return (_axis_extent(oh, ch, layer.pool, 0, tile.th), _axis_extent(ow, cw, layer.pool, 1, tile.tw),
+            min(tile.th, oh), min(tile.tw, ow))
 
 
 def needs(cfg: DaeConfig, layer, tile: DaeTile) -> dict[str, int]:
