@@ -19,7 +19,9 @@ program's cycles (``Timing.cycles`` = the last module's finish):
   so a sequence of at most two distinct keys loads each once, and more keys (each run
   then finds its key evicted by the two runs before it) load once per run. SETs (1
   cycle each) are not counted.
-* compute: every CONV's trips (rows x cols x og x kh x kw x ng) plus its pipeline depth.
+* compute: every CONV's trips (rows x cols x og x kh x kw x ng) plus its pipeline depth,
+  and every oc tile's REQUANT (rows x cols x og trips plus its depth). SETs and POOLs
+  are not counted.
 
 Fire and standalone pool layers get 0 (no pruning: they are small; SqueezeNet's fires
 are evaluated exactly as before). ``tests/test_timing_bound.py`` checks bound <= exact
@@ -126,6 +128,9 @@ def layer_cycles_bound(cfg: DaeConfig, layer, tile: DaeTile, beat_x100: int = 10
         pixels += rows * cols
     red = sum(nog * (1 if conv.depthwise else ng) * n for (_, nog, ng), n in shapes.items())
     compute = pixels * kh * kw * red + n_sp * n_blocks * cfg.depth_mac
+    # one REQUANT per spatial tile and oc tile (rows x cols x og trips)
+    nog_all = n_grp * sum(cdiv(o, pe) * n for o, n in ocs.items())
+    compute += pixels * nog_all + n_sp * n_oc * cfg.depth_rq
     return max(w_cyc + p_cyc + i_cyc, compute)
 
 
