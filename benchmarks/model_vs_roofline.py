@@ -24,24 +24,9 @@ from zynq_squeeze.errors import ZynqSqueezeError
 from zynq_squeeze.frontend import from_onnx
 from zynq_squeeze.frontend.models import squeezenet
 from zynq_squeeze.report.summary import make_report
-from zynq_squeeze.schedule.timing import simulate
+from zynq_squeeze.schedule.timing import layer_limits, simulate
 from zynq_squeeze.toolchain.dae_sim import run_words
 from zynq_squeeze.toolchain.relax_ext import layer_cycles
-
-MODULES = ("load", "compute", "store")
-
-
-def limits(prog, timing) -> list[str]:
-    """Per layer: the module with the most busy cycles within the layer's words."""
-    out, prev = [], 0
-    for e in prog.layer_ends:
-        mods = timing.insn_module[prev:e + 1]
-        cost = timing.insn_cost[prev:e + 1]
-        busy = [int(cost[mods == m].sum()) for m in range(3)]
-        out.append(MODULES[int(np.argmax(busy))])
-        prev = e + 1
-    return out
-
 
 def main() -> None:
     ap = argparse.ArgumentParser()
@@ -86,7 +71,7 @@ def main() -> None:
                 "board_efficiency": round(macs / (BOARDS[board].dsp * executed.cycles), 4),
                 "layer_cycles": dict(zip((lay.name for lay, _, _ in prog.layers), ex_layers)),
                 "layer_limit": dict(zip((lay.name for lay, _, _ in prog.layers),
-                                        limits(prog, model))),
+                                        layer_limits(model, prog.layer_ends))),
                 "ddr_mb": round(p["ddr_bytes"] / 1e6, 3),
                 **{f"{k}_used": v["used"] for k, v in r.items()},
                 **{f"{k}_percent": v["percent"] for k, v in r.items()},

@@ -219,6 +219,7 @@ def test_compile_dir_hls_testbench_passes(compiled):
     run = subprocess.run(["make", "-C", str(hls), f"PYTHON={sys.executable}", "tb"], capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "PASS" in run.stdout
+    assert "(Python simulation -1)" not in run.stdout  # the cycles are checked too
 
 
 def test_report_html_written(compiled):

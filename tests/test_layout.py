@@ -144,3 +144,25 @@ def test_public_api_and_old_paths():
     assert callable(zynq_squeeze.calibrate) and callable(squeezenet)
     assert zynq_squeeze.hls_report.read is zynq_squeeze.hls.csynth_report.read
     assert zynq_squeeze.models.squeezenet is squeezenet
+
+
+def _tracked_text_files() -> list[Path]:
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True)
+    if out.returncode != 0:  # not a git checkout (an sdist): nothing to check
+        pytest.skip("not a git checkout")
+    exts = {".py", ".md", ".h", ".c", ".cc", ".cpp", ".txt", ".toml", ".tcl", ".sh",
+            ".ipynb", ".json", ".cmake", ".in"}
+    return [root / p for p in out.stdout.split() if Path(p).suffix in exts]
+
+
+def test_no_merge_conflict_markers():
+    # A merge once landed README/ENGINE.md with its <<<<<<< blocks committed.
+    bad = []
+    for p in _tracked_text_files():
+        for n, line in enumerate(p.read_text(errors="replace").splitlines(), 1):
+            if line.startswith(("<<<<<<< ", ">>>>>>> ")) or line == "=======":
+                bad.append(f"{p.name}:{n}")
+    assert not bad, bad

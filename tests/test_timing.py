@@ -232,3 +232,21 @@ def test_squeezenet_per_layer_matches_c():
 
     assert per_layer(tm.insn_end) == per_layer(res.insn_end)
     assert all(c > 0 for c in per_layer(tm.insn_end))
+
+
+def test_layer_busy_splits_each_module_by_layer():
+    """layer_busy partitions every module's busy cycles among the layers (the words up to
+    each layer end); layer_limits names the busiest module of each layer."""
+    rng = np.random.default_rng(12)
+    layers, tiles = _cases(rng)["chain"]
+    prog = build_dae_program(CFG3, layers, tiles)
+    tm = simulate(CFG3, prog.words)
+    busy = timing.layer_busy(tm, prog.layer_ends)
+    assert len(busy) == len(layers)
+    for m, total in zip(timing.MODULES, tm.busy):
+        assert 0 < sum(b[m] for b in busy) <= total
+    assert timing.layer_limits(tm, prog.layer_ends) == [max(b, key=b.get) for b in busy]
+    # a compute-heavy 3x3 conv with few output channels is limited by compute, not load
+    heavy = ConvLayer("h", (64, 16, 16), conv_params(rng, 24, 64, 3, pads=(1, 1, 1, 1)))
+    one = build_dae_program(CFG3, [heavy], [largest_tile(CFG3, heavy)])
+    assert timing.layer_limits(simulate(CFG3, one.words), one.layer_ends) == ["compute"]

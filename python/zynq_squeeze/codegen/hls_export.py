@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..schedule.timing import simulate
 from . import first_layer, golden
 from .hls_project import write_hls_project
 
@@ -30,9 +31,12 @@ def testbench_input(lf, prog) -> np.ndarray:
 
 
 def export_hls_project(res, out_dir: Path) -> Path:
-    """``out_dir/hls/`` for the first offloaded function of build result ``res``."""
+    """``out_dir/hls/`` for the first offloaded function of build result ``res``; its
+    testbench checks the cycles against the cycle model's (timing does not depend on the
+    data, and the model equals the C simulation's executed timing)."""
     cg = res.codegen[0]
     lf, prog = cg.functions[0], cg.programs[0]
     return write_hls_project(Path(out_dir), program=prog, board=cg.board,
                              model_name=res.options.model_name, input=testbench_input(lf, prog),
+                             expected_cycles=simulate(cg.engine, prog.words, cg.beat_x100).cycles,
                              beat_x100=cg.beat_x100)

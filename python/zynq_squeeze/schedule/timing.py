@@ -376,6 +376,30 @@ def simulate(cfg: DaeConfig, words, beat_x100: int = 100) -> Timing:
                   np.array(costs, dtype=np.int64), np.array(mods, dtype=np.int8))
 
 
+MODULES = ("load", "compute", "store")
+
+
+def layer_busy(timing: Timing, layer_ends) -> list[dict[str, int]]:
+    """Per layer of a program: the cycles the load, compute and store modules spent
+    executing its words (the words after the previous layer's end up to ``layer_ends[i]``,
+    inclusive: ``DaeProgram.layer_ends``). The busiest module is what limits the layer:
+    the modules overlap, so the layer takes at least that long."""
+    if timing.insn_module is None or timing.insn_cost is None:
+        raise ValueError("timing has no per-instruction costs")
+    out, prev = [], 0
+    for end in layer_ends:
+        mods = timing.insn_module[prev:end + 1]
+        cost = timing.insn_cost[prev:end + 1]
+        out.append({name: int(cost[mods == m].sum()) for m, name in enumerate(MODULES)})
+        prev = end + 1
+    return out
+
+
+def layer_limits(timing: Timing, layer_ends) -> list[str]:
+    """Per layer: the module (load, compute or store) busiest within it."""
+    return [max(busy, key=busy.get) for busy in layer_busy(timing, layer_ends)]
+
+
 # ---- per-layer cost for the tiler ----------------------------------------------------
 _layer_cache: dict[tuple, int] = {}
 _CACHE_MAX = 1 << 16
