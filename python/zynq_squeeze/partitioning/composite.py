@@ -56,8 +56,8 @@ def _ints(v) -> tuple[int, ...]:
 
 def _float_conv(node: patterns.ConvNode) -> FloatConv:
     a = node.conv.attrs
-    w = patterns.const_value(node.weight).astype(np.float32)
-    b = (patterns.const_value(node.bias).reshape(-1).astype(np.float32)
+    w = patterns.const_value(node.weight).astype(np.float32, copy=False)
+    b = (patterns.const_value(node.bias).reshape(-1).astype(np.float32, copy=False)
          if node.bias is not None else np.zeros(w.shape[0], np.float32))
     pad = _ints(a.padding)
     if len(pad) == 2:
@@ -68,10 +68,12 @@ def _float_conv(node: patterns.ConvNode) -> FloatConv:
 
 def _float_dense(node: patterns.ConvNode) -> FloatConv:
     """A fully connected layer (matmul by W [K, O]) as a 1x1 conv: weight [O, K, 1, 1]."""
-    w = patterns.const_value(node.weight).astype(np.float32)
+    # no copies: a transposed view (a 25088 x 4096 float32 weight is 400 MB, and every
+    # pass over the composites parses it again); reshape only appends unit axes
+    w = patterns.const_value(node.weight).astype(np.float32, copy=False)
     k, o = w.shape
-    w = np.ascontiguousarray(w.T).reshape(o, k, 1, 1)
-    b = (patterns.const_value(node.bias).reshape(-1).astype(np.float32)
+    w = w.T.reshape(o, k, 1, 1)
+    b = (patterns.const_value(node.bias).reshape(-1).astype(np.float32, copy=False)
          if node.bias is not None else np.zeros(o, np.float32))
     return FloatConv(weight=w, bias=b, stride=(1, 1), pads=(0, 0, 0, 0), relu=node.relu,
                      clip=node.clip)

@@ -26,9 +26,9 @@
 Tile choice: the sizing loop uses the largest-first choice (fast). Then, when
 ``schedule.timing`` is importable (and ``use_timing``), each layer's tile is re-chosen
 under the converged caps by ``layer_cycles`` (at the board's DDR bandwidth) among its
-``SHORTLIST`` largest candidates only -- the full candidate set takes seconds to simulate
--- and the buffers are re-sized to those tiles; that engine is kept when it fits, else the
-largest-first one. ``DaeEngineChoice.cost`` says which. Deterministic either way; depths
+``SHORTLIST`` largest candidates only (those whose ``timing_bound`` exceeds the best
+cycles found are not simulated: same choice) -- and the buffers are re-sized to those
+tiles; that engine is kept when it fits, else the largest-first one. ``DaeEngineChoice.cost`` says which. Deterministic either way; depths
 do not change the cycle model, so one cost configuration serves every cap.
 """
 from __future__ import annotations
@@ -84,11 +84,13 @@ def _layer(x):
 
 
 def _timing_cost():
+    """(layer_cycles, its lower bound), or None without the fast model."""
     try:
         from .timing import layer_cycles
+        from .timing_bound import layer_cycles_bound
     except ImportError:  # the fast model is optional: fall back to largest-first
         return None
-    return layer_cycles
+    return layer_cycles, layer_cycles_bound
 
 
 def max_k(board: Board, setup_mul_impl: str = "fabric") -> int:
@@ -181,17 +183,21 @@ def _timed_tiles(k: int, layers, caps: dict, clock_mhz: float, board: Board
     """Per layer, the fastest by ``timing.layer_cycles`` of the SHORTLIST largest tiles
     that fit ``caps`` (None without the timing module). One cost configuration for all
     caps: depths do not change the cycle model, so its cache is shared."""
-    cycles = _timing_cost()
-    if cycles is None:
+    model = _timing_cost()
+    if model is None:
         return None
+    cycles, bound = model
     cap_cfg = _cap_config(k, caps, clock_mhz)
     cost_cfg = DaeConfig(k=k, clock_mhz=clock_mhz)
     beat = cost_cfg.beat_x100(board.ddr_gbps * 1e9)  # the board's DDR shared by 3 ports
     out = []
     for layer in layers:
         cands = dae_tiling.candidates(cap_cfg, layer)[:SHORTLIST]
-        out.append(min(cands, key=lambda c: (cycles(cost_cfg, layer, c, beat), -c.toc,
-                                             -c.th * c.tw, -c.tic, -c.tw)))
+        best, _ = dae_tiling.fastest(  # pruned by the bound: the same choice as timing all
+            cands, lambda c: cycles(cost_cfg, layer, c, beat),
+            lambda c: bound(cost_cfg, layer, c, beat),
+            tie=lambda c: (-c.toc, -c.th * c.tw, -c.tic, -c.tw))
+        out.append(best)
     return out
 
 

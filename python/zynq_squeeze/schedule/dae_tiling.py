@@ -8,20 +8,31 @@ output-channel tile whose weights fit, then spatial tiles from the whole plane d
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 from ..engine.dae_config import PE_IC, DaeConfig, DaeTile
 from ..errors import ScheduleError
 from ..quantize.layers import FireLayer, PoolLayer
-from .instructions import cdiv, conv_tiles, engine_groups, groups, pool_channel_tile, spatial_tiles
+from .instructions import _pool_rows, cdiv, conv_tiles, engine_groups, groups, pool_channel_tile
 from .timing import layer_cycles
+from .timing_bound import layer_cycles_bound
+
+
+@lru_cache(maxsize=4096)
+def _axis_extent(n_out: int, conv_n: int, pool, axis: int, t: int) -> int:
+    """Conv rows (axis 0) or columns (1) of the largest of the tiles of ``t`` outputs that
+    ``instructions.spatial_tiles`` cuts along that axis. The candidate search asks for
+    every (toc, tic) x (th, tw): memoized per axis, as a tile walk costs O(n_out / t)."""
+    return max(c1 - c0 for c0, c1 in (_pool_rows(o0, min(n_out, o0 + t), pool, conv_n, axis)
+                                      for o0 in range(0, n_out, t)))
 
 
 def _spatial_extent(layer, tile: DaeTile) -> tuple[int, int, int, int]:
     """(conv rows, conv cols, out rows, out cols) of the largest spatial tile."""
     _, oh, ow = layer.out_shape
-    tiles = list(spatial_tiles(layer, tile))
-    rows = max(c1 - c0 for _, _, _, _, c0, c1, _, _ in tiles)
-    cols = max(d1 - d0 for _, _, _, _, _, _, d0, d1 in tiles)
-    return rows, cols, min(tile.th, oh), min(tile.tw, ow)
+    ch, cw = layer.conv_hw
+    return (_axis_extent(oh, ch, layer.pool, 0, tile.th), _axis_extent(ow, cw, layer.pool, 1, tile.tw),
+            min(tile.th, oh), min(tile.tw, ow))
 
 
 def needs(cfg: DaeConfig, layer, tile: DaeTile) -> dict[str, int]:
@@ -173,13 +184,36 @@ def largest_tile(cfg: DaeConfig, layer) -> DaeTile:
     return _fitting(cfg, layer)[0]
 
 
+def fastest(cands: list[DaeTile], cost, bound, tie=lambda t: (-t.toc, -t.th * t.tw)
+            ) -> tuple[DaeTile, int]:
+    """The candidate minimising ``(cost(t), tie(t))``, and how many ``cost`` calls found it.
+
+    ``bound(t) <= cost(t)`` for every t (a cheap lower bound): candidates are costed in
+    increasing order of bound (then list order) and the search stops at the first whose
+    bound exceeds the best cost so far -- no later candidate can reach it, nor tie -- so
+    the answer is the exhaustive search's."""
+    order = sorted(range(len(cands)), key=lambda i: (bound(cands[i]), i))
+    best, best_key, evaluated = None, None, 0
+    for i in order:
+        t = cands[i]
+        if best_key is not None and bound(t) > best_key[0]:
+            break
+        key = (cost(t), *tie(t))
+        evaluated += 1
+        if best_key is None or key < best_key:
+            best, best_key = t, key
+    return best, evaluated
+
+
 def default_tile(cfg: DaeConfig, layer, cost=None, beat_x100: int = 100) -> DaeTile:
     """The fastest fitting candidate by ``cost(tile) -> cycles``; by default the fast
     cycle model's cycles of the layer run alone (``timing.layer_cycles`` at
-    ``beat_x100``). Ties go to the larger tile. Raises ScheduleError naming the buffer
-    when nothing fits."""
+    ``beat_x100``), pruned by ``timing_bound.layer_cycles_bound`` (same answer as timing
+    every candidate, without lowering the slow ones). Ties go to the larger tile. Raises
+    ScheduleError naming the buffer when nothing fits."""
     cands = _fitting(cfg, layer)
-    if cost is None:
-        def cost(t: DaeTile) -> int:
-            return layer_cycles(cfg, layer, t, beat_x100)
-    return min(cands, key=lambda t: (cost(t), -t.toc, -t.th * t.tw))
+    if cost is not None:
+        return min(cands, key=lambda t: (cost(t), -t.toc, -t.th * t.tw))
+    best, _ = fastest(cands, lambda t: layer_cycles(cfg, layer, t, beat_x100),
+                      lambda t: layer_cycles_bound(cfg, layer, t, beat_x100))
+    return best

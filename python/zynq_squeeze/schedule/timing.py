@@ -87,6 +87,34 @@ def _run(regions: int, n: int, depth: int, lat: int, issue: int, beat_x100: int)
     return regions * (loop if loop > axi else axi)
 
 
+def load_input_cost(H: int, W: int, G: int, y0: int, x0: int, rows: int, cols: int, ng: int,
+                    dl: int, rd_lat: int, rd_issue: int, beat_x100: int) -> tuple[int, int]:
+    """(cycles, DDR beats) of one LOAD_INPUT of the window (y0, x0, rows, cols) x ``ng``
+    groups of an (H, W, G groups) tensor, as ``src/zsq_dae.h`` charges it."""
+    # the valid columns [cl, cr) of every row (isa.derived's clamping)
+    cl = -x0 if x0 < 0 else 0
+    cl = cl if cl < cols else cols
+    cr_ = W - x0 if x0 + cols > W else cols
+    cr_ = cr_ if cr_ > cl else cl
+    nv = (min(y0 + rows, H) - max(y0, 0)) if cl < cr_ else 0
+    nv = nv if nv > 0 else 0
+    trips = cols * ng
+    # rows outside the image: one zero loop; rows inside: zeros, the valid span as
+    # burst region(s) (one per row when ng == G, else one per pixel), zeros
+    cyc = (rows - nv) * (trips + dl if trips > 0 else 0)
+    beats = 0
+    if nv:
+        left, right = cl * ng, (cols - cr_) * ng
+        per_row = (left + dl if left > 0 else 0) + (right + dl if right > 0 else 0)
+        if ng == G:
+            per_row += _run(1, ng * (cr_ - cl), dl, rd_lat, rd_issue, beat_x100)
+        else:
+            per_row += _run(cr_ - cl, ng, dl, rd_lat, rd_issue, beat_x100)
+        cyc += nv * per_row
+        beats = nv * (cr_ - cl) * ng
+    return cyc, beats
+
+
 def _costs(cfg: DaeConfig, words: list[int], beat_x100: int):
     """Per word: (module or 3 for FINISH, cost in cycles); plus (macs, rd beats, wr beats).
 
@@ -125,30 +153,8 @@ def _costs(cfg: DaeConfig, words: list[int], beat_x100: int):
             costs.append(1)
             continue
         if op == OP_LI:
-            H, W, G = lr[1], lr[2], lr[3]
-            y0, x0 = lr[4], lr[5]
-            rows, cols, ng = lr[7], lr[8], lr[9]
-            # the valid columns [cl, cr) of every row (isa.derived's clamping)
-            cl = -x0 if x0 < 0 else 0
-            cl = cl if cl < cols else cols
-            cr_ = W - x0 if x0 + cols > W else cols
-            cr_ = cr_ if cr_ > cl else cl
-            nv = (min(y0 + rows, H) - max(y0, 0)) if cl < cr_ else 0
-            nv = nv if nv > 0 else 0
-            trips = cols * ng
-            # rows outside the image: one zero loop; rows inside: zeros, the valid span as
-            # burst region(s) (one per row when ng == G, else one per pixel), zeros
-            cyc = (rows - nv) * (trips + dl if trips > 0 else 0)
-            beats = 0
-            if nv:
-                left, right = cl * ng, (cols - cr_) * ng
-                per_row = (left + dl if left > 0 else 0) + (right + dl if right > 0 else 0)
-                if ng == G:
-                    per_row += _run(1, ng * (cr_ - cl), dl, rd_lat, rd_issue, beat_x100)
-                else:
-                    per_row += _run(cr_ - cl, ng, dl, rd_lat, rd_issue, beat_x100)
-                cyc += nv * per_row
-                beats = nv * (cr_ - cl) * ng
+            cyc, beats = load_input_cost(lr[1], lr[2], lr[3], lr[4], lr[5], lr[7], lr[8], lr[9],
+                                         dl, rd_lat, rd_issue, beat_x100)
             rd_beats_all += beats
             ddr[i] = beats * 8
             costs.append(cyc)
