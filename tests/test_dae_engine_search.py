@@ -2,7 +2,6 @@
 and 1.1 for every board: deterministic, sized to the layers' needs, within the limits."""
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -114,14 +113,12 @@ def test_search_prefers_largest_k_that_fits():
                 des.size_engine(b, NETS["1.1"], k, use_timing=False)
 
 
-def test_deterministic_and_fast():
+def test_deterministic():
+    # (its speed is a benchmark figure, not a test: benchmarks/compile_time.py)
     b = BOARDS["zybo-z7-20"]
-    t0 = time.perf_counter()
     a = des.search_dae_engine(b, NETS["1.1"], use_timing=False)
-    dt = time.perf_counter() - t0
     c = des.search_dae_engine(b, NETS["1.1"], use_timing=False)
     assert a.to_json() == c.to_json()
-    assert dt < 2.0  # well under a second on an idle core; generous for shared CI
 
 
 def test_zybo_z7_10_names_the_resource():
