@@ -96,6 +96,15 @@ class GraphBuilder:
         self.cur = out
         return out
 
+    def gemm(self, w, b):
+        """A classifier head: Gemm(x, w^T, b) with ``w`` [out, in] and ``b`` [out]."""
+        wn, bn, out = self._name("w"), self._name("b"), self._name("gemm")
+        self.inits += [numpy_helper.from_array(np.ascontiguousarray(w, np.float32), wn),
+                       numpy_helper.from_array(np.asarray(b, np.float32), bn)]
+        self.nodes.append(helper.make_node("Gemm", [self.cur, wn, bn], [out], transB=1))
+        self.cur, self.c = out, int(w.shape[0])
+        return out
+
     def maxpool(self, k=3, s=2, ceil=1, pads=None):
         kw = dict(kernel_shape=[k, k], strides=[s, s], ceil_mode=ceil)
         if pads:
@@ -193,12 +202,8 @@ def resnet_net(shape=(1, 3, 16, 16), seed=3, classes=10) -> onnx.ModelProto:
     g.op("GlobalAveragePool")
     g.op("Flatten")
     k = g.c
-    w = (g.rng.standard_normal((classes, k)) * np.sqrt(2 / k)).astype(np.float32)
-    wn, bn, out = g._name("w"), g._name("b"), g._name("gemm")
-    g.inits += [numpy_helper.from_array(w, wn),
-                numpy_helper.from_array(np.zeros(classes, np.float32), bn)]
-    g.nodes.append(helper.make_node("Gemm", [g.cur, wn, bn], [out], transB=1))
-    g.cur, g.c = out, classes
+    g.gemm((g.rng.standard_normal((classes, k)) * np.sqrt(2 / k)).astype(np.float32),
+           np.zeros(classes, np.float32))
     return g.model()
 
 
@@ -276,11 +281,7 @@ def inception_net(shape=(1, 3, 32, 32), seed=4) -> onnx.ModelProto:
     g.op("Flatten")
     w = (g.rng.standard_normal((g.c, 10)) * 0.2).astype(np.float32)
     b = (g.rng.standard_normal(10) * 0.1).astype(np.float32)
-    wn, bn = g._name("fcw"), g._name("fcb")
-    g.inits += [numpy_helper.from_array(w.T.copy(), wn), numpy_helper.from_array(b, bn)]
-    out = g._name("gemm")
-    g.nodes.append(helper.make_node("Gemm", [g.cur, wn, bn], [out], transB=1))
-    g.cur = out
+    g.gemm(w.T, b)
     return g.model()
 
 

@@ -13,7 +13,6 @@ import tvm
 from helpers import conv_params
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from onnx import helper, numpy_helper
 from onnx_graphs import GraphBuilder
 from test_pool_concat import CONFIGS, _golden_chain, cosine, run_check
 
@@ -35,11 +34,7 @@ def _gap_fc_net(shape, seed=5, outlier=8.0):
     g.op("Flatten")
     w = (g.rng.standard_normal((g.c, 10)) * 0.3).astype(np.float32)
     b = (g.rng.standard_normal(10) * 0.01).astype(np.float32)
-    wn, bn = g._name("fcw"), g._name("fcb")
-    g.inits += [numpy_helper.from_array(w.T.copy(), wn), numpy_helper.from_array(b, bn)]
-    out = g._name("gemm")
-    g.nodes.append(helper.make_node("Gemm", [g.cur, wn, bn], [out], transB=1))
-    g.cur = out
+    g.gemm(w.T, b)
     return g.model()
 
 
