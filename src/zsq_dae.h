@@ -539,6 +539,7 @@ static void zsqd_fast_requant(int rows, int cols, int nog, int dpitch, int drow0
             wv = (uint64_t)_mm_cvtsi128_si64(_mm512_cvtepi64_epi8(s));
 #else
             const uint64_t bw = bp ? bp[(int64_t)j * C::BP_ROWS + a_row] : 0;
+            wv = 0;
             for (int b = 0; b < 8; b++) {
               const zsqd_fast_rq_lane l = {P[0][i + b], P[1][i + b], P[2][i + b], P[3][i + b], P[4][i + b]};
               const int64_t bt = bp ? zsqd_fast_bterm((int8_t)(bw >> (8 * b)), bp_zp, bp_mult, bp_rnd, bp_shift) : 0;
