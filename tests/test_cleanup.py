@@ -203,14 +203,16 @@ def test_relu6_folds_into_the_requantization_clamp(opset, tmp_path):
     rep = report(model)
     assert rep.patterns == {patterns.CONV: 1, patterns.CONV_POOL: 1}
     no_call_tir(rep)
-    # inputs x3: the calibration set drives both convs past 6, so each output scale is
-    # 6/127 and the int8 saturation at 127 is exactly the clamp at 6
+    # inputs x3: the calibration set drives both convs past 6, so each output (zero point
+    # -128: a Clip(0, 6) output is nonnegative) has scale 6/255 and the int8 saturation
+    # at 127 (real 255 * 6/255) is exactly the clamp at 6
     res = build_and_compare(model, (1, 3, 12, 12), tmp_path, scale=3.0)
     lf = res.codegen[0].functions[0]
-    assert [lf.tensors[dst].scale for _, _, dst in lf.layers] == [6 / 127, 6 / 127]
+    assert [lf.tensors[dst].scale for _, _, dst in lf.layers] == [6 / 255, 6 / 255]
+    assert [lf.tensors[dst].zero_point for _, _, dst in lf.layers] == [-128, -128]
     x = (np.random.default_rng(5).standard_normal((1, 3, 12, 12)) * 3).astype(np.float32)
     y = res.vm()["main"](tvm.runtime.tensor(x)).numpy()
-    assert y.max() == np.float32(127) * np.float32(6 / 127) and y.min() >= 0
+    assert y.max() == np.float32(255) * np.float32(6 / 255) and y.min() >= 0
 
 
 def test_relu_then_clip_max_is_relu6(tmp_path):
