@@ -65,12 +65,15 @@ def pool_cases(draw):
                                 and w + spec.pads[1] + spec.pads[3] >= spec.kernel[1]))
     if spec.kind == "avg":
         assume(avg_pool_reason(spec, h, w) is None)
-    mult = shift = None
+    mult = shift = scales = None
     if spec.kind == "avg" and draw(st.booleans()):  # a rescaling average
         d = spec.avg_divisor(h, w)
-        mult, shift = pool_multiplier(d)
-        mult = min((1 << 15) - 1, mult + draw(st.integers(0, 3000)))
-    layer = PoolLayer("p", (c, h, w), spec, mult, shift)
+        if d is None:  # windows differ (padding, ceil overhang): a multiplier per divisor
+            scales = (1.0, draw(st.floats(0.25, 1.0)))
+        else:
+            mult, shift = pool_multiplier(d)
+            mult = min((1 << 15) - 1, mult + draw(st.integers(0, 3000)))
+    layer = PoolLayer("p", (c, h, w), spec, mult, shift, scales=scales)
     cfg = draw(st.sampled_from(CONFIGS))
     cands = candidates(cfg, layer)
     assume(cands)

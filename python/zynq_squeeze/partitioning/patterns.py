@@ -12,7 +12,8 @@ This module is the only place that decides what is offloadable. Three pattern fa
 * ``zynq_squeeze.conv``      conv2d(+bias)(+ReLU or Clip(0, c))
 * ``zynq_squeeze.dense``     matmul(x (N, K), constant W (K, O))(+bias)(+ReLU or Clip(0, c)):
                              a fully connected layer (ONNX Gemm, MatMul + Add), run as a
-                             1x1 convolution of a (K, 1, 1) image
+                             1x1 convolution of a (K, 1, 1) image; x may be a Reshape or
+                             Flatten of an (N, K, 1, 1) tensor (same bytes)
 * ``zynq_squeeze.conv_pool`` conv2d(+bias)+ReLU+pool (max, avg, global average; an
                              average pool only when every window has the same divisor)
 * ``zynq_squeeze.fire``      squeeze 1x1+ReLU -> (expand 1x1+ReLU || expand 3x3 pad 1+ReLU)
@@ -270,11 +271,39 @@ def clip_reason(lo: float | None, hi: float | None) -> str | None:
     return None
 
 
-def dense_reason(node: ConvNode) -> str | None:
+FLATTEN_OPS = ("relax.reshape", "relax.flatten")
+
+
+def flatten_source(data, lookup=_lookup_default):
+    """The tensor a fully connected layer's input flattens (``reshape``/``flatten`` of it),
+    or None when the input is not such a call."""
+    data = _deref(data, lookup)
+    return data.args[0] if _op_name(data) in FLATTEN_OPS else None
+
+
+def flatten_reason(src_shape: tuple[int, ...] | None, flat_shape: tuple[int, ...] | None
+                   ) -> str | None:
+    """Why the accelerator cannot read a flatten of ``src_shape`` to ``flat_shape`` as the
+    activation it holds (HWC words of 8 channels): only (N, K, 1, 1) -> (N, K) is the same
+    bytes; a flatten of a larger plane reorders channels and pixels (NCHW order)."""
+    if src_shape is None or flat_shape is None:
+        return "flatten of a tensor without a static shape"
+    if len(src_shape) != 4 or src_shape[2:] != (1, 1) or tuple(flat_shape) != src_shape[:2]:
+        return (f"flatten of {src_shape} to {flat_shape}: only (N, K, 1, 1) -> (N, K) is the "
+                "accelerator's layout")
+    return None
+
+
+def dense_reason(node: ConvNode, lookup=_lookup_default) -> str | None:
     """Why this fully connected layer cannot run on the accelerator (as a 1x1 conv of a
     (K, 1, 1) image), or None when it can."""
     if not _is_const(node.weight):
         return "weights are not constant (bind the parameters before compiling)"
+    src = flatten_source(node.data, lookup)
+    if src is not None:
+        r = flatten_reason(_static_shape(src), _static_shape(node.data))
+        if r:
+            return r
     ishape, wshape = _static_shape(node.data), _static_shape(node.weight)
     if ishape is None or len(ishape) != 2:
         return f"input shape {ishape} is not static 2-D (N, K)"
@@ -574,8 +603,10 @@ def _check_conv(ctx) -> bool:
 
 
 def _check_dense(ctx) -> bool:
-    node = parse_dense(ctx.matched_expr, _lookup_from(ctx))
-    return node is not None and dense_reason(node) is None and _private_intermediates(ctx)
+    lookup = _lookup_from(ctx)
+    node = parse_dense(ctx.matched_expr, lookup)
+    return (node is not None and dense_reason(node, lookup) is None
+            and _private_intermediates(ctx))
 
 
 def _check_conv_pool(ctx) -> bool:
@@ -686,6 +717,12 @@ def pattern_table():
         *concats,
         (CONV, conv, {}, _check_conv),
         (DENSE, _dense_pattern(wildcard()), {}, _check_dense),
+        # the input a reshape/flatten of an (N, K, 1, 1) tensor (the classifier after a
+        # global pool: the same bytes, so the layer joins the function computing the pool);
+        # a separate, higher entry: when its check refuses (a larger plane), the plain
+        # pattern above still takes the matmul
+        (DENSE, _dense_pattern(is_op("relax.reshape")(wildcard(), wildcard())
+                               | is_op("relax.flatten")(wildcard())), {}, _check_dense),
         (CONV_POOL, conv_pool, {}, _check_conv_pool),
         (FIRE, fire, {}, _check_fire),
         (FIRE_POOL, fire_pool, {}, _check_fire),
