@@ -353,6 +353,11 @@ def pool_reason(call: relax.Call) -> str | None:
             return f"pool layout {a.layout} is not NCHW"
         if any(d != 1 for d in _ints(a.dilation)):
             return "dilated pooling is not supported"
+        kh, kw = _ints(a.pool_size)
+        pads = _ints(a.padding)
+        pads = pads * 2 if len(pads) == 2 else pads
+        if not (pads[0] < kh and pads[2] < kh and pads[1] < kw and pads[3] < kw):
+            return f"pool padding {pads} is not smaller than the window {(kh, kw)}"
         return _avg_reason(call) if op == "relax.nn.avg_pool2d" else None
     if op == "relax.mean":
         axis = sorted(int(x) % 4 for x in a.axis) if a.axis is not None else None
@@ -571,6 +576,32 @@ def concat_reason(call: relax.Call, lookup=_lookup_default) -> str | None:
             # a part starts on an 8-channel activation word (its channel-group offset)
             return f"concat part {k} has {c} channels, not a multiple of 8"
     return None
+
+
+# --------------------------------------------------------------------------- LRN
+LRN_REASON = ("part of an LRN (x / (bias + alpha/size * sum over 'size' channels of x^2)^beta, "
+              "a nonlinear cross-channel normalization: the engine has no datapath for it); "
+              "runs on the ARM (TVM llvm)")
+
+
+def lrn_parts(divide: relax.Call, lookup=_lookup_default) -> list | None:
+    """The calls of an ONNX LRN as the importer spells it, ending at ``divide``:
+    ``x / power(add(multiply(squeeze(avg_pool3d(expand_dims(x * x))), c), c), c)`` (root
+    last), or None when ``divide`` is not one."""
+    if _op_name(divide) != "relax.divide":
+        return None
+    chain, expr = [divide], _deref(divide.args[1], lookup)
+    for op in ("relax.power", "relax.add", "relax.multiply", "relax.squeeze",
+               "relax.nn.avg_pool3d", "relax.expand_dims", "relax.multiply"):
+        if _op_name(expr) != op:
+            return None
+        chain.append(expr)
+        expr = _deref(expr.args[0], lookup)
+    sq = chain[-1]
+    x = divide.args[0]
+    if not (sq.args[0].same_as(x) and sq.args[1].same_as(x)):
+        return None
+    return list(reversed(chain))
 
 
 # --------------------------------------------------------------------------- checks
