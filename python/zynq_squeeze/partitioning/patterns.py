@@ -15,7 +15,8 @@ This module is the only place that decides what is offloadable. Three pattern fa
                              1x1 convolution of a (K, 1, 1) image; x may be a Reshape or
                              Flatten of an (N, K, 1, 1) tensor (same bytes)
 * ``zynq_squeeze.conv_pool`` conv2d(+bias)+ReLU+pool (max, avg, global average; an
-                             average pool only when every window has the same divisor)
+                             average pool's windows may hold different counts: padding,
+                             ceil overhang)
 * ``zynq_squeeze.fire``      squeeze 1x1+ReLU -> (expand 1x1+ReLU || expand 3x3 pad 1+ReLU)
                              -> concat on channels
 * ``zynq_squeeze.fire_pool`` the same followed by a pool
@@ -334,8 +335,9 @@ def dense_problem_for_report(call: relax.Call) -> str:
 
 
 def _avg_reason(call: relax.Call) -> str | None:
-    """Average pools: the engine divides by one constant per layer (a multiplier in the
-    requantization DSP), so every window must hold the same number of elements."""
+    """Average pools: the engine divides each window's sum by a constant multiplier in the
+    requantization DSP (one per class of windows with one element count), so every
+    divisor must fit its 25-bit input (``pool_spec.avg_pool_reason``)."""
     from .composite import pool_spec  # composite imports this module
 
     shape = _static_shape(call.args[0])
