@@ -66,16 +66,13 @@ def _float_conv(node: patterns.ConvNode) -> FloatConv:
                      clip=node.clip, groups=int(a.groups))
 
 
-def _float_dense(node: patterns.ConvNode, in_chw: tuple[int, int, int]) -> FloatConv:
-    """A fully connected layer (matmul by W [K, O]) reading an ``in_chw`` image (a (K, 1, 1)
-    tensor, or the (C, H, W) plane its input flattens in NCHW order, K = C*H*W) as a conv
-    without padding whose kernel is that image: weight [O, C, H, W] (a 1x1 conv for
-    (K, 1, 1)); ``sum_k W[k, o] x[k]`` is the same sum over the same products."""
+def _float_dense(node: patterns.ConvNode) -> FloatConv:
+    """A fully connected layer (matmul by W [K, O]) as a 1x1 conv: weight [O, K, 1, 1]."""
     # no copies: a transposed view (a 25088 x 4096 float32 weight is 400 MB, and every
-    # pass over the composites parses it again); reshape only splits the K axis
+    # pass over the composites parses it again); reshape only appends unit axes
     w = patterns.const_value(node.weight).astype(np.float32, copy=False)
     k, o = w.shape
-    w = w.T.reshape(o, *in_chw)
+    w = w.T.reshape(o, k, 1, 1)
     b = (patterns.const_value(node.bias).reshape(-1).astype(np.float32, copy=False)
          if node.bias is not None else np.zeros(o, np.float32))
     return FloatConv(weight=w, bias=b, stride=(1, 1), pads=(0, 0, 0, 0), relu=node.relu,
@@ -146,7 +143,7 @@ def parse_composite(func: relax.Function) -> FloatChain:
     node = patterns.parse_dense(root, lookup)
     if node is not None and pool is None:
         return FloatChain(name, "conv", _nchw(in_shape), _nchw(out_shape),
-                          [_float_dense(node, _nchw(in_shape)[1:])], None)
+                          [_float_dense(node)], None)
     raise ValueError(f"composite {name} is neither a conv chain, a fire module, a fully "
                      "connected layer, a pool nor a concat")
 

@@ -13,8 +13,7 @@ This module is the only place that decides what is offloadable. Three pattern fa
 * ``zynq_squeeze.dense``     matmul(x (N, K), constant W (K, O))(+bias)(+ReLU or Clip(0, c)):
                              a fully connected layer (ONNX Gemm, MatMul + Add), run as a
                              1x1 convolution of a (K, 1, 1) image; x may be a Reshape or
-                             Flatten of an (N, K, 1, 1) tensor (same bytes) or of a
-                             (1, C, H, W) plane (then an H x W convolution)
+                             Flatten of an (N, K, 1, 1) tensor (same bytes)
 * ``zynq_squeeze.conv_pool`` conv2d(+bias)+ReLU+pool (max, avg, global average; an
                              average pool's windows may hold different counts: padding,
                              ceil overhang)
@@ -283,34 +282,17 @@ def flatten_source(data, lookup=_lookup_default):
     return data.args[0] if _op_name(data) in FLATTEN_OPS else None
 
 
-def flatten_reason(src_shape: tuple[int, ...] | None, flat_shape: tuple[int, ...] | None,
-                   out_features: int) -> str | None:
-    """Why a fully connected layer of ``out_features`` outputs cannot read a flatten of
-    ``src_shape`` to ``flat_shape`` (NCHW order) on the accelerator, or None.
-
-    (N, K, 1, 1) -> (N, K) is the same bytes in the engine's layout (HWC words of 8
-    channels). A flatten of a (1, C, H, W) plane is not, but ``W @ flatten(x)`` is the
-    H x W convolution of ``x`` by ``W`` reshaped to (O, C, H, W) (``composite``): the
-    classifier of AlexNet and VGG after their last pool, within the conv's limits."""
+def flatten_reason(src_shape: tuple[int, ...] | None, flat_shape: tuple[int, ...] | None
+                   ) -> str | None:
+    """Why the accelerator cannot read a flatten of ``src_shape`` to ``flat_shape`` as the
+    activation it holds (HWC words of 8 channels): only (N, K, 1, 1) -> (N, K) is the same
+    bytes; a flatten of a larger plane reorders channels and pixels (NCHW order)."""
     if src_shape is None or flat_shape is None:
         return "flatten of a tensor without a static shape"
-    if len(src_shape) != 4 or tuple(flat_shape) != (src_shape[0], int(np.prod(src_shape[1:]))):
-        return f"reshape of {src_shape} to {flat_shape} is not a flatten to (N, C*H*W)"
-    kernel = tuple(src_shape[2:])
-    if kernel == (1, 1):
-        return None
-    if src_shape[0] != 1:
-        return f"flatten of a {kernel[0]}x{kernel[1]} plane with batch {src_shape[0]}"
-    if max(kernel) > MAX_KERNEL:
-        return (f"flatten of a {kernel[0]}x{kernel[1]} plane: as a convolution its kernel "
-                f"exceeds {MAX_KERNEL}x{MAX_KERNEL}")
-    return conv_limit_reason(tuple(src_shape[1:]), (out_features, 1, 1), kernel, ())
-
-
-def _flattens_plane(node: ConvNode, lookup) -> bool:
-    src = flatten_source(node.data, lookup)
-    shape = _static_shape(src) if src is not None else None
-    return shape is not None and len(shape) == 4 and shape[2:] != (1, 1)
+    if len(src_shape) != 4 or src_shape[2:] != (1, 1) or tuple(flat_shape) != src_shape[:2]:
+        return (f"flatten of {src_shape} to {flat_shape}: only (N, K, 1, 1) -> (N, K) is the "
+                "accelerator's layout")
+    return None
 
 
 def dense_reason(node: ConvNode, lookup=_lookup_default) -> str | None:
@@ -318,12 +300,12 @@ def dense_reason(node: ConvNode, lookup=_lookup_default) -> str | None:
     (K, 1, 1) image), or None when it can."""
     if not _is_const(node.weight):
         return "weights are not constant (bind the parameters before compiling)"
-    ishape, wshape = _static_shape(node.data), _static_shape(node.weight)
     src = flatten_source(node.data, lookup)
     if src is not None:
-        r = flatten_reason(_static_shape(src), ishape, wshape[-1] if wshape else 0)
+        r = flatten_reason(_static_shape(src), _static_shape(node.data))
         if r:
             return r
+    ishape, wshape = _static_shape(node.data), _static_shape(node.weight)
     if ishape is None or len(ishape) != 2:
         return f"input shape {ishape} is not static 2-D (N, K)"
     if wshape is None or len(wshape) != 2 or wshape[0] != ishape[1]:
@@ -334,8 +316,7 @@ def dense_reason(node: ConvNode, lookup=_lookup_default) -> str | None:
     if out_dtype is not None and str(out_dtype) not in ("", "void", "float32"):
         return f"output dtype {out_dtype} is not float32"
     k, o = wshape
-    r = (None if _flattens_plane(node, lookup)  # checked as its convolution above
-         else conv_limit_reason((k, 1, 1), (o, 1, 1), (1, 1), (0, 0, 0, 0)))
+    r = conv_limit_reason((k, 1, 1), (o, 1, 1), (1, 1), (0, 0, 0, 0))
     if r:
         return r
     if node.bias is not None:

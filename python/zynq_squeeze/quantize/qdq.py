@@ -144,11 +144,7 @@ def model_calibration(mod: tvm.IRModule, samples=None, *, strict: bool = False,
             if parts and all(r is not None for r in parts):
                 ranges = {"in": max(parts), "mid": 0.0, "out": max(parts)}
         else:
-            # a dense layer reading a flattened plane is an H x W conv (partitioning.
-            # composite): its record is under the Gemm's [O, K, 1, 1] weight
-            recs = [qdq["convs"].get(weight_key(c.weight))
-                    or qdq["convs"].get(weight_key(c.weight.reshape(len(c.weight), -1, 1, 1)))
-                    for c in chain.convs]
+            recs = [qdq["convs"].get(weight_key(c.weight)) for c in chain.convs]
             if all(r is not None for r in recs):
                 ranges, names = _chain_ranges(chain, recs)
                 asym += names
