@@ -78,7 +78,7 @@ def _zp_sets(words) -> set[int]:
 def test_conv_with_zero_points_bit_exact(seed, k, stride, zp_in, zp_out, pool, tile, relu):
     rng = np.random.default_rng(seed)
     c, o = int(rng.integers(1, 20)), int(rng.integers(1, 24))
-    h, w = int(rng.integers(k, 12)), int(rng.integers(k, 12))
+    h, w = int(rng.integers(k + 2, 13)), int(rng.integers(k + 2, 13))  # >= 2 outputs: pool
     spec = {None: None, "max": PoolSpec("max", (2, 2), (2, 2), ceil_mode=True),
             "gavg": PoolSpec("avg", global_pool=True)}[pool]
     layer = ConvLayer("c", (c, h, w), zp_conv(rng, o, c, k, zp_in, zp_out, stride, k // 2, relu),
@@ -139,17 +139,21 @@ def test_depthwise_with_zero_points_bit_exact(seed, tile, stride):
 
 @HYP
 @given(seed=st.integers(0, 2 ** 31), tile=st.integers(0, 50),
-       kind=st.sampled_from(["max", "avg", "gavg", "copy"]), zp_out=st.sampled_from([0, ZP]))
+       kind=st.sampled_from(["max", "avg", "gavg", "copy", "avgpad"]),
+       zp_out=st.sampled_from([0, ZP]))
 def test_standalone_pool_with_zero_points_bit_exact(seed, tile, kind, zp_out):
     """A standalone max pool keeps the zero point; an average (windowed, global, or a
-    1x1 copy into a concat slot) offsets its sums by -d * zp_in and adds zp_out."""
+    1x1 copy into a concat slot, or one padded without counting the padding: windows of
+    different divisors d, each run its own offset) offsets its sums by -d * zp_in and adds
+    zp_out."""
     rng = np.random.default_rng(seed)
     c, h, w = int(rng.integers(1, 40)), int(rng.integers(3, 12)), int(rng.integers(3, 12))
     spec = {"max": PoolSpec("max", (3, 3), (2, 2), (1, 1, 1, 1), ceil_mode=True),
             "avg": PoolSpec("avg", (2, 2), (2, 2)), "gavg": PoolSpec("avg", global_pool=True),
-            "copy": PoolSpec("avg")}[kind]
+            "copy": PoolSpec("avg"),
+            "avgpad": PoolSpec("avg", (3, 3), (2, 2), (1, 1, 1, 1), ceil_mode=True)}[kind]
     mult = shift = None
-    if kind != "max":
+    if kind not in ("max", "avgpad"):
         d = spec.avg_divisor(h, w)
         mult, shift = pool_multiplier(d) if kind != "copy" else (20000, 15)
     layer = PoolLayer("p", (c, h, w), spec, mult, shift, zp_in=ZP,
