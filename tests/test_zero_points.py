@@ -309,3 +309,37 @@ def test_zero_points_reduce_the_error():
     on, off = _golden_cosines(model, True), _golden_cosines(model, False)
     err_on, err_off = 1 - float(np.mean(on)), 1 - float(np.mean(off))
     assert err_on < 0.6 * err_off, (on, off)
+
+
+# -- validators ---------------------------------------------------------------------------
+@pytest.mark.parametrize("reg,value,sim_code", [
+    (isa.LI_PAD, 128, -3), (isa.LI_PAD, -129, -3), (isa.RQ_ZP_OUT, 200, -6),
+    (isa.RQ_BP_ZP, -300, -6), (isa.RQ_AVG_BIAS, 1 << 24, -6)])
+def test_validators_refuse_zero_points_out_of_range(reg, value, sim_code):
+    """The simulation (zsqd_run) and the runtime (zsq_rt_validate, the board's only
+    guard) accept a program with zero points and refuse one whose zero point register
+    is not an int8 (the average's offset: beyond 25 bits)."""
+    from helpers import rt_validator
+
+    from zynq_squeeze.errors import EngineError
+    from zynq_squeeze.toolchain.dae_sim import run_words
+
+    rng = np.random.default_rng(2)
+    layer = ConvLayer("g", (8, 5, 5), zp_conv(rng, 16, 8, 3, ZP, ZP, pad=1),
+                      PoolSpec("avg", global_pool=True))
+    prog = build_dae_program(TINY, [layer], [candidates(TINY, layer)[0]])
+    validate = rt_validator(TINY)
+    assert validate(prog.words, prog.weights, prog.arena_words) == (0, "")
+    words = [int(w) for w in prog.words]
+    # the SET of that register, or (RQ_BP_ZP: no residual add here) one of RQ_ZP_OUT's,
+    # the same module: every REQUANT checks all of them
+    hit = [i for i, w in enumerate(words) if isa.decode(w).op == isa.OP_SET
+           and isa.decode(w).reg == (isa.RQ_ZP_OUT if reg == isa.RQ_BP_ZP else reg)]
+    assert hit, "the program sets no such register"
+    words[hit[0]] = isa.set_reg(reg, value) | (words[hit[0]] & isa.DEP_MASK)
+    rc, msg = validate(words, prog.weights, prog.arena_words)
+    assert rc == -106 and ("zero point" in msg or "LI_PAD" in msg), (rc, msg)
+    arena = np.zeros(prog.arena_words, dtype=np.uint64)
+    with pytest.raises(EngineError) as e:
+        run_words(TINY, np.asarray(words, dtype=np.uint64), prog.weights, arena)
+    assert e.value.code == sim_code
