@@ -418,10 +418,12 @@ def test_tied_conv_applied_twice_gets_two_calibrations(factor, tmp_path):
     assert res.partition_report.patterns == {patterns.CONV: 2}
     r0, r1 = _check_sites(pmod, 2)
     assert r0["in"] != r1["in"] and r0["out"] != r1["out"]
-    # each layer's output scale is its own site's range (not the last site's)
+    # each layer's output scale is its own site's range (not the last site's): ReLU
+    # outputs, zero point -128, range / 255
     lf = res.codegen[0].functions[0]
     scales = [lf.tensors[dst].scale for _, _, dst in lf.layers]
-    assert scales == pytest.approx([r0["out"] / 127, r1["out"] / 127])
+    assert [lf.tensors[dst].zero_point for _, _, dst in lf.layers] == [-128, -128]
+    assert scales == pytest.approx([r0["out"] / 255, r1["out"] / 255])
     assert min(cos) >= 0.999, cos
 
 
