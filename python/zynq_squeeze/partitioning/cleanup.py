@@ -38,7 +38,21 @@ the exporter's convenience are folded into the convolutions around them.
    * an average pool whose every window is one element (``adaptive_avg_pool2d`` to its
      input's size, ``avg_pool2d`` kernel 1 / stride 1 / no padding: torchvision alexnet
      and vgg's 6 -> 6 and 7 -> 7 adaptive pools): its input.
-4. ``DeadCodeElimination`` and ``CanonicalizeBindings`` (only when a rule fired).
+4. Only when a BatchNorm is left (no conv could absorb it: DenseNet's pre-activation
+   BN-ReLU-conv reads a concat, and the ReLU separates it from the conv): the same
+   rewrite again, with such a BatchNorm -> ``conv2d(x, s, groups=C) + t``, a depthwise 1x1
+   conv whose weights are the per-channel scale ``s`` and bias the shift ``t`` (float64
+   rounded once to float32, as the folds; exact in float up to that rounding). The
+   engine runs it in its ``CONV_DW`` mode (per-channel weight scales: any ``s``,
+   negative or zero, is an int8 weight of +-127 or 0 at its own scale), its ReLU is the
+   requantization's, and the ``conv`` pattern offloads it in the same function as the
+   concat it reads and the conv after it; a Caffe2 Scale after it folds into it by the
+   rule above. Only next to the accelerator: its input made by a conv, concat, pool,
+   activation or add, or its result read -- through per-channel multiplies, adds and
+   activations -- by a conv, concat or pool. A BatchNorm between CPU operators stays
+   (``batch_norm_reason``): offloaded, it would be a function of its own.
+5. ``DeadCodeElimination`` and ``CanonicalizeBindings`` after each pass that fired,
+   ``FoldConstant`` once at the end.
 
 Clip(0, c) on the accelerator. The engine's requantization ends with ReLU and saturation
 to [-128, 127]; there is no per-layer upper clamp. A conv's output scale is its calibrated
@@ -651,9 +665,9 @@ def _clean(mod: tvm.IRModule) -> tuple[tvm.IRModule, list[str]]:
         if cleaner.fired:
             fired += cleaner.fired
             new = relax.transform.DeadCodeElimination(["main"])(new)
-            new = relax.transform.CanonicalizeBindings()(new)
-            out = relax.transform.FoldConstant()(new)
-    return out, fired
+            out = relax.transform.CanonicalizeBindings()(new)
+    # once, not per pass (about 1.6 s on DenseNet-121)
+    return (relax.transform.FoldConstant()(out) if fired else mod), fired
 
 
 def clean_up(mod: tvm.IRModule) -> tvm.IRModule:
