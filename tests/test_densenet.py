@@ -77,13 +77,14 @@ def test_densenet_is_one_function_with_no_batch_norm_on_the_cpu(caffe2_scale, tm
     assert len(dw) == 6
     assert all(layer.conv.weight.shape[2:] == (1, 1) and layer.conv.relu for layer, _, _ in dw)
     # the last one pools globally; a dense layer's reads its concat: a prefix view of the
-    # block's last concat, or that root itself (the transition's and the last BN's); the
-    # second block's first reads the transition's pool output (copied into the concat)
+    # block's last concat (the first of a block reads the stem's pool / the transition's
+    # average pool, stored in place), or that root itself (the transition's, the last BN's)
     assert dw[-1][0].pool is not None and dw[-1][0].pool.global_pool
     roots = {r for r, _ in conv_fn.views.values()}
     reads = ["view" if src in conv_fn.views else "root" if src in roots else "plain"
              for _, src, _ in dw]
-    assert reads == ["view", "view", "root", "plain", "view", "root"], reads
+    assert reads == ["view", "view", "root", "view", "view", "root"], reads
+    assert not any("copy" in layer.name for layer, _, _ in conv_fn.layers)
     # the 1x1 conv after each depthwise conv reads its output inside the same function
     readers = {src for _, src, _ in conv_fn.layers}
     assert all(dst in readers for _, _, dst in dw[:-1])
