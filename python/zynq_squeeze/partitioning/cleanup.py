@@ -274,7 +274,8 @@ def _conv(data, weight, attrs, padding=None):
 
 @relax.expr_functor.mutator
 class _Cleaner(relax.PyExprMutator):
-    """The rewrite of step 3 (and the TE raising of step 2), one post-order walk."""
+    """The rewrite of step 3 (and the TE raising of step 2; with ``depthwise``, step 4),
+    one post-order walk."""
 
     def __init__(self, mod: tvm.IRModule, depthwise: bool = False):
         super().__init__(mod)
