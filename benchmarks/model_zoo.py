@@ -321,21 +321,6 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / den) if den > 0 else float(np.array_equal(a, b))
 
 
-def _library_function(vm, symbol: str):
-    """The offloaded function ``symbol`` (tvm-ffi, destination passing: inputs then
-    outputs) from the VM's linked library."""
-    stack = [vm.module]
-    while stack:
-        m = stack.pop()
-        if m.kind == "library":
-            try:
-                return m.get_function(symbol)
-            except AttributeError:
-                pass
-        stack.extend(m.imports)
-    raise LookupError(f"offloaded function {symbol} not found in the VM's modules")
-
-
 def check_bit_exact(res, vm, rng) -> dict:
     """Each offloaded function alone on ``N_BITEXACT`` inputs spanning its input scale (one
     signed, one non-negative as after a ReLU) vs golden.run_function, bit for bit."""
@@ -346,7 +331,7 @@ def check_bit_exact(res, vm, rng) -> dict:
     per_fn, ok = {}, True
     for cg in res.codegen:
         for lf in cg.functions:
-            f = _library_function(vm, lf.symbol)
+            f = res.offloaded_function(vm, lf.symbol)
             fn_ok = True
             for k in range(N_BITEXACT):
                 xs = []
