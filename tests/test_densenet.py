@@ -170,8 +170,8 @@ def test_batch_norm_without_relu_zero_and_negative_scales(then, tmp_path):
 
 def test_batch_norm_between_cpu_operators_stays_with_its_reason():
     """Next to nothing the accelerator runs (a Softmax before, a Flatten after) a BN
-    would be an offloaded function of its own: it stays, named, with the reason; so does
-    a BatchNorm1d of a 2-D tensor."""
+    would be an offloaded function of its own: it stays, named, with the reason; so do a
+    BatchNorm1d of a 2-D tensor and a BN of a tensor beyond the engine's fields."""
     g = GraphBuilder((1, 8, 4, 4), seed=1)
     g.op("Softmax", axis=1)
     g.batchnorm()
@@ -184,6 +184,13 @@ def test_batch_norm_between_cpu_operators_stays_with_its_reason():
     _, rep = zynq_squeeze.partition(from_onnx(g.model()))
     assert [op.op for op in rep.cpu_ops] == ["relax.nn.batch_norm"]
     assert "(1, 16) float32 tensor" in rep.cpu_ops[0].reason
+    # wider than the engine's fields: a BN, not a conv the model does not have, on the CPU
+    g = GraphBuilder((1, 8, 1, 16385), seed=1)
+    g.batchnorm()
+    g.conv(8, 3, pad=1)  # padded: it cannot absorb the BN's shift
+    _, rep = zynq_squeeze.partition(from_onnx(g.model()))
+    bn, = [op for op in rep.cpu_ops if op.op == "relax.nn.batch_norm"]
+    assert bn.reason.startswith("BatchNorm as a depthwise conv: a 1x16385 feature map")
 
 
 def test_depthwise_form_equals_onnxruntime_in_float():

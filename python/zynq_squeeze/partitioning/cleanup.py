@@ -76,6 +76,8 @@ import tvm_ffi
 import tvm_ffi.structural
 from tvm import relax, topi
 
+from .limits import conv_limit_reason
+
 # --------------------------------------------------------------------------- helpers
 
 
@@ -561,8 +563,9 @@ class _Cleaner(relax.PyExprMutator):
             return tgi
         s, t = st
         c = shape[1]
-        if s.shape != (c,) or not self._next_to_accelerator(data, tgi.tuple_value):
-            return tgi
+        if (s.shape != (c,) or _depthwise_limit_reason(shape) is not None
+                or not self._next_to_accelerator(data, tgi.tuple_value)):
+            return tgi  # else the CPU would run a conv the model does not have
         w = s.astype(np.float32).reshape(c, 1, 1, 1)
         self.fired.append("batch_norm->depthwise")
         conv = self.builder_.emit(relax.op.nn.conv2d(data, relax.const(w), groups=c))
@@ -631,6 +634,11 @@ class _Cleaner(relax.PyExprMutator):
         return self.builder_.get()
 
 
+def _depthwise_limit_reason(shape: tuple[int, ...]) -> str | None:
+    """Why a depthwise 1x1 conv of an NCHW tensor of ``shape`` is beyond the engine."""
+    return conv_limit_reason(shape[1:], shape[1:], (1, 1), (0, 0, 0, 0))
+
+
 def batch_norm_reason(bn: relax.Call) -> str:
     """Why a BatchNorm left after the clean-up stays on the CPU (for the partition
     report): no conv absorbs it and it did not become a depthwise conv."""
@@ -642,6 +650,9 @@ def batch_norm_reason(bn: relax.Call) -> str:
     if shape is None or len(shape) != 4 or dtype != "float32":
         return (f"BatchNorm of a {shape} {dtype} tensor: the accelerator's depthwise conv "
                 "takes static 4-D float32 NCHW tensors")
+    r = _depthwise_limit_reason(shape)
+    if r:
+        return f"BatchNorm as a depthwise conv: {r}"
     return ("BatchNorm between operators that stay on the CPU: no conv absorbs it, and as "
             "a depthwise conv it would be an offloaded function of its own")
 
