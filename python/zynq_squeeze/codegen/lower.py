@@ -392,10 +392,13 @@ def lower_function(func: relax.Function, unsigned: bool = True) -> LoweredFuncti
 
 def _plan_kind(chain: FloatChain) -> str:
     """How a composite's output may be placed in a concat (``concat_plan``): a conv or
-    fire without a clamp requantizes to any scale; a clamp (ReLU6) must keep its own."""
+    fire without a clamp, or a standalone average pool (DenseNet's transitions), requantizes
+    to any scale; a clamp (ReLU6) must keep its own, a max pool its input's."""
     if chain.kind == "concat":
         return "concat"
     if chain.kind in ("conv", "fire") and all(c.clip is None for c in chain.convs):
+        return "aliasable"
+    if chain.kind == "pool" and chain.pool.kind == "avg":
         return "aliasable"
     return "fixed"
 

@@ -269,6 +269,8 @@ def _cpu_reason(value: relax.Call, producers: dict, op: str, composites: dict) -
             return "part of a convolution that stays on the CPU"
         if patterns._op_name(src) == "relax.matmul":
             return "part of a fully connected layer that stays on the CPU"
+    if name == "relax.nn.batch_norm":
+        return cleanup.batch_norm_reason(value)
     if name in ("relax.quantize", "relax.dequantize"):
         # frontend.qdq folds the QDQ pairs inside offloaded chains; the ones left sit where
         # the model's own int8 tensors meet CPU operators
