@@ -63,6 +63,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from zynq_squeeze.quantize.ranges import DEFAULT_METHOD, METHODS
+
 DEFAULT_WORKDIR = Path.home() / ".cache" / "zynq_squeeze" / "zoo"
 N_CALIB, N_EVAL, N_BITEXACT = 8, 4, 2
 CALIB_SEED, EVAL_SEED, WEIGHT_SEED = 1, 2, 0
@@ -379,13 +381,15 @@ def _goal_checks(name: str, row: dict) -> dict:
     return checks
 
 
-def measure(name: str, exporter: str, workdir: Path, files: dict[str, Path]) -> dict:
+def measure(name: str, exporter: str, workdir: Path, files: dict[str, Path],
+            method: str | None = None) -> dict:
     """Compile and measure one model (in this process); returns its JSON row."""
     import onnxruntime as ort
     import tvm
 
     import zynq_squeeze
     from zynq_squeeze.frontend import from_onnx
+    from zynq_squeeze.partitioning import partitioner
 
     zm = load(name, exporter, workdir, files)
     specs = _inputs(zm.model)
@@ -393,7 +397,10 @@ def measure(name: str, exporter: str, workdir: Path, files: dict[str, Path]) -> 
     held_out = samples(specs, N_EVAL, EVAL_SEED)
     mod = from_onnx(zm.model, {specs[0][0]: list(specs[0][1])})
     t0 = time.perf_counter()
-    mod = zynq_squeeze.calibrate(mod, calib, progress=False)
+    kw = {"method": method} if method else {}  # (QDQ models keep their scales anyway)
+    if os.environ.get("ZSQ_BIAS_CORRECTION"):
+        kw["bias_correction"] = os.environ["ZSQ_BIAS_CORRECTION"] == "1"
+    mod = zynq_squeeze.calibrate(mod, calib, progress=False, **kw)
     calib_s = time.perf_counter() - t0
     with tempfile.TemporaryDirectory(prefix="zsq_zoo_") as out_dir:
         t0 = time.perf_counter()
@@ -425,6 +432,7 @@ def measure(name: str, exporter: str, workdir: Path, files: dict[str, Path]) -> 
            "macs_offloaded": rep.macs_offloaded, "macs_total": rep.macs_total,
            "functions": len(rep.functions), "patterns": dict(rep.patterns),
            "cpu_ops": dict(sorted(cpu.items())), "cpu_reasons": reasons,
+           "calibration_method": partitioner.read_calibration(mod).get("method"),
            "calib_s": round(calib_s, 2), "compile_s": round(compile_s, 2),
            "cosine_min": round(min(cos), 5), "cosine_mean": round(float(np.mean(cos)), 5),
            "top1": f"{sum(top1)}/{len(top1)}",
@@ -451,9 +459,10 @@ def _short(e: BaseException) -> str:
     return f"{type(e).__name__}: {' | '.join(lines[-3:])[:800]}"
 
 
-def run_one(name: str, exporter: str, workdir: Path, files: dict[str, Path]) -> dict:
+def run_one(name: str, exporter: str, workdir: Path, files: dict[str, Path],
+            method: str | None = None) -> dict:
     try:
-        return measure(name, exporter, workdir, files)
+        return measure(name, exporter, workdir, files, method)
     except Exception as e:  # noqa: BLE001 -- one model's failure is that model's result
         return _error_line(name, exporter, _short(e))
 
@@ -489,6 +498,8 @@ def _child(name: str, exporter: str, a) -> dict:
     cmd = [sys.executable, __file__, "--one", f"{name}:{exporter}", "--workdir", str(a.workdir)]
     for n, p in a.files.items():
         cmd += ["--onnx", f"{n}={p}"]
+    if a.calibration_method:
+        cmd += ["--calibration-method", a.calibration_method]
     try:
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            timeout=a.timeout, env=os.environ.copy())
@@ -524,6 +535,8 @@ def main(argv=None) -> int:
     ap.add_argument("--list", action="store_true", help="print the (model, exporter) pairs")
     ap.add_argument("--table", type=Path, metavar="JSONL",
                     help="print the results of a run (its JSON lines) as a Markdown table")
+    ap.add_argument("--calibration-method", choices=METHODS,
+                    help=f"zynq_squeeze.calibrate's method (default: {DEFAULT_METHOD})")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # MODEL:EXPORTER, in this process
     a = ap.parse_args(argv)
     a.files = _parse_files(a.onnx)
@@ -532,7 +545,8 @@ def main(argv=None) -> int:
         return 0
     if a.one:
         name, _, exporter = a.one.partition(":")
-        print(json.dumps(run_one(name, exporter, a.workdir, a.files)), flush=True)
+        print(json.dumps(run_one(name, exporter, a.workdir, a.files, a.calibration_method)),
+              flush=True)
         return 0
     todo = catalogue(a.files)
     if a.models:

@@ -1,0 +1,58 @@
+"""Weight quantization (symmetric, per output channel) and its bias correction.
+
+``quantize_weights`` is the engine's weight format: int8 ``rint(w / scale)`` with
+``scale = absmax / 127`` per output channel. Its rounding error ``dW = Wq * scale - W``
+shifts each output channel's mean by ``dW . E[x]`` (the inputs after a ReLU have a
+positive mean), a bias that no rounding averages away and that every later layer
+carries. ``weight_error_mean`` measures that shift on the calibration inputs; lowering
+subtracts it from the conv's bias (bias correction, Nagel et al. 2019 "Data-Free
+Quantization", empirical variant as in onnxruntime / AIMET).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..partitioning.composite import FloatConv, conv2d_float
+
+INT8_MAX = 127
+
+
+def quantize_weights(w: np.ndarray, min_scale=None) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric per-output-channel int8 weights: (int8 [O,...], scale float64 [O]).
+
+    ``min_scale`` (per channel, optional) is a floor on each channel's scale.
+    """
+    absmax = np.abs(w.reshape(w.shape[0], -1)).max(axis=1).astype(np.float64)
+    scale = np.where(absmax > 0, absmax / INT8_MAX, 1.0)
+    if min_scale is not None:
+        scale = np.maximum(scale, min_scale)
+    q = np.clip(np.rint(w / scale.reshape(-1, *([1] * (w.ndim - 1)))), -INT8_MAX, INT8_MAX)
+    return q.astype(np.int8), scale
+
+
+def weight_error(c: FloatConv) -> FloatConv:
+    """The linear conv of ``c``'s weight rounding error ``Wq * scale - W`` (no bias, no
+    activation): its output is what the int8 weights add to ``c``'s pre-activation."""
+    q, s = quantize_weights(c.weight)
+    dw = q.astype(np.float64) * s.reshape(-1, *([1] * (c.weight.ndim - 1))) - c.weight
+    return FloatConv(dw.astype(np.float32), np.zeros(c.weight.shape[0], np.float32),
+                     c.stride, c.pads, relu=False, groups=c.groups)
+
+
+class BiasError:
+    """Running per-output-channel mean of a conv's weight error on its float inputs."""
+
+    def __init__(self, conv: FloatConv):
+        self.err = weight_error(conv)
+        self.sum = np.zeros(conv.weight.shape[0], dtype=np.float64)
+        self.n = 0
+
+    def add(self, x: np.ndarray) -> None:
+        """One (C, H, W) input image of the conv."""
+        y = conv2d_float(x, self.err).astype(np.float64)
+        self.sum += y.reshape(y.shape[0], -1).sum(axis=1)
+        self.n += y[0].size
+
+    def mean(self) -> list[float]:
+        """Per output channel, the mean shift (float; 0 without data)."""
+        return [float(v) for v in (self.sum / self.n if self.n else self.sum)]

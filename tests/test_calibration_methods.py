@@ -1,0 +1,219 @@
+"""Calibration statistics (quantize.ranges: absmax, mse, percentile), bias correction
+(quantize.weights), and the options that choose them (calibrate, build, CLI, report)."""
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import onnx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from onnx_graphs import GraphBuilder, ort_qdq, small_fire_net
+
+import zynq_squeeze
+from zynq_squeeze.cli import main
+from zynq_squeeze.codegen.quant_error import layer_errors
+from zynq_squeeze.errors import OptionError
+from zynq_squeeze.frontend import from_onnx
+from zynq_squeeze.partitioning import partitioner
+from zynq_squeeze.quantize.calibrate import (CalibrationError, calibrate, collect_ranges,
+                                             normalize_samples)
+from zynq_squeeze.quantize.ranges import (METHODS, Histogram, mse_range, percentile_range,
+                                          tensor_range)
+
+SHAPE = (1, 3, 19, 19)
+
+
+def true_mse(x: np.ndarray, rng: float) -> float:
+    """Mean squared error of symmetric int8 quantization of ``x`` at range ``rng``."""
+    s = rng / 127
+    return float(np.mean((np.clip(np.rint(x / s), -127, 127) * s - x) ** 2))
+
+
+def hist_of(*arrays) -> Histogram:
+    h = Histogram()
+    for a in arrays:
+        h.add(a)
+    return h
+
+
+# values: a Gaussian bulk, optionally with a few large outliers and exact zeros (a ReLU)
+data = st.builds(
+    lambda seed, n, outliers, big, relu, scale: _data(seed, n, outliers, big, relu, scale),
+    st.integers(0, 2**31), st.integers(50, 4000), st.integers(0, 5),
+    st.floats(1.0, 50.0), st.booleans(), st.floats(1e-3, 1e3))
+
+
+def _data(seed, n, outliers, big, relu, scale):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(n)
+    x[:outliers] *= big
+    if relu:
+        x = np.maximum(x, 0)
+    return (x * scale).astype(np.float32)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data)
+def test_mse_range_is_within_absmax_and_no_worse_than_it(x):
+    h = hist_of(x)
+    absmax = float(np.abs(x).max())
+    r = mse_range(h)
+    assert h.absmax == absmax
+    assert absmax / 256 * (1 - 1e-12) <= r <= absmax
+    # the search runs on bin centres (bins <= absmax / 8192 wide); on the real values it
+    # is no worse than absmax, up to that binning
+    assert true_mse(x, r) <= true_mse(x, absmax) * 1.02 + (absmax / 8192) ** 2
+
+
+@settings(max_examples=40, deadline=None)
+@given(data)
+def test_percentile_range_is_within_absmax_and_near_numpy(x):
+    h = hist_of(x)
+    r = percentile_range(h)
+    absmax = float(np.abs(x).max())
+    assert 0 < r <= absmax
+    # the smallest |x| with 99.99 % of the values at or below it; r is its bin's top edge
+    want = float(np.percentile(np.abs(x), 99.99, method="inverted_cdf"))
+    if want > 0:  # (else most values are 0: the range stays absmax)
+        assert want <= r <= want + absmax / 8192
+
+
+@settings(max_examples=40, deadline=None)
+@given(data, st.integers(1, 6), st.floats(1e-3, 1e3))
+def test_histogram_growing_in_chunks_equals_one_pass(x, parts, grow):
+    """Widening the bins (pairwise sums) is exact: the order and chunking of the samples
+    does not change the counts, only the largest value does."""
+    chunks = np.array_split(x * np.float32(grow), parts)
+    a, b = hist_of(*chunks), hist_of(x * np.float32(grow))
+    assert (a.exp, a.zeros, a.absmax) == (b.exp, b.zeros, b.absmax)
+    np.testing.assert_array_equal(a.counts, b.counts)
+    for m in METHODS:
+        assert tensor_range(a, m) == tensor_range(b, m)
+
+
+def test_mse_clips_a_lone_outlier_and_keeps_a_uniform_range():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(100_000).astype(np.float32)
+    x[0] = 40.0
+    # one value's clipping error against 100000 values' rounding noise: it clips part of
+    # the outlier (MSE optimum near 26.5), never the bulk (within +-4.5)
+    assert 5 < mse_range(hist_of(x)) < 30
+    u = rng.uniform(-1, 1, 100_000).astype(np.float32)
+    assert mse_range(hist_of(u)) > 0.95 * np.abs(u).max()
+
+
+def test_dead_and_non_finite_tensors():
+    h = hist_of(np.zeros(10, np.float32))
+    assert all(tensor_range(h, m) == 0 for m in METHODS)
+    h.add(np.array([1.0, np.nan], np.float32))
+    assert all(np.isnan(tensor_range(h, m)) for m in METHODS)
+
+
+# --------------------------------------------------------------------------- calibrate
+@pytest.fixture(scope="module")
+def fire_mod():
+    return from_onnx(small_fire_net(SHAPE))
+
+
+@pytest.fixture(scope="module")
+def samples():
+    rng = np.random.default_rng(5)
+    return [rng.standard_normal(SHAPE).astype(np.float32) for _ in range(4)]
+
+
+def calib_json(mod, samples, **kw) -> str:
+    return str(calibrate(mod, samples, progress=False, **kw).attrs[partitioner.CALIBRATION_ATTR])
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_calibration_is_deterministic_and_recorded(fire_mod, samples, method):
+    a = calib_json(fire_mod, samples, method=method, bias_correction=True)
+    assert a == calib_json(fire_mod, samples, method=method, bias_correction=True)
+    data = json.loads(a)
+    assert data["method"] == method and data["bias_correction"] is True
+
+
+def test_mse_and_percentile_ranges_never_exceed_absmax(fire_mod, samples):
+    norm = normalize_samples(fire_mod, samples)
+    ref = collect_ranges(fire_mod, norm, method="absmax", progress=False)
+    for m in ("mse", "percentile"):
+        got = collect_ranges(fire_mod, norm, method=m, progress=False)
+        for a, b in zip(ref, got):
+            assert a["signature"] == b["signature"]
+            for key, v in a["ranges"].items():
+                assert 0 <= b["ranges"][key] <= v
+        if m == "mse":  # (the 99.99th percentile of these few values is their maximum)
+            assert any(b["ranges"][k] < v for a, b in zip(ref, got)
+                       for k, v in a["ranges"].items())
+
+
+def test_unknown_method_is_a_clear_error(fire_mod, samples):
+    with pytest.raises(CalibrationError, match="unknown calibration method 'max'.*absmax"):
+        calibrate(fire_mod, samples, method="max", progress=False)
+    with pytest.raises(OptionError, match="calibration method 'p99'"):
+        zynq_squeeze.build(fire_mod, calibration=samples, calibration_method="p99")
+
+
+def test_bias_correction_removes_the_mean_error_of_the_weights():
+    """A conv over a positive-mean input (after a ReLU): the int8 weights shift each
+    output channel's mean; the corrected bias takes that shift out (on the data it was
+    measured on), so the layer's mean error per channel shrinks."""
+    g = GraphBuilder((1, 16, 10, 10), seed=7)
+    g.op("Relu")
+    g.conv(24, 3, pad=1, relu=False)
+    mod = from_onnx(g.model())
+    rng = np.random.default_rng(1)
+    xs = [rng.standard_normal((1, 16, 10, 10)).astype(np.float32) + 1 for _ in range(4)]
+    norm = normalize_samples(mod, xs)
+    plain = collect_ranges(mod, norm, method="absmax", progress=False)
+    fixed = collect_ranges(mod, norm, method="absmax", bias_correction=True, progress=False)
+    (shift,) = fixed[-1]["ranges"]["bias_correction"]
+    assert len(shift) == 24 and any(s != 0 for s in shift)
+    e0 = layer_errors(mod, xs, plain)[-1]
+    e1 = layer_errors(mod, xs, fixed)[-1]
+    assert e1["sqnr_db"] > e0["sqnr_db"]
+
+
+# --------------------------------------------------------------------------- build, CLI
+def test_build_generates_identical_sources_twice(fire_mod, samples, tmp_path):
+    outs = []
+    for n in range(2):
+        d = tmp_path / f"b{n}"
+        zynq_squeeze.build(fire_mod, calibration=samples, calibration_method="mse",
+                           out_dir=d)
+        outs.append({p.relative_to(d): p.read_bytes() for p in sorted(d.rglob("*.[ch]*"))
+                     if p.is_file()})
+    assert outs[0] and outs[0] == outs[1]
+
+
+def test_cli_calibration_method_reaches_the_report(tmp_path, capsys):
+    onnx.save(small_fire_net(SHAPE), str(tmp_path / "net.onnx"))
+    np.save(tmp_path / "calib.npy", np.random.default_rng(0).standard_normal(
+        (4, *SHAPE)).astype(np.float32))
+    rc = main(["compile", str(tmp_path / "net.onnx"), "--out", str(tmp_path / "out"),
+               "--calib", str(tmp_path / "calib.npy"), "--calibration-method", "percentile",
+               "--quiet"])
+    assert rc == 0
+    rep = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert rep["calibration_method"] == "percentile"
+
+
+def test_cli_bad_calibration_method_is_refused_before_any_file(tmp_path, capsys):
+    onnx.save(small_fire_net(SHAPE), str(tmp_path / "net.onnx"))
+    rc = main(["compile", str(tmp_path / "net.onnx"), "--out", str(tmp_path / "o"),
+               "--calibration-method", "kl"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--calibration-method" in err and "'kl'" in err
+    assert "absmax" in err and not (tmp_path / "o").exists()
+
+
+def test_qdq_model_keeps_its_scales_whatever_the_method(samples):
+    q = from_onnx(ort_qdq(small_fire_net(SHAPE), symmetric=True, per_channel=True))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = {m: json.loads(calib_json(q, None, method=m)) for m in METHODS}
+    assert got["absmax"] == got["mse"] == got["percentile"]
+    assert "method" not in got["mse"]
