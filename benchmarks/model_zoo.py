@@ -45,6 +45,10 @@ Then, in the project's venv (onnxruntime from the ``test`` extra)::
 
     python benchmarks/model_zoo.py [--models resnet18,mobilenet_v2] [--exporters ts17] \
         [--workdir ~/.cache/zynq_squeeze/zoo] [--timeout 900] > zoo.jsonl
+
+``--calibration-method`` / ``--bias-correction`` choose ``zynq_squeeze.calibrate``'s
+options (the row names them); ``--eval-seed`` draws other held-out inputs, to compare
+options without tuning them on the reported set (seed 2).
 """
 from __future__ import annotations
 
@@ -382,8 +386,9 @@ def _goal_checks(name: str, row: dict) -> dict:
 
 
 def measure(name: str, exporter: str, workdir: Path, files: dict[str, Path],
-            method: str | None = None) -> dict:
-    """Compile and measure one model (in this process); returns its JSON row."""
+            calib_kw: dict | None = None, eval_seed: int = EVAL_SEED) -> dict:
+    """Compile and measure one model (in this process); returns its JSON row.
+    ``calib_kw``: options of ``zynq_squeeze.calibrate`` (method, bias_correction)."""
     import onnxruntime as ort
     import tvm
 
@@ -394,13 +399,11 @@ def measure(name: str, exporter: str, workdir: Path, files: dict[str, Path],
     zm = load(name, exporter, workdir, files)
     specs = _inputs(zm.model)
     calib = samples(specs, N_CALIB, CALIB_SEED)
-    held_out = samples(specs, N_EVAL, EVAL_SEED)
+    held_out = samples(specs, N_EVAL, eval_seed)
     mod = from_onnx(zm.model, {specs[0][0]: list(specs[0][1])})
     t0 = time.perf_counter()
-    kw = {"method": method} if method else {}  # (QDQ models keep their scales anyway)
-    if os.environ.get("ZSQ_BIAS_CORRECTION"):
-        kw["bias_correction"] = os.environ["ZSQ_BIAS_CORRECTION"] == "1"
-    mod = zynq_squeeze.calibrate(mod, calib, progress=False, **kw)
+    # (a QDQ model keeps its own scales whatever the options)
+    mod = zynq_squeeze.calibrate(mod, calib, progress=False, **(calib_kw or {}))
     calib_s = time.perf_counter() - t0
     with tempfile.TemporaryDirectory(prefix="zsq_zoo_") as out_dir:
         t0 = time.perf_counter()
@@ -433,6 +436,7 @@ def measure(name: str, exporter: str, workdir: Path, files: dict[str, Path],
            "functions": len(rep.functions), "patterns": dict(rep.patterns),
            "cpu_ops": dict(sorted(cpu.items())), "cpu_reasons": reasons,
            "calibration_method": partitioner.read_calibration(mod).get("method"),
+           "bias_correction": partitioner.read_calibration(mod).get("bias_correction"),
            "calib_s": round(calib_s, 2), "compile_s": round(compile_s, 2),
            "cosine_min": round(min(cos), 5), "cosine_mean": round(float(np.mean(cos)), 5),
            "top1": f"{sum(top1)}/{len(top1)}",
@@ -460,9 +464,9 @@ def _short(e: BaseException) -> str:
 
 
 def run_one(name: str, exporter: str, workdir: Path, files: dict[str, Path],
-            method: str | None = None) -> dict:
+            calib_kw: dict | None = None, eval_seed: int = EVAL_SEED) -> dict:
     try:
-        return measure(name, exporter, workdir, files, method)
+        return measure(name, exporter, workdir, files, calib_kw, eval_seed)
     except Exception as e:  # noqa: BLE001 -- one model's failure is that model's result
         return _error_line(name, exporter, _short(e))
 
@@ -500,6 +504,9 @@ def _child(name: str, exporter: str, a) -> dict:
         cmd += ["--onnx", f"{n}={p}"]
     if a.calibration_method:
         cmd += ["--calibration-method", a.calibration_method]
+    if a.bias_correction:
+        cmd += ["--bias-correction", a.bias_correction]
+    cmd += ["--eval-seed", str(a.eval_seed)]
     try:
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            timeout=a.timeout, env=os.environ.copy())
@@ -537,6 +544,11 @@ def main(argv=None) -> int:
                     help="print the results of a run (its JSON lines) as a Markdown table")
     ap.add_argument("--calibration-method", choices=METHODS,
                     help=f"zynq_squeeze.calibrate's method (default: {DEFAULT_METHOD})")
+    ap.add_argument("--bias-correction", choices=("on", "off"),
+                    help="zynq_squeeze.calibrate's bias_correction (default: its default)")
+    ap.add_argument("--eval-seed", type=int, default=EVAL_SEED,
+                    help=f"seed of the {N_EVAL} held-out inputs (default {EVAL_SEED}, the "
+                         "reported set; choose options on another one)")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # MODEL:EXPORTER, in this process
     a = ap.parse_args(argv)
     a.files = _parse_files(a.onnx)
@@ -545,7 +557,10 @@ def main(argv=None) -> int:
         return 0
     if a.one:
         name, _, exporter = a.one.partition(":")
-        print(json.dumps(run_one(name, exporter, a.workdir, a.files, a.calibration_method)),
+        kw = {k: v for k, v in (("method", a.calibration_method),
+                                ("bias_correction", {"on": True, "off": False}.get(
+                                    a.bias_correction))) if v is not None}
+        print(json.dumps(run_one(name, exporter, a.workdir, a.files, kw, a.eval_seed)),
               flush=True)
         return 0
     todo = catalogue(a.files)

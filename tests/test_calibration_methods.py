@@ -150,6 +150,24 @@ def test_mse_and_percentile_ranges_never_exceed_absmax(fire_mod, samples):
                        for k, v in a["ranges"].items())
 
 
+def test_bias_correction_changes_only_the_biases(fire_mod, samples):
+    """Same ranges, same int8 weights; the int32 biases move (by the measured shift)."""
+    res = {bc: zynq_squeeze.build(fire_mod, calibration=samples, calibration_method="absmax",
+                                  bias_correction=bc) for bc in (False, True)}
+    assert (res[True].bias_correction, res[False].bias_correction) == (True, False)
+    layers = {bc: [la for cg in r.codegen for lf in cg.functions for la, _, _ in lf.layers]
+              for bc, r in res.items()}
+    moved = 0
+    for a, b in zip(layers[False], layers[True]):
+        for name in ("conv", "squeeze", "expand1", "expand3"):
+            pa, pb = getattr(a, name, None), getattr(b, name, None)
+            if pa is None:
+                continue
+            np.testing.assert_array_equal(pa.weight, pb.weight)
+            moved += int(np.count_nonzero(pa.bias != pb.bias))
+    assert moved > 0
+
+
 def test_unknown_method_is_a_clear_error(fire_mod, samples):
     with pytest.raises(CalibrationError, match="unknown calibration method 'max'.*absmax"):
         calibrate(fire_mod, samples, method="max", progress=False)
@@ -195,10 +213,10 @@ def test_cli_calibration_method_reaches_the_report(tmp_path, capsys):
         (4, *SHAPE)).astype(np.float32))
     rc = main(["compile", str(tmp_path / "net.onnx"), "--out", str(tmp_path / "out"),
                "--calib", str(tmp_path / "calib.npy"), "--calibration-method", "percentile",
-               "--quiet"])
+               "--bias-correction", "on", "--quiet"])
     assert rc == 0
     rep = json.loads((tmp_path / "out" / "report.json").read_text())
-    assert rep["calibration_method"] == "percentile"
+    assert rep["calibration_method"] == "percentile" and rep["bias_correction"] is True
 
 
 def test_cli_bad_calibration_method_is_refused_before_any_file(tmp_path, capsys):

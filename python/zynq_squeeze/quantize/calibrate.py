@@ -24,10 +24,9 @@ from ..errors import ZynqSqueezeError, warn
 from ..partitioning import partitioner, patterns
 from ..partitioning.composite import eval_chain, parse_composite
 from ..progress import progress_bar
-from .ranges import DEFAULT_METHOD, Histogram, check_method, tensor_range
+from .ranges import (DEFAULT_BIAS_CORRECTION, DEFAULT_METHOD, Histogram, check_method,
+                     tensor_range)
 from .weights import BiasError
-
-DEFAULT_BIAS_CORRECTION = False
 
 SYNTHETIC_DESCRIPTION = "synthetic calibration set: 8 samples of N(0, 1), numpy seed 0"
 SYNTHETIC_COUNT = 8
