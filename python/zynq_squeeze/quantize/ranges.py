@@ -21,7 +21,7 @@ import numpy as np
 METHODS = ("absmax", "mse", "percentile")
 # calibrate's defaults (benchmarks/model_zoo.py measured them; README "Calibration")
 DEFAULT_METHOD = "mse"
-DEFAULT_BIAS_CORRECTION = False
+DEFAULT_BIAS_CORRECTION = True
 HIST_BINS = 1 << 14  # bins over [0, 2**e): a bin is at most absmax / 8192 wide
 MSE_CANDIDATES = 256  # candidate ranges absmax * j / 256, j = 1 .. 256
 PERCENTILE = 99.99
