@@ -6,7 +6,10 @@ shifts each output channel's mean by ``dW . E[x]`` (the inputs after a ReLU have
 positive mean), a bias that no rounding averages away and that every later layer
 carries. ``weight_error_mean`` measures that shift on the calibration inputs; lowering
 subtracts it from the conv's bias (bias correction, Nagel et al. 2019 "Data-Free
-Quantization", empirical variant as in onnxruntime / AIMET).
+Quantization", empirical variant as in onnxruntime / AIMET). The shift is measured with
+the weights ``quantize_weights`` gives without a scale floor; a channel whose scale
+lowering raises to fit its bias in the accumulator (``codegen.lower.quantize_conv``, a
+rare tiny-weight channel) gets the correction of its unraised weights.
 """
 from __future__ import annotations
 
