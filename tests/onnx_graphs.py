@@ -118,12 +118,14 @@ class GraphBuilder:
             kw["pads"] = pads
         return self.op("AveragePool", **kw)
 
-    def batchnorm(self, src=None):
-        """BatchNormalization (inference) with seeded statistics on ``src``."""
+    def batchnorm(self, src=None, gamma=None):
+        """BatchNormalization (inference) with seeded statistics on ``src`` (``gamma``:
+        the scale, one value per channel, instead of seeded ones)."""
         src = src or self.cur
         c = self.c
         names = []
-        for v in (1 + 0.2 * self.rng.standard_normal(c), 0.1 * self.rng.standard_normal(c),
+        gamma = 1 + 0.2 * self.rng.standard_normal(c) if gamma is None else np.asarray(gamma)
+        for v in (gamma, 0.1 * self.rng.standard_normal(c),
                   0.1 * self.rng.standard_normal(c), 0.5 + self.rng.random(c)):
             names.append(self._name("bn"))
             self.inits.append(numpy_helper.from_array(v.astype(np.float32), names[-1]))
@@ -282,6 +284,53 @@ def inception_net(shape=(1, 3, 32, 32), seed=4) -> onnx.ModelProto:
     w = (g.rng.standard_normal((g.c, 10)) * 0.2).astype(np.float32)
     b = (g.rng.standard_normal(10) * 0.1).astype(np.float32)
     g.gemm(w.T, b)
+    return g.model()
+
+
+def densenet_net(shape=(1, 3, 32, 32), seed=6, growth=8, blocks=(2, 2), classes=10,
+                 caffe2_scale=False) -> onnx.ModelProto:
+    """A DenseNet in miniature, torchvision's / Caffe2's densenet121 structure: conv 3x3/2
+    (+ReLU) -> maxpool 3x3/2 -> dense blocks of pre-activation layers (BN-ReLU-conv 1x1 to
+    4 x ``growth`` -BN-ReLU-conv 3x3 to ``growth``; each layer reads the concat of the
+    block's input and every earlier layer's output) with a transition between blocks
+    (BN-ReLU-conv 1x1 to half the channels -avgpool 2x2) -> BN-ReLU -> global average pool
+    -> Flatten -> Gemm. ``caffe2_scale``: every BN is followed by a per-channel Mul and Add
+    (the light zoo's export). The BN after each 1x1 conv folds into it; the others read a
+    concat (or a pool) and no conv can absorb them."""
+    g = GraphBuilder(shape, seed=seed)
+
+    def bn_relu():
+        g.batchnorm()
+        if caffe2_scale:
+            c = g.c
+            for op, v in (("Mul", 1 + 0.1 * g.rng.standard_normal((c, 1, 1))),
+                          ("Add", 0.1 * g.rng.standard_normal((c, 1, 1)))):
+                name = g._name(op.lower() + "_c")
+                g.inits.append(numpy_helper.from_array(v.astype(np.float32), name))
+                out = g._name(op.lower())
+                g.nodes.append(helper.make_node(op, [g.cur, name], [out]))
+                g.cur = out
+        g.op("Relu")
+
+    g.conv(2 * growth, 3, stride=2, pad=1)
+    g.maxpool(3, 2, ceil=0, pads=[1, 1, 1, 1])
+    for b, n in enumerate(blocks):
+        for _ in range(n):
+            x, c = g.cur, g.c
+            bn_relu()
+            g.conv(4 * growth, 1, bias=False, relu=False)
+            bn_relu()
+            f = g.conv(growth, 3, pad=1, bias=False, relu=False)
+            g.concat([x, f], [c, growth])
+        if b + 1 < len(blocks):
+            bn_relu()
+            g.conv(g.c // 2, 1, bias=False, relu=False)
+            g.avgpool(2, 2)
+    bn_relu()
+    g.op("GlobalAveragePool")
+    g.op("Flatten")
+    w = (g.rng.standard_normal((classes, g.c)) * np.sqrt(2 / g.c)).astype(np.float32)
+    g.gemm(w, (0.1 * g.rng.standard_normal(classes)).astype(np.float32))
     return g.model()
 
 

@@ -126,13 +126,17 @@ def test_batch_norm_folds_into_the_conv_before_it(tmp_path):
     build_and_compare(model, (1, 3, 12, 12), tmp_path)
 
 
-def test_batch_norm_without_a_conv_stays_named():
+def test_batch_norm_without_a_conv_before_it_is_a_depthwise_conv():
+    """No conv absorbs it (the conv after it pads with a shift): the BN becomes a
+    depthwise 1x1 conv that offloads with that conv (tests/test_densenet.py for more)."""
     g = GraphBuilder((1, 3, 8, 8), seed=0)
     batch_norm(g)
     g.conv(8, 3, pad=1)
-    rep = report(g.model())
-    assert rep.patterns == {patterns.CONV: 1}
-    assert [op.op for op in rep.cpu_ops] == ["relax.nn.batch_norm"]
+    model = g.model()
+    assert "batch_norm->depthwise" in cleanup.rules_fired(from_onnx(model))
+    rep = report(model)
+    assert rep.patterns == {patterns.CONV: 2} and rep.cpu_ops == []
+    float_vs_ort(model, (1, 3, 8, 8))
 
 
 # --------------------------------------------------------------------------- Dropout
@@ -532,22 +536,25 @@ def _bn_then_conv(pad_, zero_shift=False, second_reader=False):
 @pytest.mark.parametrize("pad_,zero_shift,folds", [
     (0, False, True),   # no padding: exact
     (1, True, True),    # padded, but the shift is zero: the zero border stays zero
-    (1, False, False),  # padded with a shift: the border would change, kept
+    (1, False, False),  # padded with a shift: the border would change: a depthwise conv
 ])
 def test_batch_norm_before_a_conv_folds_into_it_when_exact(pad_, zero_shift, folds):
     model = _bn_then_conv(pad_, zero_shift)
     mod = from_onnx(model)
-    assert ("batch_norm->next conv" in cleanup.rules_fired(mod)) == folds
-    assert ("relax.nn.batch_norm" in ops_of(cleanup.clean_up(mod))) != folds
+    fired = cleanup.rules_fired(mod)
+    assert ("batch_norm->next conv" in fired) == folds
+    assert ("batch_norm->depthwise" in fired) != folds
+    assert "relax.nn.batch_norm" not in ops_of(cleanup.clean_up(mod))
     rep = report(model)
-    assert rep.patterns == {patterns.CONV: 1}
-    assert [op.op for op in rep.cpu_ops] == ([] if folds else ["relax.nn.batch_norm"])
+    assert rep.patterns == {patterns.CONV: 1 if folds else 2} and rep.cpu_ops == []
     float_vs_ort(model, (1, 6, 9, 9))
 
 
-def test_batch_norm_read_by_two_convs_stays():
+def test_batch_norm_read_by_two_convs_is_one_depthwise_conv():
     model = _bn_then_conv(0, second_reader=True)
-    assert "batch_norm->next conv" not in cleanup.rules_fired(from_onnx(model))
+    fired = cleanup.rules_fired(from_onnx(model))
+    assert "batch_norm->next conv" not in fired
+    assert fired.count("batch_norm->depthwise") == 1
     float_vs_ort(model, (1, 6, 9, 9))
 
 

@@ -12,7 +12,7 @@ from zynq_squeeze.engine import isa
 from zynq_squeeze.engine.dae_config import DaeConfig, DaeTile
 from zynq_squeeze.errors import EngineError, ScheduleError
 from zynq_squeeze.quantize.layers import ConvLayer, PoolSpec
-from zynq_squeeze.quantize.reference import run_layer
+from zynq_squeeze.quantize.reference import avg_constants, run_layer
 from zynq_squeeze.schedule.dae_tiling import candidates, default_tile, overflow
 from zynq_squeeze.schedule.instructions import Tensor
 from zynq_squeeze.schedule.timing import simulate
@@ -53,8 +53,11 @@ def pools(draw, h, w):
     if kind == "max":
         pad = draw(st.integers(0, k - 1))
         return PoolSpec("max", (k, k), (s, s), (pad,) * 4, ceil_mode=draw(st.booleans()))
-    # average pools the engine takes: one divisor for every window (no pad, no overhang)
-    return PoolSpec("avg", (k, k), (s, s))
+    # average pools: padded windows (counted or not) and ceil-mode overhang give windows of
+    # different divisors, each class requantized by its own constant
+    pad = draw(st.integers(0, k - 1))
+    return PoolSpec("avg", (k, k), (s, s), (pad,) * 4, ceil_mode=draw(st.booleans()),
+                    count_include_pad=draw(st.booleans()))
 
 
 @st.composite
@@ -72,9 +75,12 @@ def conv_cases(draw):
     layer = ConvLayer("c", (c, h, w), conv)
     ch, cw = layer.conv_hw
     pool = draw(pools(ch, cw))
-    if pool is not None and pool.kind == "avg" and not pool.global_pool:
-        assume(all((v - pool.kernel[0]) % pool.stride[0] == 0 for v in (ch, cw)))
-    layer = ConvLayer("c", (c, h, w), conv, pool)
+    scales = None
+    if pool is not None and pool.kind == "avg" and not pool.global_pool and draw(st.booleans()):
+        scales = (1.0, draw(st.floats(0.25, 1.0)))  # a fused pool with its own output scale
+    layer = ConvLayer("c", (c, h, w), conv, pool, pool_scales=scales)
+    if scales is not None and pool.avg_divisor(ch, cw) is not None:
+        layer.pool_rq = avg_constants(pool, ch, cw, None, scales)[pool.avg_divisor(ch, cw)]
     cfg = draw(st.sampled_from(CONFIGS))
     cands = candidates(cfg, layer)
     assume(cands)

@@ -195,10 +195,10 @@ def test_bias_broadcasting_over_width_stays_on_cpu():
 
 
 # ------------------------------------------------------------------ average pools
-# The engine divides an average pool's window sum by ONE constant multiplier per layer
-# (the requantization DSP), so only pools whose windows all hold the same number of
-# elements are fused; the others stay on the CPU with the reason.
-VARYING = "average pool with padding/ceil overhang: window sizes differ"
+# The engine divides an average pool's window sums by a constant multiplier (the
+# requantization DSP); windows of different element counts (padding without
+# count_include_pad, ceil-mode overhang) get one POOL + REQUANT per class of windows, so
+# every average pool whose divisors fit the 25-bit input is fused.
 
 
 def _conv_then(pool, hw=12, c=3, k=3):
@@ -208,38 +208,38 @@ def _conv_then(pool, hw=12, c=3, k=3):
     return g.model()
 
 
-@pytest.mark.parametrize("pool, offloaded", [
-    (lambda g: g.avgpool(2, 2), True),                          # 6 windows of 4
-    (lambda g: g.avgpool(3, 3, ceil=1), True),                  # ceil mode, no overhang on 12
-    (lambda g: g.avgpool(3, 2, pads=[1, 1, 1, 1], count_include_pad=1), True),  # pads count
-    (lambda g: g.avgpool(3, 2, ceil=1), False),                 # last window overhangs: 6 of 9
-    (lambda g: g.avgpool(3, 2, pads=[1, 1, 1, 1]), False),      # border windows hold 6 or 4
+@pytest.mark.parametrize("pool", [
+    lambda g: g.avgpool(2, 2),                          # 6 windows of 4
+    lambda g: g.avgpool(3, 3, ceil=1),                  # ceil mode, no overhang on 12
+    lambda g: g.avgpool(3, 2, pads=[1, 1, 1, 1], count_include_pad=1),  # pads count
+    lambda g: g.avgpool(3, 2, ceil=1),                  # last window overhangs: 6 of 9
+    lambda g: g.avgpool(3, 2, pads=[1, 1, 1, 1]),       # border windows hold 6 or 4
     # ceil mode on 12: a 7th window [11, 14) covers 1 input + 1 pad + 1 overhang
-    (lambda g: g.avgpool(3, 2, pads=[1, 1, 1, 1], count_include_pad=1, ceil=1), False),
+    lambda g: g.avgpool(3, 2, pads=[1, 1, 1, 1], count_include_pad=1, ceil=1),
     # ceil mode would start a window in the padding: ONNX drops it, 6 windows of 4 remain
-    (lambda g: g.avgpool(2, 2, pads=[0, 0, 1, 1], count_include_pad=1, ceil=1), True),
-    (lambda g: g.op("GlobalAveragePool"), True),
-    (lambda g: g.op("ReduceMean", axes=[2, 3], keepdims=1), True),
-    (lambda g: g.maxpool(3, 2, ceil=1, pads=[1, 1, 1, 1]), True),  # max pools: any window
+    lambda g: g.avgpool(2, 2, pads=[0, 0, 1, 1], count_include_pad=1, ceil=1),
+    lambda g: g.op("GlobalAveragePool"),
+    lambda g: g.op("ReduceMean", axes=[2, 3], keepdims=1),
+    lambda g: g.maxpool(3, 2, ceil=1, pads=[1, 1, 1, 1]),  # max pools: any window
 ], ids=["2x2s2", "3x3s3-ceil", "3x3s2-pad-cip", "3x3s2-ceil-overhang", "3x3s2-pad",
         "3x3s2-pad-cip-ceil-overhang", "2x2s2-pad-cip-ceil", "global", "mean", "max"])
-def test_which_average_pools_offload(pool, offloaded):
+def test_which_average_pools_offload(pool):
     _, rep = _partition(_conv_then(pool))
-    if offloaded:
-        assert rep.patterns == {patterns.CONV_POOL: 1}, rep.cpu_ops
-        assert rep.cpu_ops == []
-    else:
-        assert rep.patterns == {patterns.CONV: 1}
-        assert [(op.op, op.reason) for op in rep.cpu_ops] == [("relax.nn.avg_pool2d", VARYING)]
+    assert rep.patterns == {patterns.CONV_POOL: 1}, rep.cpu_ops
+    assert rep.cpu_ops == []
 
 
 def test_window_counts_decide_the_divisor():
     from zynq_squeeze.partitioning.pool_spec import PoolSpec, avg_pool_reason
+    from zynq_squeeze.quantize.reference import avg_constants, avg_divisors
+    from zynq_squeeze.quantize.requant import pool_multiplier
 
     # 3x3 stride 2 on 12: ceil mode adds a window starting at 10 (2 elements + overhang)
     p = PoolSpec("avg", (3, 3), (2, 2), ceil_mode=True)
     assert p.window_counts(12, 0) == [3, 3, 3, 3, 3, 2]
-    assert p.avg_divisor(12, 12) is None and avg_pool_reason(p, 12, 12) == VARYING
+    assert p.avg_divisor(12, 12) is None and avg_pool_reason(p, 12, 12) is None
+    assert set(avg_constants(p, 12, 12)) == {4, 6, 9}  # a constant per class of windows
+    assert avg_constants(p, 12, 12)[6] == pool_multiplier(6)
     assert p.avg_divisor(13, 13) == 9  # on 13 the last window fits: one divisor
     # padding counts with count_include_pad ...
     p = PoolSpec("avg", (3, 3), (2, 2), (1, 1, 1, 1), count_include_pad=True)
@@ -247,6 +247,10 @@ def test_window_counts_decide_the_divisor():
     # ... and not without it, except where every window touches the padding alike
     p = PoolSpec("avg", (3, 3), (1, 1), (1, 1, 1, 1))
     assert p.window_counts(5, 0) == [2, 3, 3, 3, 2] and p.avg_divisor(5, 5) is None
+    assert avg_divisors(p, 5, 5) == ([2, 3, 3, 3, 2], [2, 3, 3, 3, 2])
+    # a pool that rescales: s_in / (s_out d) per divisor
+    m, s = avg_constants(p, 5, 5, scales=(1.0, 0.5))[6]
+    assert abs(m * 2.0 ** -s - 1 / 3) < 2 ** -15
     assert p.window_counts(1, 0) == [1] and p.avg_divisor(1, 1) == 1
     assert PoolSpec("avg", global_pool=True).avg_divisor(13, 15) == 195
     with pytest.raises(ValueError):

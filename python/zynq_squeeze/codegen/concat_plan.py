@@ -9,8 +9,8 @@ place, and a consumer LOAD_INPUTs a part with ``LI_G0``. Every tensor of such a 
 shares one int8 scale (the concat's calibrated range).
 
 A part is stored in place (*aliased*) when it is produced inside the function by a layer
-that requantizes (a conv or fire chain without a Clip(0, c) clamp, whose output scale the
-compiler may choose) or is itself a concat, is not a function output (the host reads
+that requantizes (a conv or fire chain without a Clip(0, c) clamp, or a standalone
+average pool, whose output scale the compiler may choose) or is itself a concat, is not a function output (the host reads
 outputs as whole tensors) and has no other slot already. Otherwise (a function input, a
 standalone max pool's output, which keeps its input's scale, a clamped conv, a part
 needed at two places) a *copy* layer writes it into its slot: a 1x1 max pool (the same

@@ -21,8 +21,9 @@ from ..engine.dae_config import PE_IC, DaeConfig, DaeTile
 from ..partitioning import limits
 from ..partitioning.limits import ACC_LIMIT
 from ..quantize import requant
-from ..quantize.layers import ConvAddLayer, ConvLayer, FireLayer, PoolLayer, avg_requant
-from ..quantize.reference import avg_pool_constants, conv_pre_shift, run_layer
+from ..quantize.layers import (ConvAddLayer, ConvLayer, FireLayer, PoolLayer, avg_requant,
+                               avg_scales)
+from ..quantize.reference import avg_constants, conv_pre_shift, run_layer
 from ..schedule.instructions import Block, Tensor, groups, layer_convs, lower_layers
 
 
@@ -97,17 +98,16 @@ def check_layer(layer) -> None:
             raise ValueError(f"{name}: pool pads must be in [0, kernel)")
         if min(p.stride) < 1 or max(p.kernel) > 64 or max(p.stride) > 64:
             raise ValueError(f"{name}: unsupported pool window/stride")
-    rq = avg_requant(layer) if p is not None and p.kind == "avg" else None
-    if rq is not None:
-        if not (requant.MULT_MIN <= rq[0] <= requant.MULT_MAX
-                and requant.SHIFT_MIN <= rq[1] <= requant.SHIFT_MAX):
-            raise ValueError(f"{name}: average multiplier ({rq[0]}, {rq[1]}) is "
-                             "outside the requantization lane's range")
     if p is not None and p.kind == "avg":
-        try:  # one divisor for every window (a constant multiplier), small enough
-            avg_pool_constants(p, *layer.conv_hw)
+        try:  # a constant multiplier per window divisor, the divisors small enough
+            consts = avg_constants(p, *layer.conv_hw, avg_requant(layer), avg_scales(layer))
         except ValueError as e:
             raise ValueError(f"{name}: {e}") from None
+        for m, s in consts.values():
+            if not (requant.MULT_MIN <= m <= requant.MULT_MAX
+                    and requant.SHIFT_MIN <= s <= requant.SHIFT_MAX):
+                raise ValueError(f"{name}: average multiplier ({m}, {s}) is "
+                                 "outside the requantization lane's range")
     layer.out_shape  # raises for empty outputs
 
 

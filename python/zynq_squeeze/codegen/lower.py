@@ -182,13 +182,18 @@ def default_out_scale(chain: FloatChain, ranges: dict, in_scale: float) -> float
 
 
 def _avg_rescale(pool: PoolSpec, hw: tuple[int, int], in_scale: float, out_scale: float
-                 ) -> tuple[int | None, int | None]:
-    """An average pool's (mult, shift) when it changes the scale, else (None, None)."""
+                 ) -> tuple[int | None, int | None, tuple[float, float] | None]:
+    """An average pool's (mult, shift, scales) when it changes the scale, else (None,
+    None, None). (mult, shift) is the one divisor's when every window holds the same
+    count; windows that differ leave it None and requantize by ``scales`` = (in_scale,
+    out_scale) per divisor (``reference.avg_constants``)."""
     if pool.kind != "avg" or in_scale == out_scale:
-        return None, None
+        return None, None, None
     d = pool.avg_divisor(*hw)
+    if d is None:
+        return None, None, (float(in_scale), float(out_scale))
     m, s = quantize_multiplier(np.asarray([in_scale / (out_scale * d)]))
-    return int(m[0]), int(s[0])
+    return int(m[0]), int(s[0]), (float(in_scale), float(out_scale))
 
 
 def copy_layer(name: str, shape: tuple[int, int, int], in_scale: float,
@@ -196,8 +201,8 @@ def copy_layer(name: str, shape: tuple[int, int, int], in_scale: float,
     """A concat part copied into its slot: a 1x1 max pool (the same scale) or a 1x1
     average pool that requantizes to the concat's scale."""
     spec = PoolSpec("max" if in_scale == out_scale else "avg")
-    m, s = _avg_rescale(spec, shape[1:], in_scale, out_scale)
-    return PoolLayer(name=name, in_shape=tuple(shape), pool=spec, mult=m, shift=s)
+    m, s, scales = _avg_rescale(spec, shape[1:], in_scale, out_scale)
+    return PoolLayer(name=name, in_shape=tuple(shape), pool=spec, mult=m, shift=s, scales=scales)
 
 
 def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float,
@@ -221,8 +226,9 @@ def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float,
     if chain.kind == "pool":
         if chain.pool.kind == "max" and out_scale != in_scale:
             raise LoweringError(f"{name}: a max pool keeps its input's scale")
-        m, s = _avg_rescale(chain.pool, in_shape[1:], in_scale, out_scale)
-        return PoolLayer(name=name, in_shape=in_shape, pool=chain.pool, mult=m, shift=s)
+        m, s, scales = _avg_rescale(chain.pool, in_shape[1:], in_scale, out_scale)
+        return PoolLayer(name=name, in_shape=in_shape, pool=chain.pool, mult=m, shift=s,
+                         scales=scales)
     # a fused average pool rescales from the conv's own scale to out_scale
     avg = chain.pool is not None and chain.pool.kind == "avg"
     final_scale, out_scale = out_scale, (scale_of(out_absmax(chain, ranges)) if avg
@@ -260,7 +266,7 @@ def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float,
         layer = ConvLayer(name=name, in_shape=in_shape,
                           conv=conv(0, chain.convs[0], in_scale, out_scale), pool=chain.pool)
     if avg:
-        m, s = _avg_rescale(chain.pool, layer.conv_hw, out_scale, final_scale)
+        m, s, layer.pool_scales = _avg_rescale(chain.pool, layer.conv_hw, out_scale, final_scale)
         layer.pool_rq = (m, s) if m is not None else None
     return layer
 
@@ -341,10 +347,13 @@ def lower_function(func: relax.Function) -> LoweredFunction:
 
 def _plan_kind(chain: FloatChain) -> str:
     """How a composite's output may be placed in a concat (``concat_plan``): a conv or
-    fire without a clamp requantizes to any scale; a clamp (ReLU6) must keep its own."""
+    fire without a clamp, or a standalone average pool (DenseNet's transitions), requantizes
+    to any scale; a clamp (ReLU6) must keep its own, a max pool its input's."""
     if chain.kind == "concat":
         return "concat"
     if chain.kind in ("conv", "fire") and all(c.clip is None for c in chain.convs):
+        return "aliasable"
+    if chain.kind == "pool" and chain.pool.kind == "avg":
         return "aliasable"
     return "fixed"
 

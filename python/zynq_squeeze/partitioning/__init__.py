@@ -1,7 +1,7 @@
 """Stage 2, partition: what the accelerator takes, and why the rest stays on the CPU.
 
 Owns: the graph clean-up run before matching (``cleanup``: BatchNorm folded into the
-conv, inference Dropout removed, Pad / auto_pad=SAME_* into the conv's padding, Clip(0, c)
+conv, or made a depthwise conv when no conv can take it, inference Dropout removed, Pad / auto_pad=SAME_* into the conv's padding, Clip(0, c)
 into the requantization clamp), the pattern table (``patterns``, the only place that
 decides what is offloadable; every rejection carries a reason), the float view of an
 offloaded chain (``composite``), the pooling description shared by everything below

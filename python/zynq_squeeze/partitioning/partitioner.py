@@ -269,6 +269,8 @@ def _cpu_reason(value: relax.Call, producers: dict, op: str, composites: dict) -
             return "part of a convolution that stays on the CPU"
         if patterns._op_name(src) == "relax.matmul":
             return "part of a fully connected layer that stays on the CPU"
+    if name == "relax.nn.batch_norm":
+        return cleanup.batch_norm_reason(value)
     if name in ("relax.quantize", "relax.dequantize"):
         # frontend.qdq folds the QDQ pairs inside offloaded chains; the ones left sit where
         # the model's own int8 tensors meet CPU operators
@@ -288,10 +290,23 @@ def _cpu_op_name(value: relax.Call) -> str | None:
     return name
 
 
+def _lrn_calls(bindings) -> set:
+    """The calls of every LRN left in main (``patterns.lrn_parts``), to report them as one
+    operator with one reason."""
+    producers = dict(bindings)
+    out = set()
+    for _, value in bindings:
+        for call in patterns.lrn_parts(value, producers.get) or ():
+            out.add(call)
+    return out
+
+
 def _report(cmod: tvm.IRModule) -> PartitionReport:
     rep = PartitionReport()
     producers, composites = {}, {}
-    for var, value in _calls_in(cmod["main"]):
+    bindings = _calls_in(cmod["main"])
+    lrn = _lrn_calls(bindings)
+    for var, value in bindings:
         producers[var] = value
         if not isinstance(value, relax.Call):
             continue
@@ -312,7 +327,8 @@ def _report(cmod: tvm.IRModule) -> PartitionReport:
         if op not in _SILENT_OPS:
             work = op_work(value, op)
             rep.cpu_ops.append(CpuOp(
-                op=op, name=var.name, reason=_cpu_reason(value, producers, op, composites),
+                op=op, name=var.name, reason=(patterns.LRN_REASON if value in lrn else
+                                              _cpu_reason(value, producers, op, composites)),
                 **({"shape": list(work.shape), "flops": work.flops, "bytes": work.bytes,
                     "op_class": work.op_class} if work is not None else {})))
     return rep

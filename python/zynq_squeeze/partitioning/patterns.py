@@ -12,9 +12,11 @@ This module is the only place that decides what is offloadable. Three pattern fa
 * ``zynq_squeeze.conv``      conv2d(+bias)(+ReLU or Clip(0, c))
 * ``zynq_squeeze.dense``     matmul(x (N, K), constant W (K, O))(+bias)(+ReLU or Clip(0, c)):
                              a fully connected layer (ONNX Gemm, MatMul + Add), run as a
-                             1x1 convolution of a (K, 1, 1) image
+                             1x1 convolution of a (K, 1, 1) image; x may be a Reshape or
+                             Flatten of an (N, K, 1, 1) tensor (same bytes)
 * ``zynq_squeeze.conv_pool`` conv2d(+bias)+ReLU+pool (max, avg, global average; an
-                             average pool only when every window has the same divisor)
+                             average pool's windows may hold different counts: padding,
+                             ceil overhang)
 * ``zynq_squeeze.fire``      squeeze 1x1+ReLU -> (expand 1x1+ReLU || expand 3x3 pad 1+ReLU)
                              -> concat on channels
 * ``zynq_squeeze.fire_pool`` the same followed by a pool
@@ -270,11 +272,39 @@ def clip_reason(lo: float | None, hi: float | None) -> str | None:
     return None
 
 
-def dense_reason(node: ConvNode) -> str | None:
+FLATTEN_OPS = ("relax.reshape", "relax.flatten")
+
+
+def flatten_source(data, lookup=_lookup_default):
+    """The tensor a fully connected layer's input flattens (``reshape``/``flatten`` of it),
+    or None when the input is not such a call."""
+    data = _deref(data, lookup)
+    return data.args[0] if _op_name(data) in FLATTEN_OPS else None
+
+
+def flatten_reason(src_shape: tuple[int, ...] | None, flat_shape: tuple[int, ...] | None
+                   ) -> str | None:
+    """Why the accelerator cannot read a flatten of ``src_shape`` to ``flat_shape`` as the
+    activation it holds (HWC words of 8 channels): only (N, K, 1, 1) -> (N, K) is the same
+    bytes; a flatten of a larger plane reorders channels and pixels (NCHW order)."""
+    if src_shape is None or flat_shape is None:
+        return "flatten of a tensor without a static shape"
+    if len(src_shape) != 4 or src_shape[2:] != (1, 1) or tuple(flat_shape) != src_shape[:2]:
+        return (f"flatten of {src_shape} to {flat_shape}: only (N, K, 1, 1) -> (N, K) is the "
+                "accelerator's layout")
+    return None
+
+
+def dense_reason(node: ConvNode, lookup=_lookup_default) -> str | None:
     """Why this fully connected layer cannot run on the accelerator (as a 1x1 conv of a
     (K, 1, 1) image), or None when it can."""
     if not _is_const(node.weight):
         return "weights are not constant (bind the parameters before compiling)"
+    src = flatten_source(node.data, lookup)
+    if src is not None:
+        r = flatten_reason(_static_shape(src), _static_shape(node.data))
+        if r:
+            return r
     ishape, wshape = _static_shape(node.data), _static_shape(node.weight)
     if ishape is None or len(ishape) != 2:
         return f"input shape {ishape} is not static 2-D (N, K)"
@@ -305,8 +335,9 @@ def dense_problem_for_report(call: relax.Call) -> str:
 
 
 def _avg_reason(call: relax.Call) -> str | None:
-    """Average pools: the engine divides by one constant per layer (a multiplier in the
-    requantization DSP), so every window must hold the same number of elements."""
+    """Average pools: the engine divides each window's sum by a constant multiplier in the
+    requantization DSP (one per class of windows with one element count), so every
+    divisor must fit its 25-bit input (``pool_spec.avg_pool_reason``)."""
     from .composite import pool_spec  # composite imports this module
 
     shape = _static_shape(call.args[0])
@@ -324,6 +355,11 @@ def pool_reason(call: relax.Call) -> str | None:
             return f"pool layout {a.layout} is not NCHW"
         if any(d != 1 for d in _ints(a.dilation)):
             return "dilated pooling is not supported"
+        kh, kw = _ints(a.pool_size)
+        pads = _ints(a.padding)
+        pads = pads * 2 if len(pads) == 2 else pads
+        if not (pads[0] < kh and pads[2] < kh and pads[1] < kw and pads[3] < kw):
+            return f"pool padding {pads} is not smaller than the window {(kh, kw)}"
         return _avg_reason(call) if op == "relax.nn.avg_pool2d" else None
     if op == "relax.mean":
         axis = sorted(int(x) % 4 for x in a.axis) if a.axis is not None else None
@@ -544,6 +580,32 @@ def concat_reason(call: relax.Call, lookup=_lookup_default) -> str | None:
     return None
 
 
+# --------------------------------------------------------------------------- LRN
+LRN_REASON = ("part of an LRN (x / (bias + alpha/size * sum over 'size' channels of x^2)^beta, "
+              "a nonlinear cross-channel normalization: the engine has no datapath for it); "
+              "runs on the ARM (TVM llvm)")
+
+
+def lrn_parts(divide: relax.Call, lookup=_lookup_default) -> list | None:
+    """The calls of an ONNX LRN as the importer spells it, ending at ``divide``:
+    ``x / power(add(multiply(squeeze(avg_pool3d(expand_dims(x * x))), c), c), c)`` (root
+    last), or None when ``divide`` is not one."""
+    if _op_name(divide) != "relax.divide":
+        return None
+    chain, expr = [divide], _deref(divide.args[1], lookup)
+    for op in ("relax.power", "relax.add", "relax.multiply", "relax.squeeze",
+               "relax.nn.avg_pool3d", "relax.expand_dims", "relax.multiply"):
+        if _op_name(expr) != op:
+            return None
+        chain.append(expr)
+        expr = _deref(expr.args[0], lookup)
+    sq = chain[-1]
+    x = divide.args[0]
+    if not (sq.args[0].same_as(x) and sq.args[1].same_as(x)):
+        return None
+    return list(reversed(chain))
+
+
 # --------------------------------------------------------------------------- checks
 def _private_intermediates(ctx) -> bool:
     """Intermediate results of a match must not be used outside it (they never reach DDR)."""
@@ -574,8 +636,10 @@ def _check_conv(ctx) -> bool:
 
 
 def _check_dense(ctx) -> bool:
-    node = parse_dense(ctx.matched_expr, _lookup_from(ctx))
-    return node is not None and dense_reason(node) is None and _private_intermediates(ctx)
+    lookup = _lookup_from(ctx)
+    node = parse_dense(ctx.matched_expr, lookup)
+    return (node is not None and dense_reason(node, lookup) is None
+            and _private_intermediates(ctx))
 
 
 def _check_conv_pool(ctx) -> bool:
@@ -686,6 +750,12 @@ def pattern_table():
         *concats,
         (CONV, conv, {}, _check_conv),
         (DENSE, _dense_pattern(wildcard()), {}, _check_dense),
+        # the input a reshape/flatten of an (N, K, 1, 1) tensor (the classifier after a
+        # global pool: the same bytes, so the layer joins the function computing the pool);
+        # a separate, higher entry: when its check refuses (a larger plane), the plain
+        # pattern above still takes the matmul
+        (DENSE, _dense_pattern(is_op("relax.reshape")(wildcard(), wildcard())
+                               | is_op("relax.flatten")(wildcard())), {}, _check_dense),
         (CONV_POOL, conv_pool, {}, _check_conv_pool),
         (FIRE, fire, {}, _check_fire),
         (FIRE_POOL, fire_pool, {}, _check_fire),

@@ -95,12 +95,19 @@ class PoolSpec:
 def avg_pool_reason(spec: PoolSpec, h: int, w: int) -> str | None:
     """Why the accelerator cannot apply average pool ``spec`` to an (h, w) plane, or None.
 
-    It divides every window by one constant (a multiplier in the requantization DSP), so
-    the divisor must be the same for every window and small enough for the 25-bit input.
+    It divides each window's sum by a constant multiplier in the requantization DSP, one
+    per run of output pixels with the same divisor (windows clipped by padding or ceil-mode
+    overhang hold fewer elements: the lowering gives each class of windows its own
+    ``POOL`` + ``REQUANT``), so every divisor must be at least 1 and small enough for the
+    25-bit input.
     """
-    d = spec.avg_divisor(h, w)
-    if d is None:
-        return "average pool with padding/ceil overhang: window sizes differ"
+    if spec.global_pool:
+        d = h * w
+    else:
+        dy, dx = spec.window_counts(h, 0), spec.window_counts(w, 1)
+        if min(dy) < 1 or min(dx) < 1:
+            return "average pool with a window entirely outside the input"
+        d = max(dy) * max(dx)
     if d > AVG_MAX_DIVISOR:
         return (f"average pool over {d} elements: the window sum exceeds the 25-bit "
                 f"requantization input (at most {AVG_MAX_DIVISOR} elements)")

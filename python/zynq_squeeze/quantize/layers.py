@@ -100,6 +100,9 @@ class ConvLayer:
     # a fused average pool's own (mult, shift) when it changes the scale (None: the
     # conv's output scale is kept, requant.pool_multiplier(d)); see PoolLayer
     pool_rq: tuple[int, int] | None = None
+    # (s_in, s_out) of a fused average pool that changes the scale: windows of different
+    # element counts (padding, ceil overhang) each requantize by s_in / (s_out d)
+    pool_scales: tuple[float, float] | None = None
 
     @property
     def conv_hw(self) -> tuple[int, int]:
@@ -133,6 +136,7 @@ class FireLayer:
     pool: PoolSpec | None = None
     kind: str = field(default="fire", init=False)
     pool_rq: tuple[int, int] | None = None  # as ConvLayer.pool_rq
+    pool_scales: tuple[float, float] | None = None  # as ConvLayer.pool_scales
 
     @property
     def conv_hw(self) -> tuple[int, int]:
@@ -188,7 +192,10 @@ class PoolLayer:
     every window's sum by one constant and may change the scale:
     ``y = clamp((s * mult + 2**(shift-1)) >> shift, -128, 127)`` with ``(mult, shift) =
     quantize_multiplier(in_scale / (out_scale * d))`` (``requant.pool_multiplier(d)``
-    when the scale is kept). A 1x1 stride-1 pool is a copy: max keeps the values, avg
+    when the scale is kept). Windows of different element counts (padding without
+    count_include_pad, ceil overhang) leave ``mult``/``shift`` None and carry ``scales``
+    = (in_scale, out_scale): each divisor ``d`` gets its own multiplier
+    (``reference.avg_constants``). A 1x1 stride-1 pool is a copy: max keeps the values, avg
     requantizes them to another scale (a concat part that cannot be written in place).
     """
 
@@ -198,6 +205,7 @@ class PoolLayer:
     mult: int | None = None
     shift: int | None = None
     kind: str = field(default="pool", init=False)
+    scales: tuple[float, float] | None = None
 
     @property
     def conv_hw(self) -> tuple[int, int]:
@@ -223,6 +231,14 @@ def avg_requant(layer: Layer) -> tuple[int, int] | None:
     if isinstance(layer, PoolLayer):
         return (layer.mult, layer.shift) if layer.mult is not None else None
     return getattr(layer, "pool_rq", None)
+
+
+def avg_scales(layer: Layer) -> tuple[float, float] | None:
+    """(s_in, s_out) of ``layer``'s average pool when it changes the scale, else None:
+    what windows of different element counts requantize by (``s_in / (s_out d)``)."""
+    if isinstance(layer, PoolLayer):
+        return layer.scales
+    return getattr(layer, "pool_scales", None)
 
 
 def layer_signature(layer: Layer) -> str:

@@ -8,14 +8,16 @@ rule of :mod:`zynq_squeeze.quantize.requant` (pre-shift ``t`` per output channel
 pool:
 
 * max pool: maximum over the window's valid (non-padding) elements;
-* avg pool: ``s`` = sum of the window's int8 values, ``d`` = the element count shared by
-  every window (``PoolSpec.avg_divisor``; pools whose windows differ are not
-  accelerator pools and raise ``ValueError``), ``(m_d, s_d) = pool_multiplier(d)``:
+* avg pool: ``s`` = sum of the window's int8 values, ``d`` = the window's element count
+  (``PoolSpec.window_counts``: a window clipped by padding without count_include_pad or
+  by ceil-mode overhang holds fewer), ``(m_d, s_d) = pool_multiplier(d)``:
   ``y = clip((s * m_d + 2**(s_d - 1)) >> s_d, -128, 127)`` -- the requantization rule
-  with ``t = 0`` and no ReLU;
+  with ``t = 0`` and no ReLU (``avg_constants``: one ``(m_d, s_d)`` per divisor);
 * global average: the same over the whole plane (``d = H*W``);
 * an average pool that also changes the scale (``layers.avg_requant``: a standalone
-  ``PoolLayer``'s or a fused pool's ``pool_rq``) uses its own ``(m, s)`` instead.
+  ``PoolLayer``'s or a fused pool's ``pool_rq``) uses its own ``(m, s)`` instead; when its
+  windows differ, ``quantize_multiplier(s_in / (s_out d))`` per divisor
+  (``layers.avg_scales``).
 
 Convolutions accumulate one kernel offset at a time as a matrix product in float64,
 which is exact here: every partial sum is an integer below 2**53 (|x*w| <= 2**14 and
@@ -27,8 +29,8 @@ import numpy as np
 
 from ..partitioning.pool_spec import avg_pool_reason
 from .layers import (ConvAddLayer, ConvLayer, ConvParams, FireLayer, PoolLayer, PoolSpec,
-                     avg_requant)
-from .requant import pool_multiplier, pre_shift, requantize, round_shift
+                     avg_requant, avg_scales)
+from .requant import pool_multiplier, pre_shift, quantize_multiplier, requantize, round_shift
 
 
 def conv_acc(p: ConvParams, x: np.ndarray) -> np.ndarray:
@@ -72,28 +74,60 @@ def conv(p: ConvParams, x: np.ndarray) -> np.ndarray:
 
 
 def avg_pool_constants(spec: PoolSpec, h: int, w: int) -> tuple[int, int, int]:
-    """``(d, m_d, s_d)`` of average pool ``spec`` on an (h, w) plane: the divisor shared
-    by every window and its multiplier/shift. Raises ``ValueError`` when the
-    accelerator cannot apply the pool (window sizes differ, or d too large)."""
+    """``(d, m_d, s_d)`` of average pool ``spec`` on an (h, w) plane whose windows all hold
+    ``d`` elements. Raises ``ValueError`` when the windows differ (``avg_constants``
+    handles those) or the accelerator cannot apply the pool (d too large)."""
     reason = avg_pool_reason(spec, h, w)
     if reason is not None:
         raise ValueError(reason)
     d = spec.avg_divisor(h, w)
+    if d is None:
+        raise ValueError("average pool windows hold different element counts")
     m, s = pool_multiplier(d)
     return d, m, s
 
 
-def pool(spec: PoolSpec, x: np.ndarray, avg_rq: tuple[int, int] | None = None) -> np.ndarray:
+def avg_divisors(spec: PoolSpec, h: int, w: int) -> tuple[list[int], list[int]]:
+    """Per output row and per output column of average pool ``spec`` on an (h, w) plane,
+    the window's element count along that axis: window (y, x) divides by
+    ``rows[y] * cols[x]``. Raises ``ValueError`` when the accelerator cannot apply it."""
+    reason = avg_pool_reason(spec, h, w)
+    if reason is not None:
+        raise ValueError(reason)
+    if spec.global_pool:
+        return [h], [w]
+    return spec.window_counts(h, 0), spec.window_counts(w, 1)
+
+
+def avg_constants(spec: PoolSpec, h: int, w: int, avg_rq: tuple[int, int] | None = None,
+                  scales: tuple[float, float] | None = None) -> dict[int, tuple[int, int]]:
+    """``{d: (m, s)}``: the requantization constant of every window divisor ``d`` of
+    average pool ``spec`` on an (h, w) plane. Windows that all hold ``d`` elements use
+    ``avg_rq`` when given (a pool that changes the scale), else ``pool_multiplier(d)``;
+    windows that differ use ``quantize_multiplier(s_in / (s_out d))`` for ``scales =
+    (s_in, s_out)``, else ``pool_multiplier(d)``. Raises ``ValueError`` when the pool
+    cannot run on the accelerator."""
+    rows, cols = avg_divisors(spec, h, w)
+    ds = sorted({a * b for a in rows for b in cols})
+    if len(ds) == 1 and avg_rq is not None:
+        return {ds[0]: (int(avg_rq[0]), int(avg_rq[1]))}
+    if scales is None or scales[0] == scales[1]:
+        return {d: pool_multiplier(d) for d in ds}
+    m, s = quantize_multiplier(np.asarray([scales[0] / (scales[1] * d) for d in ds]))
+    return {d: (int(a), int(b)) for d, a, b in zip(ds, m, s)}
+
+
+def pool(spec: PoolSpec, x: np.ndarray, avg_rq: tuple[int, int] | None = None,
+         scales: tuple[float, float] | None = None) -> np.ndarray:
     """Apply a :class:`PoolSpec` to int8 ``x`` (C, H, W) with the engine's arithmetic.
     ``avg_rq``: an average pool's (mult, shift) when it also rescales (a standalone
-    ``PoolLayer``); by default ``pool_multiplier(d)``."""
+    ``PoolLayer``); by default ``pool_multiplier(d)``; ``scales``: (s_in, s_out) of a
+    rescaling pool whose windows differ (``avg_constants``)."""
     c, h, w = x.shape
     if spec.global_pool:
         if spec.kind == "max":
             return x.max(axis=(1, 2), keepdims=True).astype(np.int8)
-        _, m, sh = avg_pool_constants(spec, h, w)
-        if avg_rq is not None:
-            m, sh = avg_rq
+        (m, sh), = avg_constants(spec, h, w, avg_rq, scales).values()
         return requantize(x.astype(np.int64).sum(axis=(1, 2), keepdims=True), m, sh, False)
     kh, kw = spec.kernel
     sh, sw = spec.stride
@@ -116,16 +150,19 @@ def pool(spec: PoolSpec, x: np.ndarray, avg_rq: tuple[int, int] | None = None) -
                 m = np.maximum(m, sl)
         out[:] = m
         return out
-    _, m, shift = avg_pool_constants(spec, h, w)
-    if avg_rq is not None:
-        m, shift = avg_rq
+    consts = avg_constants(spec, h, w, avg_rq, scales)
+    dy, dx = avg_divisors(spec, h, w)
+    d = np.outer(dy, dx)
     xp = np.zeros((c, t + h + ext_y, l + w + ext_x), dtype=np.int64)
     xp[:, t:t + h, l:l + w] = x
     s = np.zeros((c, oh, ow), dtype=np.int64)
     for ky in range(kh):
         for kx in range(kw):
             s += xp[:, ky:ky + (oh - 1) * sh + 1:sh, kx:kx + (ow - 1) * sw + 1:sw]
-    return requantize(s, m, shift, False)
+    for dv, (m, shift) in consts.items():  # each class of windows by its own constant
+        sel = d == dv
+        out[:, sel] = requantize(s[:, sel], m, shift, False)
+    return out
 
 
 def conv_add(layer: ConvAddLayer, x: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -159,7 +196,7 @@ def run_layer(layer, x: np.ndarray, bypass: np.ndarray | None = None) -> np.ndar
             raise ValueError(f"{layer.name}: a residual add layer needs its bypass tensor")
         return conv_add(layer, x, bypass)
     if isinstance(layer, PoolLayer):  # a standalone pool (or copy): no conv
-        return pool(layer.pool, x, avg_requant(layer))
+        return pool(layer.pool, x, avg_requant(layer), avg_scales(layer))
     if isinstance(layer, ConvLayer):
         y = conv(layer.conv, x)
     elif isinstance(layer, FireLayer):
@@ -168,7 +205,7 @@ def run_layer(layer, x: np.ndarray, bypass: np.ndarray | None = None) -> np.ndar
     else:
         raise TypeError(f"not an accelerator layer: {type(layer).__name__}")
     if layer.pool is not None:
-        y = pool(layer.pool, y, avg_requant(layer))
+        y = pool(layer.pool, y, avg_requant(layer), avg_scales(layer))
     return y
 
 

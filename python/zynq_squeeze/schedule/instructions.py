@@ -574,8 +574,8 @@ def _pool(em: Emitter, layer, pool, oh_half: int, rows: int, cols: int, nog: int
     """POOL (+ the average's REQUANT) of one tile from cv_buf, or from in_buf with
     ``src_flags`` (POOL_SRC_IN | POOL_IN_HALF: a standalone pool); ``avg_rq`` overrides
     the average's (mult, shift)."""
-    from ..quantize.layers import avg_requant
-    from ..quantize.reference import avg_pool_constants
+    from ..quantize.layers import avg_requant, avg_scales
+    from ..quantize.reference import avg_constants, avg_divisors
 
     if pool.global_pool:
         pk, ps, pads = (rows, cols), (1, 1), (0, 0)
@@ -590,17 +590,40 @@ def _pool(em: Emitter, layer, pool, oh_half: int, rows: int, cols: int, nog: int
         em.compute(isa.OP_POOL, src_flags | (isa.HALF if oh_half else 0), regs, out_write=True,
                    step=step)
         return
-    _, m, s = avg_pool_constants(pool, *layer.conv_hw)
     if avg_rq is None:  # a fused pool with its own output scale
         avg_rq = avg_requant(layer)
-    if avg_rq is not None:
-        m, s = avg_rq
-    em.compute(isa.OP_POOL, src_flags | isa.POOL_AVG, regs, step=step)
-    em.compute(isa.OP_REQUANT, isa.RQ_AVG | (isa.RQ_OUT_HALF if oh_half else 0), {
-        isa.RQ_ROWS: o1 - o0, isa.RQ_COLS: p1 - p0, isa.RQ_OG: nog, isa.RQ_VY0: 0,
-        isa.RQ_VY1: o1 - o0, isa.RQ_VX0: 0, isa.RQ_VX1: p1 - p0, isa.RQ_DST_PITCH: dst_pitch,
-        isa.RQ_DST_ROW0: row0, isa.RQ_AVG_MULT: int(m), isa.RQ_AVG_SHIFT: int(s)}, out_write=True,
-        step=step)
+    consts = avg_constants(pool, *layer.conv_hw, avg_rq, avg_scales(layer))
+    dy, dx = avg_divisors(pool, *layer.conv_hw)  # a global pool: one window, the plane
+    # One POOL + REQUANT per rectangle of windows with one divisor (ONE for a pool whose
+    # windows all hold the same count). REQUANT walks its pixels row-major at one pitch,
+    # so a run narrower than the tile is one output row at a time.
+    ybands, xbands = _runs(dy[o0:o1], o0), _runs(dx[p0:p1], p0)
+    rects = ([(y0, y1, p0, p1) for y0, y1 in ybands] if len(xbands) == 1 else
+             [(y, y + 1, x0, x1) for y0, y1 in ybands for y in range(y0, y1) for x0, x1 in xbands])
+    ocols = p1 - p0
+    for y0, y1, x0, x1 in rects:
+        m, s = consts[dy[y0] * dx[x0]]
+        drow = row0 + ((y0 - o0) * ocols + (x0 - p0)) * dst_pitch
+        em.compute(isa.OP_POOL, src_flags | isa.POOL_AVG, {
+            **regs, isa.PL_ROWS: y1 - y0, isa.PL_COLS: x1 - x0,
+            isa.PL_Y0: y0 * ps[0] - pads[0] - c0, isa.PL_X0: x0 * ps[1] - pads[1] - d0,
+            isa.PL_DST_ROW0: drow}, step=step)
+        em.compute(isa.OP_REQUANT, isa.RQ_AVG | (isa.RQ_OUT_HALF if oh_half else 0), {
+            isa.RQ_ROWS: y1 - y0, isa.RQ_COLS: x1 - x0, isa.RQ_OG: nog, isa.RQ_VY0: 0,
+            isa.RQ_VY1: y1 - y0, isa.RQ_VX0: 0, isa.RQ_VX1: x1 - x0,
+            isa.RQ_DST_PITCH: dst_pitch, isa.RQ_DST_ROW0: drow, isa.RQ_AVG_MULT: int(m),
+            isa.RQ_AVG_SHIFT: int(s)}, out_write=True, step=step)
+
+
+def _runs(values: list[int], start: int) -> list[tuple[int, int]]:
+    """Maximal runs of equal ``values`` as absolute [begin, end) index pairs (``values[0]``
+    is index ``start``)."""
+    runs, b = [], 0
+    for i in range(1, len(values) + 1):
+        if i == len(values) or values[i] != values[b]:
+            runs.append((start + b, start + i))
+            b = i
+    return runs
 
 
 def lower_fire_layer(em: Emitter, layer: FireLayer, tile: DaeTile, pl: LayerPlacement,

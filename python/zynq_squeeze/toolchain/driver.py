@@ -90,6 +90,22 @@ class BuildResult:
         """A Relax VM over the executable (CPU device by default)."""
         return relax.VirtualMachine(self.executable, device or tvm.cpu())
 
+    @staticmethod
+    def offloaded_function(vm: relax.VirtualMachine, symbol: str):
+        """The offloaded function ``symbol`` (``codegen[i].functions[j].symbol``) from
+        ``vm``'s linked library, to call one function alone (tvm-ffi, destination passing:
+        its input tensors, then its output tensors). Raises ``LookupError``."""
+        stack = [vm.module]
+        while stack:
+            m = stack.pop()
+            if m.kind == "library":
+                try:
+                    return m.get_function(symbol)
+                except AttributeError:
+                    pass
+            stack.extend(m.imports)
+        raise LookupError(f"offloaded function {symbol} not found in the VM's modules")
+
     def export_library(self, path, **kwargs) -> None:
         """Write the shared library; board builds link with the ARM cross compiler."""
         if self.options.board_build and "fcompile" not in kwargs:
