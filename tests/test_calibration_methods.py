@@ -236,3 +236,26 @@ def test_qdq_model_keeps_its_scales_whatever_the_method(samples):
         got = {m: json.loads(calib_json(q, None, method=m)) for m in METHODS}
     assert got["absmax"] == got["mse"] == got["percentile"]
     assert "method" not in got["mse"]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**31), st.sampled_from([1, 3, 5]), st.integers(1, 3), st.integers(0, 2),
+       st.sampled_from([(8, 4, 1), (6, 6, 6), (8, 8, 2)]), st.integers(5, 14))
+def test_bias_error_equals_the_mean_of_the_error_conv(seed, k, stride, pad, oig, hw):
+    """The shift measured from window means (no conv) is the mean output of the weight
+    error's conv, any kernel, stride, padding, groups (depthwise included)."""
+    from zynq_squeeze.partitioning.composite import FloatConv, conv2d_float
+    from zynq_squeeze.quantize.weights import BiasError
+
+    o, i, g = oig
+    rng = np.random.default_rng(seed)
+    c = FloatConv(rng.standard_normal((o, i // g, k, k)).astype(np.float32),
+                  np.zeros(o, np.float32), (stride, stride), (pad, pad, pad, pad), relu=False,
+                  groups=g)
+    be = BiasError(c)
+    want = np.zeros(o)
+    xs = [rng.standard_normal((i, hw + k, hw + k)).astype(np.float32) + 1 for _ in range(2)]
+    for x in xs:
+        be.add(x)
+        want += conv2d_float(x, be.err).astype(np.float64).reshape(o, -1).mean(axis=1) / len(xs)
+    np.testing.assert_allclose(be.mean(), want, rtol=1e-5, atol=1e-6 * np.abs(want).max())

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..partitioning.composite import FloatConv, conv2d_float
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ..partitioning.composite import FloatConv
 
 INT8_MAX = 127
 
@@ -42,6 +44,17 @@ def weight_error(c: FloatConv) -> FloatConv:
                      c.stride, c.pads, relu=False, groups=c.groups)
 
 
+def window_means(x: np.ndarray, c: FloatConv) -> np.ndarray:
+    """Mean over the output positions of conv ``c``'s input windows on one (C, H, W)
+    image (zero padding included), float64 (C, KH, KW): the mean of a linear conv's
+    output is its weights dotted with these (one pass over the input, no conv)."""
+    t, l, b, r = c.pads
+    xp = np.pad(np.asarray(x, dtype=np.float64), ((0, 0), (t, b), (l, r)))
+    kh, kw = c.weight.shape[2:]
+    win = sliding_window_view(xp, (kh, kw), axis=(1, 2))[:, ::c.stride[0], ::c.stride[1]]
+    return win.mean(axis=(1, 2))
+
+
 class BiasError:
     """Running per-output-channel mean of a conv's weight error on its float inputs."""
 
@@ -51,10 +64,15 @@ class BiasError:
         self.n = 0
 
     def add(self, x: np.ndarray) -> None:
-        """One (C, H, W) input image of the conv."""
-        y = conv2d_float(x, self.err).astype(np.float64)
-        self.sum += y.reshape(y.shape[0], -1).sum(axis=1)
-        self.n += y[0].size
+        """One (C, H, W) input image of the conv: its output's mean shift per channel is
+        ``dW[o] . window_means`` of the input channels of ``o``'s group."""
+        dw = self.err.weight.astype(np.float64)
+        o, i = dw.shape[:2]
+        g = self.err.groups
+        m = window_means(x, self.err).reshape(g, i, -1)  # (groups, I/g, KH*KW)
+        self.sum += np.einsum("gok,gk->go", dw.reshape(g, o // g, -1),
+                              m.reshape(g, -1)).reshape(o)
+        self.n += 1
 
     def mean(self) -> list[float]:
         """Per output channel, the mean shift (float; 0 without data)."""
