@@ -45,6 +45,10 @@ Then, in the project's venv (onnxruntime from the ``test`` extra)::
 
     python benchmarks/model_zoo.py [--models resnet18,mobilenet_v2] [--exporters ts17] \
         [--workdir ~/.cache/zynq_squeeze/zoo] [--timeout 900] > zoo.jsonl
+
+``--calibration-method`` / ``--bias-correction`` choose ``zynq_squeeze.calibrate``'s
+options (the row names them); ``--eval-seed`` draws other held-out inputs, to compare
+options without tuning them on the reported set (seed 2).
 """
 from __future__ import annotations
 
@@ -62,6 +66,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+from zynq_squeeze.quantize.ranges import DEFAULT_METHOD, METHODS
 
 DEFAULT_WORKDIR = Path.home() / ".cache" / "zynq_squeeze" / "zoo"
 N_CALIB, N_EVAL, N_BITEXACT = 8, 4, 2
@@ -365,21 +371,25 @@ def _goal_checks(name: str, row: dict) -> dict:
     return checks
 
 
-def measure(name: str, exporter: str, workdir: Path, files: dict[str, Path]) -> dict:
-    """Compile and measure one model (in this process); returns its JSON row."""
+def measure(name: str, exporter: str, workdir: Path, files: dict[str, Path],
+            calib_kw: dict | None = None, eval_seed: int = EVAL_SEED) -> dict:
+    """Compile and measure one model (in this process); returns its JSON row.
+    ``calib_kw``: options of ``zynq_squeeze.calibrate`` (method, bias_correction)."""
     import onnxruntime as ort
     import tvm
 
     import zynq_squeeze
     from zynq_squeeze.frontend import from_onnx
+    from zynq_squeeze.partitioning import partitioner
 
     zm = load(name, exporter, workdir, files)
     specs = _inputs(zm.model)
     calib = samples(specs, N_CALIB, CALIB_SEED)
-    held_out = samples(specs, N_EVAL, EVAL_SEED)
+    held_out = samples(specs, N_EVAL, eval_seed)
     mod = from_onnx(zm.model, {specs[0][0]: list(specs[0][1])})
     t0 = time.perf_counter()
-    mod = zynq_squeeze.calibrate(mod, calib, progress=False)
+    # (a QDQ model keeps its own scales whatever the options)
+    mod = zynq_squeeze.calibrate(mod, calib, progress=False, **(calib_kw or {}))
     calib_s = time.perf_counter() - t0
     with tempfile.TemporaryDirectory(prefix="zsq_zoo_") as out_dir:
         t0 = time.perf_counter()
@@ -411,6 +421,8 @@ def measure(name: str, exporter: str, workdir: Path, files: dict[str, Path]) -> 
            "macs_offloaded": rep.macs_offloaded, "macs_total": rep.macs_total,
            "functions": len(rep.functions), "patterns": dict(rep.patterns),
            "cpu_ops": dict(sorted(cpu.items())), "cpu_reasons": reasons,
+           "calibration_method": partitioner.read_calibration(mod).get("method"),
+           "bias_correction": partitioner.read_calibration(mod).get("bias_correction"),
            "calib_s": round(calib_s, 2), "compile_s": round(compile_s, 2),
            "cosine_min": round(min(cos), 5), "cosine_mean": round(float(np.mean(cos)), 5),
            "top1": f"{sum(top1)}/{len(top1)}",
@@ -437,9 +449,10 @@ def _short(e: BaseException) -> str:
     return f"{type(e).__name__}: {' | '.join(lines[-3:])[:800]}"
 
 
-def run_one(name: str, exporter: str, workdir: Path, files: dict[str, Path]) -> dict:
+def run_one(name: str, exporter: str, workdir: Path, files: dict[str, Path],
+            calib_kw: dict | None = None, eval_seed: int = EVAL_SEED) -> dict:
     try:
-        return measure(name, exporter, workdir, files)
+        return measure(name, exporter, workdir, files, calib_kw, eval_seed)
     except Exception as e:  # noqa: BLE001 -- one model's failure is that model's result
         return _error_line(name, exporter, _short(e))
 
@@ -475,6 +488,11 @@ def _child(name: str, exporter: str, a) -> dict:
     cmd = [sys.executable, __file__, "--one", f"{name}:{exporter}", "--workdir", str(a.workdir)]
     for n, p in a.files.items():
         cmd += ["--onnx", f"{n}={p}"]
+    if a.calibration_method:
+        cmd += ["--calibration-method", a.calibration_method]
+    if a.bias_correction:
+        cmd += ["--bias-correction", a.bias_correction]
+    cmd += ["--eval-seed", str(a.eval_seed)]
     try:
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            timeout=a.timeout, env=os.environ.copy())
@@ -510,6 +528,13 @@ def main(argv=None) -> int:
     ap.add_argument("--list", action="store_true", help="print the (model, exporter) pairs")
     ap.add_argument("--table", type=Path, metavar="JSONL",
                     help="print the results of a run (its JSON lines) as a Markdown table")
+    ap.add_argument("--calibration-method", choices=METHODS,
+                    help=f"zynq_squeeze.calibrate's method (default: {DEFAULT_METHOD})")
+    ap.add_argument("--bias-correction", choices=("on", "off"),
+                    help="zynq_squeeze.calibrate's bias_correction (default: its default)")
+    ap.add_argument("--eval-seed", type=int, default=EVAL_SEED,
+                    help=f"seed of the {N_EVAL} held-out inputs (default {EVAL_SEED}, the "
+                         "reported set; choose options on another one)")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # MODEL:EXPORTER, in this process
     a = ap.parse_args(argv)
     a.files = _parse_files(a.onnx)
@@ -518,7 +543,11 @@ def main(argv=None) -> int:
         return 0
     if a.one:
         name, _, exporter = a.one.partition(":")
-        print(json.dumps(run_one(name, exporter, a.workdir, a.files)), flush=True)
+        kw = {k: v for k, v in (("method", a.calibration_method),
+                                ("bias_correction", {"on": True, "off": False}.get(
+                                    a.bias_correction))) if v is not None}
+        print(json.dumps(run_one(name, exporter, a.workdir, a.files, kw, a.eval_seed)),
+              flush=True)
         return 0
     todo = catalogue(a.files)
     if a.models:

@@ -5,7 +5,8 @@ measures each offloadable layer's own error on ``--eval`` held-out samples (seed
 JSON line per layer (index, pattern, kind, shape, cosine, sqnr_db, out_scale), worst
 cosine first with ``--sort``::
 
-    PYTHONPATH=python python benchmarks/quant_error.py model.onnx [--calib 8] [--eval 2]
+    PYTHONPATH=python python benchmarks/quant_error.py model.onnx [--calib 8] [--eval 2] \
+        [--calibration-method mse]
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ def main(argv=None) -> int:
     ap.add_argument("--calib", type=int, default=8)
     ap.add_argument("--eval", type=int, default=2)
     ap.add_argument("--sort", action="store_true", help="worst cosine first")
+    ap.add_argument("--calibration-method", default=None,
+                    help="zynq_squeeze.calibrate's method (absmax, mse, percentile)")
     a = ap.parse_args(argv)
     from model_zoo import _inputs, samples
 
@@ -33,8 +36,9 @@ def main(argv=None) -> int:
     model = onnx.load(a.onnx)
     specs = _inputs(model)
     mod = from_onnx(model, {specs[0][0]: list(specs[0][1])})
+    kw = {"method": a.calibration_method} if a.calibration_method else {}
     calib = collect_ranges(mod, normalize_samples(mod, samples(specs, a.calib, 1)),
-                           progress=False)
+                           progress=False, **kw)
     recs = layer_errors(mod, samples(specs, a.eval, 2), calib)
     if a.sort:
         recs.sort(key=lambda r: r["cosine"])

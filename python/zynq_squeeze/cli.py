@@ -139,7 +139,8 @@ def prepare_out_dir(out_dir: Path, keep=(), log=print) -> None:
 def compile_model(model, out_dir: Path, *, board: str = "zybo-z7-20", calibration=None,
                   tuning_log=None, clock_mhz=None, model_name: str | None = None,
                   progress: bool = True, log=print, shapes=None,
-                  strict_qdq: bool = False) -> dict:
+                  strict_qdq: bool = False, calibration_method: str | None = None,
+                  bias_correction: bool | None = None) -> dict:
     """Compile an ONNX model into ``out_dir``: host library, generated sources, report.
 
     ``out_dir`` is prepared by ``prepare_out_dir``: a previous compile's files there are
@@ -153,11 +154,12 @@ def compile_model(model, out_dir: Path, *, board: str = "zybo-z7-20", calibratio
     from .frontend import onnx_import as frontend
     from .report.summary import end_to_end_line, make_report, write_outputs
     from .toolchain.driver import build as build_model
-    from .toolchain.driver import check_clock
+    from .toolchain.driver import check_calibration_method, check_clock
 
     # bad options and inputs fail before anything is written
     get_board(board)
     check_clock(clock_mhz)
+    check_calibration_method(calibration_method)
     cache_dir()
     if tuning_log is not None:
         from .schedule.select import read_tuning_log
@@ -175,7 +177,9 @@ def compile_model(model, out_dir: Path, *, board: str = "zybo-z7-20", calibratio
     log(f"[zynq-squeeze] imported {name}: {len(proto.graph.node)} ONNX nodes")
     res = build_model(mod, board=board, calibration=calibration, tuning_log=tuning_log,
                             out_dir=out_dir, model_name=name, clock_mhz=clock_mhz,
-                            progress=progress, strict_qdq=strict_qdq)
+                            progress=progress, strict_qdq=strict_qdq,
+                            calibration_method=calibration_method,
+                            bias_correction=bias_correction)
     log(f"[zynq-squeeze] partitioned: {len(res.partition_report.functions)} offloaded "
         f"function(s), {100 * res.partition_report.offload_ratio:.2f} % of MACs")
     if res.qdq is not None:
@@ -298,7 +302,8 @@ def _cmd_compile(args) -> int:
     compile_model(args.model, Path(args.out), board=args.board,
                   calibration=_load_calibration(args.calib), tuning_log=args.tuning_log,
                   clock_mhz=args.clock, progress=not args.quiet, shapes=args.shape,
-                  strict_qdq=args.strict_qdq)
+                  strict_qdq=args.strict_qdq, calibration_method=args.calibration_method,
+                  bias_correction={"on": True, "off": False}.get(args.bias_correction))
     return 0
 
 
@@ -610,6 +615,7 @@ def _add_shape_option(p) -> None:
 
 def parser() -> argparse.ArgumentParser:
     from .boards import BOARDS, DEFAULT_BOARD
+    from .quantize.ranges import DEFAULT_BIAS_CORRECTION, DEFAULT_METHOD, METHODS
 
     p = _Parser(prog="zynq-squeeze", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -629,6 +635,15 @@ def parser() -> argparse.ArgumentParser:
                                         "a measurement log of 'zynq-squeeze tune' (.jsonl: "
                                         "its best engine and best tile per layer apply)")
     c.add_argument("--clock", type=float, help="PL clock in MHz, 1 to 500 (default: board's)")
+    c.add_argument("--calibration-method", choices=METHODS,
+                   help="how a tensor's calibration values become its int8 range: absmax "
+                        "(largest |x|), mse (clipping range of least quantization error), "
+                        f"percentile (99.99th of |x|) (default: {DEFAULT_METHOD}); a QDQ "
+                        "model keeps its own scales")
+    c.add_argument("--bias-correction", choices=("on", "off"),
+                   help="subtract from each conv's bias the mean output shift its int8 "
+                        "weights cause on the calibration data (default: "
+                        f"{'on' if DEFAULT_BIAS_CORRECTION else 'off'})")
     c.add_argument("--strict-qdq", action="store_true",
                    help="a QDQ model: refuse asymmetric (zero point != 0) offloaded tensors "
                         "instead of widening their ranges to the symmetric engine's")

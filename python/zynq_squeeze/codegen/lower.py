@@ -36,6 +36,7 @@ from ..quantize.layers import (ConvAddLayer, ConvLayer, ConvParams, FireLayer, L
 from ..partitioning.limits import ACC_LIMIT
 from ..quantize.reference import avg_zero_point_reason
 from ..quantize.requant import MAX_PRODUCT, pre_shift, quantize_multiplier
+from ..quantize.weights import quantize_weights
 from .concat_plan import PlanItem, plan_concats
 
 RANGES_ATTR = "zynq_squeeze.ranges"
@@ -106,19 +107,6 @@ class LoweredFunction:
         return sum(layer.macs for layer, _, _ in self.layers) * self.batch
 
 
-def quantize_weights(w: np.ndarray, min_scale=None) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric per-output-channel int8 weights: (int8 [O,...], scale float64 [O]).
-
-    ``min_scale`` (per channel, optional) is a floor on each channel's scale.
-    """
-    absmax = np.abs(w.reshape(w.shape[0], -1)).max(axis=1).astype(np.float64)
-    scale = np.where(absmax > 0, absmax / INT8_MAX, 1.0)
-    if min_scale is not None:
-        scale = np.maximum(scale, min_scale)
-    q = np.clip(np.rint(w / scale.reshape(-1, *([1] * (w.ndim - 1)))), -INT8_MAX, INT8_MAX)
-    return q.astype(np.int8), scale
-
-
 def model_weights(c: FloatConv, scales, floor: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray] | str:
     """A QDQ model's own int8 weights and scales for conv ``c``, or why they cannot be used.
@@ -148,7 +136,8 @@ def model_weights(c: FloatConv, scales, floor: np.ndarray
 
 
 def quantize_conv(c: FloatConv, in_scale: float, out_scale: float, model_scales=None,
-                  notes: list | None = None, zp_in: int = 0, zp_out: int = 0) -> ConvParams:
+                  notes: list | None = None, bias_shift=None, zp_in: int = 0,
+                  zp_out: int = 0) -> ConvParams:
     """Float conv -> ConvParams with int8 weights, int32 bias and requant multipliers.
 
     A channel whose weights are tiny next to its bias would need a bias beyond the int32
@@ -158,7 +147,9 @@ def quantize_conv(c: FloatConv, in_scale: float, out_scale: float, model_scales=
 
     ``model_scales``: a QDQ model's weight scales; its int8 weights are then used as they
     are when ``model_weights`` accepts them. ``notes`` (optional) receives None when they
-    were, else the reason they were re-quantized.
+    were, else the reason they were re-quantized. ``bias_shift`` (per output channel,
+    optional): the mean output shift the int8 weights cause on the calibration data
+    (``quantize.weights.BiasError``), subtracted from the bias (bias correction).
 
     ``zp_in``/``zp_out``: the zero points of input and output. The input's is folded into
     the bias, ``sum w * (q - zp_in) = sum w * q - zp_in * sum(w[o])`` (the padding is then
@@ -171,6 +162,8 @@ def quantize_conv(c: FloatConv, in_scale: float, out_scale: float, model_scales=
     if room <= 0:
         raise LoweringError(f"{i}x{kh}x{kw} products per output overflow the int32 accumulator")
     bias = c.bias.astype(np.float64)
+    if bias_shift is not None and model_scales is None:
+        bias = bias - np.asarray(bias_shift, dtype=np.float64)
     floor = np.abs(bias) / (in_scale * room)
     given = model_weights(c, model_scales, floor) if model_scales is not None else None
     if isinstance(given, tuple):
@@ -276,11 +269,12 @@ def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float,
                                          else out_scale)
     given = ranges.get("weights")
     given_notes = ranges.get("weight_notes") or [None] * len(chain.convs)
+    shifts = ranges.get("bias_correction") or [None] * len(chain.convs)
     notes: list = []
 
     def conv(j, c, s_in, s_out, z_in=zp_in, z_out=zp_out):
         scales = given[j] if given is not None else None
-        params = quantize_conv(c, s_in, s_out, scales, notes, z_in, z_out)
+        params = quantize_conv(c, s_in, s_out, scales, notes, shifts[j], z_in, z_out)
         if given is not None and weight_log is not None:
             why = notes[-1] if scales is not None else given_notes[j]
             weight_log.append({"layer": name, "conv": j, "as_is": why is None,

@@ -1,10 +1,11 @@
 """Post-training calibration: activation ranges from running the float model on the CPU.
 
 ``calibrate(mod, samples)`` returns ``mod`` carrying, for every offloadable chain (in
-partition order), the absolute maximum of its input, of its fire squeeze output, of
+partition order), the range (``quantize.ranges``: by default the clipping range of least
+quantization MSE; the absolute maximum with ``method="absmax"``) of its input, of its fire squeeze output, of
 its conv output before the pool and (``pool``) after an average pool; for a residual add (``conv_add``) also of its bypass
 (``bp``), and ``out`` is the sum after its activation. Scales are symmetric: ``scale =
-absmax / 127``. A QDQ model brings its own scales instead (``quantize.qdq``; no
+range / 127``. A QDQ model brings its own scales instead (``quantize.qdq``; no
 calibration data needed).
 
 A record per call site: a block applied twice with the same weights is two records
@@ -23,6 +24,9 @@ from ..errors import ZynqSqueezeError, warn
 from ..partitioning import partitioner, patterns
 from ..partitioning.composite import eval_chain, parse_composite
 from ..progress import progress_bar
+from .ranges import (DEFAULT_BIAS_CORRECTION, DEFAULT_METHOD, Histogram, check_method,
+                     tensor_range)
+from .weights import BiasError
 
 SYNTHETIC_DESCRIPTION = "synthetic calibration set: 8 samples of N(0, 1), numpy seed 0"
 SYNTHETIC_COUNT = 8
@@ -138,13 +142,6 @@ def has_avg_pool(chain) -> bool:
     return chain.pool is not None and chain.pool.kind == "avg"
 
 
-def _grow(r: dict, key: str, x: np.ndarray) -> None:
-    """r[key] = max(r[key], max |x|), NaN sticking (builtin max would drop it)."""
-    m = float(np.abs(x).max())
-    if np.isnan(m) or m > r[key]:
-        r[key] = m
-
-
 def probe_composites(mod: tvm.IRModule, samples, *, progress: bool = True):
     """Run the float model over ``samples``: (composite functions, their chains, and per
     sample a list, per composite, of (its float input batch, its bypass batch or None)).
@@ -170,40 +167,74 @@ def probe_composites(mod: tvm.IRModule, samples, *, progress: bool = True):
     return funcs, chains, seen
 
 
-def collect_ranges(mod: tvm.IRModule, samples, *, progress: bool = True) -> list[dict]:
-    """Run the float model over ``samples``; per composite, the ranges it sees."""
+def collect_histograms(mod: tvm.IRModule, samples, *, progress: bool = True,
+                       bias_errors: list | None = None):
+    """Run the float model over ``samples``: (composite functions, per composite a dict
+    tensor key -> ``Histogram`` of its values). Keys: ``in``, ``mid`` (a fire's squeeze
+    output), ``out`` (before a pool), ``bp`` (a residual add's bypass), ``pool`` (after
+    an average pool); see the module docstring. ``bias_errors`` (a list, filled): per
+    composite, a ``BiasError`` per conv (the bias correction's data)."""
     funcs, chains, seen = probe_composites(mod, samples, progress=progress)
-    ranges = [{"in": 0.0, "mid": 0.0, "out": 0.0, **({"bp": 0.0} if c.kind == "conv_add" else {}),
-               **({"pool": 0.0} if has_avg_pool(c) else {})}
-              for c in chains]
-    if not chains:
-        return []
+    if bias_errors is not None:
+        bias_errors[:] = [[BiasError(c) for c in ch.convs] for ch in chains]
+    hists = [{"in": Histogram(), "mid": Histogram(), "out": Histogram(),
+              **({"bp": Histogram()} if c.kind == "conv_add" else {}),
+              **({"pool": Histogram()} if has_avg_pool(c) else {})}
+             for c in chains]
     for per_sample in seen:
         for k, chain in enumerate(chains):
             x, bps = per_sample[k]
-            r = ranges[k]
-            _grow(r, "in", x)
+            h = hists[k]
+            h["in"].add(x)
             if bps is not None:
-                _grow(r, "bp", bps)
+                h["bp"].add(bps)
             for img, bp in zip(x, bps if bps is not None else [None] * len(x)):
                 v = eval_chain(chain, img, bp)
-                _grow(r, "out", v["pre_pool"])
-                if "pool" in r:
-                    _grow(r, "pool", v["out"])
+                if bias_errors:  # a fire's expands read its squeeze output
+                    for j, be in enumerate(bias_errors[k]):
+                        be.add(v["mid"] if j else img.reshape(chain.in_shape[1:]))
+                h["out"].add(v["pre_pool"])
+                if "pool" in h:
+                    h["pool"].add(v["out"])
                 if "mid" in v:
-                    _grow(r, "mid", v["mid"])
+                    h["mid"].add(v["mid"])
+    return funcs, hists
+
+
+def collect_ranges(mod: tvm.IRModule, samples, *, method: str = DEFAULT_METHOD,
+                   bias_correction: bool = DEFAULT_BIAS_CORRECTION,
+                   progress: bool = True) -> list[dict]:
+    """Run the float model over ``samples``; per composite, the ranges it sees, each the
+    statistic ``method`` (``quantize.ranges``) of a histogram of the tensor's values;
+    with ``bias_correction`` also ``bias_correction``: per conv, per output channel, the
+    mean shift its int8 weights cause (``quantize.weights``), which lowering subtracts."""
+    check_method(method)
+    errs: list | None = [] if bias_correction else None
+    funcs, hists = collect_histograms(mod, samples, progress=progress, bias_errors=errs)
+    ranges = [{key: tensor_range(hist, method) for key, hist in h.items()} for h in hists]
     check_ranges(ranges)
+    for r, be in zip(ranges, errs or []):
+        if be:
+            r["bias_correction"] = [b.mean() for b in be]
     return [{"signature": partitioner.composite_signature(f), "ranges": r}
             for f, r in zip(funcs, ranges)]
 
 
-def calibrate(mod: tvm.IRModule, samples=None, *, progress: bool = True,
+def calibrate(mod: tvm.IRModule, samples=None, *, method: str = DEFAULT_METHOD,
+              bias_correction: bool = DEFAULT_BIAS_CORRECTION, progress: bool = True,
               strict: bool = False) -> tvm.IRModule:
     """Calibrate activation ranges; returns ``mod`` carrying them for ``tvm.compile``.
 
     ``samples``: a list of numpy arrays (single-input models) or of dicts input name ->
     array, each of the model's input shape (the batch axis may be left out when it is 1).
     Without samples a warning names the synthetic set used instead.
+
+    ``method``: how a tensor's values become its range (``quantize.ranges.METHODS``):
+    ``"mse"`` (default: the clipping range of least quantization error), ``"absmax"``
+    (the largest |x|) or ``"percentile"`` (the 99.99th percentile of |x|). The record
+    names it (``"method"``; report.json ``calibration_method``). ``bias_correction``:
+    also measure, per conv, the mean output shift its int8 weights cause on the samples,
+    which lowering subtracts from the bias (``quantize.weights``).
 
     A module imported from a QDQ model takes its ranges from the model's scales
     (``quantize.qdq``): samples are then only used for chains the model does not quantize,
@@ -212,6 +243,10 @@ def calibrate(mod: tvm.IRModule, samples=None, *, progress: bool = True,
     """
     from .qdq import model_calibration, read_qdq
 
+    try:
+        check_method(method)
+    except ValueError as e:
+        raise CalibrationError(str(e)) from None
     if read_qdq(mod) is not None:
         if samples is not None:
             warn("zynq_squeeze: the model is a QDQ model: its own activation scales are used "
@@ -225,8 +260,10 @@ def calibrate(mod: tvm.IRModule, samples=None, *, progress: bool = True,
         norm, source = synthetic_samples(mod), SYNTHETIC_DESCRIPTION
     else:
         norm, source = normalize_samples(mod, samples), f"{len(samples)} user samples"
-    records = collect_ranges(mod, norm, progress=progress)
-    data = {"version": 1, "source": source, "composites": records}
+    records = collect_ranges(mod, norm, method=method, bias_correction=bias_correction,
+                             progress=progress)
+    data = {"version": 1, "source": source, "method": method,
+            "bias_correction": bool(bias_correction), "composites": records}
     return mod.with_attr(partitioner.CALIBRATION_ATTR, json.dumps(data, sort_keys=True))
 
 

@@ -98,6 +98,8 @@ def make_report(res, model_name: str) -> dict:
         "clock_mhz": clock,
         "offload": rep.to_json(),
         "calibration": res.calibration_source if hasattr(res, "calibration_source") else None,
+        "calibration_method": getattr(res, "calibration_method", None),
+        "bias_correction": getattr(res, "bias_correction", None),
         "qdq": getattr(res, "qdq", None),
         "engine": engine.to_json() if engine else None,
         "layers": layers,

@@ -46,6 +46,8 @@ class BuildOptions:
     # RuntimeError on the way out; build() re-raises this one instead).
     error: BaseException | None = None
     calibration_source: str | None = None  # what the module was calibrated with
+    calibration_method: str | None = None  # how (quantize.ranges.METHODS); None: QDQ scales
+    bias_correction: bool | None = None  # whether calibration corrected the conv biases
     qdq: dict | None = None  # a QDQ model's: asymmetric tensors, calibrated chains...
 
     def replace(self, **kw) -> "BuildOptions":

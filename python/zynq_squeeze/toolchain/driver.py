@@ -21,6 +21,7 @@ MIN_CLOCK_MHZ = 1.0
 MAX_CLOCK_MHZ = 500.0
 from ..partitioning import partitioner
 from ..quantize.calibrate import calibrate, ensure_calibrated
+from ..quantize.ranges import METHODS
 from . import context
 
 
@@ -35,6 +36,8 @@ def offload_pass() -> tvm.transform.Pass:
             mod = ensure_calibrated(mod, progress=opts.progress)
             calib = partitioner.read_calibration(mod) or {}
             opts.calibration_source, opts.qdq = calib.get("source"), calib.get("qdq")
+            opts.calibration_method = calib.get("method")
+            opts.bias_correction = calib.get("bias_correction")
             mod, rep = partitioner.partition_with_report(mod)
         except ZynqSqueezeError as e:
             opts.error = e  # crosses TVM's FFI as a RuntimeError: build() restores the type
@@ -66,6 +69,8 @@ class BuildResult:
     partition_report: partitioner.PartitionReport
     codegen: list = field(default_factory=list)
     calibration_source: str | None = None  # e.g. "8 user samples", or the synthetic set
+    calibration_method: str | None = None  # quantize.ranges.METHODS; None: a QDQ model's
+    bias_correction: bool | None = None  # calibrate(bias_correction=); None: a QDQ model
 
     @property
     def qdq(self) -> dict | None:
@@ -124,10 +129,18 @@ def check_clock(clock_mhz) -> None:
                           f"{MAX_CLOCK_MHZ:g}] MHz (the PL clock of a Zynq design)")
 
 
+def check_calibration_method(method) -> None:
+    """Raise OptionError unless ``method`` is None (the default) or one of
+    ``quantize.ranges.METHODS``."""
+    if method is not None and method not in METHODS:
+        raise OptionError(f"calibration method {method!r} is not one of {', '.join(METHODS)}")
+
+
 def build(mod: tvm.IRModule, board: str = "zybo-z7-20", calibration=None, tuning_log=None,
           *, out_dir=None, model_name: str = "model", clock_mhz: float | None = None,
           board_build: bool = False, progress: bool = False,
-          strict_qdq: bool = False) -> BuildResult:
+          strict_qdq: bool = False, calibration_method: str | None = None,
+          bias_correction: bool | None = None) -> BuildResult:
     """Compile ``mod`` for ``board``; the result runs in ``relax.VirtualMachine``.
 
     ``calibration``: samples for ``calibrate`` (list of arrays or of dicts); None keeps
@@ -139,13 +152,20 @@ def build(mod: tvm.IRModule, board: str = "zybo-z7-20", calibration=None, tuning
     A module imported from a QDQ model uses the model's own scales (no calibration needed;
     given samples are then ignored with a warning); ``strict_qdq`` refuses one whose
     offloaded tensors are asymmetric (``QdqRangeError``) instead of widening their ranges.
+    ``calibration_method``: ``calibrate``'s ``method`` (``quantize.ranges.METHODS``) and
+    ``bias_correction`` its bias correction; given, a module without calibration is
+    calibrated with them (on the synthetic set without samples); None: the defaults.
     """
     from ..boards import get_board
 
     get_board(board)  # unknown boards fail here, before any work
     check_clock(clock_mhz)
-    if calibration is not None or strict_qdq and partitioner.read_calibration(mod) is None:
-        mod = calibrate(mod, calibration, progress=progress, strict=strict_qdq)
+    check_calibration_method(calibration_method)
+    kw = {k: v for k, v in (("method", calibration_method),
+                            ("bias_correction", bias_correction)) if v is not None}
+    if calibration is not None or ((strict_qdq or kw)
+                                   and partitioner.read_calibration(mod) is None):
+        mod = calibrate(mod, calibration, progress=progress, strict=strict_qdq, **kw)
     opts = context.BuildOptions(
         board=board, out_dir=Path(out_dir) if out_dir else None,
         tuning_log=Path(tuning_log) if tuning_log else None, model_name=model_name,
@@ -164,4 +184,6 @@ def build(mod: tvm.IRModule, board: str = "zybo-z7-20", calibration=None, tuning
         raise BuildError("the zynq-squeeze pipeline did not run (was the default pipeline "
                          "replaced after importing zynq_squeeze?)")
     return BuildResult(executable=ex, options=opts, partition_report=opts.partition_reports[-1],
-                       codegen=list(opts.results), calibration_source=opts.calibration_source)
+                       codegen=list(opts.results), calibration_source=opts.calibration_source,
+                       calibration_method=opts.calibration_method,
+                       bias_correction=opts.bias_correction)
