@@ -299,12 +299,24 @@ def _check_graph(layers, shapes: dict, inputs: list, outputs: list,
         if shapes[to] != tuple(layer.out_shape):
             raise ValueError(f"{layer.name}: tensor {to!r} {shapes[to]} != out_shape {layer.out_shape}")
         r, g = span(to)
-        if ti == to or g & written.get(r, set()):
+        if (ti == to or g & written.get(r, set())) and not in_place_copy(layer, span(ti),
+                                                                         (r, g)):
             raise ValueError(f"{layer.name}: tensor {to!r} written twice or in place")
         written.setdefault(r, set()).update(g)
     for t in outputs:
         if not produced(t):
             raise ValueError(f"output tensor {t!r} is never produced")
+
+
+def in_place_copy(layer, src_span, dst_span) -> bool:
+    """True for a 1x1 stride-1 unpadded pool whose output is its input's words (the same
+    root and channel groups): a requantization in place (``lower._requantize_parts``).
+    Safe in the engine: each output word is computed from the input word at the same
+    address alone, so it is stored only after that word was loaded, and no other word of
+    the layer's input is ever read after it."""
+    return (isinstance(layer, PoolLayer) and not layer.pool.global_pool
+            and tuple(layer.pool.kernel) == (1, 1) and tuple(layer.pool.stride) == (1, 1)
+            and not any(layer.pool.pads) and src_span == dst_span)
 
 
 def build_dae_program(cfg: DaeConfig, layers, tiles: list[DaeTile], tensors: dict | None = None,

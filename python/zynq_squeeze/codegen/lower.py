@@ -27,7 +27,8 @@ from ..partitioning.composite import FloatChain, FloatConv, parse_composite
 from ..quantize.layers import (ConvAddLayer, ConvLayer, ConvParams, FireLayer, Layer, PoolLayer,
                                PoolSpec)
 from ..partitioning.limits import ACC_LIMIT
-from ..quantize.requant import MAX_PRODUCT, pre_shift, quantize_multiplier
+from ..engine.dae_config import PE_IC
+from ..quantize.requant import MAX_PRODUCT, pre_shift, quantize_multiplier, table_multiplier
 from .concat_plan import PlanItem, plan_concats
 
 RANGES_ATTR = "zynq_squeeze.ranges"
@@ -208,9 +209,48 @@ def copy_layer(name: str, shape: tuple[int, int, int], in_scale: float,
     return PoolLayer(name=name, in_shape=tuple(shape), pool=spec, mult=m, shift=s)
 
 
+def requant_copy_layer(name: str, shape: tuple[int, int, int], in_scale: float,
+                       out_scale: float) -> PoolLayer:
+    """A 1x1 average pool that requantizes int8 values from ``in_scale`` to ``out_scale``
+    as onnxruntime's DequantizeLinear -> QuantizeLinear (and QLinearConcat's table) does:
+    ``rint(float32(q * s_in) / s_out)``, round half to even, saturated. Its (mult, shift)
+    is the one of the engine's rule that gives that table for all 256 int8 values
+    (``requant.table_multiplier``; the nearest otherwise)."""
+    q = np.arange(-128, 128, dtype=np.float32)
+    want = np.clip(np.rint((q * np.float32(in_scale)) / np.float32(out_scale)), -128, 127)
+    m, s = table_multiplier(in_scale / out_scale, q.astype(np.int64), want.astype(np.int64))
+    return PoolLayer(name=name, in_shape=tuple(shape), pool=PoolSpec("avg"), mult=m, shift=s)
+
+
+def part_scales(chain: FloatChain, ranges: dict, out_scale: float) -> list | None:
+    """The scale a QDQ model rounds each output part of a composite to (a fire's two
+    expands, a conv's one output) before the concat that requantizes it to
+    ``out_scale`` (``ranges["parts"]``, ``quantize.qdq``), None for a part rounded once;
+    None when no part is rounded twice, or the engine cannot round it so: a part not a
+    whole number of channel groups, a clamped conv (ReLU6), a fused average pool (it does
+    not commute with the second rounding; a max pool does: both are monotone)."""
+    parts = ranges.get("parts")
+    sizes = part_channels(chain)
+    if (not parts or len(parts) != len(sizes) or chain.kind not in ("conv", "fire")
+            or any(c.clip is not None for c in chain.convs)
+            or (chain.pool is not None and chain.pool.kind != "max")
+            or any(c % PE_IC for c in sizes[:-1])):
+        return None
+    own = [None if r is None or scale_of(r) == out_scale else scale_of(r) for r in parts]
+    return own if any(x is not None for x in own) else None
+
+
+def part_channels(chain: FloatChain) -> list[int]:
+    """Output channels of each part of a composite's output: a fire's expand1 and expand3
+    (concatenated), any other composite's one output."""
+    if chain.kind == "fire":
+        return [int(chain.convs[1].weight.shape[0]), int(chain.convs[2].weight.shape[0])]
+    return [int(_chw(chain.out_shape)[0])]
+
+
 def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float,
                 out_scale: float | None = None, weight_log: list | None = None,
-                bypass: tuple[str, float] | None = None) -> Layer:
+                bypass: tuple[str, float] | None = None, parts: list | None = None) -> Layer:
     """One composite -> one accelerator layer, given the scale of its input tensor and
     of its output (default: the calibrated one; a standalone pool: the input's); for a
     residual add also the bypass tensor's id and scale.
@@ -222,7 +262,11 @@ def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float,
     Residual add (docs/ENGINE.md "Residual add: scale alignment"): the conv is quantized
     as any conv to the add's output scale (its activation is the add's, after the sum);
     the bypass byte's real multiplier ``s_b / s_out`` becomes ``(bp_mult, bp_shift)``.
+
+    ``parts`` (``part_scales``): per output part, the scale its conv requantizes to
+    instead of ``out_scale`` (the caller then requantizes that part to ``out_scale``).
     """
+    own = parts or [None, None]
     in_shape = tuple(chain.in_shape[1:])
     if out_scale is None:
         out_scale = default_out_scale(chain, ranges, in_scale)
@@ -261,11 +305,12 @@ def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float,
         sq, e1, e3 = chain.convs
         layer = FireLayer(name=name, in_shape=in_shape,
                           squeeze=conv(0, sq, in_scale, mid),
-                          expand1=conv(1, e1, mid, out_scale),
-                          expand3=conv(2, e3, mid, out_scale), pool=chain.pool)
+                          expand1=conv(1, e1, mid, own[0] or out_scale),
+                          expand3=conv(2, e3, mid, own[1] or out_scale), pool=chain.pool)
     else:
         layer = ConvLayer(name=name, in_shape=in_shape,
-                          conv=conv(0, chain.convs[0], in_scale, out_scale), pool=chain.pool)
+                          conv=conv(0, chain.convs[0], in_scale, own[0] or out_scale),
+                          pool=chain.pool)
     if avg:
         m, s = _avg_rescale(chain.pool, layer.conv_hw, out_scale, final_scale)
         layer.pool_rq = (m, s) if m is not None else None
@@ -369,6 +414,7 @@ def _lower_layers(lf: LoweredFunction, parsed: list) -> None:
         raise LoweringError(f"{lf.symbol}: {e}") from None
     # every tensor in a concat's tensor has the concat's scale (its calibrated range)
     root_scale = {dst: scale_of(r["out"]) for c, r, _, dst in parsed if c.kind == "concat"}
+    part_views: dict = {}  # parts requantized in place (``_requantize_parts``)
     for n, (chain, ranges, srcs, dst) in enumerate(parsed):
         root = plan.root_of(dst)[0]
         if chain.kind == "concat":
@@ -391,11 +437,36 @@ def _lower_layers(lf: LoweredFunction, parsed: list) -> None:
             bypass = (bp_id, lf.tensors[bp_id].scale)
         if out_scale is None:
             out_scale = default_out_scale(chain, ranges, lf.tensors[src_id].scale)
+        parts = part_scales(chain, ranges, out_scale)
         layer = lower_chain(f"{lf.symbol}_l{n}", chain, ranges, lf.tensors[src_id].scale,
-                            out_scale, lf.weights, bypass)
+                            out_scale, lf.weights, bypass, parts)
         if tuple(layer.in_shape) != lf.tensors[src_id].shape:
             raise LoweringError(f"{lf.symbol}: layer {n} expects {layer.in_shape}, "
                                 f"tensor is {lf.tensors[src_id].shape}")
         lf.tensors[dst] = TensorInfo(tuple(layer.out_shape), out_scale)
         lf.layers.append((layer, src_id, dst))
-    lf.views = {t: v for t, v in plan.views.items()}
+        if parts:
+            _requantize_parts(lf, n, dst, part_channels(chain), parts,
+                              plan.root_of(dst), part_views)
+    lf.views = {**plan.views, **part_views}
+
+
+def _requantize_parts(lf: LoweredFunction, n: int, dst: str, sizes: list[int], parts: list,
+                      slot: tuple[str, int], views: dict) -> None:
+    """After layer ``n`` wrote ``dst`` (at ``slot``: root id, channel offset) with part
+    ``j`` at its own scale ``parts[j]``: requantize each such part in place to ``dst``'s
+    scale (``requant_copy_layer``), the QDQ model's second rounding. The part is a view
+    read and written by one 1x1 pool (``dae_program.in_place_copy``)."""
+    root, off = slot
+    plane = lf.tensors[dst].shape[1:]
+    c0 = 0
+    for j, (c, own) in enumerate(zip(sizes, parts)):
+        if own is not None:
+            shape = (c, *plane)
+            src, cid = f"{dst}_part{j}", f"{dst}_part{j}_rq"
+            lf.tensors[src] = TensorInfo(shape, own)
+            lf.tensors[cid] = TensorInfo(shape, lf.tensors[dst].scale)
+            views[src] = views[cid] = (root, off + c0)
+            lf.layers.append((requant_copy_layer(f"{lf.symbol}_l{n}_rq{j}", shape, own,
+                                                 lf.tensors[dst].scale), src, cid))
+        c0 += c

@@ -124,6 +124,35 @@ def pool_multiplier(divisor: int) -> tuple[int, int]:
     return int(m), int(s)
 
 
+def table_multiplier(real: float, values, targets, search: int = 256) -> tuple[int, int]:
+    """``(mult, shift)`` near ``quantize_multiplier(real)`` whose rounding rule (t = 0, no
+    ReLU, saturation) maps each int8 ``values[k]`` to ``targets[k]``.
+
+    A requantization of int8 values has only 256 inputs, so the rule can reproduce another
+    one's arithmetic exactly (e.g. onnxruntime's float ``rint(q * s_in / s_out)``, round
+    half to even): the multipliers ``mult +- search`` at ``real``'s shift are tried, nearest
+    first, and the first that maps every value to its target wins; when none does, the
+    one with the fewest misses (``real``'s own on a tie).
+    """
+    v = np.asarray(values, dtype=np.int64)
+    want = np.asarray(targets, dtype=np.int64)
+    m0, s0 = (int(a[0]) for a in quantize_multiplier(np.asarray([real])))
+    if (m0, s0) in (ZERO_ENCODING, SATURATE_ENCODING):
+        return m0, s0
+    half = np.int64(1) << (s0 - 1)
+    best, best_miss = (m0, s0), None
+    for dm in sorted(range(-search, search + 1), key=lambda d: (abs(d), d)):
+        m = m0 + dm
+        if not MULT_MIN <= m <= MULT_MAX:
+            continue
+        miss = int(np.count_nonzero(np.clip((v * m + half) >> s0, -128, 127) != want))
+        if miss == 0:
+            return m, s0
+        if best_miss is None or miss < best_miss:
+            best, best_miss = (m, s0), miss
+    return best
+
+
 def _per_channel(v, ndim: int, axis: int) -> np.ndarray:
     v = np.asarray(v, dtype=np.int64)
     if v.ndim == 1 and ndim > 1:
