@@ -129,8 +129,13 @@ def test_symmetric_fire_net_uses_the_model_scales(sym_model, sym_build):
     expect = [init["x_scale"], init["relu4_scale"], init["concat18_scale"], init["relu22_scale"]]
     got = [lf.tensors[t].scale for t in ("in0", "t0", "t1", "t2")]
     assert got == [float(np.float32(e)) for e in expect]
-    # the model's int8 weights, as they are, per conv
-    layers = [layer for layer, _, _ in lf.layers]
+    # the model's int8 weights, as they are, per conv (after the fire: the in-place
+    # requantization of the expand the model rounds twice, at the expand's own scale)
+    kinds = [type(layer).__name__ for layer, _, _ in lf.layers]
+    assert kinds == ["ConvLayer", "FireLayer", "PoolLayer", "ConvLayer"]
+    expand_scales = {float(init[k]) for k in ("relu13_scale", "relu17_scale")}
+    assert lf.tensors[lf.layers[2][1]].scale in expand_scales
+    layers = [layer for layer, _, _ in lf.layers if type(layer).__name__ != "PoolLayer"]
     np.testing.assert_array_equal(layers[0].conv.weight, init["w1_quantized"])
     np.testing.assert_array_equal(layers[1].squeeze.weight, init["w6_quantized"])
     np.testing.assert_array_equal(layers[1].expand3.weight, init["w14_quantized"])
