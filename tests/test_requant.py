@@ -379,3 +379,21 @@ def test_c_residual_add_lane_bit_exact(rq_lib, bm, bs):
         y = round_shift(acc, m, s, pre=pre) + round_shift(b, bm, bs)
         want = np.clip(np.maximum(y, 0) if relu else y, -128, 127).astype(np.int8)
         assert np.array_equal(out, want), np.argwhere(out != want)[:5]
+
+
+def test_table_multiplier_reproduces_a_table_or_misses_least():
+    """``table_multiplier``: a (mult, shift) whose rule gives the wanted table exactly
+    (here: float round-half-even of q * 0.7071, which the nearest multiplier need not),
+    and, for a table no multiplier gives, the candidate with the fewest misses."""
+    from zynq_squeeze.quantize.requant import table_multiplier
+
+    q = np.arange(-128, 128, dtype=np.int64)
+    want = np.clip(np.rint(q.astype(np.float32) * np.float32(0.7071)), -128, 127).astype(np.int64)
+    m, s = table_multiplier(0.7071, q, want)
+    got = np.clip((q * m + (1 << (s - 1))) >> s, -128, 127)
+    np.testing.assert_array_equal(got, want)
+    noisy = want.copy()
+    noisy[200] += 3  # no monotone rule maps 72 there
+    m2, s2 = table_multiplier(0.7071, q, noisy)
+    got2 = np.clip((q * m2 + (1 << (s2 - 1))) >> s2, -128, 127)
+    assert int(np.count_nonzero(got2 != noisy)) == 1

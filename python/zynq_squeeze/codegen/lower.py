@@ -10,6 +10,11 @@ that apply to the pre-shifted accumulator ``acc >> t`` (so the quantized real mu
 is ``in_scale * w_scale / out_scale * 2**t``; ``t`` comes from the worst-case
 accumulator, ``quantize.reference.conv_pre_shift``, and is 0 for SqueezeNet).
 
+A QDQ model's concat part that the model rounds to its own scale before the concat
+rounds it to the concat's (``ranges["parts"]``) is written at its own scale and then
+requantized in place by a 1x1 pool (``part_scales``, ``_requantize_parts``): two roundings
+as in onnxruntime (docs/ENGINE.md "Where the scales come from").
+
 A conv with a Clip(0, c) activation (ReLU6) is lowered as a ReLU conv whose output range
 is capped at ``c``: the engine's saturation at 127 is then the clamp at ``c`` (exact when
 the calibrated range reaches ``c``; see ``partitioning.cleanup``).
