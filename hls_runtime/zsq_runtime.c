@@ -122,6 +122,9 @@ static int check_load(const zsq_rt_program_t *p, uint64_t w, const int32_t *r, l
         !in_range(y0, -ZSQ_RT_DIM, ZSQ_RT_DIM) || !in_range(x0, -ZSQ_RT_DIM, ZSQ_RT_DIM) ||
         !in_range(r[ZSQ_LI_PITCH], 1, ZSQ_RT_DIM))
       return fail(err, errlen, ZSQ_RT_ERR_INSN, "instruction %lld: LOAD_INPUT: bad geometry", i);
+    /* zero points: the pad byte is an int8 (the input tensor's zero point) */
+    if (!in_range(r[ZSQ_LI_PAD], -128, 127))
+      return fail(err, errlen, ZSQ_RT_ERR_INSN, "instruction %lld: LOAD_INPUT: LI_PAD is not an int8", i);
     rc = check_derived(op, r, i, err, errlen);
     if (rc != ZSQ_RT_OK) return rc;
     ya = y0 < 0 ? 0 : y0;
@@ -200,6 +203,11 @@ static int check_compute(uint64_t w, const int32_t *r, long long i, char *err, s
                              !in_range(ZSQ_C(ZSQ_RQ_BP_SHIFT), 1, 40)))
       return fail(err, errlen, ZSQ_RT_ERR_INSN, "instruction %lld: REQUANT: bypass multiplier "
                   "out of range (or with the average constants)", i);
+    /* zero points: int8 offsets; the average's sum offset within the 25-bit A port */
+    if (!in_range(ZSQ_C(ZSQ_RQ_ZP_OUT), -128, 127) || !in_range(ZSQ_C(ZSQ_RQ_BP_ZP), -128, 127) ||
+        !in_range(ZSQ_C(ZSQ_RQ_AVG_BIAS), -((1 << 24) - 1), (1 << 24) - 1))
+      return fail(err, errlen, ZSQ_RT_ERR_INSN, "instruction %lld: REQUANT: zero point "
+                  "registers out of range", i);
   } else if (op == ZSQ_OP_POOL) {
     const int64_t rows = ZSQ_C(ZSQ_PL_ROWS), cols = ZSQ_C(ZSQ_PL_COLS), og = ZSQ_C(ZSQ_PL_OG);
     const int64_t KH = ZSQ_C(ZSQ_PL_KH), KW = ZSQ_C(ZSQ_PL_KW);

@@ -96,9 +96,13 @@ static inline ap_int<8> zsqd_byte(zsqd_word w, int i) {
  * (bp * bp_mult + 2^(bp_shift-1)) >> bp_shift, is added before ReLU and saturation. */
 static inline ap_int<8> zsqd_requant(ap_int<32> acc, zsqd_word param, bool relu, bool avg,
                                      ap_uint<16> avg_mult, ap_uint<6> avg_shift, bool add,
-                                     ap_int<8> bp, ap_uint<16> bp_mult, ap_uint<6> bp_shift) {
+                                     ap_int<8> bp, ap_uint<16> bp_mult, ap_uint<6> bp_shift,
+                                     ap_int<8> zp_out = 0, ap_int<8> bp_zp = 0, ap_int<25> avg_bias = 0) {
 #pragma HLS INLINE
-  ap_int<32> bias = avg ? ap_int<32>(0) : ap_int<32>(param.range(31, 0));
+  /* zero points (docs/ENGINE.md "Arithmetic: zero points"): an average's window sum is
+   * offset by -d * zp_in (RQ_AVG_BIAS), the bypass byte enters as b - bp_zp (9 bits), the
+   * result is shifted by zp_out after ReLU (ReLU means y >= zp_out): 8-bit adds per lane */
+  ap_int<32> bias = avg ? ap_int<32>(avg_bias) : ap_int<32>(param.range(31, 0));
   ap_uint<16> mult = avg ? avg_mult : ap_uint<16>(param.range(47, 32));
   ap_uint<6> shift = avg ? avg_shift : ap_uint<6>(param.range(53, 48));
   ap_uint<4> pre = avg ? ap_uint<4>(0) : ap_uint<4>(param.range(59, 56));
@@ -108,13 +112,15 @@ static inline ap_int<8> zsqd_requant(ap_int<32> acc, zsqd_word param, bool relu,
 #pragma HLS BIND_OP variable = prod op = mul impl = dsp
   ap_int<42> y = (prod + (ap_int<42>(1) << (shift - 1))) >> shift;
   /* the bypass term: an 8 x 16-bit product in LUTs (the lane's DSP48E1 is the conv term's;
-   * |bp * bp_mult| < 2^22) */
-  ap_int<25> bprod = bp * ap_int<17>(bp_mult);
+   * |(bp - bp_zp) * bp_mult| < 2^23) */
+  ap_int<9> bd = ap_int<9>(bp) - ap_int<9>(bp_zp);
+  ap_int<26> bprod = bd * ap_int<17>(bp_mult);
 #pragma HLS BIND_OP variable = bprod op = mul impl = fabric
   ap_uint<6> bs = add ? bp_shift : ap_uint<6>(1); /* a register left 0 without an add */
   ap_int<42> bterm = (ap_int<42>(bprod) + (ap_int<42>(1) << (bs - 1))) >> bs;
   if (add) y += bterm;
   if (relu && y < 0) y = 0;
+  y += zp_out;
   if (y > 127) y = 127;
   if (y < -128) y = -128;
   return ap_int<8>(y);
@@ -194,17 +200,17 @@ static inline void zsqd_fast_get_px(zsqd_u64 *dst, const zsqd_u64 *bank0, int ba
 }
 
 /* One row of LOAD_INPUT: columns [vl, vr) from DDR (src = word of column vl, group g0),
- * the others zero. */
+ * the others the pad word (the input's zero point in every byte). */
 template <class C, int ROWS = C::IN_ROWS>
 static void zsqd_fast_load_row(zsqd_u64 *bank0, int drow, int pitch, int cols, int ng, int vl, int vr,
-                               const zsqd_u64 *act, int src, int G) {
+                               const zsqd_u64 *act, int src, int G, uint64_t pad = 0) {
   for (int c = 0; c < cols; c++, drow += pitch) {
     if (c >= vl && c < vr) {
       zsqd_fast_put_px<C::K>(bank0, ROWS, drow, act + src + (int64_t)(c - vl) * G, ng);
     } else {
       int b = 0, r = drow;
       for (int g = 0; g < ng; g++) {
-        bank0[b * ROWS + r] = 0;
+        bank0[b * ROWS + r] = pad;
         if (++b == C::K) { b = 0; r++; }
       }
     }
@@ -450,9 +456,10 @@ static void zsqd_fast_dwconv(const zsqd_fast_conv_args<C> &a) {
 struct zsqd_fast_rq_lane {
   int64_t bias, pre, mult, shift, rnd;
 };
-static inline zsqd_fast_rq_lane zsqd_fast_rq_param(uint64_t param, bool avg, int avg_mult, int avg_shift) {
+static inline zsqd_fast_rq_lane zsqd_fast_rq_param(uint64_t param, bool avg, int avg_mult, int avg_shift,
+                                                   int64_t avg_bias) {
   zsqd_fast_rq_lane l;
-  l.bias = avg ? 0 : (int64_t)(int32_t)(uint32_t)param;
+  l.bias = avg ? avg_bias : (int64_t)(int32_t)(uint32_t)param;
   l.mult = avg ? avg_mult : (int64_t)((param >> 32) & 0xFFFF);
   l.shift = avg ? avg_shift : (int64_t)((param >> 48) & 63);
   l.pre = avg ? 0 : (int64_t)((param >> 56) & 15);
@@ -460,19 +467,21 @@ static inline zsqd_fast_rq_lane zsqd_fast_rq_param(uint64_t param, bool avg, int
   l.rnd = s1 < 0 || s1 > 41 ? 0 : s1 == 41 ? -((int64_t)1 << 41) : (int64_t)1 << s1;
   return l;
 }
-static inline int8_t zsqd_fast_rq1(int32_t acc, const zsqd_fast_rq_lane &l, bool relu, int64_t bterm) {
+static inline int8_t zsqd_fast_rq1(int32_t acc, const zsqd_fast_rq_lane &l, bool relu, int64_t bterm,
+                                   int zp_out) {
   const int64_t t = ((int64_t)acc + l.bias) >> l.pre;
   const int64_t a = (int64_t)((uint64_t)t << 39) >> 39; /* ap_int<25> */
   int64_t y = ((a * l.mult + l.rnd) >> l.shift) + bterm;
   if (relu && y < 0) y = 0;
+  y += zp_out;
   if (y > 127) y = 127;
   if (y < -128) y = -128;
   return (int8_t)y;
 }
 
 /* The residual add's bypass term of byte b (zsqd_requant): bp_rnd = 2^(bp_shift-1). */
-static inline int64_t zsqd_fast_bterm(int8_t b, int64_t bp_mult, int64_t bp_rnd, int bp_shift) {
-  return ((int64_t)b * bp_mult + bp_rnd) >> bp_shift;
+static inline int64_t zsqd_fast_bterm(int8_t b, int bp_zp, int64_t bp_mult, int64_t bp_rnd, int bp_shift) {
+  return (((int64_t)b - bp_zp) * bp_mult + bp_rnd) >> bp_shift;
 }
 
 template <class C>
@@ -481,18 +490,20 @@ static void zsqd_fast_requant(int rows, int cols, int nog, int dpitch, int drow0
                               const zsqd_u64 *pbuf /* p_buf[ph][0] */, const zsqd_i32 *acc,
                               zsqd_u64 *dst /* bank 0 */, int dst_rows,
                               const zsqd_u64 *bp /* bp_buf[bh][0], or null: no residual add */,
-                              int bp_mult, int bp_shift) {
+                              int bp_mult, int bp_shift, int zp_out, int bp_zp, int avg_bias) {
   /* lane parameters as [og][o], struct of arrays for the vector path */
   thread_local int64_t P[5][C::P_ROWS * C::PE_OC];
   for (int og = 0; og < nog; og++)
     for (int o = 0; o < C::PE_OC; o++) {
-      const zsqd_fast_rq_lane l = zsqd_fast_rq_param(pbuf[o * C::P_ROWS + og], avg, avg_mult, avg_shift);
+      const zsqd_fast_rq_lane l = zsqd_fast_rq_param(pbuf[o * C::P_ROWS + og], avg, avg_mult, avg_shift, avg_bias);
       const int i = og * C::PE_OC + o;
       P[0][i] = l.bias; P[1][i] = l.pre; P[2][i] = l.mult; P[3][i] = l.shift; P[4][i] = l.rnd;
     }
   const int64_t bp_rnd = (int64_t)1 << (bp_shift > 0 ? bp_shift - 1 : 0);
 #ifdef ZSQD_FAST_AVX512
-  const __m512i lo = _mm512_set1_epi64(relu ? 0 : -128), hi = _mm512_set1_epi64(127);
+  const __m512i lo = _mm512_set1_epi64(-128), hi = _mm512_set1_epi64(127);
+  const __m512i zero = _mm512_setzero_si512(), zpv = _mm512_set1_epi64(zp_out);
+  const __m512i bzv = _mm512_set1_epi64(bp_zp);
   const __m512i bmv = _mm512_set1_epi64(bp_mult), brv = _mm512_set1_epi64(bp_rnd);
   const __m128i bsv = _mm_cvtsi32_si128(bp_shift);
 #endif
@@ -504,7 +515,7 @@ static void zsqd_fast_requant(int rows, int cols, int nog, int dpitch, int drow0
       for (int og = 0; og < nog; og++, a_row++) {
         const zsqd_i32 *av = acc + (int64_t)a_row * C::PE_OC;
         for (int j = 0; j < C::K; j++) {
-          uint64_t wv = 0;
+          uint64_t wv = 0x0101010101010101ull * (uint8_t)zp_out; /* outside the window: zp */
           if (valid) {
             const int i = og * C::PE_OC + 8 * j;
 #ifdef ZSQD_FAST_AVX512
@@ -518,18 +529,21 @@ static void zsqd_fast_requant(int rows, int cols, int nog, int dpitch, int drow0
             s = _mm512_srav_epi64(s, _mm512_loadu_si512((const void *)&P[3][i]));
             if (bp) { /* + (b * bp_mult + bp_rnd) >> bp_shift, 8 lanes of one bypass word */
               const uint64_t bw = bp[(int64_t)j * C::BP_ROWS + a_row];
-              __m512i b = _mm512_cvtepi8_epi64(_mm_cvtsi64_si128((long long)bw));
+              __m512i b = _mm512_sub_epi64(_mm512_cvtepi8_epi64(_mm_cvtsi64_si128((long long)bw)), bzv);
               b = _mm512_sra_epi64(_mm512_add_epi64(_mm512_mul_epi32(b, bmv), brv), bsv);
               s = _mm512_add_epi64(s, b);
             }
+            if (relu) s = _mm512_max_epi64(s, zero);
+            s = _mm512_add_epi64(s, zpv);
             s = _mm512_min_epi64(_mm512_max_epi64(s, lo), hi);
             wv = (uint64_t)_mm_cvtsi128_si64(_mm512_cvtepi64_epi8(s));
 #else
             const uint64_t bw = bp ? bp[(int64_t)j * C::BP_ROWS + a_row] : 0;
+            wv = 0;
             for (int b = 0; b < 8; b++) {
               const zsqd_fast_rq_lane l = {P[0][i + b], P[1][i + b], P[2][i + b], P[3][i + b], P[4][i + b]};
-              const int64_t bt = bp ? zsqd_fast_bterm((int8_t)(bw >> (8 * b)), bp_mult, bp_rnd, bp_shift) : 0;
-              wv |= (uint64_t)(uint8_t)zsqd_fast_rq1(av[8 * j + b], l, relu, bt) << (8 * b);
+              const int64_t bt = bp ? zsqd_fast_bterm((int8_t)(bw >> (8 * b)), bp_zp, bp_mult, bp_rnd, bp_shift) : 0;
+              wv |= (uint64_t)(uint8_t)zsqd_fast_rq1(av[8 * j + b], l, relu, bt, zp_out) << (8 * b);
             }
 #endif
           }
@@ -600,17 +614,19 @@ struct zsqd_in_cursor {
   }
 };
 
-/* n zero words (padding outside the image): an on-chip loop, no DDR access. The cursor is
- * copied in and out: the loop carries it in registers, not through the reference. */
+/* n pad words (padding outside the image: the input's zero point in every byte, LI_PAD):
+ * an on-chip loop, no DDR access. The cursor is copied in and out: the loop carries it in
+ * registers, not through the reference. */
 template <class C>
-void zsqd_zero_words(zsqd_word buf[2][C::K][C::IN_ROWS], int half, zsqd_in_cursor<C, C::IN_ROWS> &cur, int n) {
+void zsqd_zero_words(zsqd_word buf[2][C::K][C::IN_ROWS], int half, zsqd_in_cursor<C, C::IN_ROWS> &cur, int n,
+                     zsqd_word pad) {
 #pragma HLS INLINE off
   zsqd_in_cursor<C, C::IN_ROWS> c = cur;
 li_zero:
   for (int i = 0; i < n; i++) {
 #pragma HLS loop_tripcount min = 0 max = 4096
 #pragma HLS PIPELINE II = 1
-    c.put(buf, half, 0);
+    c.put(buf, half, pad);
   }
   cur = c;
 }
@@ -692,6 +708,9 @@ void zsqd_load_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS], const zsqd_word *a
     const int row_pitch = regs[ZSQ_LI_ROW_PITCH];
     const int left = regs[ZSQ_LI_LEFT], span = regs[ZSQ_LI_SPAN], right = regs[ZSQ_LI_RIGHT];
     int row_src = regs[ZSQ_LI_SRC0]; /* DDR word of (y0 + r, x0 + cl, g0) */
+    /* zero points: the pad byte (the input tensor's zero point) in all 8 bytes (wiring) */
+    const ap_uint<8> pad_byte = ap_uint<8>(regs[ZSQ_LI_PAD]);
+    const zsqd_word pad = (pad_byte, pad_byte, pad_byte, pad_byte, pad_byte, pad_byte, pad_byte, pad_byte);
     /* valid column span of every row: [cl, cr) of the tile (as isa.derived clamps it) */
     int cl = x0 < 0 ? -x0 : 0;
     if (cl > cols) cl = cols;
@@ -708,15 +727,15 @@ void zsqd_load_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS], const zsqd_word *a
       row_src += row_step;
 #if !defined(__SYNTHESIS__) && !defined(ZSQD_HLS_KERNEL) /* host fast path */
       zsqd_fast_load_row<C>(zsqd_raw(&in_buf[half][0][0]), dst_row, pitch, cols, ng, vl, vr, zsqd_raw(act_rd),
-                            src, G);
+                            src, G, (uint64_t)pad.to_uint64());
 #else
       /* zeros, then the valid span as its own burst region (an unconditional read at
        * `base + j`), then zeros: Vitis infers one burst per region */
       zsqd_in_cursor<C, C::IN_ROWS> cur(dst_row, pitch, ng);
       if (!row_ok) {
-        zsqd_zero_words<C>(in_buf, half, cur, row_trips);
+        zsqd_zero_words<C>(in_buf, half, cur, row_trips, pad);
       } else {
-        zsqd_zero_words<C>(in_buf, half, cur, left);
+        zsqd_zero_words<C>(in_buf, half, cur, left, pad);
         if (ng == G) {
           zsqd_read_words<C, C::IN_ROWS>(in_buf, half, cur, act_rd, src, span);
         } else {
@@ -728,7 +747,7 @@ void zsqd_load_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS], const zsqd_word *a
             px += G;
           }
         }
-        zsqd_zero_words<C>(in_buf, half, cur, right);
+        zsqd_zero_words<C>(in_buf, half, cur, right, pad);
       }
 #endif
       if (!row_ok) {
@@ -955,13 +974,17 @@ void zsqd_compute_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS],
     const ap_uint<16> bp_mult = regs[ZSQ_RQ_BP_MULT - 64];
     const ap_uint<6> bp_shift = regs[ZSQ_RQ_BP_SHIFT - 64];
     const int trips = regs[ZSQ_RQ_TRIPS - 64]; /* rows * cols * nog (isa.derived) */
+    /* zero points (0: the symmetric arithmetic); the validators bound them to 8 / 25 bits */
+    const ap_int<8> zp_out = regs[ZSQ_RQ_ZP_OUT - 64], bp_zp = regs[ZSQ_RQ_BP_ZP - 64];
+    const ap_int<25> avg_bias = regs[ZSQ_RQ_AVG_BIAS - 64];
 #if !defined(__SYNTHESIS__) && !defined(ZSQD_HLS_KERNEL) /* host fast path */
     zsqd_u64 *dbank = dst == ZSQ_RQ_DST_OUT ? zsqd_raw(&out_buf[oh][0][0])
                       : dst == ZSQ_RQ_DST_CV ? zsqd_raw(&cv_buf[0][0]) : zsqd_raw(&sq_buf[0][0]);
     const int drows = dst == ZSQ_RQ_DST_OUT ? C::OUT_ROWS : dst == ZSQ_RQ_DST_CV ? C::CV_ROWS : C::SQ_ROWS;
     zsqd_fast_requant<C>(rows, cols, nog, dpitch, drow0, vy0, vy1, vx0, vx1, (int)avg_mult, (int)avg_shift, relu,
                          avg, zsqd_raw(&p_buf[ph][0][0]), zsqd_raw(&acc[0][0]), dbank, drows,
-                         add ? zsqd_raw(&bp_buf[bh][0][0]) : (const zsqd_u64 *)0, (int)bp_mult, (int)bp_shift);
+                         add ? zsqd_raw(&bp_buf[bh][0][0]) : (const zsqd_u64 *)0, (int)bp_mult, (int)bp_shift,
+                         (int)zp_out, (int)bp_zp, (int)avg_bias);
 #else
     int og = 0, c = 0, r = 0, a_row = 0, d_px = drow0;
   rq_px:
@@ -983,8 +1006,9 @@ void zsqd_compute_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS],
       for (int o = 0; o < C::PE_OC; o++) {
 #pragma HLS UNROLL
         ap_int<8> y = zsqd_requant(acc[a_row][o], p_buf[ph][o][og], relu, avg, avg_mult, avg_shift, add,
-                                   zsqd_byte(bpw[o / 8], o % 8), bp_mult, bp_shift);
-        outw[o / 8].range(8 * (o % 8) + 7, 8 * (o % 8)) = valid ? ap_uint<8>(y) : ap_uint<8>(0);
+                                   zsqd_byte(bpw[o / 8], o % 8), bp_mult, bp_shift, zp_out, bp_zp, avg_bias);
+        /* outside the valid window (a fire's halo: expand3's padding) the zero point */
+        outw[o / 8].range(8 * (o % 8) + 7, 8 * (o % 8)) = valid ? ap_uint<8>(y) : ap_uint<8>(zp_out);
       }
       const int drow = d_px + og;
     rq_word:

@@ -89,6 +89,8 @@ int check_load(const zsqd_word &w, const int32_t *r, int64_t act_words, int64_t 
         !field_ok(g0, 0, G - ng) || !field_ok(y0, -DIM, DIM) || !field_ok(x0, -DIM, DIM) ||
         !field_ok(pitch, cdiv(ng, C::K), DIM))
       return e.fail(ZSQD_ERR_FIELD, idx, "LOAD_INPUT: bad geometry");
+    /* zero points: the pad byte is an int8 (the input tensor's zero point) */
+    if (!field_ok(r[ZSQ_LI_PAD], -128, 127)) return e.fail(ZSQD_ERR_FIELD, idx, "LOAD_INPUT: LI_PAD is not an int8");
     if (derived_ok(op, r, idx, e)) return ZSQD_ERR_FIELD;
     if ((rows * cols - 1) * pitch + cdiv(ng, C::K) > C::IN_ROWS)
       return e.fail(ZSQD_ERR_BUFFER, idx, "LOAD_INPUT: tile overflows in_buf");
@@ -172,6 +174,10 @@ int check_compute(const zsqd_word &w, const int32_t *r, long idx, Err &e) {
     if (w[10] && (r[ZSQ_RQ_AVG_MULT - 64] < (1 << 14) || r[ZSQ_RQ_AVG_MULT - 64] >= (1 << 15) ||
                   !field_ok(r[ZSQ_RQ_AVG_SHIFT - 64], 1, ZSQD_SHIFT_MAX)))
       return e.fail(ZSQD_ERR_REQUANT, idx, "REQUANT: average constants out of range");
+    /* zero points: int8 offsets; the average's sum offset keeps a within 25 bits' range */
+    if (!field_ok(r[ZSQ_RQ_ZP_OUT - 64], -128, 127) || !field_ok(r[ZSQ_RQ_BP_ZP - 64], -128, 127) ||
+        !field_ok(r[ZSQ_RQ_AVG_BIAS - 64], -ZSQD_AVG_BIAS_MAX, ZSQD_AVG_BIAS_MAX))
+      return e.fail(ZSQD_ERR_REQUANT, idx, "REQUANT: zero point registers out of range");
     if (w[14]) { /* residual add: the bypass rescaling and the bp_buf rows it reads */
       if (!C::RESIDUAL) return e.fail(ZSQD_ERR_OPCODE, idx, "REQUANT: engine built without the residual add");
       if (w[10]) return e.fail(ZSQD_ERR_FIELD, idx, "REQUANT: a residual add with the average constants");

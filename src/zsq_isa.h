@@ -82,6 +82,7 @@
 #define ZSQ_LB_ROW_STEP 44
 #define ZSQ_LB_ROW_TRIPS 45
 #define ZSQ_LB_ROW_PITCH 46
+#define ZSQ_LI_PAD 48
 #define ZSQ_CV_ROWS 64
 #define ZSQ_CV_COLS 65
 #define ZSQ_CV_OG 66
@@ -107,6 +108,9 @@
 #define ZSQ_RQ_AVG_SHIFT 90
 #define ZSQ_RQ_BP_MULT 91
 #define ZSQ_RQ_BP_SHIFT 92
+#define ZSQ_RQ_ZP_OUT 93
+#define ZSQ_RQ_BP_ZP 94
+#define ZSQ_RQ_AVG_BIAS 95
 #define ZSQ_PL_ROWS 96
 #define ZSQ_PL_COLS 97
 #define ZSQ_PL_OG 98

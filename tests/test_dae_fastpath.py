@@ -240,10 +240,14 @@ int main() {
     const bool add = !avg && rng() % 2;
     const int bp_mult = (1 << 14) + (int)(rng() % (1 << 14)), bp_shift = 1 + (int)(rng() % 40);
     for (int i = 0; i < C::K * C::BP_ROWS; i++) bpbuf[i] = rng();
+    /* zero points (int8, as the validators admit) and the average's sum offset (25 bits) */
+    const int zp_out = (int)(rng() % 256) - 128, bp_zp = (int)(rng() % 256) - 128;
+    const int avg_bias = (int)(rng() % (1 << 25)) - ((1 << 24) - 1);
     zsqd_fast_requant<C>(1, px, nog, nog, 0, 0, 1, 0, px, avg_mult, avg_shift, relu, avg,
                          reinterpret_cast<const zsqd_u64 *>(pbuf), reinterpret_cast<const zsqd_i32 *>(acc),
                          reinterpret_cast<zsqd_u64 *>(dst), 64,
-                         add ? reinterpret_cast<const zsqd_u64 *>(bpbuf) : nullptr, bp_mult, bp_shift);
+                         add ? reinterpret_cast<const zsqd_u64 *>(bpbuf) : nullptr, bp_mult, bp_shift,
+                         zp_out, bp_zp, avg_bias);
     for (int p = 0; p < px; p++)
       for (int og = 0; og < nog; og++)
         for (int o = 0; o < C::PE_OC; o++) {
@@ -251,7 +255,8 @@ int main() {
           const zsqd_word bw = bpbuf[(o / 8) * C::BP_ROWS + p * nog + og];
           const ap_int<8> want = zsqd_requant(ap_int<32>(acc[a]), zsqd_word(pbuf[o * C::P_ROWS + og]), relu,
                                               avg, ap_uint<16>(avg_mult), ap_uint<6>(avg_shift), add,
-                                              zsqd_byte(bw, o % 8), ap_uint<16>(bp_mult), ap_uint<6>(bp_shift));
+                                              zsqd_byte(bw, o % 8), ap_uint<16>(bp_mult), ap_uint<6>(bp_shift),
+                                              ap_int<8>(zp_out), ap_int<8>(bp_zp), ap_int<25>(avg_bias));
           const int got = (int8_t)(dst[(o / 8) * 64 + p * nog + og] >> (8 * (o % 8)));
           n++;
           if ((int)want != got && bad++ < 5)

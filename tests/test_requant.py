@@ -300,6 +300,26 @@ void rq_add(int n, const int32_t *acc, const int32_t *mult, const int32_t *shift
     out[i] = (int8_t)zsqd_requant(ap_int<32>(acc[i]), p, relu, false, 0, 1, true, b[i], bm, bs).to_int();
   }
 }
+/* zero points (docs/ENGINE.md "Arithmetic: zero points"): the lane with zp_out and, when
+ * add, the bypass byte's zero point bp_zp */
+void rq_zp(int n, const int32_t *acc, const int32_t *mult, const int32_t *shift,
+           const int32_t *pre, const int8_t *b, int bm, int bs, int relu, int add, int zp_out, int bp_zp,
+           int8_t *out) {
+  for (int i = 0; i < n; i++) {
+    zsqd_word p = 0;
+    p.range(47, 32) = mult[i];
+    p.range(53, 48) = shift[i];
+    p.range(59, 56) = pre[i];
+    out[i] = (int8_t)zsqd_requant(ap_int<32>(acc[i]), p, relu, false, 0, 1, add, b[i], bm, bs, zp_out, bp_zp,
+                                  0).to_int();
+  }
+}
+/* the average with a sum offset (RQ_AVG_BIAS) and an output zero point */
+void rq_avg_zp(int n, const int32_t *sum, int mult, int shift, int bias, int zp_out, int8_t *out) {
+  for (int i = 0; i < n; i++)
+    out[i] = (int8_t)zsqd_requant(ap_int<32>(sum[i]), zsqd_word(0), false, true, mult, shift, false, 0, 0,
+                                  0, zp_out, 0, bias).to_int();
+}
 /* the average-pool form: constant (mult, shift), no bias, pre-shift or ReLU */
 void rq_avg(int n, const int32_t *sum, int mult, int shift, int8_t *out) {
   for (int i = 0; i < n; i++)
@@ -397,3 +417,46 @@ def test_table_multiplier_reproduces_a_table_or_misses_least():
     m2, s2 = table_multiplier(0.7071, q, noisy)
     got2 = np.clip((q * m2 + (1 << (s2 - 1))) >> s2, -128, 127)
     assert int(np.count_nonzero(got2 != noisy)) == 1
+
+
+# --- zero points (issue 11: unsigned activations)
+@pytest.mark.parametrize("zp_out,bp_zp", [(-128, 0), (0, -128), (-128, -128), (5, -3)])
+def test_c_lane_zero_points_bit_exact(rq_lib, zp_out, bp_zp):
+    """The lane with an output zero point (after ReLU, before saturation) and a bypass
+    zero point (b - bp_zp, 9 bits) against numpy: requantize(zp=) / conv_add's formula."""
+    from zynq_squeeze.quantize.requant import round_shift, saturate
+
+    rng = np.random.default_rng(abs(zp_out * 1000 + bp_zp))
+    acc, m, s, pre = _random_case(rng, 50_000)
+    b = rng.integers(-128, 128, acc.size).astype(np.int8)
+    bm, bs = 20000, 14
+    for relu in (0, 1):
+        for add in (0, 1):
+            out = np.empty(acc.size, np.int8)
+            rq_lib.rq_zp(acc.size, _p(acc), _p(m), _p(s), _p(pre), _p(b), bm, bs, relu, add,
+                         zp_out, bp_zp, _p(out))
+            y = round_shift(acc, m, s, pre=pre)
+            if add:
+                y = y + round_shift(b.astype(np.int64) - bp_zp, bm, bs)
+            want = saturate(y, bool(relu), zp_out)
+            assert np.array_equal(out, want), np.argwhere(out != want)[:5]
+            if relu:
+                assert want.min() >= max(zp_out, -128)
+    assert np.array_equal(requantize(acc, m, s, False, pre=pre, zp=zp_out),
+                          saturate(round_shift(acc, m, s, pre=pre), False, zp_out))
+
+
+@pytest.mark.parametrize("d", [1, 9, 49, 225, 65793])
+def test_c_average_zero_point_bit_exact(rq_lib, d):
+    """An average of a tensor with zero point -128: every window sum of q in [-128, 127]
+    offset by RQ_AVG_BIAS = 128 d (the sum of q - zp in [0, 255 d], within 25 bits up to
+    d = 65793), plus the output's zero point."""
+    rng = np.random.default_rng(d)
+    s = np.unique(np.concatenate([rng.integers(-128 * d, 127 * d + 1, 20_000),
+                                  [-128 * d, 127 * d]])).astype(np.int32)
+    m, sh = pool_multiplier(d)
+    out = np.empty(s.size, np.int8)
+    rq_lib.rq_avg_zp(s.size, _p(s), int(m), int(sh), 128 * d, -128, _p(out))
+    want = requantize(s.astype(np.int64) + 128 * d, m, sh, False, zp=-128)
+    assert np.array_equal(out, want)
+    assert want.min() == -128 and want.max() == 127  # the whole int8 range is used

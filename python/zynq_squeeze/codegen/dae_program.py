@@ -21,8 +21,9 @@ from ..engine.dae_config import PE_IC, DaeConfig, DaeTile
 from ..partitioning import limits
 from ..partitioning.limits import ACC_LIMIT
 from ..quantize import requant
-from ..quantize.layers import ConvAddLayer, ConvLayer, FireLayer, PoolLayer, avg_requant
-from ..quantize.reference import avg_pool_constants, conv_pre_shift, run_layer
+from ..quantize.layers import (ConvAddLayer, ConvLayer, FireLayer, PoolLayer, avg_requant,
+                               pool_zero_points)
+from ..quantize.reference import avg_pool_constants, avg_sum_offset, conv_pre_shift, run_layer
 from ..schedule.instructions import Block, Tensor, groups, layer_convs, lower_layers
 
 
@@ -106,9 +107,31 @@ def check_layer(layer) -> None:
     if p is not None and p.kind == "avg":
         try:  # one divisor for every window (a constant multiplier), small enough
             avg_pool_constants(p, *layer.conv_hw)
+            avg_sum_offset(p, *layer.conv_hw, pool_zero_points(layer)[0])
         except ValueError as e:
             raise ValueError(f"{name}: {e}") from None
+    _check_zero_points(layer, name)
     layer.out_shape  # raises for empty outputs
+
+
+def _check_zero_points(layer, name: str) -> None:
+    """Zero points are int8 (LI_PAD, RQ_ZP_OUT, RQ_BP_ZP); a fire's expands read the
+    squeeze's and share one output zero point; a max pool keeps its input's."""
+    convs = layer_convs(layer)
+    zps = [z for c in convs for z in (c.zp_in, c.zp_out)]
+    zps += [layer.bp_zp] if isinstance(layer, ConvAddLayer) else []
+    zps += [layer.zp_in, layer.zp_out] if isinstance(layer, PoolLayer) else []
+    if any(not -128 <= int(z) <= 127 for z in zps):
+        raise ValueError(f"{name}: zero points {zps} outside int8")
+    if isinstance(layer, FireLayer):
+        sq, e1, e3 = convs
+        if not (e1.zp_in == e3.zp_in == sq.zp_out and e1.zp_out == e3.zp_out):
+            raise ValueError(f"{name}: the expands must read the squeeze's zero point and "
+                             "share one output zero point")
+    if layer.pool is not None and layer.pool.kind == "max":
+        zi, zo = pool_zero_points(layer)
+        if zi != zo:
+            raise ValueError(f"{name}: a max pool keeps its input's zero point")
 
 
 

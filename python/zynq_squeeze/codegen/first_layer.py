@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..quantize.layers import ConvLayer, ConvParams
+from ..quantize.layers import ConvLayer
 
 # C*KH*KW up to 32 words per output pixel (in_buf rows per pixel). Not raised for
 # AlexNet's conv1 (3x11x11 = 363 channels, 46 words): patches would cut its accelerator
@@ -40,8 +40,10 @@ def patch_layer(layer: ConvLayer) -> ConvLayer:
     o, c, kh, kw = conv.weight.shape
     w = np.ascontiguousarray(np.asarray(conv.weight).transpose(0, 2, 3, 1)).reshape(o, kh * kw * c, 1, 1)
     oh, ow = layer.conv_hw
-    p = ConvParams(weight=w, bias=conv.bias, mult=conv.mult, shift=conv.shift,
-                   stride=(1, 1), pads=(0, 0, 0, 0), relu=conv.relu)
+    if conv.zp_in:  # the glue writes 0 outside the image: a symmetric input
+        raise ValueError(f"{layer.name}: patches of an input with zero point {conv.zp_in}")
+    # the same conv otherwise (bias, requantization, output zero point)
+    p = replace(conv, weight=w, stride=(1, 1), pads=(0, 0, 0, 0))
     return replace(layer, in_shape=(kh * kw * c, oh, ow), conv=p)
 
 

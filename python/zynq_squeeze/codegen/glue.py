@@ -186,10 +186,11 @@ static void zsq_quantize_patches(const float *x, int c, int h, int w, int kh, in
     }
 }
 
-/* HWC int8 (`cs` bytes per pixel) -> NCHW float: y = q * scale. */
-static void zsq_dequantize(const int8_t *q, int c, int h, int w, int cs, float scale, float *y) {
+/* HWC int8 (`cs` bytes per pixel) -> NCHW float: y = (q - zp) * scale (zp: the tensor's
+ * zero point, -128 after a ReLU; the integer difference is exact in float). */
+static void zsq_dequantize(const int8_t *q, int c, int h, int w, int cs, float scale, int zp, float *y) {
   for (int ci = 0; ci < c; ++ci)
-    for (int p = 0; p < h * w; ++p) y[ci * h * w + p] = (float)q[p * cs + ci] * scale;
+    for (int p = 0; p < h * w; ++p) y[ci * h * w + p] = (float)((int)q[p * cs + ci] - zp) * scale;
 }
 """
 
@@ -322,6 +323,8 @@ def emit_function(g: GlueFunction, blobs: str = "incbin") -> str:
     ]
     for k, tid in enumerate(lf.inputs):
         info = lf.tensors[tid]
+        if info.zero_point:  # lower.assign_zero_points: inputs are symmetric
+            raise ValueError(f"{lf.symbol}: input {tid} has zero point {info.zero_point}")
         c, h, w = info.shape
         inv = _c_float(boundary_factors(info.scale)[0])
         dst = f"(int8_t *)({sym}_arena + {g.input_offsets[k]})"
@@ -351,7 +354,7 @@ def emit_function(g: GlueFunction, blobs: str = "incbin") -> str:
         c, h, w = info.shape
         body.append(f"    zsq_dequantize((const int8_t *)({sym}_arena + {g.output_offsets[k]}), {c}, {h}, "
                     f"{w}, {_cstride(c)}, {_c_float(boundary_factors(info.scale)[1])}, "
-                    f"zsq_data(t[{nin + k}]) + n * {c * h * w});")
+                    f"{int(info.zero_point)}, zsq_data(t[{nin + k}]) + n * {c * h * w});")
     body += ["  }", "  return 0;", "}"]
     return "\n".join(out + body)
 

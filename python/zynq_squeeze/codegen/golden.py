@@ -13,17 +13,17 @@ from .dae_program import layer_reads
 from .lower import LoweredFunction, boundary_factors
 
 
-def quantize(x: np.ndarray, scale: float) -> np.ndarray:
-    """float32 -> int8 as the glue does: saturate(rint(x * float32(1/scale)))."""
+def quantize(x: np.ndarray, scale: float, zero_point: int = 0) -> np.ndarray:
+    """float32 -> int8 as the glue does: saturate(rint(x * float32(1/scale)) + zero_point)."""
     inv, _ = boundary_factors(scale)
-    q = np.rint(x.astype(np.float32) * inv)
+    q = np.rint(x.astype(np.float32) * inv) + np.float32(zero_point)
     return np.clip(q, -128, 127).astype(np.int8)
 
 
-def dequantize(q: np.ndarray, scale: float) -> np.ndarray:
-    """int8 -> float32: q * float32(scale)."""
+def dequantize(q: np.ndarray, scale: float, zero_point: int = 0) -> np.ndarray:
+    """int8 -> float32: float32(q - zero_point) * float32(scale)."""
     _, s = boundary_factors(scale)
-    return q.astype(np.float32) * s
+    return (q.astype(np.int32) - int(zero_point)).astype(np.float32) * s
 
 
 def run_graph(layers, shapes: dict, views: dict, inputs: dict):
@@ -61,8 +61,9 @@ def run_function(lf: LoweredFunction, inputs: list[np.ndarray]) -> list[np.ndarr
     """Float inputs (Relax shapes, batch first) -> float outputs, as the accelerator computes."""
     outs = [np.zeros(s, np.float32) for s in lf.output_shapes]
     for n in range(lf.batch):
-        q = [quantize(x[n].reshape(lf.tensors[t].shape), lf.tensors[t].scale)
-             for t, x in zip(lf.inputs, inputs)]
+        q = [quantize(x[n].reshape(lf.tensors[t].shape), lf.tensors[t].scale,
+                      lf.tensors[t].zero_point) for t, x in zip(lf.inputs, inputs)]
         for k, (t, y) in enumerate(zip(lf.outputs, run_function_int8(lf, q))):
-            outs[k][n] = dequantize(y, lf.tensors[t].scale).reshape(outs[k].shape[1:])
+            info = lf.tensors[t]
+            outs[k][n] = dequantize(y, info.scale, info.zero_point).reshape(outs[k].shape[1:])
     return outs

@@ -18,6 +18,13 @@ as in onnxruntime (docs/ENGINE.md "Where the scales come from").
 A conv with a Clip(0, c) activation (ReLU6) is lowered as a ReLU conv whose output range
 is capped at ``c``: the engine's saturation at 127 is then the clamp at ``c`` (exact when
 the calibrated range reaches ``c``; see ``partitioning.cleanup``).
+
+Zero points (docs/ENGINE.md "Arithmetic: zero points"): a tensor that is a ReLU's (or
+Clip(0, c)'s) output uses all 8 bits, ``q = round(x / s) - 128`` with ``s = absmax / 255``
+(zero point -128); every other tensor (function inputs, linear outputs, anything whose
+consumers cannot take it) stays symmetric (``absmax / 127``, zero point 0). Tensors that
+must share a zero point (a max pool's input and output, a concat's parts) get one
+together (``assign_zero_points``).
 """
 from __future__ import annotations
 
@@ -33,27 +40,36 @@ from ..quantize.layers import (ConvAddLayer, ConvLayer, ConvParams, FireLayer, L
                                PoolSpec)
 from ..partitioning.limits import ACC_LIMIT
 from ..engine.dae_config import PE_IC
+from ..quantize.reference import avg_zero_point_reason
 from ..quantize.requant import MAX_PRODUCT, pre_shift, quantize_multiplier, table_multiplier
 from .concat_plan import PlanItem, plan_concats
 
 RANGES_ATTR = "zynq_squeeze.ranges"
 INT8_MAX = 127
+UINT8_MAX = 255
+ZP_UNSIGNED = -128  # the zero point of a tensor after a ReLU: real 0 is int8 -128
 
 
 class LoweringError(ZynqSqueezeError):
     """An offloaded function cannot be turned into accelerator layers."""
 
 
-def scale_of(absmax: float) -> float:
-    """Symmetric int8 scale for a calibrated absolute maximum (a dead tensor gets 1/127).
+def scale_of(absmax: float, zero_point: int = 0) -> float:
+    """int8 scale for a calibrated absolute maximum (a dead tensor gets 1/127 or 1/255).
 
-    ``absmax / 127`` in float64: for a QDQ model's float32 scale ``s`` the range is
-    ``127 * s`` (exact in float64: 24 + 7 significant bits), so this returns ``s`` exactly.
+    Zero point 0 (symmetric): ``absmax / 127`` in float64: for a QDQ model's float32
+    scale ``s`` the range is ``127 * s`` (exact in float64: 24 + 7 significant bits), so
+    this returns ``s`` exactly. Zero point -128 (a nonnegative tensor): ``absmax / 255``,
+    int8 127 is ``absmax``.
     """
-    return float(absmax) / INT8_MAX if absmax > 0 else 1.0 / INT8_MAX
+    levels = UINT8_MAX if zero_point == ZP_UNSIGNED else INT8_MAX
+    if zero_point not in (0, ZP_UNSIGNED):
+        raise ValueError(f"zero point {zero_point}: the engine uses 0 or {ZP_UNSIGNED}")
+    return float(absmax) / levels if absmax > 0 else 1.0 / levels
 
 
 def boundary_factors(scale: float) -> tuple[np.float32, np.float32]:
+    # (a tensor's zero point enters the boundary as an integer add: golden.quantize)
     """(1/scale, scale) as the float32 numbers the glue multiplies by at the boundary.
 
     Quantize: ``q = saturate(rint(x * inv))`` (round half to even); dequantize:
@@ -66,6 +82,7 @@ def boundary_factors(scale: float) -> tuple[np.float32, np.float32]:
 class TensorInfo:
     shape: tuple[int, int, int]  # C, H, W of one image
     scale: float
+    zero_point: int = 0  # real 0 is this int8 (0, or -128 after a ReLU)
 
 
 @dataclass
@@ -137,7 +154,7 @@ def model_weights(c: FloatConv, scales, floor: np.ndarray
 
 
 def quantize_conv(c: FloatConv, in_scale: float, out_scale: float, model_scales=None,
-                  notes: list | None = None) -> ConvParams:
+                  notes: list | None = None, zp_in: int = 0, zp_out: int = 0) -> ConvParams:
     """Float conv -> ConvParams with int8 weights, int32 bias and requant multipliers.
 
     A channel whose weights are tiny next to its bias would need a bias beyond the int32
@@ -148,9 +165,15 @@ def quantize_conv(c: FloatConv, in_scale: float, out_scale: float, model_scales=
     ``model_scales``: a QDQ model's weight scales; its int8 weights are then used as they
     are when ``model_weights`` accepts them. ``notes`` (optional) receives None when they
     were, else the reason they were re-quantized.
+
+    ``zp_in``/``zp_out``: the zero points of input and output. The input's is folded into
+    the bias, ``sum w * (q - zp_in) = sum w * q - zp_in * sum(w[o])`` (the padding is then
+    ``zp_in`` too); the fold needs up to ``128 * 127`` per product of the room, so the
+    bias's own room shrinks by that.
     """
     o, i, kh, kw = c.weight.shape
-    room = ACC_LIMIT - MAX_PRODUCT * i * kh * kw  # > 2**30 within the partitioner's limits
+    # > 2**29 within the partitioner's limits (with a zero point's fold)
+    room = ACC_LIMIT - MAX_PRODUCT * i * kh * kw * (2 if zp_in else 1)
     if room <= 0:
         raise LoweringError(f"{i}x{kh}x{kw} products per output overflow the int32 accumulator")
     bias = c.bias.astype(np.float64)
@@ -163,13 +186,14 @@ def quantize_conv(c: FloatConv, in_scale: float, out_scale: float, model_scales=
     if notes is not None:
         notes.append(None if isinstance(given, tuple) else given)
     acc_scale = in_scale * ws
-    bias = np.clip(np.rint(bias / acc_scale), -room, room).astype(np.int32)
+    bias = np.clip(np.rint(bias / acc_scale), -room, room).astype(np.int64)
+    bias = (bias - int(zp_in) * wq.astype(np.int64).reshape(o, -1).sum(axis=1)).astype(np.int32)
     # the multiplier applies to acc >> t: fold 2**t into the real multiplier
     t = pre_shift(bias, i * kh * kw)
     mult, shift = quantize_multiplier(acc_scale / out_scale * np.exp2(t))
     return ConvParams(weight=wq, bias=bias, mult=mult, shift=shift,
                       stride=tuple(c.stride), pads=tuple(c.pads), relu=c.relu,
-                      groups=int(c.groups))
+                      groups=int(c.groups), zp_in=int(zp_in), zp_out=int(zp_out))
 
 
 def _capped(absmax: float, conv: FloatConv) -> float:
@@ -183,15 +207,17 @@ def out_absmax(chain: FloatChain, ranges: dict) -> float:
     return _capped(ranges["out"], chain.convs[-1])
 
 
-def default_out_scale(chain: FloatChain, ranges: dict, in_scale: float) -> float:
+def default_out_scale(chain: FloatChain, ranges: dict, in_scale: float,
+                      zero_point: int = 0) -> float:
     """A composite's output scale when no concat imposes one: the calibrated range of its
     conv output (capped at a clamp); after an average pool (fused or standalone) the
     pool's own calibrated range ``ranges["pool"]`` (a global average's output spans far
     fewer int8 levels at its input's scale), never coarser than the pool's input; a max
-    pool (or a calibration without ``pool``) keeps its input's scale."""
-    pre = in_scale if chain.kind == "pool" else scale_of(out_absmax(chain, ranges))
+    pool (or a calibration without ``pool``) keeps its input's scale. ``zero_point``: the
+    output's (-128: ``absmax / 255``)."""
+    pre = in_scale if chain.kind == "pool" else scale_of(out_absmax(chain, ranges), zero_point)
     if chain.pool is not None and chain.pool.kind == "avg" and ranges.get("pool") is not None:
-        return min(pre, scale_of(ranges["pool"]))
+        return min(pre, scale_of(ranges["pool"], zero_point))
     return pre
 
 
@@ -206,12 +232,13 @@ def _avg_rescale(pool: PoolSpec, hw: tuple[int, int], in_scale: float, out_scale
 
 
 def copy_layer(name: str, shape: tuple[int, int, int], in_scale: float,
-               out_scale: float) -> PoolLayer:
-    """A concat part copied into its slot: a 1x1 max pool (the same scale) or a 1x1
-    average pool that requantizes to the concat's scale."""
-    spec = PoolSpec("max" if in_scale == out_scale else "avg")
+               out_scale: float, zp_in: int = 0, zp_out: int = 0) -> PoolLayer:
+    """A concat part copied into its slot: a 1x1 max pool (the same scale and zero
+    point) or a 1x1 average pool that requantizes to the concat's scale and zero point."""
+    spec = PoolSpec("max" if (in_scale, zp_in) == (out_scale, zp_out) else "avg")
     m, s = _avg_rescale(spec, shape[1:], in_scale, out_scale)
-    return PoolLayer(name=name, in_shape=tuple(shape), pool=spec, mult=m, shift=s)
+    return PoolLayer(name=name, in_shape=tuple(shape), pool=spec, mult=m, shift=s,
+                     zp_in=zp_in, zp_out=zp_out)
 
 
 def requant_copy_layer(name: str, shape: tuple[int, int, int], in_scale: float,
@@ -255,7 +282,8 @@ def part_channels(chain: FloatChain) -> list[int]:
 
 def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float,
                 out_scale: float | None = None, weight_log: list | None = None,
-                bypass: tuple[str, float] | None = None, parts: list | None = None) -> Layer:
+                bypass: tuple | None = None, zp_in: int = 0, zp_out: int = 0,
+                zp_mid: int | None = None, parts: list | None = None) -> Layer:
     """One composite -> one accelerator layer, given the scale of its input tensor and
     of its output (default: the calibrated one; a standalone pool: the input's); for a
     residual add also the bypass tensor's id and scale.
@@ -270,27 +298,32 @@ def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float,
 
     ``parts`` (``part_scales``): per output part, the scale its conv requantizes to
     instead of ``out_scale`` (the caller then requantizes that part to ``out_scale``).
+    Zero points: ``zp_in`` the input tensor's, ``zp_out`` the output's (a fused pool's
+    input has the output's), ``zp_mid`` a fire's squeeze output's (default: -128 when
+    the squeeze has a ReLU: its output never leaves the chip), the bypass's the third
+    element of ``bypass`` (id, scale, zero point).
     """
     own = parts or [None, None]
     in_shape = tuple(chain.in_shape[1:])
     if out_scale is None:
-        out_scale = default_out_scale(chain, ranges, in_scale)
+        out_scale = default_out_scale(chain, ranges, in_scale, zp_out)
     if chain.kind == "pool":
-        if chain.pool.kind == "max" and out_scale != in_scale:
-            raise LoweringError(f"{name}: a max pool keeps its input's scale")
+        if chain.pool.kind == "max" and (out_scale, zp_out) != (in_scale, zp_in):
+            raise LoweringError(f"{name}: a max pool keeps its input's scale and zero point")
         m, s = _avg_rescale(chain.pool, in_shape[1:], in_scale, out_scale)
-        return PoolLayer(name=name, in_shape=in_shape, pool=chain.pool, mult=m, shift=s)
+        return PoolLayer(name=name, in_shape=in_shape, pool=chain.pool, mult=m, shift=s,
+                         zp_in=zp_in, zp_out=zp_out)
     # a fused average pool rescales from the conv's own scale to out_scale
     avg = chain.pool is not None and chain.pool.kind == "avg"
-    final_scale, out_scale = out_scale, (scale_of(out_absmax(chain, ranges)) if avg
+    final_scale, out_scale = out_scale, (scale_of(out_absmax(chain, ranges), zp_out) if avg
                                          else out_scale)
     given = ranges.get("weights")
     given_notes = ranges.get("weight_notes") or [None] * len(chain.convs)
     notes: list = []
 
-    def conv(j, c, s_in, s_out):
+    def conv(j, c, s_in, s_out, z_in=zp_in, z_out=zp_out):
         scales = given[j] if given is not None else None
-        params = quantize_conv(c, s_in, s_out, scales, notes)
+        params = quantize_conv(c, s_in, s_out, scales, notes, z_in, z_out)
         if given is not None and weight_log is not None:
             why = notes[-1] if scales is not None else given_notes[j]
             weight_log.append({"layer": name, "conv": j, "as_is": why is None,
@@ -300,18 +333,22 @@ def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float,
     if chain.kind == "conv_add":
         if bypass is None:
             raise LoweringError(f"{name}: a residual add needs its bypass tensor")
-        bp_id, bp_scale = bypass
+        bp_id, bp_scale, *bp_zp = bypass
         m, s = quantize_multiplier(bp_scale / out_scale)
         return ConvAddLayer(name=name, in_shape=in_shape,
                             conv=conv(0, chain.convs[0], in_scale, out_scale),
-                            bypass=bp_id, bp_mult=int(m), bp_shift=int(s))
+                            bypass=bp_id, bp_mult=int(m), bp_shift=int(s),
+                            bp_zp=int(bp_zp[0]) if bp_zp else 0)
     if chain.kind == "fire":
-        mid = scale_of(_capped(ranges["mid"], chain.convs[0]))
         sq, e1, e3 = chain.convs
+        if zp_mid is None:
+            zp_mid = ZP_UNSIGNED if sq.relu else 0
+        mid = scale_of(_capped(ranges["mid"], sq), zp_mid)
         layer = FireLayer(name=name, in_shape=in_shape,
-                          squeeze=conv(0, sq, in_scale, mid),
-                          expand1=conv(1, e1, mid, own[0] or out_scale),
-                          expand3=conv(2, e3, mid, own[1] or out_scale), pool=chain.pool)
+                          squeeze=conv(0, sq, in_scale, mid, zp_in, zp_mid),
+                          expand1=conv(1, e1, mid, own[0] or out_scale, zp_mid, zp_out),
+                          expand3=conv(2, e3, mid, own[1] or out_scale, zp_mid, zp_out),
+                          pool=chain.pool)
     else:
         layer = ConvLayer(name=name, in_shape=in_shape,
                           conv=conv(0, chain.convs[0], in_scale, own[0] or out_scale),
@@ -335,8 +372,9 @@ def _chw(shape: tuple[int, ...]) -> tuple[int, int, int]:
     raise LoweringError(f"tensor of shape {shape} is not NCHW")
 
 
-def lower_function(func: relax.Function) -> LoweredFunction:
-    """Lower a merged ``Codegen="zynq_squeeze"`` function (calibrated composites inside)."""
+def lower_function(func: relax.Function, unsigned: bool = True) -> LoweredFunction:
+    """Lower a merged ``Codegen="zynq_squeeze"`` function (calibrated composites inside).
+    ``unsigned``: nonnegative tensors get zero point -128 (``assign_zero_points``)."""
     symbol = str(func.attrs["global_symbol"])
     local_funcs: dict = {}
     calls = []
@@ -392,7 +430,8 @@ def lower_function(func: relax.Function) -> LoweredFunction:
     for i, p in enumerate(func.params):
         absmax = max(consumers.get(f"in{i}", [0.0]))
         lf.tensors[f"in{i}"] = TensorInfo(_chw(_shape(p)), scale_of(absmax))
-    _lower_layers(lf, parsed)
+    # a QDQ model's scales are its own (symmetric int8): its tensors keep zero point 0
+    _lower_layers(lf, parsed, unsigned and not any("weights" in r for _, r, _, _ in parsed))
     return lf
 
 
@@ -406,9 +445,67 @@ def _plan_kind(chain: FloatChain) -> str:
     return "fixed"
 
 
-def _lower_layers(lf: LoweredFunction, parsed: list) -> None:
+def pre_pool_hw(chain: FloatChain) -> tuple[int, int]:
+    """The (H, W) plane a chain's fused pool reads: its first conv's output (a fire's
+    expands keep the squeeze's plane)."""
+    c = chain.convs[0]
+    kh, kw = c.weight.shape[2:]
+    t, l, b, r = c.pads
+    h, w = chain.in_shape[2:]
+    return ((h + t + b - kh) // c.stride[0] + 1, (w + l + r - kw) // c.stride[1] + 1)
+
+
+def assign_zero_points(lf: LoweredFunction, parsed: list, views: dict, copies: dict
+                       ) -> dict[str, int]:
+    """Every tensor's zero point: -128 for a nonnegative tensor (a ReLU's or Clip(0, c)'s
+    output, a pool of one, a concat of them), 0 otherwise. Tensors that must share one
+    (a max pool's input and output; a concat's tensor and its parts stored in place:
+    ``views``) form a class, which is -128 only when all its tensors are nonnegative and
+    none is read by an average pool that cannot offset its sums (it counts padding, or
+    its window is too large: ``reference.avg_zero_point_reason``); function inputs are
+    0 (the host quantizes them symmetrically). ``copies``: copy id -> (source, index)."""
+    parent: dict[str, str] = {}
+
+    def find(t: str) -> str:
+        while parent.get(t, t) != t:
+            t = parent[t]
+        return t
+
+    def union(a: str, b: str) -> None:
+        parent[find(a)] = find(b)
+
+    nonneg = {t: False for t in lf.inputs}
+    blocked: set[str] = set()
+    for chain, _, srcs, dst in parsed:
+        if chain.kind == "concat":
+            nonneg[dst] = all(nonneg[s] for s in srcs)
+        elif chain.kind == "pool":
+            nonneg[dst] = nonneg[srcs[0]]
+            if chain.pool.kind == "max":
+                union(srcs[0], dst)
+            elif avg_zero_point_reason(chain.pool, *chain.in_shape[2:]) is not None:
+                blocked.add(srcs[0])
+        else:  # conv, fire, conv_add: the last activation (a fire: both expands')
+            last = chain.convs[1:] if chain.kind == "fire" else chain.convs[-1:]
+            nonneg[dst] = all(c.relu for c in last)
+            if (chain.pool is not None and chain.pool.kind == "avg"
+                    and avg_zero_point_reason(chain.pool, *pre_pool_hw(chain)) is not None):
+                blocked.add(dst)
+    for cid, (src, _) in copies.items():
+        nonneg[cid] = nonneg[src]
+    for t, (root, _) in views.items():
+        union(t, root)
+    ok: dict[str, bool] = {}
+    for t, v in nonneg.items():
+        r = find(t)
+        ok[r] = ok.get(r, True) and v and t not in blocked
+    return {t: ZP_UNSIGNED if ok[find(t)] else 0 for t in nonneg}
+
+
+def _lower_layers(lf: LoweredFunction, parsed: list, unsigned: bool = True) -> None:
     """The layers of ``parsed`` composites (chain, ranges, source ids, output id) with
-    the concats planned as views (``concat_plan``) and their copies."""
+    the concats planned as views (``concat_plan``) and their copies. ``unsigned``: give
+    nonnegative tensors zero point -128 (``assign_zero_points``; else all are 0)."""
     channels = {t: info.shape[0] for t, info in lf.tensors.items()}
     for chain, _, _, dst in parsed:
         channels[dst] = _chw(chain.out_shape)[0]
@@ -417,18 +514,21 @@ def _lower_layers(lf: LoweredFunction, parsed: list) -> None:
                             channels, lf.outputs)
     except ValueError as e:
         raise LoweringError(f"{lf.symbol}: {e}") from None
+    zps = assign_zero_points(lf, parsed, plan.views, plan.copies) if unsigned else {}
+    zp = lambda t: zps.get(t, 0)  # noqa: E731
     # every tensor in a concat's tensor has the concat's scale (its calibrated range)
-    root_scale = {dst: scale_of(r["out"]) for c, r, _, dst in parsed if c.kind == "concat"}
+    root_scale = {dst: scale_of(r["out"], zp(dst)) for c, r, _, dst in parsed
+                  if c.kind == "concat"}
     part_views: dict = {}  # parts requantized in place (``_requantize_parts``)
     for n, (chain, ranges, srcs, dst) in enumerate(parsed):
         root = plan.root_of(dst)[0]
         if chain.kind == "concat":
-            lf.tensors[dst] = TensorInfo(_chw(chain.out_shape), root_scale[root])
+            lf.tensors[dst] = TensorInfo(_chw(chain.out_shape), root_scale[root], zp(root))
             for j, (src, cid) in enumerate(plan.copies_at(n)):
                 info = lf.tensors[src]
                 layer = copy_layer(f"{lf.symbol}_l{n}_copy{j}", info.shape, info.scale,
-                                   root_scale[root])
-                lf.tensors[cid] = TensorInfo(info.shape, root_scale[root])
+                                   root_scale[root], info.zero_point, zp(root))
+                lf.tensors[cid] = TensorInfo(info.shape, root_scale[root], zp(root))
                 lf.layers.append((layer, src, cid))
             continue
         src_id = srcs[0]
@@ -439,16 +539,17 @@ def _lower_layers(lf: LoweredFunction, parsed: list) -> None:
             if lf.tensors[bp_id].shape != tuple(_chw(chain.out_shape)):
                 raise LoweringError(f"{lf.symbol}: layer {n} adds a {lf.tensors[bp_id].shape} "
                                     f"bypass to a {_chw(chain.out_shape)} output")
-            bypass = (bp_id, lf.tensors[bp_id].scale)
+            bypass = (bp_id, lf.tensors[bp_id].scale, lf.tensors[bp_id].zero_point)
         if out_scale is None:
-            out_scale = default_out_scale(chain, ranges, lf.tensors[src_id].scale)
+            out_scale = default_out_scale(chain, ranges, lf.tensors[src_id].scale, zp(dst))
         parts = part_scales(chain, ranges, out_scale)
         layer = lower_chain(f"{lf.symbol}_l{n}", chain, ranges, lf.tensors[src_id].scale,
-                            out_scale, lf.weights, bypass, parts)
+                            out_scale, lf.weights, bypass, lf.tensors[src_id].zero_point,
+                            zp(dst), zp_mid=0 if not unsigned else None, parts=parts)
         if tuple(layer.in_shape) != lf.tensors[src_id].shape:
             raise LoweringError(f"{lf.symbol}: layer {n} expects {layer.in_shape}, "
                                 f"tensor is {lf.tensors[src_id].shape}")
-        lf.tensors[dst] = TensorInfo(tuple(layer.out_shape), out_scale)
+        lf.tensors[dst] = TensorInfo(tuple(layer.out_shape), out_scale, zp(dst))
         lf.layers.append((layer, src_id, dst))
         if parts:
             _requantize_parts(lf, n, dst, part_channels(chain), parts,

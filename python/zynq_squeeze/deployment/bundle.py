@@ -278,7 +278,8 @@ def _meta(plan: executor.Plan, *, model_name, board, cpu, backend, res, workspac
             "layers": [safe_text(layer.name) for layer, _, _ in lf.layers],
             "inputs": [{"shape": list(s), "scale": float(lf.tensors[t].scale)}
                        for t, s in zip(lf.inputs, lf.input_shapes)],
-            "outputs": [{"shape": list(s), "scale": float(lf.tensors[t].scale)}
+            "outputs": [{"shape": list(s), "scale": float(lf.tensors[t].scale),
+                         "zero_point": int(lf.tensors[t].zero_point)}
                         for t, s in zip(lf.outputs, lf.output_shapes)],
             "instructions": len(prog.words), "weight_words": len(prog.weights),
         })

@@ -106,6 +106,15 @@ _REGISTER_NAMES += ("LB_BASE LB_H LB_W LB_G LB_Y0 LB_X0 LB_G0 LB_ROWS LB_COLS LB
                     "LB_SRC0 LB_ROW_STEP LB_ROW_TRIPS LB_ROW_PITCH RQ_BP_MULT "
                     "RQ_BP_SHIFT").split()
 
+# --- unsigned activations (issue 11, zero points; docs/ENGINE.md "Arithmetic"): a tensor
+# after a ReLU is stored as int8 with zero point -128 (q = round(x / s) - 128, s = absmax /
+# 255). Every register reads 0 = a zero point of 0, today's arithmetic, bit for bit.
+LI_PAD = 48               # LOAD_INPUT: the byte written outside the image (input's zero point)
+RQ_ZP_OUT = 93            # REQUANT: y = clamp(R(acc) + zp_out, -128, 127); ReLU: y >= zp_out
+RQ_BP_ZP = 94             # REQUANT with RQ_ADD: the bypass term is R(b - bp_zp) (9-bit subtract)
+RQ_AVG_BIAS = 95          # REQUANT with RQ_AVG: the window sum's offset, -d * zp_in
+_REGISTER_NAMES += "LI_PAD RQ_ZP_OUT RQ_BP_ZP RQ_AVG_BIAS".split()
+
 REGISTERS = {name: globals()[name] for name in _REGISTER_NAMES}
 N_REGS = 64  # per module
 

@@ -42,6 +42,11 @@ class ConvParams:
     pads: tuple[int, int, int, int] = (0, 0, 0, 0)
     relu: bool = True
     groups: int = 1
+    # zero points (docs/ENGINE.md "Arithmetic: zero points"): the input's, 0 or -128 (the
+    # padding value; ``bias`` already holds ``-zp_in * sum(w[o])``) and the output's
+    # (added after ReLU: ``y = clip(max(R, 0) + zp_out, -128, 127)``)
+    zp_in: int = 0
+    zp_out: int = 0
 
     @property
     def out_channels(self) -> int:
@@ -177,6 +182,7 @@ class ConvAddLayer(ConvLayer):
     bp_mult: int = 1 << 14
     bp_shift: int = 40
     kind: str = field(default="conv_add", init=False)
+    bp_zp: int = 0  # the bypass tensor's zero point: the term is R(b - bp_zp)
 
 
 # --- standalone pool / concat (issue 11 item 4)
@@ -198,6 +204,10 @@ class PoolLayer:
     mult: int | None = None
     shift: int | None = None
     kind: str = field(default="pool", init=False)
+    # zero points of input and output (a max pool keeps its input's; an average divides
+    # ``s - d * zp_in`` and adds ``zp_out``)
+    zp_in: int = 0
+    zp_out: int = 0
 
     @property
     def conv_hw(self) -> tuple[int, int]:
@@ -223,6 +233,20 @@ def avg_requant(layer: Layer) -> tuple[int, int] | None:
     if isinstance(layer, PoolLayer):
         return (layer.mult, layer.shift) if layer.mult is not None else None
     return getattr(layer, "pool_rq", None)
+
+
+def pool_zero_points(layer: Layer) -> tuple[int, int]:
+    """(zero point of the tensor a layer's pool reads, of its output): a fused pool reads
+    and writes the (last) conv's output zero point, a standalone pool its own."""
+    if isinstance(layer, PoolLayer):
+        return layer.zp_in, layer.zp_out
+    zp = layer.expand1.zp_out if isinstance(layer, FireLayer) else layer.conv.zp_out
+    return zp, zp
+
+
+def out_zero_point(layer: Layer) -> int:
+    """The zero point of a layer's output tensor."""
+    return pool_zero_points(layer)[1]
 
 
 def layer_signature(layer: Layer) -> str:

@@ -23,12 +23,14 @@ at most 2**20 terms; :func:`conv_acc` checks the bound).
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..partitioning.pool_spec import avg_pool_reason
 from .layers import (ConvAddLayer, ConvLayer, ConvParams, FireLayer, PoolLayer, PoolSpec,
-                     avg_requant)
-from .requant import pool_multiplier, pre_shift, requantize, round_shift
+                     avg_requant, pool_zero_points)
+from .requant import A_MAX, pool_multiplier, pre_shift, requantize, round_shift, saturate
 
 
 def conv_acc(p: ConvParams, x: np.ndarray) -> np.ndarray:
@@ -43,7 +45,8 @@ def conv_acc(p: ConvParams, x: np.ndarray) -> np.ndarray:
     oh, ow = p.out_hw(h, w)
     t, l, b, r = p.pads
     sh, sw = p.stride
-    xp = np.zeros((c, h + t + b, w + l + r), dtype=np.float64)
+    # padding is the input's zero point (real 0; LOAD_INPUT's LI_PAD, the fire's halo)
+    xp = np.full((c, h + t + b, w + l + r), float(p.zp_in), dtype=np.float64)
     xp[:, t:t + h, l:l + w] = x
     # groups: output channels [gi*og, (gi+1)*og) read input channels [gi*i, (gi+1)*i)
     wf = p.weight.astype(np.float64).reshape(g, o // g, i, kh, kw)
@@ -68,7 +71,8 @@ def conv_pre_shift(p: ConvParams) -> np.ndarray:
 
 def conv(p: ConvParams, x: np.ndarray) -> np.ndarray:
     """int8 output of conv + bias + requant (+ReLU) + saturation."""
-    return requantize(conv_acc(p, x), p.mult, p.shift, p.relu, axis=0, pre=conv_pre_shift(p))
+    return requantize(conv_acc(p, x), p.mult, p.shift, p.relu, axis=0, pre=conv_pre_shift(p),
+                      zp=p.zp_out)
 
 
 def avg_pool_constants(spec: PoolSpec, h: int, w: int) -> tuple[int, int, int]:
@@ -83,18 +87,57 @@ def avg_pool_constants(spec: PoolSpec, h: int, w: int) -> tuple[int, int, int]:
     return d, m, s
 
 
-def pool(spec: PoolSpec, x: np.ndarray, avg_rq: tuple[int, int] | None = None) -> np.ndarray:
+def avg_zero_point_reason(spec: PoolSpec, h: int, w: int) -> str | None:
+    """Why average pool ``spec`` on an (h, w) plane cannot read a tensor with a nonzero
+    zero point, or None. The engine offsets every window sum by one constant ``-d * zp``
+    (``RQ_AVG_BIAS``), so every window must hold exactly d inputs (a pool that counts
+    padding positions in d sums fewer), and ``(q - zp) <= 255`` summed over d must fit
+    the 25-bit multiplier input."""
+    reason = avg_pool_reason(spec, h, w)
+    if reason is not None:
+        return reason
+    d = spec.avg_divisor(h, w)
+    if not spec.global_pool:
+        valid = replace(spec, count_include_pad=False)
+        vy, vx = set(valid.window_counts(h, 0)), set(valid.window_counts(w, 1))
+        if len(vy) != 1 or len(vx) != 1 or vy.pop() * vx.pop() != d:
+            return "the average counts padding positions"
+    if 255 * d > A_MAX:
+        return f"{d} elements of up to 255 exceed the 25-bit multiplier input"
+    return None
+
+
+def avg_sum_offset(spec: PoolSpec, h: int, w: int, zp_in: int) -> int:
+    """``RQ_AVG_BIAS``: what an average pool adds to every window sum of an input with
+    zero point ``zp_in``, ``-d * zp_in``; ``ValueError`` when it cannot
+    (:func:`avg_zero_point_reason`)."""
+    if zp_in == 0:
+        return 0
+    reason = avg_zero_point_reason(spec, h, w)
+    if reason is not None:
+        raise ValueError(f"average pool of a tensor with zero point {zp_in}: {reason}")
+    return -spec.avg_divisor(h, w) * int(zp_in)
+
+
+def pool(spec: PoolSpec, x: np.ndarray, avg_rq: tuple[int, int] | None = None,
+         zp: tuple[int, int] = (0, 0)) -> np.ndarray:
     """Apply a :class:`PoolSpec` to int8 ``x`` (C, H, W) with the engine's arithmetic.
     ``avg_rq``: an average pool's (mult, shift) when it also rescales (a standalone
-    ``PoolLayer``); by default ``pool_multiplier(d)``."""
+    ``PoolLayer``); by default ``pool_multiplier(d)``. ``zp``: the zero points of input
+    and output (a max pool needs them equal; an average requantizes ``s - d * zp_in``
+    and adds ``zp_out``)."""
     c, h, w = x.shape
+    zp_in, zp_out = zp
+    if spec.kind == "max" and zp_in != zp_out:
+        raise ValueError("a max pool keeps its input's zero point")
     if spec.global_pool:
         if spec.kind == "max":
             return x.max(axis=(1, 2), keepdims=True).astype(np.int8)
         _, m, sh = avg_pool_constants(spec, h, w)
         if avg_rq is not None:
             m, sh = avg_rq
-        return requantize(x.astype(np.int64).sum(axis=(1, 2), keepdims=True), m, sh, False)
+        s = x.astype(np.int64).sum(axis=(1, 2), keepdims=True) + avg_sum_offset(spec, h, w, zp_in)
+        return requantize(s, m, sh, False, zp=zp_out)
     kh, kw = spec.kernel
     sh, sw = spec.stride
     t, l, b, r = spec.pads
@@ -125,7 +168,7 @@ def pool(spec: PoolSpec, x: np.ndarray, avg_rq: tuple[int, int] | None = None) -
     for ky in range(kh):
         for kx in range(kw):
             s += xp[:, ky:ky + (oh - 1) * sh + 1:sh, kx:kx + (ow - 1) * sw + 1:sw]
-    return requantize(s, m, shift, False)
+    return requantize(s + avg_sum_offset(spec, h, w, zp_in), m, shift, False, zp=zp_out)
 
 
 def conv_add(layer: ConvAddLayer, x: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -140,10 +183,8 @@ def conv_add(layer: ConvAddLayer, x: np.ndarray, b: np.ndarray) -> np.ndarray:
         raise ValueError(f"{layer.name}: a residual add layer cannot pool")
     p = layer.conv
     y = round_shift(conv_acc(p, x), p.mult, p.shift, axis=0, pre=conv_pre_shift(p))
-    y = y + round_shift(b, layer.bp_mult, layer.bp_shift)
-    if p.relu:
-        y = np.maximum(y, 0)
-    return np.clip(y, -128, 127).astype(np.int8)
+    y = y + round_shift(b.astype(np.int64) - layer.bp_zp, layer.bp_mult, layer.bp_shift)
+    return saturate(y, p.relu, p.zp_out)
 
 
 def run_layer(layer, x: np.ndarray, bypass: np.ndarray | None = None) -> np.ndarray:
@@ -159,7 +200,7 @@ def run_layer(layer, x: np.ndarray, bypass: np.ndarray | None = None) -> np.ndar
             raise ValueError(f"{layer.name}: a residual add layer needs its bypass tensor")
         return conv_add(layer, x, bypass)
     if isinstance(layer, PoolLayer):  # a standalone pool (or copy): no conv
-        return pool(layer.pool, x, avg_requant(layer))
+        return pool(layer.pool, x, avg_requant(layer), pool_zero_points(layer))
     if isinstance(layer, ConvLayer):
         y = conv(layer.conv, x)
     elif isinstance(layer, FireLayer):
@@ -168,7 +209,7 @@ def run_layer(layer, x: np.ndarray, bypass: np.ndarray | None = None) -> np.ndar
     else:
         raise TypeError(f"not an accelerator layer: {type(layer).__name__}")
     if layer.pool is not None:
-        y = pool(layer.pool, y, avg_requant(layer))
+        y = pool(layer.pool, y, avg_requant(layer), pool_zero_points(layer))
     return y
 
 

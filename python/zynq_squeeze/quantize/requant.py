@@ -183,8 +183,12 @@ def round_shift(acc, mult, shift, axis: int = 0, pre: int | np.ndarray = 0) -> n
     return (a * m + (np.int64(1) << (s - 1))) >> s
 
 
-def requantize(acc, mult, shift, relu: bool, axis: int = 0, pre: int | np.ndarray = 0) -> np.ndarray:
+def requantize(acc, mult, shift, relu: bool, axis: int = 0, pre: int | np.ndarray = 0,
+               zp: int = 0) -> np.ndarray:
     """Apply the rounding rule to int32 accumulators; per-channel along ``axis``.
+
+    ``zp``: the output's zero point (``RQ_ZP_OUT``), added after ReLU and before the
+    saturation: ``y = clip(max(R, 0) + zp, -128, 127)`` (ReLU means ``y >= zp``).
 
     ``mult``, ``shift`` and ``pre`` (the pre-shift t) are scalars or 1-D arrays of the
     length of ``acc``'s ``axis``. Raises ``ValueError`` for parameters outside the
@@ -193,6 +197,12 @@ def requantize(acc, mult, shift, relu: bool, axis: int = 0, pre: int | np.ndarra
     Returns int8 of ``acc``'s shape.
     """
     y = round_shift(acc, mult, shift, axis, pre)
+    return saturate(y, relu, zp)
+
+
+def saturate(y, relu: bool, zp: int = 0) -> np.ndarray:
+    """The end of every requantization: ReLU (``y >= 0``), plus the output's zero point
+    ``zp``, saturated to int8."""
     if relu:
         y = np.maximum(y, 0)
-    return np.clip(y, -128, 127).astype(np.int8)
+    return np.clip(np.asarray(y, dtype=np.int64) + int(zp), -128, 127).astype(np.int8)

@@ -82,6 +82,15 @@ LUT / FF -- estimates (no synthesis here), per construct, each with its basis:
   the bank muxes; the load module's bypass loop adds three counters. An engine built
   without the residual add (``DaeConfig.residual`` False, ``ZSQD_RESIDUAL 0``: the engine
   search's choice for models without one) has none of it, and no bp_buf.
+* Zero points (``ZERO_POINT_PER_LANE``, pe_oc requantization lanes, docs/ENGINE.md
+  "Arithmetic: zero points"): the 8-bit add of ``RQ_ZP_OUT`` after ReLU (10 bits carried
+  into the saturation compares: 10), the output byte outside the valid window from the
+  register instead of a constant 0 (8), the average's bias operand from ``RQ_AVG_BIAS``
+  instead of 0 (25 bits of the existing 2:1 mux, now not constant-folded: ~9): ~27 LUT,
+  8 FF. With the residual add (``BP_ZERO_POINT_PER_LANE``) the 9-bit subtract ``b -
+  RQ_BP_ZP`` (9) and the bypass product one bit wider (~9): ~18 LUT, 9 FF. LOAD_INPUT's
+  pad word (``LI_PAD`` replicated to 8 bytes: wiring) replaces the constant 0 of the
+  in_buf write data: a 2:1 x 64 mux (64 LUT).
 * Pool lane (``POOL_PER_LANE``, pe_oc lanes): a 32-bit add (avg), an 8-bit-vs-32 compare and
   a 3:1 select of the 32-bit running value: 75 LUT, 45 FF.
 * Bank read muxes (``mux_luts``): an n:1 mux costs ceil((n-1)/3) LUT6 per bit: CONV source
@@ -165,10 +174,12 @@ MAC_TREE_PER_OC = (155, 285)
 REQUANT_PER_LANE = (370, 220)
 POOL_PER_LANE = (75, 45)
 BYPASS_PER_LANE = (270, 90)
+ZERO_POINT_PER_LANE = (27, 8)      # unsigned activations: RQ_ZP_OUT, RQ_AVG_BIAS
+BP_ZERO_POINT_PER_LANE = (18, 9)   # ... RQ_BP_ZP (residual add engines only)
 LUT_PER_COUNTER = 56
 FF_PER_COUNTER = 40
 COUNTERS = {"fetch": 1, "load": 15, "compute": 38, "store": 9, "timer": 2}
-REGS_READ = {"load": 30, "compute": 52, "store": 16}
+REGS_READ = {"load": 31, "compute": 55, "store": 16}
 REG_DECODER_LUT = 64
 FSM = (150, 120)
 FSM_COUNT = 8  # fetch, load, compute, store, timer processes + three *_exec functions
@@ -336,6 +347,10 @@ def logic_breakdown(cfg: DaeConfig, setup_mul_impl: str = "fabric"
         "residual_add": (P * BYPASS_PER_LANE[0], P * BYPASS_PER_LANE[1]) if cfg.residual
         else (0, 0),
         "pool": (P * POOL_PER_LANE[0], P * POOL_PER_LANE[1]),
+        "zero_points": (P * ZERO_POINT_PER_LANE[0] + mux_luts(2, WORD_BITS)
+                        + (P * BP_ZERO_POINT_PER_LANE[0] if cfg.residual else 0),
+                        P * ZERO_POINT_PER_LANE[1]
+                        + (P * BP_ZERO_POINT_PER_LANE[1] if cfg.residual else 0)),
         "bank_muxes": (muxes, 0),
         "counters": (n_counters * LUT_PER_COUNTER, n_counters * FF_PER_COUNTER),
         "registers": (n_regs + len(REGS_READ) * REG_DECODER_LUT, 32 * n_regs),

@@ -252,6 +252,9 @@ REG_RANGES: dict[int, tuple[int, int]] = {
     isa.LB_Y0: _ROW, isa.LB_X0: _ROW, isa.LB_G0: (0, GROUPS_MAX - 1), isa.LB_ROWS: _SIZE,
     isa.LB_COLS: _SIZE, isa.LB_NG: _GROUPS, isa.LB_PITCH: _SIZE,
     isa.RQ_BP_MULT: (1 << 14, (1 << 15) - 1), isa.RQ_BP_SHIFT: (1, 40),
+    # zero points (int8) and the average's sum offset (within the 25-bit multiplier input)
+    isa.LI_PAD: (-128, 127), isa.RQ_ZP_OUT: (-128, 127), isa.RQ_BP_ZP: (-128, 127),
+    isa.RQ_AVG_BIAS: (-((1 << 24) - 1), (1 << 24) - 1),
 }
 _REG_NAMES = {v: k for k, v in isa.REGISTERS.items()}
 
@@ -320,6 +323,12 @@ class Emitter:
         """SET ``values``, then the derived registers ``op`` reads (isa.derived)."""
         self.sets(values)
         self.sets(isa.derived(op, _RegView(self.shadow)))
+
+    def zero_points(self, values: dict[int, int]) -> dict[int, int]:
+        """The zero point registers of ``values`` an instruction must set: those not 0 or
+        not 0 now (a program without zero points has no such SET: bit for bit the
+        symmetric program)."""
+        return {r: int(v) for r, v in values.items() if v or self.shadow.get(r, 0)}
 
     def barrier(self, reg: int, deps: int) -> None:
         """A SET that only carries dependency flags (writes the register's own value)."""
@@ -452,7 +461,8 @@ def _input_step(em: Emitter, key, src: Tensor, b: Block, waddr: int, paddr: int,
     ih = em.load("in", key, isa.OP_LOAD_INPUT, {
         isa.LI_BASE: src.base, isa.LI_H: src.h, isa.LI_W: src.w, isa.LI_G: src.pixel_groups,
         isa.LI_Y0: iy0, isa.LI_X0: ix0, isa.LI_G0: src.g0 + b.ic0 // PE_IC, isa.LI_ROWS: irows,
-        isa.LI_COLS: icols, isa.LI_NG: b.ng, isa.LI_PITCH: pitch}, ready)
+        isa.LI_COLS: icols, isa.LI_NG: b.ng, isa.LI_PITCH: pitch,
+        **em.zero_points({isa.LI_PAD: conv.zp_in})}, ready)
     wh = em.load("w", ("w", waddr), isa.OP_LOAD_WEIGHT, {isa.LW_ADDR: waddr, isa.LW_WORDS: b.words})
     ph = em.load("p", ("p", paddr), isa.OP_LOAD_PARAMS,
                  {isa.LP_ADDR: paddr, isa.LP_CHANNELS: nog * pe_oc})
@@ -476,7 +486,8 @@ def _load_bypass(em: Emitter, layer: ConvAddLayer, bp: Tensor, key, ready: int,
         isa.LB_Y0: y0, isa.LB_X0: x0, isa.LB_G0: bp.g0 + g0, isa.LB_ROWS: rows, isa.LB_COLS: cols, isa.LB_NG: ng,
         isa.LB_PITCH: nog}, ready)
     return (isa.RQ_ADD | (isa.RQ_BP_HALF if bh else 0),
-            {isa.RQ_BP_MULT: int(layer.bp_mult), isa.RQ_BP_SHIFT: int(layer.bp_shift)})
+            {isa.RQ_BP_MULT: int(layer.bp_mult), isa.RQ_BP_SHIFT: int(layer.bp_shift),
+             **em.zero_points({isa.RQ_BP_ZP: layer.bp_zp})})
 
 
 def lower_conv_layer(em: Emitter, layer: ConvLayer, tile: DaeTile, pl: LayerPlacement,
@@ -529,7 +540,7 @@ def lower_conv_layer(em: Emitter, layer: ConvLayer, tile: DaeTile, pl: LayerPlac
                     row0 = grp * nog_g + (poc0 - grp * og_per) // pe_oc
                     _epilogue(em, layer, pool, ph, oh_half, rows, cols, nog, nog_all,
                               row0, o0, o1, p0, p1, c0, d0, conv.relu, dst_pitch=nog_all,
-                              add=(add_flags, add_regs))
+                              add=(add_flags, add_regs), zp_out=conv.zp_out)
                 em.end_step()
         em.end_tile_compute()
         regions = ([(0, dst.g, 0)] if one_region else
@@ -545,7 +556,7 @@ def lower_conv_layer(em: Emitter, layer: ConvLayer, tile: DaeTile, pl: LayerPlac
 def _epilogue(em: Emitter, layer, pool, ph: int, oh_half: int, rows: int, cols: int, nog: int,
               nog_all: int, row0: int, o0: int, o1: int, p0: int, p1: int, c0: int, d0: int,
               relu: bool, dst_pitch: int, to_cv_pitch: int | None = None,
-              add: tuple[int, dict] = (0, {})) -> None:
+              add: tuple[int, dict] = (0, {}), zp_out: int = 0) -> None:
     """Requantize the accumulators of one oc tile, pool them when the layer pools, into
     ``out_buf`` rows ``row0..`` (pitch ``dst_pitch``). With ``to_cv_pitch`` the tile only
     goes to ``cv_buf`` (a pooled fire pools all its channels at once, later). ``add``: the
@@ -554,7 +565,8 @@ def _epilogue(em: Emitter, layer, pool, ph: int, oh_half: int, rows: int, cols: 
     oflag = isa.RQ_OUT_HALF if oh_half else 0
     relu_f = isa.RQ_RELU if relu else 0
     full = {isa.RQ_ROWS: rows, isa.RQ_COLS: cols, isa.RQ_OG: nog, isa.RQ_VY0: 0,
-            isa.RQ_VY1: rows, isa.RQ_VX0: 0, isa.RQ_VX1: cols}
+            isa.RQ_VY1: rows, isa.RQ_VX0: 0, isa.RQ_VX1: cols,
+            **em.zero_points({isa.RQ_ZP_OUT: zp_out})}
     if to_cv_pitch is not None:
         em.compute(isa.OP_REQUANT, pflag | relu_f | (isa.RQ_DST_CV << isa.RQ_DST_SHIFT),
                    {**full, isa.RQ_DST_PITCH: to_cv_pitch, isa.RQ_DST_ROW0: row0})
@@ -574,8 +586,8 @@ def _pool(em: Emitter, layer, pool, oh_half: int, rows: int, cols: int, nog: int
     """POOL (+ the average's REQUANT) of one tile from cv_buf, or from in_buf with
     ``src_flags`` (POOL_SRC_IN | POOL_IN_HALF: a standalone pool); ``avg_rq`` overrides
     the average's (mult, shift)."""
-    from ..quantize.layers import avg_requant
-    from ..quantize.reference import avg_pool_constants
+    from ..quantize.layers import avg_requant, pool_zero_points
+    from ..quantize.reference import avg_pool_constants, avg_sum_offset
 
     if pool.global_pool:
         pk, ps, pads = (rows, cols), (1, 1), (0, 0)
@@ -591,6 +603,7 @@ def _pool(em: Emitter, layer, pool, oh_half: int, rows: int, cols: int, nog: int
                    step=step)
         return
     _, m, s = avg_pool_constants(pool, *layer.conv_hw)
+    zp_in, zp_out = pool_zero_points(layer)
     if avg_rq is None:  # a fused pool with its own output scale
         avg_rq = avg_requant(layer)
     if avg_rq is not None:
@@ -599,8 +612,10 @@ def _pool(em: Emitter, layer, pool, oh_half: int, rows: int, cols: int, nog: int
     em.compute(isa.OP_REQUANT, isa.RQ_AVG | (isa.RQ_OUT_HALF if oh_half else 0), {
         isa.RQ_ROWS: o1 - o0, isa.RQ_COLS: p1 - p0, isa.RQ_OG: nog, isa.RQ_VY0: 0,
         isa.RQ_VY1: o1 - o0, isa.RQ_VX0: 0, isa.RQ_VX1: p1 - p0, isa.RQ_DST_PITCH: dst_pitch,
-        isa.RQ_DST_ROW0: row0, isa.RQ_AVG_MULT: int(m), isa.RQ_AVG_SHIFT: int(s)}, out_write=True,
-        step=step)
+        isa.RQ_DST_ROW0: row0, isa.RQ_AVG_MULT: int(m), isa.RQ_AVG_SHIFT: int(s),
+        **em.zero_points({isa.RQ_ZP_OUT: zp_out,
+                          isa.RQ_AVG_BIAS: avg_sum_offset(pool, *layer.conv_hw, zp_in)})},
+        out_write=True, step=step)
 
 
 def lower_fire_layer(em: Emitter, layer: FireLayer, tile: DaeTile, pl: LayerPlacement,
@@ -632,13 +647,15 @@ def lower_fire_layer(em: Emitter, layer: FireLayer, tile: DaeTile, pl: LayerPlac
             ph = _input_step(em, ("in", id(layer), o0, p0, b.ic0), src, b, waddr, paddr,
                              nog_s, (iy0, ix0, irows, icols), (hr, hc), sq, j == 0, ready)
             if j == len(sblocks) - 1:
-                # zeros outside the plane: they are expand3's padding
+                # outside the plane the zero point (RQ_ZP_OUT): expand3's padding
                 em.compute(isa.OP_REQUANT, (isa.HALF if ph else 0)
                            | (isa.RQ_RELU if sq.relu else 0) | (isa.RQ_DST_SQ << isa.RQ_DST_SHIFT), {
                     isa.RQ_ROWS: hr, isa.RQ_COLS: hc, isa.RQ_OG: nog_s,
                     isa.RQ_DST_PITCH: nog_s, isa.RQ_DST_ROW0: 0,
                     isa.RQ_VY0: max(0, 1 - c0), isa.RQ_VY1: min(hr, ch - c0 + 1),
-                    isa.RQ_VX0: max(0, 1 - d0), isa.RQ_VX1: min(hc, cw - d0 + 1)})
+                    isa.RQ_VX0: max(0, 1 - d0), isa.RQ_VX1: min(hc, cw - d0 + 1),
+                    # the halo is the squeeze output's zero point (RQ_ZP_OUT)
+                    **em.zero_points({isa.RQ_ZP_OUT: sq.zp_out})})
             em.end_step()
         oh_half = em.begin_tile()
         for conv, cp, cb, region, k3 in ((e1, pl.conv_params[1], pl.conv_blocks[1], 0, False),
@@ -659,11 +676,12 @@ def lower_fire_layer(em: Emitter, layer: FireLayer, tile: DaeTile, pl: LayerPlac
                 row0 = region + poc0 // pe_oc
                 if pool is None:
                     _epilogue(em, layer, None, ph, oh_half, rows, cols, nog, pitch_all, row0,
-                              o0, o1, p0, p1, c0, d0, conv.relu, dst_pitch=pitch_all)
+                              o0, o1, p0, p1, c0, d0, conv.relu, dst_pitch=pitch_all,
+                              zp_out=conv.zp_out)
                 else:
                     _epilogue(em, layer, pool, ph, oh_half, rows, cols, nog, pitch_all, row0,
                               o0, o1, p0, p1, c0, d0, conv.relu, dst_pitch=pitch_all,
-                              to_cv_pitch=pitch_all)
+                              to_cv_pitch=pitch_all, zp_out=conv.zp_out)
                 em.end_step()
         if pool is not None:
             _pool(em, layer, pool, oh_half, rows, cols, pitch_all, pitch_all, 0, o0, o1,

@@ -63,6 +63,7 @@ def program_summary(lf: LoweredFunction, prog, cycles) -> dict:
         "tensors": {str(t): {"word_offset": int(prog.tensors[t].base),
                              "shape": list(lf.tensors[t].shape),
                              "scale": lf.tensors[t].scale,
+                             "zero_point": lf.tensors[t].zero_point,
                              # a concat part stored in place: [root id, channel offset]
                              **({"view_of": list(lf.views[t])} if t in lf.views else {})}
                     for t in lf.tensors},
