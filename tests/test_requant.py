@@ -15,6 +15,12 @@ from zynq_squeeze.quantize.requant import (
     PRE_SHIFT_MAX,
     SATURATE_ENCODING,
     SHIFT_MAX,
+    WIDE_MULT_BITS,
+    WIDE_MULT_MIN,
+    WIDE_SATURATE_ENCODING,
+    WIDE_ZERO_ENCODING,
+    MULT_BITS,
+    ranges,
     SHIFT_MIN,
     ZERO_ENCODING,
     acc_bound,
@@ -166,10 +172,12 @@ def test_rounding_error_against_the_real_multiplier(real, a):
 def test_requantize_rejects_out_of_range():
     with pytest.raises(ValueError, match="shift"):
         requantize(np.array([1]), 1 << 14, 0, relu=False)
-    with pytest.raises(ValueError, match="shift"):
-        requantize(np.array([1]), 1 << 14, 41, relu=False)
+    with pytest.raises(ValueError, match="shift"):  # the wide lane's ranges: shift <= 47
+        requantize(np.array([1]), 1 << 14, 48, relu=False)
     with pytest.raises(ValueError, match="mult"):
         requantize(np.array([1]), 1 << 30, 31, relu=False)  # the old 32-bit encoding
+    with pytest.raises(ValueError, match="mult"):
+        requantize(np.array([1]), 1 << 22, 31, relu=False)
     with pytest.raises(ValueError, match="mult"):
         requantize(np.array([1]), (1 << 14) - 1, 14, relu=False)
     with pytest.raises(ValueError, match="pre-shift"):
@@ -273,6 +281,9 @@ def test_pool_rule_against_exact_average(d):
 SHIM = r"""
 #include <stdint.h>
 #include "zsq_dae.h"
+#ifndef ZSQD_WIDE
+#define ZSQD_WIDE 0
+#endif
 #ifndef __SYNTHESIS__
 thread_local zsqd_charge zsqd_now;
 #endif
@@ -283,10 +294,10 @@ void rq_scalar(int n, const int32_t *acc, const int32_t *mult, const int32_t *sh
                const int32_t *pre, int relu, int8_t *out) {
   for (int i = 0; i < n; i++) {
     zsqd_word p = 0;
-    p.range(47, 32) = mult[i];
-    p.range(53, 48) = shift[i];
-    p.range(59, 56) = pre[i];
-    out[i] = (int8_t)zsqd_requant(ap_int<32>(acc[i]), p, relu, false, 0, 1, false, 0, 0, 0).to_int();
+    p.range(53, 32) = mult[i];
+    p.range(59, 54) = shift[i];
+    p.range(63, 60) = pre[i];
+    out[i] = (int8_t)zsqd_requant<ZSQD_WIDE>(ap_int<32>(acc[i]), p, relu, false, 0, 1, false, 0, 0, 0).to_int();
   }
 }
 /* the residual add's lane: the same with the bypass byte b[i] rescaled by (bm, bs) */
@@ -294,10 +305,10 @@ void rq_add(int n, const int32_t *acc, const int32_t *mult, const int32_t *shift
             const int32_t *pre, const int8_t *b, int bm, int bs, int relu, int8_t *out) {
   for (int i = 0; i < n; i++) {
     zsqd_word p = 0;
-    p.range(47, 32) = mult[i];
-    p.range(53, 48) = shift[i];
-    p.range(59, 56) = pre[i];
-    out[i] = (int8_t)zsqd_requant(ap_int<32>(acc[i]), p, relu, false, 0, 1, true, b[i], bm, bs).to_int();
+    p.range(53, 32) = mult[i];
+    p.range(59, 54) = shift[i];
+    p.range(63, 60) = pre[i];
+    out[i] = (int8_t)zsqd_requant<ZSQD_WIDE>(ap_int<32>(acc[i]), p, relu, false, 0, 1, true, b[i], bm, bs).to_int();
   }
 }
 /* zero points (docs/ENGINE.md "Arithmetic: zero points"): the lane with zp_out and, when
@@ -307,32 +318,33 @@ void rq_zp(int n, const int32_t *acc, const int32_t *mult, const int32_t *shift,
            int8_t *out) {
   for (int i = 0; i < n; i++) {
     zsqd_word p = 0;
-    p.range(47, 32) = mult[i];
-    p.range(53, 48) = shift[i];
-    p.range(59, 56) = pre[i];
-    out[i] = (int8_t)zsqd_requant(ap_int<32>(acc[i]), p, relu, false, 0, 1, add, b[i], bm, bs, zp_out, bp_zp,
+    p.range(53, 32) = mult[i];
+    p.range(59, 54) = shift[i];
+    p.range(63, 60) = pre[i];
+    out[i] = (int8_t)zsqd_requant<ZSQD_WIDE>(ap_int<32>(acc[i]), p, relu, false, 0, 1, add, b[i], bm, bs, zp_out, bp_zp,
                                   0).to_int();
   }
 }
 /* the average with a sum offset (RQ_AVG_BIAS) and an output zero point */
 void rq_avg_zp(int n, const int32_t *sum, int mult, int shift, int bias, int zp_out, int8_t *out) {
   for (int i = 0; i < n; i++)
-    out[i] = (int8_t)zsqd_requant(ap_int<32>(sum[i]), zsqd_word(0), false, true, mult, shift, false, 0, 0,
+    out[i] = (int8_t)zsqd_requant<ZSQD_WIDE>(ap_int<32>(sum[i]), zsqd_word(0), false, true, mult, shift, false, 0, 0,
                                   0, zp_out, 0, bias).to_int();
 }
 /* the average-pool form: constant (mult, shift), no bias, pre-shift or ReLU */
 void rq_avg(int n, const int32_t *sum, int mult, int shift, int8_t *out) {
   for (int i = 0; i < n; i++)
-    out[i] = (int8_t)zsqd_requant(ap_int<32>(sum[i]), zsqd_word(0), false, true, mult, shift, false, 0, 0,
+    out[i] = (int8_t)zsqd_requant<ZSQD_WIDE>(ap_int<32>(sum[i]), zsqd_word(0), false, true, mult, shift, false, 0, 0,
                                   0).to_int();
 }
 }
 """
 
 
-@pytest.fixture(scope="module")
-def rq_lib(tmp_path_factory):
-    """The engine's requantization lane (src/zsq_dae.h) compiled against Xilinx's ap_int."""
+@pytest.fixture(scope="module", params=[MULT_BITS, WIDE_MULT_BITS], ids=["narrow", "wide"])
+def rq_lib(tmp_path_factory, request):
+    """The engine's requantization lane (src/zsq_dae.h) compiled against Xilinx's ap_int:
+    the narrow (15-bit) and the wide (22-bit, ZSQD_WIDE_RQ) multiplier; ``.bits``."""
     from zynq_squeeze import native
     from zynq_squeeze.toolchain import compiler
 
@@ -341,31 +353,40 @@ def rq_lib(tmp_path_factory):
     (d / "shim.cpp").write_text(SHIM)
     so = d / "shim.so"
     subprocess.run([cxx, *host_flags, *compiler.WARN_FLAGS, "-std=c++17", "-shared",
+                    f"-DZSQD_WIDE={int(request.param == WIDE_MULT_BITS)}",
                     "-isystem", str(native.ap_types_dir()), "-I", str(native.src_dir()),
                     str(d / "shim.cpp"), "-o", str(so)], check=True, capture_output=True)
-    return ctypes.CDLL(str(so))
+    lib = ctypes.CDLL(str(so))
+    lib.bits = request.param
+    return lib
 
 
 def _p(a: np.ndarray):
     return a.ctypes.data_as(ctypes.c_void_p)
 
 
-def _random_case(rng, n):
-    """acc (int32, bias included) with |acc >> t| <= A_MAX, and random valid params."""
+def _random_case(rng, n, bits: int = MULT_BITS):
+    """acc (int32, bias included) with |acc >> t| <= A_MAX, and random valid params of the
+    ``bits``-wide multiplier (the wide lane's: over its whole ranges, narrow pairs too)."""
     pre = rng.integers(0, PRE_SHIFT_MAX + 1, n)
     a = rng.integers(-A_MAX, A_MAX + 1, n)
     a[: n // 8] = rng.choice([A_MAX, -A_MAX, 0, 1, -1], n // 8)  # the extremes
     acc = (a << pre) + rng.integers(0, 1 << 15, n) % (np.int64(1) << pre)  # floor back to a
     keep = (acc >= -(2 ** 31)) & (acc < 2 ** 31)
     acc, pre = acc[keep], pre[keep]
-    m = rng.integers(MULT_MIN, MULT_MAX + 1, acc.size)
-    s = rng.integers(SHIFT_MIN, SHIFT_MAX + 1, acc.size)
+    _, mult_max, shift_max = ranges(bits)
+    m = rng.integers(MULT_MIN, mult_max + 1, acc.size)
+    s = rng.integers(SHIFT_MIN, shift_max + 1, acc.size)
+    if bits == WIDE_MULT_BITS:  # mostly normalized 22-bit multipliers, their extremes too
+        m[acc.size // 4:] = rng.integers(WIDE_MULT_MIN, mult_max + 1, acc.size - acc.size // 4)
+        m[: acc.size // 16] = rng.choice([MULT_MIN, MULT_MAX, WIDE_MULT_MIN, mult_max],
+                                         acc.size // 16)
     return acc.astype(np.int32), m.astype(np.int32), s.astype(np.int32), pre.astype(np.int32)
 
 
 def test_c_lane_bit_exact(rq_lib):
     rng = np.random.default_rng(1)
-    acc, m, s, pre = _random_case(rng, 200_000)
+    acc, m, s, pre = _random_case(rng, 200_000, rq_lib.bits)
     for relu in (0, 1):
         out = np.empty(acc.size, np.int8)
         rq_lib.rq_scalar(acc.size, _p(acc), _p(m), _p(s), _p(pre), relu, _p(out))
@@ -377,21 +398,24 @@ def test_c_lane_bit_exact(rq_lib):
 @pytest.mark.parametrize("d", [1, 9, 169, 225, 3025])
 def test_c_average_bit_exact(rq_lib, d):
     s = np.arange(-128 * d, 127 * d + 1, dtype=np.int32)
-    m, sh = pool_multiplier(d)
+    m, sh = pool_multiplier(d, rq_lib.bits)
     out = np.empty(s.size, np.int8)
     rq_lib.rq_avg(s.size, _p(s), int(m), int(sh), _p(out))
     assert np.array_equal(out, requantize(s.astype(np.int64), m, sh, False))
 
 
 @pytest.mark.parametrize("bm,bs", [(MULT_MIN, 15), (MULT_MAX, 1), (20000, 14), (MULT_MIN, SHIFT_MAX),
-                                   (30000, 22)])
+                                   (30000, 22), WIDE_ZERO_ENCODING, WIDE_SATURATE_ENCODING,
+                                   (3_000_000, 29)])
 def test_c_residual_add_lane_bit_exact(rq_lib, bm, bs):
     """The residual add's lane (zsqd_requant with add) against the numpy reference's
     formula: round_shift(acc) + round_shift(b), ReLU, saturation."""
     from zynq_squeeze.quantize.requant import round_shift
 
     rng = np.random.default_rng(bs)
-    acc, m, s, pre = _random_case(rng, 50_000)
+    if rq_lib.bits == MULT_BITS and (bm > MULT_MAX or bs > SHIFT_MAX):
+        pytest.skip("a wide bypass multiplier: only the wide lane takes it")
+    acc, m, s, pre = _random_case(rng, 50_000, rq_lib.bits)
     b = rng.integers(-128, 128, acc.size).astype(np.int8)
     for relu in (0, 1):
         out = np.empty(acc.size, np.int8)
@@ -427,7 +451,7 @@ def test_c_lane_zero_points_bit_exact(rq_lib, zp_out, bp_zp):
     from zynq_squeeze.quantize.requant import round_shift, saturate
 
     rng = np.random.default_rng(abs(zp_out * 1000 + bp_zp))
-    acc, m, s, pre = _random_case(rng, 50_000)
+    acc, m, s, pre = _random_case(rng, 50_000, rq_lib.bits)
     b = rng.integers(-128, 128, acc.size).astype(np.int8)
     bm, bs = 20000, 14
     for relu in (0, 1):
@@ -454,7 +478,7 @@ def test_c_average_zero_point_bit_exact(rq_lib, d):
     rng = np.random.default_rng(d)
     s = np.unique(np.concatenate([rng.integers(-128 * d, 127 * d + 1, 20_000),
                                   [-128 * d, 127 * d]])).astype(np.int32)
-    m, sh = pool_multiplier(d)
+    m, sh = pool_multiplier(d, rq_lib.bits)
     out = np.empty(s.size, np.int8)
     rq_lib.rq_avg_zp(s.size, _p(s), int(m), int(sh), 128 * d, -128, _p(out))
     want = requantize(s.astype(np.int64) + 128 * d, m, sh, False, zp=-128)

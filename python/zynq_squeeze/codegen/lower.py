@@ -41,7 +41,8 @@ from ..quantize.layers import (ConvAddLayer, ConvLayer, ConvParams, FireLayer, L
 from ..partitioning.limits import ACC_LIMIT
 from ..engine.dae_config import PE_IC
 from ..quantize.reference import avg_zero_point_reason
-from ..quantize.requant import MAX_PRODUCT, pre_shift, quantize_multiplier, table_multiplier
+from ..quantize.requant import (MAX_PRODUCT, MULT_BITS, WIDE_MULT_BITS, pre_shift,
+                                quantize_multiplier, table_multiplier)
 from .concat_plan import PlanItem, plan_concats
 
 RANGES_ATTR = "zynq_squeeze.ranges"
@@ -154,7 +155,8 @@ def model_weights(c: FloatConv, scales, floor: np.ndarray
 
 
 def quantize_conv(c: FloatConv, in_scale: float, out_scale: float, model_scales=None,
-                  notes: list | None = None, zp_in: int = 0, zp_out: int = 0) -> ConvParams:
+                  notes: list | None = None, zp_in: int = 0, zp_out: int = 0,
+                  mult_bits: int = MULT_BITS) -> ConvParams:
     """Float conv -> ConvParams with int8 weights, int32 bias and requant multipliers.
 
     A channel whose weights are tiny next to its bias would need a bias beyond the int32
@@ -170,6 +172,9 @@ def quantize_conv(c: FloatConv, in_scale: float, out_scale: float, model_scales=
     the bias, ``sum w * (q - zp_in) = sum w * q - zp_in * sum(w[o])`` (the padding is then
     ``zp_in`` too); the fold needs up to ``128 * 127`` per product of the room, so the
     bias's own room shrinks by that.
+
+    ``mult_bits``: the requantization multiplier's width (``requant.WIDE_MULT_BITS``: a
+    QDQ model's, executed by an engine with ``DaeConfig.wide_rq``).
     """
     o, i, kh, kw = c.weight.shape
     # > 2**29 within the partitioner's limits (with a zero point's fold)
@@ -190,7 +195,7 @@ def quantize_conv(c: FloatConv, in_scale: float, out_scale: float, model_scales=
     bias = (bias - int(zp_in) * wq.astype(np.int64).reshape(o, -1).sum(axis=1)).astype(np.int32)
     # the multiplier applies to acc >> t: fold 2**t into the real multiplier
     t = pre_shift(bias, i * kh * kw)
-    mult, shift = quantize_multiplier(acc_scale / out_scale * np.exp2(t))
+    mult, shift = quantize_multiplier(acc_scale / out_scale * np.exp2(t), mult_bits)
     return ConvParams(weight=wq, bias=bias, mult=mult, shift=shift,
                       stride=tuple(c.stride), pads=tuple(c.pads), relu=c.relu,
                       groups=int(c.groups), zp_in=int(zp_in), zp_out=int(zp_out))
@@ -221,28 +226,29 @@ def default_out_scale(chain: FloatChain, ranges: dict, in_scale: float,
     return pre
 
 
-def _avg_rescale(pool: PoolSpec, hw: tuple[int, int], in_scale: float, out_scale: float
-                 ) -> tuple[int | None, int | None]:
+def _avg_rescale(pool: PoolSpec, hw: tuple[int, int], in_scale: float, out_scale: float,
+                 bits: int = MULT_BITS) -> tuple[int | None, int | None]:
     """An average pool's (mult, shift) when it changes the scale, else (None, None)."""
     if pool.kind != "avg" or in_scale == out_scale:
         return None, None
     d = pool.avg_divisor(*hw)
-    m, s = quantize_multiplier(np.asarray([in_scale / (out_scale * d)]))
+    m, s = quantize_multiplier(np.asarray([in_scale / (out_scale * d)]), bits)
     return int(m[0]), int(s[0])
 
 
 def copy_layer(name: str, shape: tuple[int, int, int], in_scale: float,
-               out_scale: float, zp_in: int = 0, zp_out: int = 0) -> PoolLayer:
+               out_scale: float, zp_in: int = 0, zp_out: int = 0,
+               bits: int = MULT_BITS) -> PoolLayer:
     """A concat part copied into its slot: a 1x1 max pool (the same scale and zero
     point) or a 1x1 average pool that requantizes to the concat's scale and zero point."""
     spec = PoolSpec("max" if (in_scale, zp_in) == (out_scale, zp_out) else "avg")
-    m, s = _avg_rescale(spec, shape[1:], in_scale, out_scale)
+    m, s = _avg_rescale(spec, shape[1:], in_scale, out_scale, bits)
     return PoolLayer(name=name, in_shape=tuple(shape), pool=spec, mult=m, shift=s,
                      zp_in=zp_in, zp_out=zp_out)
 
 
 def requant_copy_layer(name: str, shape: tuple[int, int, int], in_scale: float,
-                       out_scale: float) -> PoolLayer:
+                       out_scale: float, bits: int = WIDE_MULT_BITS) -> PoolLayer:
     """A 1x1 average pool that requantizes int8 values from ``in_scale`` to ``out_scale``
     as onnxruntime's DequantizeLinear -> QuantizeLinear (and QLinearConcat's table) does:
     ``rint(float32(q * s_in) / s_out)``, round half to even, saturated. Its (mult, shift)
@@ -250,7 +256,8 @@ def requant_copy_layer(name: str, shape: tuple[int, int, int], in_scale: float,
     (``requant.table_multiplier``; the nearest otherwise)."""
     q = np.arange(-128, 128, dtype=np.float32)
     want = np.clip(np.rint((q * np.float32(in_scale)) / np.float32(out_scale)), -128, 127)
-    m, s = table_multiplier(in_scale / out_scale, q.astype(np.int64), want.astype(np.int64))
+    m, s = table_multiplier(in_scale / out_scale, q.astype(np.int64), want.astype(np.int64),
+                            bits=bits)
     return PoolLayer(name=name, in_shape=tuple(shape), pool=PoolSpec("avg"), mult=m, shift=s)
 
 
@@ -283,7 +290,8 @@ def part_channels(chain: FloatChain) -> list[int]:
 def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float,
                 out_scale: float | None = None, weight_log: list | None = None,
                 bypass: tuple | None = None, zp_in: int = 0, zp_out: int = 0,
-                zp_mid: int | None = None, parts: list | None = None) -> Layer:
+                zp_mid: int | None = None, parts: list | None = None,
+                mult_bits: int | None = None) -> Layer:
     """One composite -> one accelerator layer, given the scale of its input tensor and
     of its output (default: the calibrated one; a standalone pool: the input's); for a
     residual add also the bypass tensor's id and scale.
@@ -302,15 +310,21 @@ def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float,
     input has the output's), ``zp_mid`` a fire's squeeze output's (default: -128 when
     the squeeze has a ReLU: its output never leaves the chip), the bypass's the third
     element of ``bypass`` (id, scale, zero point).
+
+    ``mult_bits``: the requantization multipliers' width; default: 22 bits
+    (``requant.WIDE_MULT_BITS``, an engine with ``DaeConfig.wide_rq``) for a QDQ model
+    (``ranges["weights"]``), whose scales onnxruntime applies as float32, else 15.
     """
     own = parts or [None, None]
+    if mult_bits is None:
+        mult_bits = WIDE_MULT_BITS if ranges.get("weights") is not None else MULT_BITS
     in_shape = tuple(chain.in_shape[1:])
     if out_scale is None:
         out_scale = default_out_scale(chain, ranges, in_scale, zp_out)
     if chain.kind == "pool":
         if chain.pool.kind == "max" and (out_scale, zp_out) != (in_scale, zp_in):
             raise LoweringError(f"{name}: a max pool keeps its input's scale and zero point")
-        m, s = _avg_rescale(chain.pool, in_shape[1:], in_scale, out_scale)
+        m, s = _avg_rescale(chain.pool, in_shape[1:], in_scale, out_scale, mult_bits)
         return PoolLayer(name=name, in_shape=in_shape, pool=chain.pool, mult=m, shift=s,
                          zp_in=zp_in, zp_out=zp_out)
     # a fused average pool rescales from the conv's own scale to out_scale
@@ -323,7 +337,7 @@ def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float,
 
     def conv(j, c, s_in, s_out, z_in=zp_in, z_out=zp_out):
         scales = given[j] if given is not None else None
-        params = quantize_conv(c, s_in, s_out, scales, notes, z_in, z_out)
+        params = quantize_conv(c, s_in, s_out, scales, notes, z_in, z_out, mult_bits)
         if given is not None and weight_log is not None:
             why = notes[-1] if scales is not None else given_notes[j]
             weight_log.append({"layer": name, "conv": j, "as_is": why is None,
@@ -334,7 +348,7 @@ def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float,
         if bypass is None:
             raise LoweringError(f"{name}: a residual add needs its bypass tensor")
         bp_id, bp_scale, *bp_zp = bypass
-        m, s = quantize_multiplier(bp_scale / out_scale)
+        m, s = quantize_multiplier(bp_scale / out_scale, mult_bits)
         return ConvAddLayer(name=name, in_shape=in_shape,
                             conv=conv(0, chain.convs[0], in_scale, out_scale),
                             bypass=bp_id, bp_mult=int(m), bp_shift=int(s),
@@ -354,7 +368,7 @@ def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float,
                           conv=conv(0, chain.convs[0], in_scale, own[0] or out_scale),
                           pool=chain.pool)
     if avg:
-        m, s = _avg_rescale(chain.pool, layer.conv_hw, out_scale, final_scale)
+        m, s = _avg_rescale(chain.pool, layer.conv_hw, out_scale, final_scale, mult_bits)
         layer.pool_rq = (m, s) if m is not None else None
     return layer
 
@@ -515,6 +529,8 @@ def _lower_layers(lf: LoweredFunction, parsed: list, unsigned: bool = True) -> N
     except ValueError as e:
         raise LoweringError(f"{lf.symbol}: {e}") from None
     zps = assign_zero_points(lf, parsed, plan.views, plan.copies) if unsigned else {}
+    # a QDQ model's multipliers are 22 bits wide (lower_chain), its copies' too
+    bits = WIDE_MULT_BITS if any("weights" in r for _, r, _, _ in parsed) else MULT_BITS
     zp = lambda t: zps.get(t, 0)  # noqa: E731
     # every tensor in a concat's tensor has the concat's scale (its calibrated range)
     root_scale = {dst: scale_of(r["out"], zp(dst)) for c, r, _, dst in parsed
@@ -527,7 +543,7 @@ def _lower_layers(lf: LoweredFunction, parsed: list, unsigned: bool = True) -> N
             for j, (src, cid) in enumerate(plan.copies_at(n)):
                 info = lf.tensors[src]
                 layer = copy_layer(f"{lf.symbol}_l{n}_copy{j}", info.shape, info.scale,
-                                   root_scale[root], info.zero_point, zp(root))
+                                   root_scale[root], info.zero_point, zp(root), bits)
                 lf.tensors[cid] = TensorInfo(info.shape, root_scale[root], zp(root))
                 lf.layers.append((layer, src, cid))
             continue
@@ -545,7 +561,8 @@ def _lower_layers(lf: LoweredFunction, parsed: list, unsigned: bool = True) -> N
         parts = part_scales(chain, ranges, out_scale)
         layer = lower_chain(f"{lf.symbol}_l{n}", chain, ranges, lf.tensors[src_id].scale,
                             out_scale, lf.weights, bypass, lf.tensors[src_id].zero_point,
-                            zp(dst), zp_mid=0 if not unsigned else None, parts=parts)
+                            zp(dst), zp_mid=0 if not unsigned else None, parts=parts,
+                            mult_bits=bits)
         if tuple(layer.in_shape) != lf.tensors[src_id].shape:
             raise LoweringError(f"{lf.symbol}: layer {n} expects {layer.in_shape}, "
                                 f"tensor is {lf.tensors[src_id].shape}")
