@@ -234,6 +234,23 @@ def test_engine_rejects_bad_requant_params():
     assert e.code == -6
 
 
+@pytest.mark.parametrize("field,value", [("mult", 1 << 15), ("shift", 41)])
+def test_narrow_engine_rejects_a_wide_params_word(field, value):
+    """A params word only the wide lane (DaeConfig.wide_rq) executes: mult >= 2**15 or
+    shift > 40. The narrow engine refuses it (-6); the wide one runs it, as numpy says."""
+    layer = ConvLayer("c", (16, 6, 7), conv_params(np.random.default_rng(2), 24, 16, 3,
+                                                   pads=(1,) * 4))
+    getattr(layer.conv, field)[0] = value
+    tile = [DaeTile(24, 8, 3, 4)]
+    x = np.random.default_rng(3).integers(-128, 128, (16, 6, 7)).astype(np.int8)
+    wide = build_dae_program(DaeConfig(wide_rq=True), [layer], tile)
+    # the narrow engine gets the same words (build_dae_program itself refuses the layer)
+    e = _err(DaeConfig(wide_rq=False), wide.words, wide.weights, wide.arena_words)
+    assert e.code == -6
+    got, _ = run_program(wide, x)
+    assert np.array_equal(got, reference_chain([layer], x))
+
+
 def test_program_rejects_bad_layers():
     rng = np.random.default_rng(0)
     p = conv_params(rng, 8, 8, 3)

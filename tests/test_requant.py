@@ -20,6 +20,9 @@ from zynq_squeeze.quantize.requant import (
     WIDE_SATURATE_ENCODING,
     WIDE_ZERO_ENCODING,
     MULT_BITS,
+    WIDE_MULT_MAX,
+    WIDE_SHIFT_MAX,
+    needs_wide,
     ranges,
     SHIFT_MIN,
     ZERO_ENCODING,
@@ -101,6 +104,42 @@ def test_quantize_multiplier_bounds_and_accuracy(real):
     elif (m, s) != SATURATE_ENCODING:  # (just below 2**14, a carry can saturate too)
         # relative error of a mantissa rounded to 15 bits
         assert abs(Fraction(m, 1 << s) - Fraction(real)) <= Fraction(real) * Fraction(1, 1 << 15)
+
+
+# --- the wide (22-bit) multiplier: a QDQ model's (DaeConfig.wide_rq)
+@HYP
+@given(st.floats(0, 1e9, allow_nan=False, allow_infinity=False) |
+       st.builds(lambda m, e: m * 2.0 ** e, st.floats(0.5, 1.0, exclude_max=True),
+                 st.integers(-60, 40)),
+       st.integers(-A_MAX, A_MAX), st.booleans())
+@example(2.0 ** -25 * (1 + 2.0 ** -24), A_MAX, False)  # rounds to 2**-25: the zero encoding
+@example(2.0 ** 14 * (1 - 2.0 ** -24), 1, False)       # carries to 2**14: saturation
+@example(2.0 ** -24, -A_MAX, False)                      # the smallest unclamped: reaches -1
+def test_wide_multiplier_bounds_accuracy_and_encodings(real, a, relu):
+    """22 bits: mult in [2**21, 2**22), shift in [1, 47], relative error <= 2**-22; the
+    zero encoding maps every input to 0 (as real does: |real * a| < 0.5), saturation
+    saturates every nonzero input, and the result is within one step of the real product
+    (exactly it unless within |real * a| 2**-22 of a half)."""
+    m, s = (int(v) for v in quantize_multiplier(real, WIDE_MULT_BITS))
+    assert WIDE_MULT_MIN <= m <= WIDE_MULT_MAX and SHIFT_MIN <= s <= WIDE_SHIFT_MAX
+    y = int(requantize(np.array([a]), m, s, relu)[0])
+    want = round_half_up(Fraction(real) * a)
+    if (m, s) == WIDE_ZERO_ENCODING:
+        assert real < 2.0 ** -25 * (1 + 2.0 ** -22)
+        assert requantize(np.array([A_MAX, -A_MAX]), m, s, False).tolist() == [0, 0]
+    elif (m, s) == WIDE_SATURATE_ENCODING:
+        assert real >= 2.0 ** 14 * (1 - 2.0 ** -22)
+        assert y == (127 if a > 0 else (0 if relu or a == 0 else -128))
+    else:
+        assert abs(Fraction(m, 1 << s) - Fraction(real)) <= Fraction(real) * Fraction(1, 1 << 22)
+        if -128 <= want <= 127:
+            want = max(want, 0) if relu else want
+            assert abs(y - want) <= 1
+            if y != want:
+                frac = Fraction(real) * a - (round_half_up(Fraction(real) * a) - Fraction(1, 2))
+                assert min(frac, 1 - frac) <= abs(Fraction(real) * a) * Fraction(1, 1 << 22)
+    assert not needs_wide(*quantize_multiplier(real))  # the narrow one never needs it
+    assert needs_wide(m, s) == (m > MULT_MAX or s > SHIFT_MAX)
 
 
 @HYP

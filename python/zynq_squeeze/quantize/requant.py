@@ -20,7 +20,12 @@ The arithmetic right shift floors, so ties round half toward +infinity (2.5 -> 3
 The effective multiplier on ``acc`` is ``mult * 2**-(shift + t)``: the compiler
 quantizes ``real * 2**t`` (:func:`quantize_multiplier`). The same operation with ``t =
 0`` and no ReLU divides average-pool window sums (:func:`pool_multiplier`).
-Bit-exact with ``zsq_requant`` / ``zsq_requant8`` in ``src/zsq_requant.h``.
+
+A QDQ model's multipliers are 22 bits wide (``bits=WIDE_MULT_BITS``: mult in [2**21,
+2**22), shift in [1, 47], relative error <= 2**-22, as onnxruntime's float32 multiplier
+nearly is): the lane keeps one DSP48E1 for ``a x mult[21:5]`` and adds ``a x mult[4:0]``
+from fabric (``DaeConfig.wide_rq``; docs/ENGINE.md "The wide multiplier"). The rule is the
+same; only the ranges grow. Bit-exact with ``zsqd_requant`` in ``src/zsq_dae.h``.
 """
 from __future__ import annotations
 
