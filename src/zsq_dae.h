@@ -113,19 +113,20 @@ static inline ap_int<8> zsqd_requant(ap_int<32> acc, zsqd_word param, bool relu,
   ap_uint<4> pre = avg ? ap_uint<4>(0) : ap_uint<4>(param.range(63, 60));
   ap_int<33> sum = ap_int<33>(acc) + bias;
   ap_int<25> a = ap_int<25>(sum >> pre);
-  ap_int<48> y;
+  static const int W = WIDE ? 48 : 42; /* the rounding datapath's width (narrow: as before) */
+  ap_int<W> y;
   if (WIDE) {
     /* the DSP48E1 takes 25 x 18 bits: mult's high 17 bits there, its low 5 in LUTs */
     ap_int<42> prod = a * ap_int<18>(ap_uint<17>(mult.range(21, 5)));
 #pragma HLS BIND_OP variable = prod op = mul impl = dsp
     ap_int<30> prod_lo = a * ap_int<6>(ap_uint<5>(mult.range(4, 0)));
 #pragma HLS BIND_OP variable = prod_lo op = mul impl = fabric
-    ap_int<48> wide = (ap_int<48>(prod) << 5) + prod_lo;
-    y = (wide + (ap_int<48>(1) << (shift - 1))) >> shift;
+    ap_int<W> wide = (ap_int<W>(prod) << 5) + prod_lo;
+    y = (wide + (ap_int<W>(1) << (shift - 1))) >> shift;
   } else {
     ap_int<42> prod = a * ap_int<17>(ap_uint<16>(mult.range(15, 0)));
 #pragma HLS BIND_OP variable = prod op = mul impl = dsp
-    y = ap_int<42>((prod + (ap_int<42>(1) << (shift - 1))) >> shift);
+    y = (prod + (ap_int<W>(1) << (shift - 1))) >> shift;
   }
   /* the bypass term: an 9 x 22-bit product in LUTs (the lane's DSP48E1 is the conv term's;
    * |(bp - bp_zp) * bp_mult| < 2^30) */
@@ -133,7 +134,7 @@ static inline ap_int<8> zsqd_requant(ap_int<32> acc, zsqd_word param, bool relu,
   ap_int<32> bprod = bd * ap_int<23>(WIDE ? bp_mult : ap_uint<22>(bp_mult.range(15, 0)));
 #pragma HLS BIND_OP variable = bprod op = mul impl = fabric
   ap_uint<6> bs = add ? bp_shift : ap_uint<6>(1); /* a register left 0 without an add */
-  ap_int<48> bterm = (ap_int<48>(bprod) + (ap_int<48>(1) << (bs - 1))) >> bs;
+  ap_int<W> bterm = (ap_int<W>(bprod) + (ap_int<W>(1) << (bs - 1))) >> bs;
   if (add) y += bterm;
   if (relu && y < 0) y = 0;
   y += zp_out;
