@@ -198,9 +198,10 @@ static int check_compute(uint64_t w, const int32_t *r, long long i, char *err, s
         !in_range(ZSQ_C(ZSQ_RQ_VY0), 0, ZSQ_RT_DIM) || !in_range(ZSQ_C(ZSQ_RQ_VY1), 0, ZSQ_RT_DIM) ||
         !in_range(ZSQ_C(ZSQ_RQ_VX0), 0, ZSQ_RT_DIM) || !in_range(ZSQ_C(ZSQ_RQ_VX1), 0, ZSQ_RT_DIM))
       return fail(err, errlen, ZSQ_RT_ERR_INSN, "instruction %lld: REQUANT: bad geometry", i);
-    /* residual add: the bypass rescaling must be what the narrow datapath takes */
-    if (((w >> 14) & 1u) && (((w >> 10) & 1u) || !in_range(ZSQ_C(ZSQ_RQ_BP_MULT), 1 << 14, (1 << 15) - 1) ||
-                             !in_range(ZSQ_C(ZSQ_RQ_BP_SHIFT), 1, 40)))
+    /* residual add: the bypass rescaling within the wide (22-bit) lane's ranges; an
+     * engine built with the narrow lane refuses more (src/zsq_dae_sim.cpp rq_ok) */
+    if (((w >> 14) & 1u) && (((w >> 10) & 1u) || !in_range(ZSQ_C(ZSQ_RQ_BP_MULT), 1 << 14, (1 << 22) - 1) ||
+                             !in_range(ZSQ_C(ZSQ_RQ_BP_SHIFT), 1, 47)))
       return fail(err, errlen, ZSQ_RT_ERR_INSN, "instruction %lld: REQUANT: bypass multiplier "
                   "out of range (or with the average constants)", i);
     /* zero points: int8 offsets; the average's sum offset within the 25-bit A port */

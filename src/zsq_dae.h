@@ -90,34 +90,51 @@ static inline ap_int<8> zsqd_byte(zsqd_word w, int i) {
 }
 
 /* Requantization (docs/ENGINE.md "Arithmetic"): a = (acc + bias) >> pre;
- * y = (a * mult + 2^(shift-1)) >> shift; ReLU; saturate. a fits 25 bits and mult 16 bits:
- * one DSP48E1 per lane. With `add` (residual add, docs/ENGINE.md "Residual add: scale
- * alignment") the bypass byte bp, rescaled to the output scale by the same rounding rule,
- * (bp * bp_mult + 2^(bp_shift-1)) >> bp_shift, is added before ReLU and saturation. */
+ * y = (a * mult + 2^(shift-1)) >> shift; ReLU; saturate. Params word: bias [31:0],
+ * mult [53:32], shift [59:54], pre [63:60]. a fits 25 bits. WIDE (ZSQD_WIDE_RQ, QDQ
+ * models): mult < 2^22, a x mult[21:5] (25 x 17 bits) on the lane's one DSP48E1 and
+ * a x mult[4:0] in fabric, 48-bit sums (|a * mult| + 2^46 < 2^47: the DSP's P); narrow:
+ * mult < 2^15, 42 bits, one DSP48E1. With `add` (residual add, docs/ENGINE.md "Residual
+ * add: scale alignment") the bypass byte bp, rescaled to the output scale by the same
+ * rounding rule, (bp * bp_mult + 2^(bp_shift-1)) >> bp_shift, is added before ReLU and
+ * saturation. */
+template <bool WIDE>
 static inline ap_int<8> zsqd_requant(ap_int<32> acc, zsqd_word param, bool relu, bool avg,
-                                     ap_uint<16> avg_mult, ap_uint<6> avg_shift, bool add,
-                                     ap_int<8> bp, ap_uint<16> bp_mult, ap_uint<6> bp_shift,
+                                     ap_uint<22> avg_mult, ap_uint<6> avg_shift, bool add,
+                                     ap_int<8> bp, ap_uint<22> bp_mult, ap_uint<6> bp_shift,
                                      ap_int<8> zp_out = 0, ap_int<8> bp_zp = 0, ap_int<25> avg_bias = 0) {
 #pragma HLS INLINE
   /* zero points (docs/ENGINE.md "Arithmetic: zero points"): an average's window sum is
    * offset by -d * zp_in (RQ_AVG_BIAS), the bypass byte enters as b - bp_zp (9 bits), the
    * result is shifted by zp_out after ReLU (ReLU means y >= zp_out): 8-bit adds per lane */
   ap_int<32> bias = avg ? ap_int<32>(avg_bias) : ap_int<32>(param.range(31, 0));
-  ap_uint<16> mult = avg ? avg_mult : ap_uint<16>(param.range(47, 32));
-  ap_uint<6> shift = avg ? avg_shift : ap_uint<6>(param.range(53, 48));
-  ap_uint<4> pre = avg ? ap_uint<4>(0) : ap_uint<4>(param.range(59, 56));
+  ap_uint<22> mult = avg ? avg_mult : ap_uint<22>(param.range(53, 32));
+  ap_uint<6> shift = avg ? avg_shift : ap_uint<6>(param.range(59, 54));
+  ap_uint<4> pre = avg ? ap_uint<4>(0) : ap_uint<4>(param.range(63, 60));
   ap_int<33> sum = ap_int<33>(acc) + bias;
   ap_int<25> a = ap_int<25>(sum >> pre);
-  ap_int<42> prod = a * ap_int<17>(mult);
+  static const int W = WIDE ? 48 : 42; /* the rounding datapath's width (narrow: as before) */
+  ap_int<W> y;
+  if (WIDE) {
+    /* the DSP48E1 takes 25 x 18 bits: mult's high 17 bits there, its low 5 in LUTs */
+    ap_int<42> prod = a * ap_int<18>(ap_uint<17>(mult.range(21, 5)));
 #pragma HLS BIND_OP variable = prod op = mul impl = dsp
-  ap_int<42> y = (prod + (ap_int<42>(1) << (shift - 1))) >> shift;
-  /* the bypass term: an 8 x 16-bit product in LUTs (the lane's DSP48E1 is the conv term's;
-   * |(bp - bp_zp) * bp_mult| < 2^23) */
+    ap_int<30> prod_lo = a * ap_int<6>(ap_uint<5>(mult.range(4, 0)));
+#pragma HLS BIND_OP variable = prod_lo op = mul impl = fabric
+    ap_int<W> wide = (ap_int<W>(prod) << 5) + prod_lo;
+    y = (wide + (ap_int<W>(1) << (shift - 1))) >> shift;
+  } else {
+    ap_int<42> prod = a * ap_int<17>(ap_uint<16>(mult.range(15, 0)));
+#pragma HLS BIND_OP variable = prod op = mul impl = dsp
+    y = (prod + (ap_int<W>(1) << (shift - 1))) >> shift;
+  }
+  /* the bypass term: an 9 x 22-bit product in LUTs (the lane's DSP48E1 is the conv term's;
+   * |(bp - bp_zp) * bp_mult| < 2^30) */
   ap_int<9> bd = ap_int<9>(bp) - ap_int<9>(bp_zp);
-  ap_int<26> bprod = bd * ap_int<17>(bp_mult);
+  ap_int<32> bprod = bd * ap_int<23>(WIDE ? bp_mult : ap_uint<22>(bp_mult.range(15, 0)));
 #pragma HLS BIND_OP variable = bprod op = mul impl = fabric
   ap_uint<6> bs = add ? bp_shift : ap_uint<6>(1); /* a register left 0 without an add */
-  ap_int<42> bterm = (ap_int<42>(bprod) + (ap_int<42>(1) << (bs - 1))) >> bs;
+  ap_int<W> bterm = (ap_int<W>(bprod) + (ap_int<W>(1) << (bs - 1))) >> bs;
   if (add) y += bterm;
   if (relu && y < 0) y = 0;
   y += zp_out;
@@ -451,20 +468,21 @@ static void zsqd_fast_dwconv(const zsqd_fast_conv_args<C> &a) {
 }
 
 /* REQUANT per lane, exactly zsqd_requant's ap_int arithmetic in int64: the pre-shifted sum
- * truncated to 25 bits, the rounding constant ap_int<42>(1) << (shift - 1) (0 when shift
- * is 0 or >= 43, the sign bit when 42) and arithmetic shifts. */
+ * truncated to 25 bits, the rounding constant ap_int<W>(1) << (shift - 1) (W = 48 wide, 42
+ * narrow: 0 when shift is 0 or > W, the sign bit when W) and arithmetic shifts; the narrow
+ * lane reads mult's low 16 bits. */
 struct zsqd_fast_rq_lane {
   int64_t bias, pre, mult, shift, rnd;
 };
 static inline zsqd_fast_rq_lane zsqd_fast_rq_param(uint64_t param, bool avg, int avg_mult, int avg_shift,
-                                                   int64_t avg_bias) {
+                                                   int64_t avg_bias, bool wide) {
   zsqd_fast_rq_lane l;
   l.bias = avg ? avg_bias : (int64_t)(int32_t)(uint32_t)param;
-  l.mult = avg ? avg_mult : (int64_t)((param >> 32) & 0xFFFF);
-  l.shift = avg ? avg_shift : (int64_t)((param >> 48) & 63);
-  l.pre = avg ? 0 : (int64_t)((param >> 56) & 15);
-  const int64_t s1 = l.shift - 1;
-  l.rnd = s1 < 0 || s1 > 41 ? 0 : s1 == 41 ? -((int64_t)1 << 41) : (int64_t)1 << s1;
+  l.mult = (avg ? (int64_t)avg_mult : (int64_t)((param >> 32) & 0x3FFFFF)) & (wide ? 0x3FFFFF : 0xFFFF);
+  l.shift = avg ? avg_shift : (int64_t)((param >> 54) & 63);
+  l.pre = avg ? 0 : (int64_t)((param >> 60) & 15);
+  const int64_t s1 = l.shift - 1, top = wide ? 47 : 41;
+  l.rnd = s1 < 0 || s1 > top ? 0 : s1 == top ? -((int64_t)1 << top) : (int64_t)1 << s1;
   return l;
 }
 static inline int8_t zsqd_fast_rq1(int32_t acc, const zsqd_fast_rq_lane &l, bool relu, int64_t bterm,
@@ -495,7 +513,8 @@ static void zsqd_fast_requant(int rows, int cols, int nog, int dpitch, int drow0
   thread_local int64_t P[5][C::P_ROWS * C::PE_OC];
   for (int og = 0; og < nog; og++)
     for (int o = 0; o < C::PE_OC; o++) {
-      const zsqd_fast_rq_lane l = zsqd_fast_rq_param(pbuf[o * C::P_ROWS + og], avg, avg_mult, avg_shift, avg_bias);
+      const zsqd_fast_rq_lane l =
+          zsqd_fast_rq_param(pbuf[o * C::P_ROWS + og], avg, avg_mult, avg_shift, avg_bias, C::WIDE_RQ);
       const int i = og * C::PE_OC + o;
       P[0][i] = l.bias; P[1][i] = l.pre; P[2][i] = l.mult; P[3][i] = l.shift; P[4][i] = l.rnd;
     }
@@ -523,7 +542,7 @@ static void zsqd_fast_requant(int rows, int cols, int nog, int dpitch, int drow0
             s = _mm512_add_epi64(s, _mm512_loadu_si512((const void *)&P[0][i]));
             s = _mm512_srav_epi64(s, _mm512_loadu_si512((const void *)&P[1][i]));
             s = _mm512_srai_epi64(_mm512_slli_epi64(s, 39), 39);
-            /* |a| < 2^24, mult < 2^16: the signed 32 x 32 -> 64 product is exact */
+            /* |a| < 2^24, mult < 2^22: the signed 32 x 32 -> 64 product is exact */
             s = _mm512_mul_epi32(s, _mm512_loadu_si512((const void *)&P[2][i]));
             s = _mm512_add_epi64(s, _mm512_loadu_si512((const void *)&P[4][i]));
             s = _mm512_srav_epi64(s, _mm512_loadu_si512((const void *)&P[3][i]));
@@ -962,7 +981,7 @@ void zsqd_compute_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS],
     const int dpitch = regs[ZSQ_RQ_DST_PITCH - 64], drow0 = regs[ZSQ_RQ_DST_ROW0 - 64];
     const int vy0 = regs[ZSQ_RQ_VY0 - 64], vy1 = regs[ZSQ_RQ_VY1 - 64];
     const int vx0 = regs[ZSQ_RQ_VX0 - 64], vx1 = regs[ZSQ_RQ_VX1 - 64];
-    const ap_uint<16> avg_mult = regs[ZSQ_RQ_AVG_MULT - 64];
+    const ap_uint<22> avg_mult = regs[ZSQ_RQ_AVG_MULT - 64];
     const ap_uint<6> avg_shift = regs[ZSQ_RQ_AVG_SHIFT - 64];
     const int ph = insn[8], oh = insn[13];
     const bool relu = insn[9], avg = insn[10];
@@ -971,7 +990,7 @@ void zsqd_compute_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS],
      * built without it (ZSQD_RESIDUAL 0) has no bypass datapath: constant false */
     const bool add = C::RESIDUAL && insn[14];
     const int bh = insn[15];
-    const ap_uint<16> bp_mult = regs[ZSQ_RQ_BP_MULT - 64];
+    const ap_uint<22> bp_mult = regs[ZSQ_RQ_BP_MULT - 64];
     const ap_uint<6> bp_shift = regs[ZSQ_RQ_BP_SHIFT - 64];
     const int trips = regs[ZSQ_RQ_TRIPS - 64]; /* rows * cols * nog (isa.derived) */
     /* zero points (0: the symmetric arithmetic); the validators bound them to 8 / 25 bits */
@@ -983,7 +1002,8 @@ void zsqd_compute_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS],
     const int drows = dst == ZSQ_RQ_DST_OUT ? C::OUT_ROWS : dst == ZSQ_RQ_DST_CV ? C::CV_ROWS : C::SQ_ROWS;
     zsqd_fast_requant<C>(rows, cols, nog, dpitch, drow0, vy0, vy1, vx0, vx1, (int)avg_mult, (int)avg_shift, relu,
                          avg, zsqd_raw(&p_buf[ph][0][0]), zsqd_raw(&acc[0][0]), dbank, drows,
-                         add ? zsqd_raw(&bp_buf[bh][0][0]) : (const zsqd_u64 *)0, (int)bp_mult, (int)bp_shift,
+                         add ? zsqd_raw(&bp_buf[bh][0][0]) : (const zsqd_u64 *)0,
+                         (int)(C::WIDE_RQ ? bp_mult : ap_uint<22>(bp_mult.range(15, 0))), (int)bp_shift,
                          (int)zp_out, (int)bp_zp, (int)avg_bias);
 #else
     int og = 0, c = 0, r = 0, a_row = 0, d_px = drow0;
@@ -1005,7 +1025,7 @@ void zsqd_compute_exec(zsqd_word insn, int32_t regs[ZSQ_N_REGS],
     rq_lane:
       for (int o = 0; o < C::PE_OC; o++) {
 #pragma HLS UNROLL
-        ap_int<8> y = zsqd_requant(acc[a_row][o], p_buf[ph][o][og], relu, avg, avg_mult, avg_shift, add,
+        ap_int<8> y = zsqd_requant<C::WIDE_RQ>(acc[a_row][o], p_buf[ph][o][og], relu, avg, avg_mult, avg_shift, add,
                                    zsqd_byte(bpw[o / 8], o % 8), bp_mult, bp_shift, zp_out, bp_zp, avg_bias);
         /* outside the valid window (a fire's halo: expand3's padding) the zero point */
         outw[o / 8].range(8 * (o % 8) + 7, 8 * (o % 8)) = valid ? ap_uint<8>(y) : ap_uint<8>(zp_out);

@@ -55,6 +55,10 @@
 #ifndef ZSQD_RESIDUAL
 #define ZSQD_RESIDUAL 1 /* 1: the residual add's datapath (LOAD_BYPASS, REQUANT RQ_ADD) is built */
 #endif
+#ifndef ZSQD_WIDE_RQ
+#define ZSQD_WIDE_RQ 1 /* 1: the 22-bit requantization multiplier (a x mult[21:5] on the lane's
+                          DSP48E1, a x mult[4:0] in fabric); 0: 15 bits, one DSP48E1 */
+#endif
 #ifndef ZSQD_QUEUE_DEPTH
 #define ZSQD_QUEUE_DEPTH 512 /* command queue depth (instructions) */
 #endif
@@ -104,6 +108,7 @@ struct zsqd_cfg {
   static constexpr int OUT_ROWS = ZSQD_OUT_ROWS;
   static constexpr int BP_ROWS = ZSQD_BP_ROWS;
   static constexpr bool RESIDUAL = ZSQD_RESIDUAL != 0;
+  static constexpr bool WIDE_RQ = ZSQD_WIDE_RQ != 0;
   static constexpr int QUEUE_DEPTH = ZSQD_QUEUE_DEPTH;
   static constexpr int TOKEN_DEPTH = ZSQD_TOKEN_DEPTH;
 };

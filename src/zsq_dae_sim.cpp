@@ -128,11 +128,18 @@ int check_load(const zsqd_word &w, const int32_t *r, int64_t act_words, int64_t 
   return 0;
 }
 
+/* a requantization multiplier the engine's lane takes: mult in [2^14, 2^15) and shift in
+ * [1, 40], or with the wide lane (C::WIDE_RQ) mult in [2^14, 2^22) and shift in [1, 47] */
+bool rq_ok(int64_t mult, int64_t shift) {
+  return mult >= (1 << 14) && mult < (C::WIDE_RQ ? (1 << 22) : (1 << 15)) && shift >= 1 &&
+         shift <= (C::WIDE_RQ ? ZSQD_WIDE_SHIFT_MAX : ZSQD_SHIFT_MAX);
+}
+
 int check_params(const zsqd_word *wgt, int64_t addr, int64_t n, long idx, Err &e) {
   for (int64_t i = 0; i < n; i++) {
     const zsqd_word p = wgt[addr + i];
-    const int mult = p.range(47, 32), shift = p.range(53, 48), pre = p.range(59, 56);
-    if (mult < (1 << 14) || mult >= (1 << 15) || shift < 1 || shift > ZSQD_SHIFT_MAX || pre > 15)
+    const int mult = p.range(53, 32), shift = p.range(59, 54);
+    if (!rq_ok(mult, shift))
       return e.fail(ZSQD_ERR_REQUANT, idx, "LOAD_PARAMS: requantization parameters out of range");
   }
   return 0;
@@ -171,8 +178,7 @@ int check_compute(const zsqd_word &w, const int32_t *r, long idx, Err &e) {
         !field_ok(r[ZSQ_RQ_VX0 - 64], 0, DIM) || !field_ok(r[ZSQ_RQ_VX1 - 64], 0, DIM))
       return e.fail(ZSQD_ERR_FIELD, idx, "REQUANT: bad geometry");
     if (derived_ok(op, r, idx, e)) return ZSQD_ERR_FIELD;
-    if (w[10] && (r[ZSQ_RQ_AVG_MULT - 64] < (1 << 14) || r[ZSQ_RQ_AVG_MULT - 64] >= (1 << 15) ||
-                  !field_ok(r[ZSQ_RQ_AVG_SHIFT - 64], 1, ZSQD_SHIFT_MAX)))
+    if (w[10] && !rq_ok(r[ZSQ_RQ_AVG_MULT - 64], r[ZSQ_RQ_AVG_SHIFT - 64]))
       return e.fail(ZSQD_ERR_REQUANT, idx, "REQUANT: average constants out of range");
     /* zero points: int8 offsets; the average's sum offset keeps a within 25 bits' range */
     if (!field_ok(r[ZSQ_RQ_ZP_OUT - 64], -128, 127) || !field_ok(r[ZSQ_RQ_BP_ZP - 64], -128, 127) ||
@@ -181,8 +187,7 @@ int check_compute(const zsqd_word &w, const int32_t *r, long idx, Err &e) {
     if (w[14]) { /* residual add: the bypass rescaling and the bp_buf rows it reads */
       if (!C::RESIDUAL) return e.fail(ZSQD_ERR_OPCODE, idx, "REQUANT: engine built without the residual add");
       if (w[10]) return e.fail(ZSQD_ERR_FIELD, idx, "REQUANT: a residual add with the average constants");
-      if (r[ZSQ_RQ_BP_MULT - 64] < (1 << 14) || r[ZSQ_RQ_BP_MULT - 64] >= (1 << 15) ||
-          !field_ok(r[ZSQ_RQ_BP_SHIFT - 64], 1, ZSQD_SHIFT_MAX))
+      if (!rq_ok(r[ZSQ_RQ_BP_MULT - 64], r[ZSQ_RQ_BP_SHIFT - 64]))
         return e.fail(ZSQD_ERR_REQUANT, idx, "REQUANT: bypass multiplier out of range");
       if (rows * cols * nog > C::BP_ROWS) return e.fail(ZSQD_ERR_BUFFER, idx, "REQUANT: bypass rows outside bp_buf");
     }

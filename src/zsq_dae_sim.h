@@ -14,6 +14,7 @@
 
 #define ZSQD_MAX_INSN (1 << 24)
 #define ZSQD_SHIFT_MAX 40 /* quantize/requant.py SHIFT_MAX */
+#define ZSQD_WIDE_SHIFT_MAX 47 /* quantize/requant.py WIDE_SHIFT_MAX (ZSQD_WIDE_RQ engines) */
 #define ZSQD_AVG_BIAS_MAX ((1 << 24) - 1) /* RQ_AVG_BIAS: |d * zp| within the 25-bit A port (quantize/requant.py A_MAX) */
 
 #define ZSQD_ERR_ARG -1      /* null pointer, empty program, bad timing constants */

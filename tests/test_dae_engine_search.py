@@ -2,6 +2,8 @@
 and 1.1 for every board: deterministic, sized to the layers' needs, within the limits."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 
 import numpy as np
 import pytest
@@ -163,3 +165,31 @@ def test_timing_cost_when_available():
     for layer, t in zip(NETS["1.1"], ch.tiles):
         assert dae_tiling.overflow(ch.cfg, layer, t) is None
     assert des.fit_report(ch.cfg, b)["bram18k"]["fits"]
+
+
+def test_wide_multiplier_only_when_a_layer_needs_it():
+    """A QDQ model's 22-bit multipliers need the wide lane (DaeConfig.wide_rq, ~156 LUT per
+    lane): the search builds it for them only. On the Zybo Z7-20 SqueezeNet 1.1's k = 3
+    engine has not the LUT room for it (70 % limit, estimate): k = 2 with it, k = 3
+    without; an engine without it refuses such a layer (the tiler names it)."""
+    import copy
+
+    from zynq_squeeze.schedule.instructions import layer_convs
+
+    b = BOARDS["zybo-z7-20"]
+    plain = des.search_dae_engine(b, NETS["1.1"], use_timing=False)
+    wide_layers = copy.deepcopy(NETS["1.1"])
+    for layer in wide_layers:
+        for c in layer_convs(layer):
+            c.mult[:], c.shift[:] = c.mult << 7, c.shift + 7  # the same reals, 22 bits
+    wide = des.search_dae_engine(b, wide_layers, use_timing=False)
+    assert (plain.cfg.k, plain.cfg.wide_rq) == (3, False)
+    assert (wide.cfg.k, wide.cfg.wide_rq) == (2, True)
+    with pytest.raises(ScheduleError, match="LUT"):
+        des.size_engine(b, wide_layers, 3, use_timing=False)
+    assert dr.estimate(wide.cfg).lut_by["wide_requant"] == 16 * dr.WIDE_RQ_PER_LANE[0]
+    assert "wide_rq" in dae_tiling.overflow(replace(wide.cfg, wide_rq=False), wide_layers[1],
+                                           wide.tiles[1])
+    assert DaeConfig.from_json({**wide.cfg.to_json()}) == wide.cfg
+    with pytest.raises(Exception, match="wide_rq"):
+        DaeConfig.from_json({"wide_rq": 1})

@@ -201,14 +201,16 @@ def test_random_layers_fast_equals_hls(lr, k, data):
 
 
 # REQUANT on any parameter word, as zsqd_requant's ap_int arithmetic computes it (the
-# 25-bit truncation of the pre-shifted sum, shift 0 and shifts past the 42-bit rounding
-# constant included): the engine only admits checked parameters, but p_buf rows a
+# 25-bit truncation of the pre-shifted sum, shift 0 and shifts past the 42-bit (48-bit
+# wide) rounding constant included): the engine only admits checked parameters, but p_buf rows a
 # program never loaded hold whatever was there.
 _RQ_CHECK = r"""
 #include <stdio.h>
 #include <random>
 #include "zsq_dae.h"
 typedef zsqd_cfg C;
+/* the lane's checked ranges (src/zsq_dae_sim.cpp rq_ok): narrow or wide multiplier */
+static const int MULT_END = C::WIDE_RQ ? 1 << 22 : 1 << 15, SHIFT_MAX = C::WIDE_RQ ? 47 : 40;
 static uint64_t pbuf[C::PE_OC * C::P_ROWS];
 static int32_t acc[C::ACC_ROWS * C::PE_OC];
 static uint64_t dst[C::K * 64];
@@ -225,8 +227,8 @@ int main() {
         uint64_t p = rng();
         if (rng() % 2) /* in range, as check_params admits */
           p = (uint64_t)(uint32_t)(int32_t)(rng() % 200001 - 100000) |
-              ((uint64_t)((1 << 14) + rng() % (1 << 14)) << 32) | ((uint64_t)(1 + rng() % 40) << 48) |
-              ((uint64_t)(rng() % 16) << 56);
+              ((uint64_t)((1 << 14) + rng() % (MULT_END - (1 << 14))) << 32) |
+              ((uint64_t)(1 + rng() % SHIFT_MAX) << 54) | ((uint64_t)(rng() % 16) << 60);
         pbuf[o * C::P_ROWS + og] = p;
       }
     for (int i = 0; i < px * nog * C::PE_OC; i++) {
@@ -235,10 +237,10 @@ int main() {
                : k == 1 ? (int32_t)rng() : (int32_t)(rng() % 400001) - 200000;
     }
     const bool relu = rng() % 2, avg = rng() % 4 == 0;
-    const int avg_mult = (int)(rng() % 65536), avg_shift = (int)(rng() % 64);
+    const int avg_mult = (int)(rng() % (1 << 22)), avg_shift = (int)(rng() % 64);
     /* the residual add: only checked rescalings reach the lanes (check_compute) */
     const bool add = !avg && rng() % 2;
-    const int bp_mult = (1 << 14) + (int)(rng() % (1 << 14)), bp_shift = 1 + (int)(rng() % 40);
+    const int bp_mult = (1 << 14) + (int)(rng() % (MULT_END - (1 << 14))), bp_shift = 1 + (int)(rng() % SHIFT_MAX);
     for (int i = 0; i < C::K * C::BP_ROWS; i++) bpbuf[i] = rng();
     /* zero points (int8, as the validators admit) and the average's sum offset (25 bits) */
     const int zp_out = (int)(rng() % 256) - 128, bp_zp = (int)(rng() % 256) - 128;
@@ -253,9 +255,9 @@ int main() {
         for (int o = 0; o < C::PE_OC; o++) {
           const int a = (p * nog + og) * C::PE_OC + o;
           const zsqd_word bw = bpbuf[(o / 8) * C::BP_ROWS + p * nog + og];
-          const ap_int<8> want = zsqd_requant(ap_int<32>(acc[a]), zsqd_word(pbuf[o * C::P_ROWS + og]), relu,
-                                              avg, ap_uint<16>(avg_mult), ap_uint<6>(avg_shift), add,
-                                              zsqd_byte(bw, o % 8), ap_uint<16>(bp_mult), ap_uint<6>(bp_shift),
+          const ap_int<8> want = zsqd_requant<C::WIDE_RQ>(ap_int<32>(acc[a]), zsqd_word(pbuf[o * C::P_ROWS + og]), relu,
+                                              avg, ap_uint<22>(avg_mult), ap_uint<6>(avg_shift), add,
+                                              zsqd_byte(bw, o % 8), ap_uint<22>(bp_mult), ap_uint<6>(bp_shift),
                                               ap_int<8>(zp_out), ap_int<8>(bp_zp), ap_int<25>(avg_bias));
           const int got = (int8_t)(dst[(o / 8) * 64 + p * nog + og] >> (8 * (o % 8)));
           n++;
@@ -270,14 +272,15 @@ int main() {
 """
 
 
+@pytest.mark.parametrize("wide", [0, 1], ids=["narrow", "wide"])
 @pytest.mark.parametrize("flags", [[], ["-DZSQD_SIM_PORTABLE"]], ids=["simd", "portable"])
-def test_requant_lanes_match_ap_int(tmp_path, flags):
+def test_requant_lanes_match_ap_int(tmp_path, flags, wide):
     cxx = compiler.toolchain(True)[1]
     src = tmp_path / "rq_check.cpp"
     src.write_text(_RQ_CHECK)
     exe = tmp_path / "rq_check"
     subprocess.run([cxx, "-std=c++17", "-O2", "-march=native", *flags, *compiler.WARN_FLAGS,
-                    "-DZSQD_P_ROWS=8", "-isystem", str(native.ap_types_dir()),
+                    "-DZSQD_P_ROWS=8", f"-DZSQD_WIDE_RQ={wide}", "-isystem", str(native.ap_types_dir()),
                     f"-I{native.src_dir()}", str(src), "-o", str(exe)], check=True)
     proc = subprocess.run([str(exe)], check=False, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout

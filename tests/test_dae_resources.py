@@ -224,8 +224,11 @@ def test_dsp_bound_products_are_in_the_source():
     # the model counts one DSP per MAC product and per requant lane because the source
     # binds exactly these two products to DSP
     binds = re.findall(r"BIND_OP variable = (\w+) op = mul impl = dsp", MODULES)
-    assert sorted(binds) == ["p", "prod"]
-    assert "ap_int<42> prod = a * ap_int<17>(mult)" in MODULES
+    # prod twice: the narrow and the wide lane's branch (`if (WIDE)`, a template constant:
+    # one per build)
+    assert sorted(binds) == ["p", "prod", "prod"]
+    assert "ap_int<42> prod = a * ap_int<17>(ap_uint<16>(mult.range(15, 0)))" in MODULES
+    assert "ap_int<42> prod = a * ap_int<18>(ap_uint<17>(mult.range(21, 5)))" in MODULES
     assert "ap_int<25> a" in MODULES  # 25 x 17 bits: one DSP48E1 (25 x 18)
 
 
@@ -245,12 +248,17 @@ def test_every_runtime_product_is_bound_and_counted():
     product is in LUTs (``fabric``, ``BYPASS_PER_LANE``). Unbound, Vitis HLS would map that
     product to a DSP48E1 per lane (24 more at k = 3: 240 of the Zybo's 220) while the model
     still says 216. The same source without the fabric pragma is caught."""
-    assert _product_bindings(MODULES) == {"bprod": "fabric", "p": "dsp", "prod": "dsp"}
-    assert dr.BYPASS_PER_LANE[0] > 0
+    assert _product_bindings(MODULES) == {"bprod": "fabric", "p": "dsp", "prod": "dsp",
+                                          "prod_lo": "fabric"}
+    assert dr.BYPASS_PER_LANE[0] > 0 and dr.WIDE_RQ_PER_LANE[0] > 0
     assert dr.logic_breakdown(DaeConfig(k=3))["residual_add"][0] == 24 * dr.BYPASS_PER_LANE[0]
-    pragma = "#pragma HLS BIND_OP variable = bprod op = mul impl = fabric\n"
-    assert MODULES.count(pragma) == 1
-    assert _product_bindings(MODULES.replace(pragma, ""))["bprod"] is None
+    # the wide multiplier's 25 x 5-bit low product (DaeConfig.wide_rq engines only)
+    assert dr.logic_breakdown(DaeConfig(k=3))["wide_requant"][0] == 24 * dr.WIDE_RQ_PER_LANE[0]
+    assert dr.logic_breakdown(DaeConfig(k=3, wide_rq=False))["wide_requant"] == (0, 0)
+    for v in ("bprod", "prod_lo"):
+        pragma = f"#pragma HLS BIND_OP variable = {v} op = mul impl = fabric\n"
+        assert MODULES.count(pragma) == 1
+        assert _product_bindings(MODULES.replace(pragma, ""))[v] is None
 
 
 # ---- properties --------------------------------------------------------------------------

@@ -235,9 +235,26 @@ def test_engine_rejects_bad_requant_params():
     first_params = next(i for i, v in enumerate(prog.words)
                         if int(v) & 0xFF == isa.OP_SET and (int(v) >> 16) & 0xFF == isa.LP_ADDR)
     addr = int(prog.words[first_params]) >> 32
-    wgt[addr] = np.uint64(int(wgt[addr]) & ~(0x3F << 48))  # shift 0
+    wgt[addr] = np.uint64(int(wgt[addr]) & ~(0x3F << 54))  # shift 0
     e = _err(cfg, prog.words, wgt, prog.arena_words)
     assert e.code == -6
+
+
+@pytest.mark.parametrize("field,value", [("mult", 1 << 15), ("shift", 41)])
+def test_narrow_engine_rejects_a_wide_params_word(field, value):
+    """A params word only the wide lane (DaeConfig.wide_rq) executes: mult >= 2**15 or
+    shift > 40. The narrow engine refuses it (-6); the wide one runs it, as numpy says."""
+    layer = ConvLayer("c", (16, 6, 7), conv_params(np.random.default_rng(2), 24, 16, 3,
+                                                   pads=(1,) * 4))
+    getattr(layer.conv, field)[0] = value
+    tile = [DaeTile(24, 8, 3, 4)]
+    x = np.random.default_rng(3).integers(-128, 128, (16, 6, 7)).astype(np.int8)
+    wide = build_dae_program(DaeConfig(wide_rq=True), [layer], tile)
+    # the narrow engine gets the same words (build_dae_program itself refuses the layer)
+    e = _err(DaeConfig(wide_rq=False), wide.words, wide.weights, wide.arena_words)
+    assert e.code == -6
+    got, _ = run_program(wide, x)
+    assert np.array_equal(got, reference_chain([layer], x))
 
 
 def test_program_rejects_bad_layers():
@@ -249,6 +266,12 @@ def test_program_rejects_bad_layers():
         build_dae_program(DaeConfig(), [bad], [DaeTile(24, 8, 3, 3)])
     with pytest.raises(ValueError, match="tiles for"):
         build_dae_program(DaeConfig(), [ConvLayer("c", (8, 9, 9), p)], [])
+    # a 22-bit multiplier (a QDQ model's) needs the wide lane: refused by a narrow engine
+    wide = ConvLayer("w", (8, 9, 9), conv_params(rng, 8, 8, 3))
+    wide.conv.mult[0], wide.conv.shift[0] = wide.conv.mult[0] << 7, wide.conv.shift[0] + 7
+    with pytest.raises(ValueError, match="DaeConfig.wide_rq"):
+        build_dae_program(DaeConfig(wide_rq=False), [wide], [DaeTile(24, 8, 3, 3)])
+    build_dae_program(DaeConfig(wide_rq=True), [wide], [DaeTile(24, 8, 3, 3)])
     f = fire(rng, "f", (8, 5, 5), 8, 12, 8)
     with pytest.raises(ValueError, match="multiple of 8"):
         build_dae_program(DaeConfig(), [f], [DaeTile(24, 8, 5, 5)])

@@ -370,3 +370,33 @@ def test_standalone_pools_offloaded_or_kept_with_the_reason():
         else:
             assert [op.reason for op in cpu] == [
                 "pool padding (2, 2, 2, 2) is not smaller than the window (2, 2)"]
+
+
+@pytest.mark.parametrize("hls_kernel", [False, True])
+def test_part_requantized_in_place_bit_exact_and_only_by_a_1x1_pool(hls_kernel):
+    """A concat part requantized in place (a QDQ model's second rounding,
+    ``lower._requantize_parts``): a 1x1 average pool reads and writes the same channel
+    groups of the concat's tensor, bit-exact in the engine; a pool with a wider window
+    in place would read words it already overwrote and is refused."""
+    cfg = CONFIGS[1]
+    rng = np.random.default_rng(5)
+    x_shape = (8, 9, 11)
+    la = ConvLayer("a", x_shape, conv_params(rng, 16, 8, 1))
+    lb = ConvLayer("b", x_shape, conv_params(rng, 24, 8, 3, pads=(1,) * 4))
+    rq = PoolLayer("rq", la.out_shape, PoolSpec("avg"), mult=23000, shift=15)
+    lp = PoolLayer("p", (40, 9, 11), PoolSpec("max", (3, 3), (2, 2), ceil_mode=True))
+    graph = [(la, "x", "a"), (lb, "x", "b"), (rq, "a", "a_rq"), (lp, "cat", "y")]
+    shapes = {"x": x_shape, "a": la.out_shape, "a_rq": la.out_shape, "b": lb.out_shape,
+              "cat": lp.in_shape, "y": lp.out_shape}
+    views = {"a": ("cat", 0), "a_rq": ("cat", 0), "b": ("cat", 16)}
+    tiles = [candidates(cfg, layer)[-1] for layer, _, _ in graph]
+    prog = build_dae_program(cfg, graph, tiles, shapes, ["x"], ["y"], views)
+    x = rand_input(rng, x_shape)
+    y, res = run_program(prog, x, hls_kernel=hls_kernel)
+    cat = np.concatenate([run_layer(rq, run_layer(la, x)), run_layer(lb, x)])
+    np.testing.assert_array_equal(y, run_layer(lp, cat))
+    _same_timing(cfg, prog, res)
+    wide = PoolLayer("rq", la.out_shape, PoolSpec("max", (3, 3), pads=(1,) * 4))
+    graph[2] = (wide, "a", "a_rq")
+    with pytest.raises(ValueError, match="in place"):
+        build_dae_program(cfg, graph, tiles, shapes, ["x"], ["y"], views)

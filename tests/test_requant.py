@@ -15,6 +15,15 @@ from zynq_squeeze.quantize.requant import (
     PRE_SHIFT_MAX,
     SATURATE_ENCODING,
     SHIFT_MAX,
+    WIDE_MULT_BITS,
+    WIDE_MULT_MIN,
+    WIDE_SATURATE_ENCODING,
+    WIDE_ZERO_ENCODING,
+    MULT_BITS,
+    WIDE_MULT_MAX,
+    WIDE_SHIFT_MAX,
+    needs_wide,
+    ranges,
     SHIFT_MIN,
     ZERO_ENCODING,
     acc_bound,
@@ -97,6 +106,42 @@ def test_quantize_multiplier_bounds_and_accuracy(real):
         assert abs(Fraction(m, 1 << s) - Fraction(real)) <= Fraction(real) * Fraction(1, 1 << 15)
 
 
+# --- the wide (22-bit) multiplier: a QDQ model's (DaeConfig.wide_rq)
+@HYP
+@given(st.floats(0, 1e9, allow_nan=False, allow_infinity=False) |
+       st.builds(lambda m, e: m * 2.0 ** e, st.floats(0.5, 1.0, exclude_max=True),
+                 st.integers(-60, 40)),
+       st.integers(-A_MAX, A_MAX), st.booleans())
+@example(2.0 ** -25 * (1 + 2.0 ** -24), A_MAX, False)  # rounds to 2**-25: the zero encoding
+@example(2.0 ** 14 * (1 - 2.0 ** -24), 1, False)       # carries to 2**14: saturation
+@example(2.0 ** -24, -A_MAX, False)                      # the smallest unclamped: reaches -1
+def test_wide_multiplier_bounds_accuracy_and_encodings(real, a, relu):
+    """22 bits: mult in [2**21, 2**22), shift in [1, 47], relative error <= 2**-22; the
+    zero encoding maps every input to 0 (as real does: |real * a| < 0.5), saturation
+    saturates every nonzero input, and the result is within one step of the real product
+    (exactly it unless within |real * a| 2**-22 of a half)."""
+    m, s = (int(v) for v in quantize_multiplier(real, WIDE_MULT_BITS))
+    assert WIDE_MULT_MIN <= m <= WIDE_MULT_MAX and SHIFT_MIN <= s <= WIDE_SHIFT_MAX
+    y = int(requantize(np.array([a]), m, s, relu)[0])
+    want = round_half_up(Fraction(real) * a)
+    if (m, s) == WIDE_ZERO_ENCODING:
+        assert real < 2.0 ** -25 * (1 + 2.0 ** -22)
+        assert requantize(np.array([A_MAX, -A_MAX]), m, s, False).tolist() == [0, 0]
+    elif (m, s) == WIDE_SATURATE_ENCODING:
+        assert real >= 2.0 ** 14 * (1 - 2.0 ** -22)
+        assert y == (127 if a > 0 else (0 if relu or a == 0 else -128))
+    else:
+        assert abs(Fraction(m, 1 << s) - Fraction(real)) <= Fraction(real) * Fraction(1, 1 << 22)
+        if -128 <= want <= 127:
+            want = max(want, 0) if relu else want
+            assert abs(y - want) <= 1
+            if y != want:
+                frac = Fraction(real) * a - (round_half_up(Fraction(real) * a) - Fraction(1, 2))
+                assert min(frac, 1 - frac) <= abs(Fraction(real) * a) * Fraction(1, 1 << 22)
+    assert not needs_wide(*quantize_multiplier(real))  # the narrow one never needs it
+    assert needs_wide(m, s) == (m > MULT_MAX or s > SHIFT_MAX)
+
+
 @HYP
 @given(st.floats(0, 2.0 ** -25), st.integers(-A_MAX, A_MAX), st.booleans())
 def test_zero_encoding_maps_every_input_to_zero(real, a, relu):
@@ -166,10 +211,12 @@ def test_rounding_error_against_the_real_multiplier(real, a):
 def test_requantize_rejects_out_of_range():
     with pytest.raises(ValueError, match="shift"):
         requantize(np.array([1]), 1 << 14, 0, relu=False)
-    with pytest.raises(ValueError, match="shift"):
-        requantize(np.array([1]), 1 << 14, 41, relu=False)
+    with pytest.raises(ValueError, match="shift"):  # the wide lane's ranges: shift <= 47
+        requantize(np.array([1]), 1 << 14, 48, relu=False)
     with pytest.raises(ValueError, match="mult"):
         requantize(np.array([1]), 1 << 30, 31, relu=False)  # the old 32-bit encoding
+    with pytest.raises(ValueError, match="mult"):
+        requantize(np.array([1]), 1 << 22, 31, relu=False)
     with pytest.raises(ValueError, match="mult"):
         requantize(np.array([1]), (1 << 14) - 1, 14, relu=False)
     with pytest.raises(ValueError, match="pre-shift"):
@@ -273,6 +320,9 @@ def test_pool_rule_against_exact_average(d):
 SHIM = r"""
 #include <stdint.h>
 #include "zsq_dae.h"
+#ifndef ZSQD_WIDE
+#define ZSQD_WIDE 0
+#endif
 #ifndef __SYNTHESIS__
 thread_local zsqd_charge zsqd_now;
 #endif
@@ -283,10 +333,10 @@ void rq_scalar(int n, const int32_t *acc, const int32_t *mult, const int32_t *sh
                const int32_t *pre, int relu, int8_t *out) {
   for (int i = 0; i < n; i++) {
     zsqd_word p = 0;
-    p.range(47, 32) = mult[i];
-    p.range(53, 48) = shift[i];
-    p.range(59, 56) = pre[i];
-    out[i] = (int8_t)zsqd_requant(ap_int<32>(acc[i]), p, relu, false, 0, 1, false, 0, 0, 0).to_int();
+    p.range(53, 32) = mult[i];
+    p.range(59, 54) = shift[i];
+    p.range(63, 60) = pre[i];
+    out[i] = (int8_t)zsqd_requant<ZSQD_WIDE>(ap_int<32>(acc[i]), p, relu, false, 0, 1, false, 0, 0, 0).to_int();
   }
 }
 /* the residual add's lane: the same with the bypass byte b[i] rescaled by (bm, bs) */
@@ -294,10 +344,10 @@ void rq_add(int n, const int32_t *acc, const int32_t *mult, const int32_t *shift
             const int32_t *pre, const int8_t *b, int bm, int bs, int relu, int8_t *out) {
   for (int i = 0; i < n; i++) {
     zsqd_word p = 0;
-    p.range(47, 32) = mult[i];
-    p.range(53, 48) = shift[i];
-    p.range(59, 56) = pre[i];
-    out[i] = (int8_t)zsqd_requant(ap_int<32>(acc[i]), p, relu, false, 0, 1, true, b[i], bm, bs).to_int();
+    p.range(53, 32) = mult[i];
+    p.range(59, 54) = shift[i];
+    p.range(63, 60) = pre[i];
+    out[i] = (int8_t)zsqd_requant<ZSQD_WIDE>(ap_int<32>(acc[i]), p, relu, false, 0, 1, true, b[i], bm, bs).to_int();
   }
 }
 /* zero points (docs/ENGINE.md "Arithmetic: zero points"): the lane with zp_out and, when
@@ -307,32 +357,33 @@ void rq_zp(int n, const int32_t *acc, const int32_t *mult, const int32_t *shift,
            int8_t *out) {
   for (int i = 0; i < n; i++) {
     zsqd_word p = 0;
-    p.range(47, 32) = mult[i];
-    p.range(53, 48) = shift[i];
-    p.range(59, 56) = pre[i];
-    out[i] = (int8_t)zsqd_requant(ap_int<32>(acc[i]), p, relu, false, 0, 1, add, b[i], bm, bs, zp_out, bp_zp,
+    p.range(53, 32) = mult[i];
+    p.range(59, 54) = shift[i];
+    p.range(63, 60) = pre[i];
+    out[i] = (int8_t)zsqd_requant<ZSQD_WIDE>(ap_int<32>(acc[i]), p, relu, false, 0, 1, add, b[i], bm, bs, zp_out, bp_zp,
                                   0).to_int();
   }
 }
 /* the average with a sum offset (RQ_AVG_BIAS) and an output zero point */
 void rq_avg_zp(int n, const int32_t *sum, int mult, int shift, int bias, int zp_out, int8_t *out) {
   for (int i = 0; i < n; i++)
-    out[i] = (int8_t)zsqd_requant(ap_int<32>(sum[i]), zsqd_word(0), false, true, mult, shift, false, 0, 0,
+    out[i] = (int8_t)zsqd_requant<ZSQD_WIDE>(ap_int<32>(sum[i]), zsqd_word(0), false, true, mult, shift, false, 0, 0,
                                   0, zp_out, 0, bias).to_int();
 }
 /* the average-pool form: constant (mult, shift), no bias, pre-shift or ReLU */
 void rq_avg(int n, const int32_t *sum, int mult, int shift, int8_t *out) {
   for (int i = 0; i < n; i++)
-    out[i] = (int8_t)zsqd_requant(ap_int<32>(sum[i]), zsqd_word(0), false, true, mult, shift, false, 0, 0,
+    out[i] = (int8_t)zsqd_requant<ZSQD_WIDE>(ap_int<32>(sum[i]), zsqd_word(0), false, true, mult, shift, false, 0, 0,
                                   0).to_int();
 }
 }
 """
 
 
-@pytest.fixture(scope="module")
-def rq_lib(tmp_path_factory):
-    """The engine's requantization lane (src/zsq_dae.h) compiled against Xilinx's ap_int."""
+@pytest.fixture(scope="module", params=[MULT_BITS, WIDE_MULT_BITS], ids=["narrow", "wide"])
+def rq_lib(tmp_path_factory, request):
+    """The engine's requantization lane (src/zsq_dae.h) compiled against Xilinx's ap_int:
+    the narrow (15-bit) and the wide (22-bit, ZSQD_WIDE_RQ) multiplier; ``.bits``."""
     from zynq_squeeze import native
     from zynq_squeeze.toolchain import compiler
 
@@ -341,31 +392,40 @@ def rq_lib(tmp_path_factory):
     (d / "shim.cpp").write_text(SHIM)
     so = d / "shim.so"
     subprocess.run([cxx, *host_flags, *compiler.WARN_FLAGS, "-std=c++17", "-shared",
+                    f"-DZSQD_WIDE={int(request.param == WIDE_MULT_BITS)}",
                     "-isystem", str(native.ap_types_dir()), "-I", str(native.src_dir()),
                     str(d / "shim.cpp"), "-o", str(so)], check=True, capture_output=True)
-    return ctypes.CDLL(str(so))
+    lib = ctypes.CDLL(str(so))
+    lib.bits = request.param
+    return lib
 
 
 def _p(a: np.ndarray):
     return a.ctypes.data_as(ctypes.c_void_p)
 
 
-def _random_case(rng, n):
-    """acc (int32, bias included) with |acc >> t| <= A_MAX, and random valid params."""
+def _random_case(rng, n, bits: int = MULT_BITS):
+    """acc (int32, bias included) with |acc >> t| <= A_MAX, and random valid params of the
+    ``bits``-wide multiplier (the wide lane's: over its whole ranges, narrow pairs too)."""
     pre = rng.integers(0, PRE_SHIFT_MAX + 1, n)
     a = rng.integers(-A_MAX, A_MAX + 1, n)
     a[: n // 8] = rng.choice([A_MAX, -A_MAX, 0, 1, -1], n // 8)  # the extremes
     acc = (a << pre) + rng.integers(0, 1 << 15, n) % (np.int64(1) << pre)  # floor back to a
     keep = (acc >= -(2 ** 31)) & (acc < 2 ** 31)
     acc, pre = acc[keep], pre[keep]
-    m = rng.integers(MULT_MIN, MULT_MAX + 1, acc.size)
-    s = rng.integers(SHIFT_MIN, SHIFT_MAX + 1, acc.size)
+    _, mult_max, shift_max = ranges(bits)
+    m = rng.integers(MULT_MIN, mult_max + 1, acc.size)
+    s = rng.integers(SHIFT_MIN, shift_max + 1, acc.size)
+    if bits == WIDE_MULT_BITS:  # mostly normalized 22-bit multipliers, their extremes too
+        m[acc.size // 4:] = rng.integers(WIDE_MULT_MIN, mult_max + 1, acc.size - acc.size // 4)
+        m[: acc.size // 16] = rng.choice([MULT_MIN, MULT_MAX, WIDE_MULT_MIN, mult_max],
+                                         acc.size // 16)
     return acc.astype(np.int32), m.astype(np.int32), s.astype(np.int32), pre.astype(np.int32)
 
 
 def test_c_lane_bit_exact(rq_lib):
     rng = np.random.default_rng(1)
-    acc, m, s, pre = _random_case(rng, 200_000)
+    acc, m, s, pre = _random_case(rng, 200_000, rq_lib.bits)
     for relu in (0, 1):
         out = np.empty(acc.size, np.int8)
         rq_lib.rq_scalar(acc.size, _p(acc), _p(m), _p(s), _p(pre), relu, _p(out))
@@ -377,21 +437,24 @@ def test_c_lane_bit_exact(rq_lib):
 @pytest.mark.parametrize("d", [1, 9, 169, 225, 3025])
 def test_c_average_bit_exact(rq_lib, d):
     s = np.arange(-128 * d, 127 * d + 1, dtype=np.int32)
-    m, sh = pool_multiplier(d)
+    m, sh = pool_multiplier(d, rq_lib.bits)
     out = np.empty(s.size, np.int8)
     rq_lib.rq_avg(s.size, _p(s), int(m), int(sh), _p(out))
     assert np.array_equal(out, requantize(s.astype(np.int64), m, sh, False))
 
 
 @pytest.mark.parametrize("bm,bs", [(MULT_MIN, 15), (MULT_MAX, 1), (20000, 14), (MULT_MIN, SHIFT_MAX),
-                                   (30000, 22)])
+                                   (30000, 22), WIDE_ZERO_ENCODING, WIDE_SATURATE_ENCODING,
+                                   (3_000_000, 29)])
 def test_c_residual_add_lane_bit_exact(rq_lib, bm, bs):
     """The residual add's lane (zsqd_requant with add) against the numpy reference's
     formula: round_shift(acc) + round_shift(b), ReLU, saturation."""
     from zynq_squeeze.quantize.requant import round_shift
 
     rng = np.random.default_rng(bs)
-    acc, m, s, pre = _random_case(rng, 50_000)
+    if rq_lib.bits == MULT_BITS and (bm > MULT_MAX or bs > SHIFT_MAX):
+        pytest.skip("a wide bypass multiplier: only the wide lane takes it")
+    acc, m, s, pre = _random_case(rng, 50_000, rq_lib.bits)
     b = rng.integers(-128, 128, acc.size).astype(np.int8)
     for relu in (0, 1):
         out = np.empty(acc.size, np.int8)
@@ -399,6 +462,24 @@ def test_c_residual_add_lane_bit_exact(rq_lib, bm, bs):
         y = round_shift(acc, m, s, pre=pre) + round_shift(b, bm, bs)
         want = np.clip(np.maximum(y, 0) if relu else y, -128, 127).astype(np.int8)
         assert np.array_equal(out, want), np.argwhere(out != want)[:5]
+
+
+def test_table_multiplier_reproduces_a_table_or_misses_least():
+    """``table_multiplier``: a (mult, shift) whose rule gives the wanted table exactly
+    (here: float round-half-even of q * 0.7071, which the nearest multiplier need not),
+    and, for a table no multiplier gives, the candidate with the fewest misses."""
+    from zynq_squeeze.quantize.requant import table_multiplier
+
+    q = np.arange(-128, 128, dtype=np.int64)
+    want = np.clip(np.rint(q.astype(np.float32) * np.float32(0.7071)), -128, 127).astype(np.int64)
+    m, s = table_multiplier(0.7071, q, want)
+    got = np.clip((q * m + (1 << (s - 1))) >> s, -128, 127)
+    np.testing.assert_array_equal(got, want)
+    noisy = want.copy()
+    noisy[200] += 3  # no monotone rule maps 72 there
+    m2, s2 = table_multiplier(0.7071, q, noisy)
+    got2 = np.clip((q * m2 + (1 << (s2 - 1))) >> s2, -128, 127)
+    assert int(np.count_nonzero(got2 != noisy)) == 1
 
 
 # --- zero points (issue 11: unsigned activations)
@@ -409,7 +490,7 @@ def test_c_lane_zero_points_bit_exact(rq_lib, zp_out, bp_zp):
     from zynq_squeeze.quantize.requant import round_shift, saturate
 
     rng = np.random.default_rng(abs(zp_out * 1000 + bp_zp))
-    acc, m, s, pre = _random_case(rng, 50_000)
+    acc, m, s, pre = _random_case(rng, 50_000, rq_lib.bits)
     b = rng.integers(-128, 128, acc.size).astype(np.int8)
     bm, bs = 20000, 14
     for relu in (0, 1):
@@ -436,7 +517,7 @@ def test_c_average_zero_point_bit_exact(rq_lib, d):
     rng = np.random.default_rng(d)
     s = np.unique(np.concatenate([rng.integers(-128 * d, 127 * d + 1, 20_000),
                                   [-128 * d, 127 * d]])).astype(np.int32)
-    m, sh = pool_multiplier(d)
+    m, sh = pool_multiplier(d, rq_lib.bits)
     out = np.empty(s.size, np.int8)
     rq_lib.rq_avg_zp(s.size, _p(s), int(m), int(sh), 128 * d, -128, _p(out))
     want = requantize(s.astype(np.int64) + 128 * d, m, sh, False, zp=-128)

@@ -261,8 +261,10 @@ def test_runtime_validates_residual_programs_and_their_bypass_lifetime(validate)
     assert rc == RT_ERR_ARENA and "overlaps" in msg, msg
 
 
+# (the runtime admits the wide lane's ranges, mult < 2**22 and shift <= 47; an engine
+# built without it refuses more: tests/test_engine.py)
 @pytest.mark.parametrize("reg,value", [(isa.LB_Y0, 5), (isa.LB_NG, 0), (isa.RQ_BP_MULT, 3),
-                                       (isa.RQ_BP_SHIFT, 41)])
+                                       (isa.RQ_BP_MULT, 1 << 22), (isa.RQ_BP_SHIFT, 48)])
 def test_runtime_refuses_bad_bypass_fields(validate, reg, value):
     prog = _one_block(DaeConfig())
     words = prog.words.tolist()

@@ -8,8 +8,9 @@ Layouts (64-bit little-endian words):
   the 8 int8 weights of input channels ``8g..8g+7`` of output channel ``og*pe_oc + o``
   (zeros beyond the conv's channels); a depthwise block ``[og][ky][kx][o]``, each word
   channel ``og*pe_oc + o``'s tap in byte ``o % 8``;
-* params: one word per output channel, ``bias | mult << 32 | shift << 48 | t << 56``;
-  channels padded to pe_oc get the zero encoding (bias 0, mult 2**14, shift 40).
+* params: one word per output channel, ``bias | mult << 32 | shift << 54 | t << 60``
+  (bias 32 bits, mult 22, shift 6, t 4); channels padded to pe_oc get the zero encoding
+  (bias 0, mult 2**14, shift 40).
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ from ..quantize import requant
 from ..quantize.layers import (ConvAddLayer, ConvLayer, FireLayer, PoolLayer, avg_requant,
                                avg_scales, pool_zero_points)
 from ..quantize.reference import avg_constants, avg_zero_point_reason, conv_pre_shift, run_layer
-from ..schedule.instructions import Block, Tensor, groups, layer_convs, lower_layers
+from ..schedule.instructions import (Block, Tensor, groups, layer_convs, lower_layers,
+                                     needs_wide_requant)
 
 
 
@@ -38,13 +40,10 @@ def check_conv_params(conv, name: str) -> None:
         a = np.asarray(getattr(conv, f))
         if a.shape != (o,):
             raise ValueError(f"{name}: {f} must have shape ({o},), got {a.shape}")
-    shift = np.asarray(conv.shift, dtype=np.int64)
-    if np.any(shift < requant.SHIFT_MIN) or np.any(shift > requant.SHIFT_MAX):
-        raise ValueError(f"{name}: shift must be in [{requant.SHIFT_MIN}, {requant.SHIFT_MAX}]")
-    mult = np.asarray(conv.mult, dtype=np.int64)
-    if np.any(mult < requant.MULT_MIN) or np.any(mult > requant.MULT_MAX):
-        raise ValueError(f"{name}: mult must be in [{requant.MULT_MIN}, {requant.MULT_MAX}] "
-                         "(16-bit requantization multiplier)")
+    if not requant.valid_multiplier(conv.mult, conv.shift):
+        raise ValueError(f"{name}: shift must be in [{requant.SHIFT_MIN}, {requant.WIDE_SHIFT_MAX}] "
+                         f"and mult in [{requant.MULT_MIN}, {requant.WIDE_MULT_MAX}] "
+                         "(the 22-bit requantization multiplier's ranges)")
     worst = requant.acc_bound(conv.bias, i * kh * kw)
     if np.any(worst > ACC_LIMIT):
         raise ValueError(f"{name}: bias + worst-case sum may overflow the int32 accumulator")
@@ -84,8 +83,7 @@ def check_layer(layer) -> None:
     if isinstance(layer, ConvAddLayer):
         if layer.pool is not None:
             raise ValueError(f"{name}: a residual add layer cannot pool")
-        if not (requant.MULT_MIN <= int(layer.bp_mult) <= requant.MULT_MAX
-                and requant.SHIFT_MIN <= int(layer.bp_shift) <= requant.SHIFT_MAX):
+        if not requant.valid_multiplier(layer.bp_mult, layer.bp_shift):
             raise ValueError(f"{name}: bypass multiplier ({layer.bp_mult}, {layer.bp_shift}) "
                              "outside the requantization ranges")
     if not isinstance(layer, PoolLayer) and layer.in_shape[0] != layer_convs(layer)[0].in_channels:
@@ -104,8 +102,7 @@ def check_layer(layer) -> None:
         except ValueError as e:
             raise ValueError(f"{name}: {e}") from None
         for m, s in consts.values():
-            if not (requant.MULT_MIN <= m <= requant.MULT_MAX
-                    and requant.SHIFT_MIN <= s <= requant.SHIFT_MAX):
+            if not requant.valid_multiplier(m, s):
                 raise ValueError(f"{name}: average multiplier ({m}, {s}) is "
                                  "outside the requantization lane's range")
         zp_in = pool_zero_points(layer)[0]
@@ -190,7 +187,8 @@ def pack_params(conv, oc0: int, oc_n: int, pe_oc: int) -> np.ndarray:
     mult[:oc_n] = np.asarray(conv.mult, dtype=np.int64)[sl]
     shift[:oc_n] = np.asarray(conv.shift, dtype=np.int64)[sl]
     pre[:oc_n] = conv_pre_shift(conv).astype(np.int64)[sl]
-    w = (bias & 0xFFFFFFFF) | (mult << 32) | (shift << 48) | (pre << 56)
+    w = ((bias & 0xFFFFFFFF) | (mult << 32) | (shift << (32 + requant.PARAM_MULT_BITS))
+         | (pre << (38 + requant.PARAM_MULT_BITS)))
     return w.astype(np.uint64)
 
 
@@ -324,12 +322,24 @@ def _check_graph(layers, shapes: dict, inputs: list, outputs: list,
         if shapes[to] != tuple(layer.out_shape):
             raise ValueError(f"{layer.name}: tensor {to!r} {shapes[to]} != out_shape {layer.out_shape}")
         r, g = span(to)
-        if ti == to or g & written.get(r, set()):
+        if (ti == to or g & written.get(r, set())) and not in_place_copy(layer, span(ti),
+                                                                         (r, g)):
             raise ValueError(f"{layer.name}: tensor {to!r} written twice or in place")
         written.setdefault(r, set()).update(g)
     for t in outputs:
         if not produced(t):
             raise ValueError(f"output tensor {t!r} is never produced")
+
+
+def in_place_copy(layer, src_span, dst_span) -> bool:
+    """True for a 1x1 stride-1 unpadded pool whose output is its input's words (the same
+    root and channel groups): a requantization in place (``lower._requantize_parts``).
+    Safe in the engine: each output word is computed from the input word at the same
+    address alone, so it is stored only after that word was loaded, and no other word of
+    the layer's input is ever read after it."""
+    return (isinstance(layer, PoolLayer) and not layer.pool.global_pool
+            and tuple(layer.pool.kernel) == (1, 1) and tuple(layer.pool.stride) == (1, 1)
+            and not any(layer.pool.pads) and src_span == dst_span)
 
 
 def build_dae_program(cfg: DaeConfig, layers, tiles: list[DaeTile], tensors: dict | None = None,
@@ -352,6 +362,9 @@ def build_dae_program(cfg: DaeConfig, layers, tiles: list[DaeTile], tensors: dic
                 tensors[layer.bypass] = tuple(layer.out_shape)
                 inputs.append(layer.bypass)
     layers = [tuple(x) for x in layers]
+    if not cfg.wide_rq and needs_wide_requant([l for l, _, _ in layers]):
+        raise ValueError("a layer's requantization multiplier needs the wide (22-bit) lane: "
+                         "build the engine with DaeConfig.wide_rq")
     shapes = {k: tuple(int(d) for d in v) for k, v in tensors.items()}
     _check_graph(layers, shapes, list(inputs), list(outputs), views)
     if len(tiles) != len(layers):

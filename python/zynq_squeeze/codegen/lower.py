@@ -10,6 +10,11 @@ that apply to the pre-shifted accumulator ``acc >> t`` (so the quantized real mu
 is ``in_scale * w_scale / out_scale * 2**t``; ``t`` comes from the worst-case
 accumulator, ``quantize.reference.conv_pre_shift``, and is 0 for SqueezeNet).
 
+A QDQ model's concat part that the model rounds to its own scale before the concat
+rounds it to the concat's (``ranges["parts"]``) is written at its own scale and then
+requantized in place by a 1x1 pool (``part_scales``, ``_requantize_parts``): two roundings
+as in onnxruntime (docs/ENGINE.md "Where the scales come from").
+
 A conv with a Clip(0, c) activation (ReLU6) is lowered as a ReLU conv whose output range
 is capped at ``c``: the engine's saturation at 127 is then the clamp at ``c`` (exact when
 the calibrated range reaches ``c``; see ``partitioning.cleanup``).
@@ -34,8 +39,10 @@ from ..partitioning.composite import FloatChain, FloatConv, parse_composite
 from ..quantize.layers import (ConvAddLayer, ConvLayer, ConvParams, FireLayer, Layer, PoolLayer,
                                PoolSpec)
 from ..partitioning.limits import ACC_LIMIT
+from ..engine.dae_config import PE_IC
 from ..quantize.reference import avg_zero_point_reason
-from ..quantize.requant import MAX_PRODUCT, pre_shift, quantize_multiplier
+from ..quantize.requant import (MAX_PRODUCT, MULT_BITS, WIDE_MULT_BITS, pre_shift,
+                                quantize_multiplier, table_multiplier)
 from ..quantize.weights import quantize_weights
 from .concat_plan import PlanItem, plan_concats
 
@@ -137,7 +144,7 @@ def model_weights(c: FloatConv, scales, floor: np.ndarray
 
 def quantize_conv(c: FloatConv, in_scale: float, out_scale: float, model_scales=None,
                   notes: list | None = None, bias_shift=None, zp_in: int = 0,
-                  zp_out: int = 0) -> ConvParams:
+                  zp_out: int = 0, mult_bits: int = MULT_BITS) -> ConvParams:
     """Float conv -> ConvParams with int8 weights, int32 bias and requant multipliers.
 
     A channel whose weights are tiny next to its bias would need a bias beyond the int32
@@ -155,6 +162,9 @@ def quantize_conv(c: FloatConv, in_scale: float, out_scale: float, model_scales=
     the bias, ``sum w * (q - zp_in) = sum w * q - zp_in * sum(w[o])`` (the padding is then
     ``zp_in`` too); the fold needs up to ``128 * 127`` per product of the room, so the
     bias's own room shrinks by that.
+
+    ``mult_bits``: the requantization multiplier's width (``requant.WIDE_MULT_BITS``: a
+    QDQ model's, executed by an engine with ``DaeConfig.wide_rq``).
     """
     o, i, kh, kw = c.weight.shape
     # > 2**29 within the partitioner's limits (with a zero point's fold)
@@ -177,7 +187,7 @@ def quantize_conv(c: FloatConv, in_scale: float, out_scale: float, model_scales=
     bias = (bias - int(zp_in) * wq.astype(np.int64).reshape(o, -1).sum(axis=1)).astype(np.int32)
     # the multiplier applies to acc >> t: fold 2**t into the real multiplier
     t = pre_shift(bias, i * kh * kw)
-    mult, shift = quantize_multiplier(acc_scale / out_scale * np.exp2(t))
+    mult, shift = quantize_multiplier(acc_scale / out_scale * np.exp2(t), mult_bits)
     return ConvParams(weight=wq, bias=bias, mult=mult, shift=shift,
                       stride=tuple(c.stride), pads=tuple(c.pads), relu=c.relu,
                       groups=int(c.groups), zp_in=int(zp_in), zp_out=int(zp_out))
@@ -208,35 +218,79 @@ def default_out_scale(chain: FloatChain, ranges: dict, in_scale: float,
     return pre
 
 
-def _avg_rescale(pool: PoolSpec, hw: tuple[int, int], in_scale: float, out_scale: float
+def _avg_rescale(pool: PoolSpec, hw: tuple[int, int], in_scale: float, out_scale: float,
+                 bits: int = MULT_BITS
                  ) -> tuple[int | None, int | None, tuple[float, float] | None]:
     """An average pool's (mult, shift, scales) when it changes the scale, else (None,
     None, None). (mult, shift) is the one divisor's when every window holds the same
-    count; windows that differ leave it None and requantize by ``scales`` = (in_scale,
-    out_scale) per divisor (``reference.avg_constants``)."""
+    count (a ``bits``-wide multiplier); windows that differ leave it None and requantize
+    by ``scales`` = (in_scale, out_scale) per divisor (``reference.avg_constants``, 15-bit
+    multipliers, which either lane takes)."""
     if pool.kind != "avg" or in_scale == out_scale:
         return None, None, None
     d = pool.avg_divisor(*hw)
     if d is None:
         return None, None, (float(in_scale), float(out_scale))
-    m, s = quantize_multiplier(np.asarray([in_scale / (out_scale * d)]))
+    m, s = quantize_multiplier(np.asarray([in_scale / (out_scale * d)]), bits)
     return int(m[0]), int(s[0]), (float(in_scale), float(out_scale))
 
 
 def copy_layer(name: str, shape: tuple[int, int, int], in_scale: float,
-               out_scale: float, zp_in: int = 0, zp_out: int = 0) -> PoolLayer:
+               out_scale: float, zp_in: int = 0, zp_out: int = 0,
+               bits: int = MULT_BITS) -> PoolLayer:
     """A concat part copied into its slot: a 1x1 max pool (the same scale and zero
     point) or a 1x1 average pool that requantizes to the concat's scale and zero point."""
     spec = PoolSpec("max" if (in_scale, zp_in) == (out_scale, zp_out) else "avg")
-    m, s, scales = _avg_rescale(spec, shape[1:], in_scale, out_scale)
+    m, s, scales = _avg_rescale(spec, shape[1:], in_scale, out_scale, bits)
     return PoolLayer(name=name, in_shape=tuple(shape), pool=spec, mult=m, shift=s, scales=scales,
                      zp_in=zp_in, zp_out=zp_out)
+
+
+def requant_copy_layer(name: str, shape: tuple[int, int, int], in_scale: float,
+                       out_scale: float, bits: int = WIDE_MULT_BITS) -> PoolLayer:
+    """A 1x1 average pool that requantizes int8 values from ``in_scale`` to ``out_scale``
+    as onnxruntime's DequantizeLinear -> QuantizeLinear (and QLinearConcat's table) does:
+    ``rint(float32(q * s_in) / s_out)``, round half to even, saturated. Its (mult, shift)
+    is the one of the engine's rule that gives that table for all 256 int8 values
+    (``requant.table_multiplier``; the nearest otherwise)."""
+    q = np.arange(-128, 128, dtype=np.float32)
+    want = np.clip(np.rint((q * np.float32(in_scale)) / np.float32(out_scale)), -128, 127)
+    m, s = table_multiplier(in_scale / out_scale, q.astype(np.int64), want.astype(np.int64),
+                            bits=bits)
+    return PoolLayer(name=name, in_shape=tuple(shape), pool=PoolSpec("avg"), mult=m, shift=s)
+
+
+def part_scales(chain: FloatChain, ranges: dict, out_scale: float) -> list | None:
+    """The scale a QDQ model rounds each output part of a composite to (a fire's two
+    expands, a conv's one output) before the concat that requantizes it to
+    ``out_scale`` (``ranges["parts"]``, ``quantize.qdq``), None for a part rounded once;
+    None when no part is rounded twice, or the engine cannot round it so: a part not a
+    whole number of channel groups, a clamped conv (ReLU6), a fused average pool (it does
+    not commute with the second rounding; a max pool does: both are monotone)."""
+    parts = ranges.get("parts")
+    sizes = part_channels(chain)
+    if (not parts or len(parts) != len(sizes) or chain.kind not in ("conv", "fire")
+            or any(c.clip is not None for c in chain.convs)
+            or (chain.pool is not None and chain.pool.kind != "max")
+            or any(c % PE_IC for c in sizes[:-1])):
+        return None
+    own = [None if r is None or scale_of(r) == out_scale else scale_of(r) for r in parts]
+    return own if any(x is not None for x in own) else None
+
+
+def part_channels(chain: FloatChain) -> list[int]:
+    """Output channels of each part of a composite's output: a fire's expand1 and expand3
+    (concatenated), any other composite's one output."""
+    if chain.kind == "fire":
+        return [int(chain.convs[1].weight.shape[0]), int(chain.convs[2].weight.shape[0])]
+    return [int(_chw(chain.out_shape)[0])]
 
 
 def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float,
                 out_scale: float | None = None, weight_log: list | None = None,
                 bypass: tuple | None = None, zp_in: int = 0, zp_out: int = 0,
-                zp_mid: int | None = None) -> Layer:
+                zp_mid: int | None = None, parts: list | None = None,
+                mult_bits: int | None = None) -> Layer:
     """One composite -> one accelerator layer, given the scale of its input tensor and
     of its output (default: the calibrated one; a standalone pool: the input's); for a
     residual add also the bypass tensor's id and scale.
@@ -249,18 +303,27 @@ def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float,
     as any conv to the add's output scale (its activation is the add's, after the sum);
     the bypass byte's real multiplier ``s_b / s_out`` becomes ``(bp_mult, bp_shift)``.
 
+    ``parts`` (``part_scales``): per output part, the scale its conv requantizes to
+    instead of ``out_scale`` (the caller then requantizes that part to ``out_scale``).
     Zero points: ``zp_in`` the input tensor's, ``zp_out`` the output's (a fused pool's
     input has the output's), ``zp_mid`` a fire's squeeze output's (default: -128 when
     the squeeze has a ReLU: its output never leaves the chip), the bypass's the third
     element of ``bypass`` (id, scale, zero point).
+
+    ``mult_bits``: the requantization multipliers' width; default: 22 bits
+    (``requant.WIDE_MULT_BITS``, an engine with ``DaeConfig.wide_rq``) for a QDQ model
+    (``ranges["weights"]``), whose scales onnxruntime applies as float32, else 15.
     """
+    own = parts or [None, None]
+    if mult_bits is None:
+        mult_bits = WIDE_MULT_BITS if ranges.get("weights") is not None else MULT_BITS
     in_shape = tuple(chain.in_shape[1:])
     if out_scale is None:
         out_scale = default_out_scale(chain, ranges, in_scale, zp_out)
     if chain.kind == "pool":
         if chain.pool.kind == "max" and (out_scale, zp_out) != (in_scale, zp_in):
             raise LoweringError(f"{name}: a max pool keeps its input's scale and zero point")
-        m, s, scales = _avg_rescale(chain.pool, in_shape[1:], in_scale, out_scale)
+        m, s, scales = _avg_rescale(chain.pool, in_shape[1:], in_scale, out_scale, mult_bits)
         return PoolLayer(name=name, in_shape=in_shape, pool=chain.pool, mult=m, shift=s,
                          scales=scales, zp_in=zp_in, zp_out=zp_out)
     # a fused average pool rescales from the conv's own scale to out_scale
@@ -274,7 +337,8 @@ def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float,
 
     def conv(j, c, s_in, s_out, z_in=zp_in, z_out=zp_out):
         scales = given[j] if given is not None else None
-        params = quantize_conv(c, s_in, s_out, scales, notes, shifts[j], z_in, z_out)
+        params = quantize_conv(c, s_in, s_out, scales, notes, shifts[j], z_in, z_out,
+                               mult_bits)
         if given is not None and weight_log is not None:
             why = notes[-1] if scales is not None else given_notes[j]
             weight_log.append({"layer": name, "conv": j, "as_is": why is None,
@@ -285,7 +349,7 @@ def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float,
         if bypass is None:
             raise LoweringError(f"{name}: a residual add needs its bypass tensor")
         bp_id, bp_scale, *bp_zp = bypass
-        m, s = quantize_multiplier(bp_scale / out_scale)
+        m, s = quantize_multiplier(bp_scale / out_scale, mult_bits)
         return ConvAddLayer(name=name, in_shape=in_shape,
                             conv=conv(0, chain.convs[0], in_scale, out_scale),
                             bypass=bp_id, bp_mult=int(m), bp_shift=int(s),
@@ -297,13 +361,16 @@ def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float,
         mid = scale_of(_capped(ranges["mid"], sq), zp_mid)
         layer = FireLayer(name=name, in_shape=in_shape,
                           squeeze=conv(0, sq, in_scale, mid, zp_in, zp_mid),
-                          expand1=conv(1, e1, mid, out_scale, zp_mid, zp_out),
-                          expand3=conv(2, e3, mid, out_scale, zp_mid, zp_out), pool=chain.pool)
+                          expand1=conv(1, e1, mid, own[0] or out_scale, zp_mid, zp_out),
+                          expand3=conv(2, e3, mid, own[1] or out_scale, zp_mid, zp_out),
+                          pool=chain.pool)
     else:
         layer = ConvLayer(name=name, in_shape=in_shape,
-                          conv=conv(0, chain.convs[0], in_scale, out_scale), pool=chain.pool)
+                          conv=conv(0, chain.convs[0], in_scale, own[0] or out_scale),
+                          pool=chain.pool)
     if avg:
-        m, s, layer.pool_scales = _avg_rescale(chain.pool, layer.conv_hw, out_scale, final_scale)
+        m, s, layer.pool_scales = _avg_rescale(chain.pool, layer.conv_hw, out_scale,
+                                               final_scale, mult_bits)
         layer.pool_rq = (m, s) if m is not None else None
     return layer
 
@@ -467,10 +534,13 @@ def _lower_layers(lf: LoweredFunction, parsed: list, unsigned: bool = True) -> N
     except ValueError as e:
         raise LoweringError(f"{lf.symbol}: {e}") from None
     zps = assign_zero_points(lf, parsed, plan.views, plan.copies) if unsigned else {}
+    # a QDQ model's multipliers are 22 bits wide (lower_chain), its copies' too
+    bits = WIDE_MULT_BITS if any("weights" in r for _, r, _, _ in parsed) else MULT_BITS
     zp = lambda t: zps.get(t, 0)  # noqa: E731
     # every tensor in a concat's tensor has the concat's scale (its calibrated range)
     root_scale = {dst: scale_of(r["out"], zp(dst)) for c, r, _, dst in parsed
                   if c.kind == "concat"}
+    part_views: dict = {}  # parts requantized in place (``_requantize_parts``)
     for n, (chain, ranges, srcs, dst) in enumerate(parsed):
         root = plan.root_of(dst)[0]
         if chain.kind == "concat":
@@ -478,7 +548,7 @@ def _lower_layers(lf: LoweredFunction, parsed: list, unsigned: bool = True) -> N
             for j, (src, cid) in enumerate(plan.copies_at(n)):
                 info = lf.tensors[src]
                 layer = copy_layer(f"{lf.symbol}_l{n}_copy{j}", info.shape, info.scale,
-                                   root_scale[root], info.zero_point, zp(root))
+                                   root_scale[root], info.zero_point, zp(root), bits)
                 lf.tensors[cid] = TensorInfo(info.shape, root_scale[root], zp(root))
                 lf.layers.append((layer, src, cid))
             continue
@@ -493,12 +563,38 @@ def _lower_layers(lf: LoweredFunction, parsed: list, unsigned: bool = True) -> N
             bypass = (bp_id, lf.tensors[bp_id].scale, lf.tensors[bp_id].zero_point)
         if out_scale is None:
             out_scale = default_out_scale(chain, ranges, lf.tensors[src_id].scale, zp(dst))
+        parts = part_scales(chain, ranges, out_scale)
         layer = lower_chain(f"{lf.symbol}_l{n}", chain, ranges, lf.tensors[src_id].scale,
                             out_scale, lf.weights, bypass, lf.tensors[src_id].zero_point,
-                            zp(dst), zp_mid=0 if not unsigned else None)
+                            zp(dst), zp_mid=0 if not unsigned else None, parts=parts,
+                            mult_bits=bits)
         if tuple(layer.in_shape) != lf.tensors[src_id].shape:
             raise LoweringError(f"{lf.symbol}: layer {n} expects {layer.in_shape}, "
                                 f"tensor is {lf.tensors[src_id].shape}")
         lf.tensors[dst] = TensorInfo(tuple(layer.out_shape), out_scale, zp(dst))
         lf.layers.append((layer, src_id, dst))
-    lf.views = {t: v for t, v in plan.views.items()}
+        if parts:
+            _requantize_parts(lf, n, dst, part_channels(chain), parts,
+                              plan.root_of(dst), part_views)
+    lf.views = {**plan.views, **part_views}
+
+
+def _requantize_parts(lf: LoweredFunction, n: int, dst: str, sizes: list[int], parts: list,
+                      slot: tuple[str, int], views: dict) -> None:
+    """After layer ``n`` wrote ``dst`` (at ``slot``: root id, channel offset) with part
+    ``j`` at its own scale ``parts[j]``: requantize each such part in place to ``dst``'s
+    scale (``requant_copy_layer``), the QDQ model's second rounding. The part is a view
+    read and written by one 1x1 pool (``dae_program.in_place_copy``)."""
+    root, off = slot
+    plane = lf.tensors[dst].shape[1:]
+    c0 = 0
+    for j, (c, own) in enumerate(zip(sizes, parts)):
+        if own is not None:
+            shape = (c, *plane)
+            src, cid = f"{dst}_part{j}", f"{dst}_part{j}_rq"
+            lf.tensors[src] = TensorInfo(shape, own)
+            lf.tensors[cid] = TensorInfo(shape, lf.tensors[dst].scale)
+            views[src] = views[cid] = (root, off + c0)
+            lf.layers.append((requant_copy_layer(f"{lf.symbol}_l{n}_rq{j}", shape, own,
+                                                 lf.tensors[dst].scale), src, cid))
+        c0 += c

@@ -82,6 +82,10 @@ class DaeConfig:
     # the residual add's datapath (LOAD_BYPASS, REQUANT RQ_ADD: ~6.5k LUT at k=3) is built;
     # the engine search leaves it out of models without a residual add
     residual: bool = True
+    # the wide (22-bit) requantization multiplier (issue 11: QDQ models at the model's
+    # scales): a 25 x 5-bit fabric product and a 48-bit datapath per lane (~3k LUT at k=3);
+    # the engine search builds it only for models whose multipliers need it
+    wide_rq: bool = True
     queue_depth: int = 512
     token_depth: int = 8
     clock_mhz: float = 100.0
@@ -125,7 +129,7 @@ class DaeConfig:
                 "ZSQD_P_ROWS": self.p_rows, "ZSQD_ACC_ROWS": self.acc_rows,
                 "ZSQD_CV_ROWS": self.cv_rows, "ZSQD_SQ_ROWS": self.sq_rows,
                 "ZSQD_OUT_ROWS": self.out_rows, "ZSQD_BP_ROWS": self.bp_rows,
-                "ZSQD_RESIDUAL": int(self.residual),
+                "ZSQD_RESIDUAL": int(self.residual), "ZSQD_WIDE_RQ": int(self.wide_rq),
                 "ZSQD_QUEUE_DEPTH": self.queue_depth,
                 "ZSQD_TOKEN_DEPTH": self.token_depth, "ZSQD_DEPTH_LOAD": self.depth_load,
                 "ZSQD_DEPTH_MAC": self.depth_mac, "ZSQD_DEPTH_RQ": self.depth_rq,
@@ -143,8 +147,9 @@ class DaeConfig:
         for f, (lo, hi) in _CONFIG_RANGES.items():
             if f in d:
                 _check_int(f, d[f], lo, hi)
-        if "residual" in d and type(d["residual"]) is not bool:
-            raise FieldError("residual", f"must be true or false, got {d['residual']!r}")
+        for flag in ("residual", "wide_rq"):
+            if flag in d and type(d[flag]) is not bool:
+                raise FieldError(flag, f"must be true or false, got {d[flag]!r}")
         if "clock_mhz" in d:
             c = d["clock_mhz"]
             if not (isinstance(c, (int, float)) and not isinstance(c, bool)

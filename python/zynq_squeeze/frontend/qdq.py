@@ -19,7 +19,8 @@ said, so that the accelerator uses the model's own scales instead of calibrating
   graph does not clamp there.
 * Per conv, the record names the scale of its input, of its output (after its ReLU; for a
   conv read only by a ``Concat``, the concat's: a fire module's two expands write one
-  tensor) and its weight's quantization, keyed by a digest of its float weights
+  tensor, and ``part``: its own scale before the concat, which onnxruntime rounds to
+  first) and its weight's quantization, keyed by a digest of its float weights
   (``weight_key``), which is what a composite function carries into the partitioner.
 
 Malformed quantization (a scale <= 0 or not finite, a per-axis scale or zero point whose
@@ -390,19 +391,21 @@ def _record_convs(info: QdqInfo, nodes, new_inits, weights) -> None:
             consumers.setdefault(i, []).append(n)
 
     def out_quant(name: str):
-        """The recorded tensor a conv's result becomes: through its bias Add and ReLU /
-        Clip, then a Concat it alone feeds (the last recorded along the way)."""
+        """(the recorded tensor a conv's result becomes, the one it is before a Concat or
+        None): through its bias Add and ReLU / Clip, then a Concat it alone feeds (the
+        last recorded along the way). The model quantizes a concat's part at its own
+        scale, then the concat requantizes it: two roundings (``part`` of the record)."""
         best, seen = info.tensors.get(name), 0
         while seen < 4:
             seen += 1
             users = consumers.get(name, [])
             if len(users) != 1 or users[0].op_type not in ("Add", "Relu", "Clip", "Concat"):
                 break
+            if users[0].op_type == "Concat":
+                return info.tensors.get(users[0].output[0], best), best
             name = users[0].output[0]
             best = info.tensors.get(name, best)
-            if users[0].op_type == "Concat":
-                break
-        return best
+        return best, None
 
     for n in nodes:
         canon = _canonical_weight(n, new_inits)
@@ -414,13 +417,15 @@ def _record_convs(info: QdqInfo, nodes, new_inits, weights) -> None:
         if wrec is not None:
             # the engine's weight scales are per output channel (or one per tensor)
             wrec = {**wrec, "per_output_channel": wrec["axis"] in (None, out_axis)}
-        tin, tout = info.tensors.get(n.input[0]), out_quant(n.output[0])
+        tin, (tout, tpart) = info.tensors.get(n.input[0]), out_quant(n.output[0])
         rec = {"node": n.name or n.output[0],
                "in": tin.to_json() if tin else None,
                "out": tout.to_json() if tout else None,
                "weight": wrec}
+        if tpart is not None:
+            rec["part"] = tpart.to_json()
         prev = info.convs.get(key)
         if prev is None:
             info.convs[key] = rec
-        elif any(prev[k] != rec[k] for k in ("in", "out", "weight")):
+        elif any(prev.get(k) != rec.get(k) for k in ("in", "out", "weight", "part")):
             prev["ambiguous"] = True  # tied weights quantized differently at two sites

@@ -13,6 +13,10 @@ each offloadable chain's convs in those records and returns a calibration in the
   ``max(|lo|, hi)`` (every value the model can represent stays representable, at a coarser
   step: about 2x for a ReLU output with zero point -128). A warning says so, and the
   report lists the tensors (``asymmetric``). ``strict=True`` refuses such a model instead.
+* a conv (a fire's expand) whose output the model quantizes at its own symmetric scale
+  before a ``Concat`` requantizes it to the concat's (``ranges["parts"]``, one range per
+  output part, None where the part has no own scale): lowering writes the part at that
+  scale, then requantizes it in place to the concat's, the two roundings onnxruntime does.
 * a conv's weights that the model holds as int8 with zero point 0 (per channel or per
   tensor) travel as their scales (``ranges["weights"]``): lowering takes those int8 values
   as they are when they fit the engine, and reports per layer whether it did.
@@ -97,6 +101,13 @@ def _chain_ranges(chain, recs: list[dict]) -> tuple[dict | None, list[str]]:
         ranges["mid"] = symmetric_range(first["out"])
         # both expands write one tensor: the wider of their (concat) scales
         ranges["out"] = max(symmetric_range(recs[1]["out"]), ranges["out"])
+    # a conv (fire expand) the model quantizes at its own scale before a concat
+    # requantizes it: the range of each output part at that scale (lowering rounds twice)
+    outs = recs[1:] if chain.kind == "fire" else recs[-1:]
+    parts = [symmetric_range(r["part"]) if r.get("part") and TensorQuant(**r["part"]).symmetric
+             else None for r in outs]
+    if any(p is not None for p in parts):
+        ranges["parts"] = parts
     ranges["weights"] = [weight_scales(r) for r in recs]
     ranges["weight_notes"] = [weight_note(r) for r in recs]
     return ranges, sorted(set(asym))

@@ -20,7 +20,12 @@ The arithmetic right shift floors, so ties round half toward +infinity (2.5 -> 3
 The effective multiplier on ``acc`` is ``mult * 2**-(shift + t)``: the compiler
 quantizes ``real * 2**t`` (:func:`quantize_multiplier`). The same operation with ``t =
 0`` and no ReLU divides average-pool window sums (:func:`pool_multiplier`).
-Bit-exact with ``zsq_requant`` / ``zsq_requant8`` in ``src/zsq_requant.h``.
+
+A QDQ model's multipliers are 22 bits wide (``bits=WIDE_MULT_BITS``: mult in [2**21,
+2**22), shift in [1, 47], relative error <= 2**-22, as onnxruntime's float32 multiplier
+nearly is): the lane keeps one DSP48E1 for ``a x mult[21:5]`` and adds ``a x mult[4:0]``
+from fabric (``DaeConfig.wide_rq``; docs/ENGINE.md "The wide multiplier"). The rule is the
+same; only the ranges grow. Bit-exact with ``zsqd_requant`` in ``src/zsq_dae.h``.
 """
 from __future__ import annotations
 
@@ -46,8 +51,50 @@ MAX_PRODUCT = 128 * 128
 ZERO_ENCODING = (MULT_MIN, SHIFT_MAX)
 SATURATE_ENCODING = (MULT_MAX, SHIFT_MIN)
 
+# --- wide requantization multiplier (DaeConfig.wide_rq, issue 11: QDQ models) ----------
+# mult in [2**21, 2**22): relative error <= 2**-22, as onnxruntime's float32 multiplier
+# (24-bit mantissa) nearly is. The lane splits it: a x mult[21:5] (17 bits) on its DSP48E1,
+# a x mult[4:0] in fabric; |a * mult| < 2**46, so every shift >= 47 rounds every a to 0
+# and |a * mult| + 2**46 stays inside the DSP48E1's 48-bit P.
+WIDE_MULT_BITS = 22
+WIDE_MULT_MIN = 1 << (WIDE_MULT_BITS - 1)
+WIDE_MULT_MAX = (1 << WIDE_MULT_BITS) - 1
+WIDE_SHIFT_MAX = 47
+WIDE_ZERO_ENCODING = (WIDE_MULT_MIN, WIDE_SHIFT_MAX)
+WIDE_SATURATE_ENCODING = (WIDE_MULT_MAX, SHIFT_MIN)
+PARAM_MULT_BITS = WIDE_MULT_BITS  # the params word's mult field (both widths)
 
-def quantize_multiplier(real) -> tuple[np.ndarray, np.ndarray]:
+
+def ranges(bits: int = MULT_BITS) -> tuple[int, int, int]:
+    """``(mult_min, mult_max, shift_max)`` of the multiplier of ``bits`` magnitude bits
+    (:data:`MULT_BITS` or :data:`WIDE_MULT_BITS`)."""
+    if bits == MULT_BITS:
+        return MULT_MIN, MULT_MAX, SHIFT_MAX
+    if bits == WIDE_MULT_BITS:
+        return WIDE_MULT_MIN, WIDE_MULT_MAX, WIDE_SHIFT_MAX
+    raise ValueError(f"multiplier bits must be {MULT_BITS} or {WIDE_MULT_BITS}, got {bits}")
+
+
+def needs_wide(mult, shift) -> bool:
+    """True when some (mult, shift) is outside the narrow lane's ranges (mult above
+    :data:`MULT_MAX` or shift above :data:`SHIFT_MAX`): only the wide lane executes it.
+    (The wide lane executes every narrow pair exactly: mult < 2**22.)"""
+    m = np.asarray(mult, dtype=np.int64)
+    s = np.asarray(shift, dtype=np.int64)
+    return bool((m.size and int(m.max()) > MULT_MAX) or (s.size and int(s.max()) > SHIFT_MAX))
+
+
+def valid_multiplier(mult, shift) -> bool:
+    """True when every (mult, shift) is within the wide lane's ranges (mult in [2**14,
+    2**22), shift in [1, 47]): the params word's fields; :func:`needs_wide` says which
+    engine runs it."""
+    m = np.asarray(mult, dtype=np.int64)
+    s = np.asarray(shift, dtype=np.int64)
+    return bool(np.all((m >= MULT_MIN) & (m <= WIDE_MULT_MAX))
+                and np.all((s >= SHIFT_MIN) & (s <= WIDE_SHIFT_MAX)))
+
+
+def quantize_multiplier(real, bits: int = MULT_BITS) -> tuple[np.ndarray, np.ndarray]:
     """Integer (mult, shift) with ``mult * 2**-shift ~= real`` for each element.
 
     ``real = m * 2**e`` with m in [0.5, 1): ``mult = round(m * 2**15)`` (a carry to
@@ -62,24 +109,29 @@ def quantize_multiplier(real) -> tuple[np.ndarray, np.ndarray]:
       nonzero ``a`` saturates (``|a * mult| >> 1 >= 16383``), exactly as the real
       multiplier would.
 
+    ``bits`` = :data:`WIDE_MULT_BITS` (the wide lane, DaeConfig.wide_rq): ``mult =
+    round(m * 2**22)`` in [2**21, 2**22), shift up to 47, the zero encoding ``(2**21, 47)``
+    and saturation ``(2**22 - 1, 1)``; relative error at most 2**-22.
+
     Raises ``ValueError`` for negative, NaN or infinite multipliers.
     Returns int32 arrays of the input's shape.
     """
+    mult_min, mult_max, shift_max = ranges(bits)
     r = np.asarray(real, dtype=np.float64)
     if not np.all(np.isfinite(r)) or np.any(r < 0):
         raise ValueError("requantization multipliers must be finite and >= 0")
     m, e = np.frexp(r)
-    mult = np.round(m * float(1 << MULT_BITS)).astype(np.int64)
-    carry = mult == (1 << MULT_BITS)
-    mult = np.where(carry, MULT_MIN, mult)
+    mult = np.round(m * float(1 << bits)).astype(np.int64)
+    carry = mult == (1 << bits)
+    mult = np.where(carry, mult_min, mult)
     e = np.where(carry, e + 1, e).astype(np.int64)
-    shift = MULT_BITS - e
+    shift = bits - e
     # all-zero encodings: A_MAX * mult < 2**(shift - 1), i.e. even the largest |a| rounds to 0
-    small = np.clip(shift, SHIFT_MIN, SHIFT_MAX)
-    tiny = (r == 0) | (shift >= SHIFT_MAX) | (A_MAX * mult < (np.int64(1) << (small - 1)))
+    small = np.clip(shift, SHIFT_MIN, shift_max)
+    tiny = (r == 0) | (shift >= shift_max) | (A_MAX * mult < (np.int64(1) << (small - 1)))
     huge = ~tiny & (shift < SHIFT_MIN)
-    mult = np.where(tiny, ZERO_ENCODING[0], np.where(huge, SATURATE_ENCODING[0], mult))
-    shift = np.where(tiny, ZERO_ENCODING[1], np.where(huge, SATURATE_ENCODING[1], shift))
+    mult = np.where(tiny, mult_min, np.where(huge, mult_max, mult))
+    shift = np.where(tiny, shift_max, np.where(huge, SHIFT_MIN, shift))
     return mult.astype(np.int32), shift.astype(np.int32)
 
 
@@ -113,15 +165,46 @@ def pre_shift(bias, reduction: int) -> np.ndarray:
                              f"(max {int(b.max())} > (2**24 - 1) * 2**{PRE_SHIFT_MAX})")
 
 
-def pool_multiplier(divisor: int) -> tuple[int, int]:
+def pool_multiplier(divisor: int, bits: int = MULT_BITS) -> tuple[int, int]:
     """``(m_d, s_d) = quantize_multiplier(1 / divisor)``: the average pool's constant.
 
     ``avg = clip((sum * m_d + 2**(s_d - 1)) >> s_d, -128, 127)`` (t = 0, no ReLU).
     """
     if int(divisor) < 1:
         raise ValueError(f"pool divisor must be >= 1, got {divisor}")
-    m, s = quantize_multiplier(1.0 / int(divisor))
+    m, s = quantize_multiplier(1.0 / int(divisor), bits)
     return int(m), int(s)
+
+
+def table_multiplier(real: float, values, targets, search: int = 256,
+                     bits: int = MULT_BITS) -> tuple[int, int]:
+    """``(mult, shift)`` near ``quantize_multiplier(real)`` whose rounding rule (t = 0, no
+    ReLU, saturation) maps each int8 ``values[k]`` to ``targets[k]``.
+
+    A requantization of int8 values has only 256 inputs, so the rule can reproduce another
+    one's arithmetic exactly (e.g. onnxruntime's float ``rint(q * s_in / s_out)``, round
+    half to even): the multipliers ``mult +- search`` at ``real``'s shift are tried, nearest
+    first, and the first that maps every value to its target wins; when none does, the
+    one with the fewest misses (``real``'s own on a tie).
+    """
+    v = np.asarray(values, dtype=np.int64)
+    want = np.asarray(targets, dtype=np.int64)
+    mult_min, mult_max, shift_max = ranges(bits)
+    m0, s0 = (int(a[0]) for a in quantize_multiplier(np.asarray([real]), bits))
+    if (m0, s0) in ((mult_min, shift_max), (mult_max, SHIFT_MIN)):
+        return m0, s0
+    half = np.int64(1) << (s0 - 1)
+    best, best_miss = (m0, s0), None
+    for dm in sorted(range(-search, search + 1), key=lambda d: (abs(d), d)):
+        m = m0 + dm
+        if not mult_min <= m <= mult_max:
+            continue
+        miss = int(np.count_nonzero(np.clip((v * m + half) >> s0, -128, 127) != want))
+        if miss == 0:
+            return m, s0
+        if best_miss is None or miss < best_miss:
+            best, best_miss = (m, s0), miss
+    return best
 
 
 def _per_channel(v, ndim: int, axis: int) -> np.ndarray:
@@ -141,10 +224,11 @@ def round_shift(acc, mult, shift, axis: int = 0, pre: int | np.ndarray = 0) -> n
     m = _per_channel(mult, a.ndim, axis)
     s = _per_channel(shift, a.ndim, axis)
     t = _per_channel(pre, a.ndim, axis)
-    if np.any(s < SHIFT_MIN) or np.any(s > SHIFT_MAX):
-        raise ValueError(f"shift must be in [{SHIFT_MIN}, {SHIFT_MAX}]")
-    if np.any(m < MULT_MIN) or np.any(m > MULT_MAX):
-        raise ValueError(f"mult must be in [{MULT_MIN}, {MULT_MAX}]")
+    # either width's ranges (the narrow engine refuses a wide word: dae_program, the sim)
+    if np.any(s < SHIFT_MIN) or np.any(s > WIDE_SHIFT_MAX):
+        raise ValueError(f"shift must be in [{SHIFT_MIN}, {WIDE_SHIFT_MAX}]")
+    if np.any(m < MULT_MIN) or np.any(m > WIDE_MULT_MAX):
+        raise ValueError(f"mult must be in [{MULT_MIN}, {WIDE_MULT_MAX}]")
     if np.any(t < 0) or np.any(t > PRE_SHIFT_MAX):
         raise ValueError(f"pre-shift must be in [0, {PRE_SHIFT_MAX}]")
     a = a >> t

@@ -40,6 +40,7 @@ from ..boards import Board
 from ..engine.dae_config import DaeConfig, DaeTile
 from ..errors import ScheduleError
 from . import dae_tiling
+from .instructions import needs_wide_requant
 from .dae_resources import (ACC_BITS, LUTRAM_MAX_DEPTH, WORD_BITS, DaeResourceUse,
                             board_fits, dae_arrays, estimate, round_depth)
 
@@ -106,10 +107,11 @@ def _cap_config(k: int, caps: dict, clock_mhz: float) -> DaeConfig:
                                                                  caps[b]) for b in BUFFERS})
 
 
-def sized_config(k: int, need: dict, clock_mhz: float, margin: float = DEPTH_MARGIN
-                 ) -> DaeConfig:
+def sized_config(k: int, need: dict, clock_mhz: float, margin: float = DEPTH_MARGIN,
+                 wide_rq: bool = False) -> DaeConfig:
     """An engine whose depths hold ``need`` (rows per bank) plus ``margin``, rounded up to
-    each buffer's storage granule."""
+    each buffer's storage granule; ``wide_rq``: with the 22-bit requantization multiplier
+    (``instructions.needs_wide_requant`` of the layers)."""
     def rows(b):
         n = need.get(b, 0)
         base = round_depth(n, _BITS[b], minimum=16)
@@ -118,7 +120,7 @@ def sized_config(k: int, need: dict, clock_mhz: float, margin: float = DEPTH_MAR
         return round_depth(n + math.ceil(n * margin), _BITS[b], minimum=16)
     # the residual add's datapath only when a layer adds a bypass (it costs LUTs)
     return DaeConfig(k=k, clock_mhz=clock_mhz, residual=need.get("bp_buf", 0) > 0,
-                     **{_FIELD[b]: rows(b) for b in BUFFERS})
+                     wide_rq=wide_rq, **{_FIELD[b]: rows(b) for b in BUFFERS})
 
 
 def _largest(cfg: DaeConfig, layer) -> DaeTile:
@@ -201,10 +203,10 @@ def _timed_tiles(k: int, layers, caps: dict, clock_mhz: float, board: Board
     return out
 
 
-def _floor_config(k: int, clock_mhz: float, residual: bool) -> DaeConfig:
+def _floor_config(k: int, clock_mhz: float, residual: bool, wide_rq: bool) -> DaeConfig:
     """The least logic buffers can cost: every BRAM-able buffer one RAMB18 deep (BRAM, no
     LUTRAM), p_buf at its 16-row minimum (LUTRAM); the residual add's datapath as sized."""
-    return DaeConfig(k=k, clock_mhz=clock_mhz, p_rows=16, residual=residual,
+    return DaeConfig(k=k, clock_mhz=clock_mhz, p_rows=16, residual=residual, wide_rq=wide_rq,
                      **{_FIELD[b]: 512 for b in BUFFERS if b != "p_buf"})
 
 
@@ -236,7 +238,7 @@ def size_engine(board: Board, layers, k: int, clock_mhz: float | None = None,
     tiles = tiler.tiles(caps)
     for _ in range(MAX_STEPS):
         need = tiler.needs(tiles)
-        cfg = sized_config(k, need, clock, margin)
+        cfg = sized_config(k, need, clock, margin, needs_wide_requant(layers))
         use = estimate(cfg, setup_mul_impl)
         over = _over(use, board)
         if not over:
@@ -246,7 +248,7 @@ def size_engine(board: Board, layers, k: int, clock_mhz: float | None = None,
         if over != ["bram18k"]:
             # buffers cannot fix DSP or FF, and LUT only through LUTRAM banks: give up
             # when even the smallest buffers are over
-            floor = estimate(_floor_config(k, clock, cfg.residual), setup_mul_impl)
+            floor = estimate(_floor_config(k, clock, cfg.residual, cfg.wide_rq), setup_mul_impl)
             hard = [o for o in over if o != "bram18k" and getattr(floor, o)
                     > int(LIMITS[o] * getattr(board, o))]
             if hard:
@@ -297,7 +299,7 @@ def _finish(board, layers, k, caps, clock, margin, setup_mul_impl, use_timing,
     for layer, t in zip(layers, tiles):
         for b, n in dae_tiling.needs(cfg0, layer, t).items():
             need[b] = max(need[b], n)
-    cfg = sized_config(k, need, clock, margin)
+    cfg = sized_config(k, need, clock, margin, needs_wide_requant(layers))
     use = estimate(cfg, setup_mul_impl)
     if _over(use, board):
         return largest

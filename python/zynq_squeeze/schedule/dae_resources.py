@@ -91,6 +91,16 @@ LUT / FF -- estimates (no synthesis here), per construct, each with its basis:
   RQ_BP_ZP`` (9) and the bypass product one bit wider (~9): ~18 LUT, 9 FF. LOAD_INPUT's
   pad word (``LI_PAD`` replicated to 8 bytes: wiring) replaces the constant 0 of the
   in_buf write data: a 2:1 x 64 mux (64 LUT).
+* Wide requantization multiplier (``WIDE_RQ_PER_LANE``, pe_oc lanes, ``DaeConfig.wide_rq``,
+  ``ZSQD_WIDE_RQ``: QDQ models): mult is 22 bits, a x mult[21:5] stays on the lane's
+  DSP48E1 and a x mult[4:0] is a 25 x 5-bit product in fabric (``BIND_OP impl=fabric``:
+  5 partial products of 25 bits summed by two ternary adder levels, ~30 + ~30 LUT), the
+  47-bit add of the two products (47), the rounding add, constant decoder and the shift
+  6 bits wider (48 instead of 42: 6 + 5 + 18), the bypass product 9 x 22 instead of
+  9 x 16 bits (~20, residual engines only, counted here always): ~156 LUT; ~60 FF
+  (the low product and the wider sum registered once). The params word's mult field
+  is read 6 bits wider (``PARAM_BITS_USED``, the p_buf half select). An engine without
+  it (the search's choice for models whose multipliers fit 15 bits) has none of it.
 * Pool lane (``POOL_PER_LANE``, pe_oc lanes): a 32-bit add (avg), an 8-bit-vs-32 compare and
   a 3:1 select of the 32-bit running value: 75 LUT, 45 FF.
 * Bank read muxes (``mux_luts``): an n:1 mux costs ceil((n-1)/3) LUT6 per bit: CONV source
@@ -176,6 +186,7 @@ POOL_PER_LANE = (75, 45)
 BYPASS_PER_LANE = (270, 90)
 ZERO_POINT_PER_LANE = (27, 8)      # unsigned activations: RQ_ZP_OUT, RQ_AVG_BIAS
 BP_ZERO_POINT_PER_LANE = (18, 9)   # ... RQ_BP_ZP (residual add engines only)
+WIDE_RQ_PER_LANE = (156, 60)       # the 22-bit multiplier (DaeConfig.wide_rq engines only)
 LUT_PER_COUNTER = 56
 FF_PER_COUNTER = 40
 COUNTERS = {"fetch": 1, "load": 15, "compute": 38, "store": 9, "timer": 2}
@@ -188,6 +199,7 @@ LUT_PER_SETUP_MUL = 300
 FF_PER_SETUP_MUL = 32
 LUT_PER_BRAM_BANK = 8
 PARAM_BITS_USED = 60  # bias 32 + mult 16 + shift 6 + pre 4: the p_buf bits requant reads
+WIDE_PARAM_BITS_USED = 64  # ... with the wide multiplier: mult 22 (DaeConfig.wide_rq)
 
 
 @dataclass(frozen=True)
@@ -322,7 +334,7 @@ def logic_breakdown(cfg: DaeConfig, setup_mul_impl: str = "fabric"
     muxes = (mux_luts(3 * K, WORD_BITS)           # CONV source: in_buf[2][K] + sq_buf[K]
              + mux_luts(2 * K, WORD_BITS)         # STORE source: out_buf[2][K]
              + P * mux_luts(2, WORD_BITS)         # w_buf half select per bank
-             + P * mux_luts(2, PARAM_BITS_USED)   # p_buf half select per lane
+             + P * mux_luts(2, WIDE_PARAM_BITS_USED if cfg.wide_rq else PARAM_BITS_USED)
              + P * mux_luts(2, ACC_BITS)          # acc write data: CONV / POOL
              + 2 * K * mux_luts(2, WORD_BITS)     # out_buf write data: REQUANT / POOL
              + K * mux_luts(2, WORD_BITS)         # MAC row input: broadcast / CONV_DW bank
@@ -344,6 +356,8 @@ def logic_breakdown(cfg: DaeConfig, setup_mul_impl: str = "fabric"
         "fifos": (sum(f.luts for f in fifos), sum(f.ffs for f in fifos)),
         "mac_array": (P * MAC_TREE_PER_OC[0], P * MAC_TREE_PER_OC[1]),
         "requant": (P * REQUANT_PER_LANE[0], P * REQUANT_PER_LANE[1]),
+        "wide_requant": (P * WIDE_RQ_PER_LANE[0], P * WIDE_RQ_PER_LANE[1]) if cfg.wide_rq
+        else (0, 0),
         "residual_add": (P * BYPASS_PER_LANE[0], P * BYPASS_PER_LANE[1]) if cfg.residual
         else (0, 0),
         "pool": (P * POOL_PER_LANE[0], P * POOL_PER_LANE[1]),

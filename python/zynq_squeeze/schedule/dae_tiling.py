@@ -13,7 +13,8 @@ from functools import lru_cache
 from ..engine.dae_config import PE_IC, DaeConfig, DaeTile
 from ..errors import ScheduleError
 from ..quantize.layers import FireLayer, PoolLayer
-from .instructions import _pool_rows, cdiv, conv_tiles, engine_groups, groups, pool_channel_tile
+from .instructions import (_pool_rows, cdiv, conv_tiles, engine_groups, groups,
+                           needs_wide_requant, pool_channel_tile)
 from .timing import layer_cycles
 from .timing_bound import layer_cycles_bound
 
@@ -104,6 +105,9 @@ def overflow(cfg: DaeConfig, layer, tile: DaeTile) -> str | None:
     """The first buffer ``tile`` overflows ("in_buf: needs 2300 rows, has 2048"), or None."""
     if layer.kind == "conv_add" and not cfg.residual:
         return "the engine is built without the residual add (DaeConfig.residual)"
+    if not cfg.wide_rq and needs_wide_requant([layer]):
+        return ("the engine is built without the wide requantization multiplier "
+                "(DaeConfig.wide_rq)")
     cap = capacity(cfg)
     for name, n in needs(cfg, layer, tile).items():
         if n > cap[name]:

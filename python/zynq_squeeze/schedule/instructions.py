@@ -27,7 +27,9 @@ from ..engine import isa
 from ..engine.dae_config import PE_IC, DaeConfig, DaeTile
 from ..errors import ScheduleError
 from ..partitioning import limits
-from ..quantize.layers import ConvAddLayer, ConvLayer, ConvParams, FireLayer, PoolLayer
+from ..quantize import requant
+from ..quantize.layers import (ConvAddLayer, ConvLayer, ConvParams, FireLayer, PoolLayer,
+                               avg_requant)
 
 
 def cdiv(a: int, b: int) -> int:
@@ -147,6 +149,23 @@ def layer_convs(layer) -> list[ConvParams]:
         else [layer.conv]
 
 
+# --- wide requantization multiplier (DaeConfig.wide_rq, issue 11) ----------------------
+def needs_wide_requant(layers) -> bool:
+    """True when a layer's requantization (conv params, average constant, bypass
+    multiplier) is outside the narrow lane's ranges (``requant.needs_wide``): the engine
+    must be built with ``DaeConfig.wide_rq``. Takes Layers or (Layer, in, out) tuples."""
+    for layer in layers:
+        layer = layer[0] if isinstance(layer, tuple) else layer
+        pairs = [(c.mult, c.shift) for c in layer_convs(layer)]
+        if getattr(layer, "bp_mult", None) is not None:
+            pairs.append((layer.bp_mult, layer.bp_shift))
+        if avg_requant(layer) is not None:
+            pairs.append(avg_requant(layer))
+        if any(requant.needs_wide(m, s) for m, s in pairs):
+            return True
+    return False
+
+
 def conv_tiles(layer, tile: DaeTile, pe_oc: int) -> list[tuple[int, int]]:
     """(toc, tic) per conv of ``layer``: toc rounded to pe_oc, tic to 8; the squeeze of a
     fire has all its output channels in one tile, the expands read all of the squeeze."""
@@ -229,6 +248,9 @@ _KERNEL, _STRIDE = (1, limits.MAX_KERNEL_FIELD), (1, limits.MAX_STRIDE_FIELD)
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 _SIZE, _GROUPS, _OFFSET, _ROW = (1, DIM_MAX), (1, GROUPS_MAX), (-DIM_MAX, DIM_MAX), (0, DIM_MAX)
 _ADDR, _COUNT, _INT32 = (0, INT32_MAX), (1, INT32_MAX), (INT32_MIN, INT32_MAX)
+# a multiplier register (either lane width: an engine with the narrow lane refuses more)
+_RQ_MULT = (requant.MULT_MIN, requant.WIDE_MULT_MAX)
+_RQ_SHIFT = (requant.SHIFT_MIN, requant.WIDE_SHIFT_MAX)
 REG_RANGES: dict[int, tuple[int, int]] = {
     isa.LI_BASE: _ADDR, isa.LI_H: _SIZE, isa.LI_W: _SIZE, isa.LI_G: _GROUPS,
     isa.LI_Y0: _OFFSET, isa.LI_X0: _OFFSET, isa.LI_G0: (0, GROUPS_MAX - 1), isa.LI_ROWS: _SIZE,
@@ -239,7 +261,7 @@ REG_RANGES: dict[int, tuple[int, int]] = {
     isa.CV_NG: _GROUPS, isa.CV_SRC_PITCH: _SIZE, isa.CV_SRC_Y0: _ROW, isa.CV_SRC_X0: _ROW,
     isa.RQ_ROWS: _SIZE, isa.RQ_COLS: _SIZE, isa.RQ_OG: _GROUPS, isa.RQ_DST_PITCH: _SIZE,
     isa.RQ_DST_ROW0: _ROW, isa.RQ_VY0: _ROW, isa.RQ_VY1: _ROW, isa.RQ_VX0: _ROW,
-    isa.RQ_VX1: _ROW, isa.RQ_AVG_MULT: (1 << 14, (1 << 15) - 1), isa.RQ_AVG_SHIFT: (1, 40),
+    isa.RQ_VX1: _ROW, isa.RQ_AVG_MULT: _RQ_MULT, isa.RQ_AVG_SHIFT: _RQ_SHIFT,
     isa.PL_ROWS: _SIZE, isa.PL_COLS: _SIZE, isa.PL_OG: _GROUPS, isa.PL_KH: _SIZE,
     isa.PL_KW: _SIZE, isa.PL_SY: _SIZE, isa.PL_SX: _SIZE, isa.PL_Y0: _OFFSET,
     isa.PL_X0: _OFFSET, isa.PL_SRC_ROWS: _SIZE, isa.PL_SRC_COLS: _SIZE,
@@ -251,7 +273,7 @@ REG_RANGES: dict[int, tuple[int, int]] = {
     isa.LB_BASE: _ADDR, isa.LB_H: _SIZE, isa.LB_W: _SIZE, isa.LB_G: _GROUPS,
     isa.LB_Y0: _ROW, isa.LB_X0: _ROW, isa.LB_G0: (0, GROUPS_MAX - 1), isa.LB_ROWS: _SIZE,
     isa.LB_COLS: _SIZE, isa.LB_NG: _GROUPS, isa.LB_PITCH: _SIZE,
-    isa.RQ_BP_MULT: (1 << 14, (1 << 15) - 1), isa.RQ_BP_SHIFT: (1, 40),
+    isa.RQ_BP_MULT: _RQ_MULT, isa.RQ_BP_SHIFT: _RQ_SHIFT,
     # zero points (int8) and the average's sum offset (within the 25-bit multiplier input)
     isa.LI_PAD: (-128, 127), isa.RQ_ZP_OUT: (-128, 127), isa.RQ_BP_ZP: (-128, 127),
     isa.RQ_AVG_BIAS: (-((1 << 24) - 1), (1 << 24) - 1),

@@ -47,6 +47,7 @@ from ..engine.dae_config import DaeConfig, DaeTile
 from ..errors import ScheduleError
 from ..quantize.layers import layer_signature
 from ..schedule import dae_tiling
+from ..schedule.instructions import needs_wide_requant
 from ..schedule.dae_engine_search import (
     BUFFERS,
     LIMITS,
@@ -129,6 +130,7 @@ class TuneSpace:
         self.task, self.board = task, task.board
         self.limits, self.setup_mul_impl = limits, setup_mul_impl
         self.layers = task.layers
+        self.wide_rq = needs_wide_requant(self.layers)
         self.sigs = [layer_signature(layer) for layer in self.layers]
         top = max_k(self.board, setup_mul_impl)
         self.ks = tuple(sorted(ks)) if ks else tuple(range(1, top + 1))
@@ -210,7 +212,7 @@ class TuneSpace:
         cfg = self._engines.get(key)
         if cfg is not None:
             return cfg
-        cfg = sized_config(k, need, clock, 0.0)
+        cfg = sized_config(k, need, clock, 0.0, self.wide_rq)
         lut_limit = int(self.limits["lut"] * self.board.lut)
         if estimate(cfg, self.setup_mul_impl).lut > lut_limit:
             # the smallest depth is not the cheapest in LUTs: a LUTRAM bank (<= 64 rows)
