@@ -195,6 +195,56 @@ static void zsq_dequantize(const int8_t *q, int c, int h, int w, int cs, float s
 """
 
 
+# Emitted only when an input is split (a build without it keeps its sources byte for byte).
+SPLIT_PRELUDE = r"""
+/* The two-plane input (codegen/lower.py INPUT_SPLIT): of v = x * inv_scale, hi =
+ * saturate(rint(v)) is channel ci and lo = saturate(rint((v - hi) * lo_factor)) channel
+ * c + ci (the residual at scale / lo_factor; v - hi and the power-of-two multiply are
+ * exact). Writes the pair for one value at q[0] and q[c]. */
+static inline void zsq_split(float xv, float inv_scale, float lo_factor, int c, int8_t *q) {
+  const float v = xv * inv_scale;
+  float hi = nearbyintf(v);
+  hi = hi > 127.0f ? 127.0f : (hi < -128.0f ? -128.0f : hi);
+  float lo = nearbyintf((v - hi) * lo_factor);
+  lo = lo > 127.0f ? 127.0f : (lo < -128.0f ? -128.0f : lo);
+  q[0] = (int8_t)hi;
+  q[c] = (int8_t)lo;
+}
+
+/* zsq_quantize with two planes: 2c channels per pixel (hi then lo), `cs` bytes per pixel. */
+static long long zsq_quantize_split(const float *x, int c, int h, int w, int cs, float inv_scale,
+                                    float lo_factor, int8_t *q) {
+  for (int ci = 0; ci < c; ++ci)
+    for (int p = 0; p < h * w; ++p) {
+      const float xv = x[ci * h * w + p];
+      if (!isfinite(xv)) return (long long)ci * h * w + p;
+      zsq_split(xv, inv_scale, lo_factor, c, q + (size_t)p * cs + ci);
+    }
+  return -1;
+}
+
+/* zsq_quantize_patches with two planes: the patch channels of the 2c-channel image, channel
+ * (ky*kw + kx)*2c + ci (hi) and + c + ci (lo); 0 outside the image. The caller checks the
+ * image with zsq_first_nonfinite first. */
+static void zsq_quantize_patches_split(const float *x, int c, int h, int w, int kh, int kw,
+                                       int sy, int sx, int pt, int pl, int oh, int ow, int cs,
+                                       float inv_scale, float lo_factor, int8_t *q) {
+  for (int oy = 0; oy < oh; ++oy)
+    for (int ox = 0; ox < ow; ++ox) {
+      int8_t *d = q + ((size_t)oy * ow + ox) * cs;
+      for (int ky = 0; ky < kh; ++ky)
+        for (int kx = 0; kx < kw; ++kx) {
+          const int y = oy * sy - pt + ky, xx = ox * sx - pl + kx;
+          const int inside = y >= 0 && y < h && xx >= 0 && xx < w;
+          for (int ci = 0; ci < c; ++ci)
+            zsq_split(inside ? x[(size_t)ci * h * w + (size_t)y * w + xx] : 0.0f, inv_scale,
+                      lo_factor, c, d + (ky * kw + kx) * 2 * c + ci);
+        }
+    }
+}
+"""
+
+
 def _blob_asm(symbol: str, files: dict[str, str]) -> str:
     lines = ['__asm__(".section .rodata\\n"']
     for role, fname in sorted(files.items()):
@@ -237,6 +287,21 @@ def _program_source(g: GlueFunction, blobs: str) -> list[str]:
                 f'{sym}.{role} of {words * 8} bytes");',
                 "    } }"]
     return out + [f"  p->n_insn = {g.n_insn};", f"  p->wgt_words = {g.wgt_words};"]
+
+
+def _split_call(g: GlueFunction, k: int, info, inv: str, dst: str) -> str:
+    """The quantize call of split input ``k`` (``SPLIT_PRELUDE``): plain or patches."""
+    c, h, w = info.float_shape
+    src = f"zsq_data(t[{k}]) + n * {c * h * w}"
+    lo = _c_float(info.split)
+    pt = g.input_patches[k]
+    if pt is None:
+        return (f"    {{ const long long bad = zsq_quantize_split({src}, {c}, {h}, {w}, "
+                f"{_cstride(2 * c)}, {inv}, {lo}, {dst});\n"
+                f"      if (bad >= 0) return zsq_raise_nonfinite(fn, {k}, n * {c * h * w} + bad); }}")
+    return (f"    zsq_quantize_patches_split({src}, {c}, {h}, {w}, {pt['kh']}, {pt['kw']}, "
+            f"{pt['sy']}, {pt['sx']}, {pt['pt']}, {pt['pl']}, {pt['oh']}, {pt['ow']}, "
+            f"{_cstride(2 * c * pt['kh'] * pt['kw'])}, {inv}, {lo}, {dst});")
 
 
 def emit_function(g: GlueFunction, blobs: str = "incbin") -> str:
@@ -306,7 +371,7 @@ def emit_function(g: GlueFunction, blobs: str = "incbin") -> str:
     # (reads some pixels twice, some never) and the later images of a batch (quantized
     # after image 0 has run) are checked here, so that nothing runs
     for k, tid in enumerate(lf.inputs):
-        c, h, w = lf.tensors[tid].shape
+        c, h, w = lf.tensors[tid].float_shape
         chw = c * h * w
         skip = 0 if g.input_patches[k] is not None else chw
         if skip < lf.batch * chw:
@@ -325,11 +390,13 @@ def emit_function(g: GlueFunction, blobs: str = "incbin") -> str:
         info = lf.tensors[tid]
         if info.zero_point:  # lower.assign_zero_points: inputs are symmetric
             raise ValueError(f"{lf.symbol}: input {tid} has zero point {info.zero_point}")
-        c, h, w = info.shape
+        c, h, w = info.float_shape
         inv = _c_float(boundary_factors(info.scale)[0])
         dst = f"(int8_t *)({sym}_arena + {g.input_offsets[k]})"
         pt = g.input_patches[k]
-        if pt is None:
+        if info.split:
+            body.append(_split_call(g, k, info, inv, dst))
+        elif pt is None:
             body.append(f"    {{ const long long bad = zsq_quantize(zsq_data(t[{k}]) + n * {c * h * w}, "
                         f"{c}, {h}, {w}, {_cstride(c)}, {inv}, {dst});")
             body.append(f"      if (bad >= 0) return zsq_raise_nonfinite(fn, {k}, n * {c * h * w} + bad); }}")
@@ -381,6 +448,8 @@ def emit_glue(model_name: str, board: str, functions: list[GlueFunction],
         f" * Functions: {', '.join(g.lowered.symbol for g in functions)}",
         " */",
     ]
-    prelude = PRELUDE + (EXTERNAL_BLOBS if blobs == "external" else "")
+    split = any(info.split for g in functions for info in g.lowered.tensors.values())
+    prelude = (PRELUDE + (SPLIT_PRELUDE if split else "")
+               + (EXTERNAL_BLOBS if blobs == "external" else ""))
     return ("\n".join(head) + prelude + "\n"
             + "\n\n".join(emit_function(g, blobs) for g in functions) + "\n")

@@ -20,6 +20,26 @@ def quantize(x: np.ndarray, scale: float, zero_point: int = 0) -> np.ndarray:
     return np.clip(q, -128, 127).astype(np.int8)
 
 
+def quantize_split(x: np.ndarray, scale: float, split: int) -> np.ndarray:
+    """float32 (C, ...) -> int8 (2C, ...), the two-plane input as the glue writes it
+    (``lower.INPUT_SPLIT``): ``v = x * float32(1/scale)``, ``hi = saturate(rint(v))``,
+    ``lo = saturate(rint((v - hi) * F))`` (``v - hi`` and the multiply by a power of two
+    are exact in float32; |lo| <= F/2 unless hi saturated)."""
+    inv, _ = boundary_factors(scale)
+    v = x.astype(np.float32) * inv
+    hi = np.clip(np.rint(v), -128, 127)
+    lo = np.clip(np.rint((v - hi) * np.float32(split)), -128, 127)
+    return np.concatenate([hi, lo]).astype(np.int8)
+
+
+def quantize_input(x: np.ndarray, info) -> np.ndarray:
+    """A function input's float (C, H, W) image -> its int8 tensor (``TensorInfo``)."""
+    x = x.reshape(info.float_shape)
+    if info.split:
+        return quantize_split(x, info.scale, info.split)
+    return quantize(x, info.scale, info.zero_point)
+
+
 def dequantize(q: np.ndarray, scale: float, zero_point: int = 0) -> np.ndarray:
     """int8 -> float32: float32(q - zero_point) * float32(scale)."""
     _, s = boundary_factors(scale)
@@ -61,8 +81,7 @@ def run_function(lf: LoweredFunction, inputs: list[np.ndarray]) -> list[np.ndarr
     """Float inputs (Relax shapes, batch first) -> float outputs, as the accelerator computes."""
     outs = [np.zeros(s, np.float32) for s in lf.output_shapes]
     for n in range(lf.batch):
-        q = [quantize(x[n].reshape(lf.tensors[t].shape), lf.tensors[t].scale,
-                      lf.tensors[t].zero_point) for t, x in zip(lf.inputs, inputs)]
+        q = [quantize_input(x[n], lf.tensors[t]) for t, x in zip(lf.inputs, inputs)]
         for k, (t, y) in enumerate(zip(lf.outputs, run_function_int8(lf, q))):
             info = lf.tensors[t]
             outs[k][n] = dequantize(y, info.scale, info.zero_point).reshape(outs[k].shape[1:])

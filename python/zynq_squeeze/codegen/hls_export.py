@@ -22,7 +22,7 @@ def testbench_input(lf, prog) -> np.ndarray:
     tid = lf.inputs[0]
     info = lf.tensors[tid]
     rng = np.random.default_rng(0)
-    x = golden.quantize(rng.standard_normal(info.shape).astype(np.float32), info.scale)
+    x = golden.quantize_input(rng.standard_normal(info.float_shape).astype(np.float32), info)
     if prog.tensors[tid].c != info.shape[0]:
         # first-layer mode: the glue writes the first conv's patches
         orig = next(layer for layer, src, _ in lf.layers if src == tid)

@@ -82,9 +82,27 @@ def boundary_factors(scale: float) -> tuple[np.float32, np.float32]:
 
 @dataclass
 class TensorInfo:
-    shape: tuple[int, int, int]  # C, H, W of one image
+    shape: tuple[int, int, int]  # C, H, W of one image (the int8 tensor's)
     scale: float
     zero_point: int = 0  # real 0 is this int8 (0, or -128 after a ReLU)
+    # two-plane input (``INPUT_SPLIT``): 0 = one plane; F = the int8 tensor holds the
+    # image's C channels (hi) and then C residual channels (lo, at scale / F)
+    split: int = 0
+
+    @property
+    def float_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the float tensor the host passes (half the channels when split)."""
+        c, h, w = self.shape
+        return (c // 2 if self.split else c, h, w)
+
+
+# Two-plane input (docs/ENGINE.md "The two-plane input"): a function input that one conv
+# alone reads (the image) is written as hi = rint(x / s) and lo = rint((x / s - hi) * F),
+# lo an extra input channel with weights rint(w / (s_w * F)) at the same accumulator scale;
+# the input's rounding error drops by ~F (F = 16: 2**4, an exact float32 multiply).
+INPUT_SPLIT = 16
+# Only few-channel images: 2C channels still fit one 8-channel word (free on the engine).
+SPLIT_MAX_CHANNELS = 4
 
 
 @dataclass
@@ -144,7 +162,8 @@ def model_weights(c: FloatConv, scales, floor: np.ndarray
 
 def quantize_conv(c: FloatConv, in_scale: float, out_scale: float, model_scales=None,
                   notes: list | None = None, bias_shift=None, zp_in: int = 0,
-                  zp_out: int = 0, mult_bits: int = MULT_BITS) -> ConvParams:
+                  zp_out: int = 0, mult_bits: int = MULT_BITS,
+                  input_split: int = 0) -> ConvParams:
     """Float conv -> ConvParams with int8 weights, int32 bias and requant multipliers.
 
     A channel whose weights are tiny next to its bias would need a bias beyond the int32
@@ -165,8 +184,17 @@ def quantize_conv(c: FloatConv, in_scale: float, out_scale: float, model_scales=
 
     ``mult_bits``: the requantization multiplier's width (``requant.WIDE_MULT_BITS``: a
     QDQ model's, executed by an engine with ``DaeConfig.wide_rq``).
+
+    ``input_split`` (F, 0 = off): the input is two planes (``INPUT_SPLIT``), hi at
+    ``in_scale`` and lo at ``in_scale / F``: the weights get ``I`` more input channels,
+    ``rint(w / (w_scale * F))`` (|.| <= 8 for F = 16), so that ``w_q * hi + w_lo * lo`` is in
+    the same accumulator units; the bias room and the pre-shift count 2I products.
     """
     o, i, kh, kw = c.weight.shape
+    if input_split:
+        if zp_in or c.groups != 1:
+            raise LoweringError("a two-plane input needs a symmetric input and groups == 1")
+        i *= 2
     # > 2**29 within the partitioner's limits (with a zero point's fold)
     room = ACC_LIMIT - MAX_PRODUCT * i * kh * kw * (2 if zp_in else 1)
     if room <= 0:
@@ -183,6 +211,9 @@ def quantize_conv(c: FloatConv, in_scale: float, out_scale: float, model_scales=
     if notes is not None:
         notes.append(None if isinstance(given, tuple) else given)
     acc_scale = in_scale * ws
+    if input_split:
+        lo = np.rint(c.weight / (ws.reshape(-1, 1, 1, 1) * input_split))
+        wq = np.concatenate([wq, np.clip(lo, -128, INT8_MAX).astype(np.int8)], axis=1)
     bias = np.clip(np.rint(bias / acc_scale), -room, room).astype(np.int64)
     bias = (bias - int(zp_in) * wq.astype(np.int64).reshape(o, -1).sum(axis=1)).astype(np.int32)
     # the multiplier applies to acc >> t: fold 2**t into the real multiplier
@@ -290,7 +321,7 @@ def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float,
                 out_scale: float | None = None, weight_log: list | None = None,
                 bypass: tuple | None = None, zp_in: int = 0, zp_out: int = 0,
                 zp_mid: int | None = None, parts: list | None = None,
-                mult_bits: int | None = None) -> Layer:
+                mult_bits: int | None = None, input_split: int = 0) -> Layer:
     """One composite -> one accelerator layer, given the scale of its input tensor and
     of its output (default: the calibrated one; a standalone pool: the input's); for a
     residual add also the bypass tensor's id and scale.
@@ -313,11 +344,16 @@ def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float,
     ``mult_bits``: the requantization multipliers' width; default: 22 bits
     (``requant.WIDE_MULT_BITS``, an engine with ``DaeConfig.wide_rq``) for a QDQ model
     (``ranges["weights"]``), whose scales onnxruntime applies as float32, else 15.
+    ``input_split``: the input is two planes (``quantize_conv``; a plain conv only).
     """
     own = parts or [None, None]
     if mult_bits is None:
         mult_bits = WIDE_MULT_BITS if ranges.get("weights") is not None else MULT_BITS
     in_shape = tuple(chain.in_shape[1:])
+    if input_split:
+        if chain.kind != "conv":
+            raise LoweringError(f"{name}: a two-plane input feeds a plain conv only")
+        in_shape = (2 * in_shape[0], *in_shape[1:])
     if out_scale is None:
         out_scale = default_out_scale(chain, ranges, in_scale, zp_out)
     if chain.kind == "pool":
@@ -338,7 +374,7 @@ def lower_chain(name: str, chain: FloatChain, ranges: dict, in_scale: float,
     def conv(j, c, s_in, s_out, z_in=zp_in, z_out=zp_out):
         scales = given[j] if given is not None else None
         params = quantize_conv(c, s_in, s_out, scales, notes, shifts[j], z_in, z_out,
-                               mult_bits)
+                               mult_bits, input_split if j == 0 else 0)
         if given is not None and weight_log is not None:
             why = notes[-1] if scales is not None else given_notes[j]
             weight_log.append({"layer": name, "conv": j, "as_is": why is None,
@@ -388,9 +424,12 @@ def _chw(shape: tuple[int, ...]) -> tuple[int, int, int]:
     raise LoweringError(f"tensor of shape {shape} is not NCHW")
 
 
-def lower_function(func: relax.Function, unsigned: bool = True) -> LoweredFunction:
+def lower_function(func: relax.Function, unsigned: bool = True,
+                   input_split: int = INPUT_SPLIT) -> LoweredFunction:
     """Lower a merged ``Codegen="zynq_squeeze"`` function (calibrated composites inside).
-    ``unsigned``: nonnegative tensors get zero point -128 (``assign_zero_points``)."""
+    ``unsigned``: nonnegative tensors get zero point -128 (``assign_zero_points``).
+    ``input_split``: F of the two-plane input (``INPUT_SPLIT``; 0 = one plane) for an image
+    that a plain conv alone reads (``split_inputs``)."""
     symbol = str(func.attrs["global_symbol"])
     local_funcs: dict = {}
     calls = []
@@ -446,9 +485,31 @@ def lower_function(func: relax.Function, unsigned: bool = True) -> LoweredFuncti
     for i, p in enumerate(func.params):
         absmax = max(consumers.get(f"in{i}", [0.0]))
         lf.tensors[f"in{i}"] = TensorInfo(_chw(_shape(p)), scale_of(absmax))
+    qdq = any("weights" in r for _, r, _, _ in parsed)
+    # a QDQ model rounds its input to int8 itself: no finer input than the model's
+    for tid in (split_inputs(lf, parsed) if input_split and not qdq else []):
+        info = lf.tensors[tid]
+        info.shape, info.split = (2 * info.shape[0], *info.shape[1:]), int(input_split)
     # a QDQ model's scales are its own (symmetric int8): its tensors keep zero point 0
-    _lower_layers(lf, parsed, unsigned and not any("weights" in r for _, r, _, _ in parsed))
+    _lower_layers(lf, parsed, unsigned and not qdq)
     return lf
+
+
+def split_inputs(lf: LoweredFunction, parsed: list) -> list[str]:
+    """The function inputs that get a two-plane input: an image (at most
+    ``SPLIT_MAX_CHANNELS`` channels, so that 2C fit one word) read only by one plain conv
+    (groups 1), not an output. Anything else (a pool, a fire, a residual add, a concat, or
+    several readers) keeps one plane."""
+    out = []
+    for tid in lf.inputs:
+        readers = [(c, srcs) for c, _, srcs, _ in parsed if tid in srcs]
+        if (len(readers) != 1 or tid in lf.outputs
+                or lf.tensors[tid].shape[0] > SPLIT_MAX_CHANNELS):
+            continue
+        chain, srcs = readers[0]
+        if chain.kind == "conv" and srcs == [tid] and chain.convs[0].groups == 1:
+            out.append(tid)
+    return out
 
 
 def _plan_kind(chain: FloatChain) -> str:
@@ -567,7 +628,7 @@ def _lower_layers(lf: LoweredFunction, parsed: list, unsigned: bool = True) -> N
         layer = lower_chain(f"{lf.symbol}_l{n}", chain, ranges, lf.tensors[src_id].scale,
                             out_scale, lf.weights, bypass, lf.tensors[src_id].zero_point,
                             zp(dst), zp_mid=0 if not unsigned else None, parts=parts,
-                            mult_bits=bits)
+                            mult_bits=bits, input_split=lf.tensors[src_id].split)
         if tuple(layer.in_shape) != lf.tensors[src_id].shape:
             raise LoweringError(f"{lf.symbol}: layer {n} expects {layer.in_shape}, "
                                 f"tensor is {lf.tensors[src_id].shape}")

@@ -100,6 +100,7 @@ def make_report(res, model_name: str) -> dict:
         "calibration": res.calibration_source if hasattr(res, "calibration_source") else None,
         "calibration_method": getattr(res, "calibration_method", None),
         "bias_correction": getattr(res, "bias_correction", None),
+        "input_split": getattr(res, "input_split", None),
         "qdq": getattr(res, "qdq", None),
         "engine": engine.to_json() if engine else None,
         "layers": layers,

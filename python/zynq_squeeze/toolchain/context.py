@@ -35,6 +35,8 @@ class BuildOptions:
     # "incbin": the glue links each function's program into its object (model.so);
     # "external": the glue asks zsq_model_blob() for it (a deployment bundle's model file).
     glue_blobs: str = "incbin"
+    # the two-plane input of the image a conv reads (codegen/lower.py INPUT_SPLIT)
+    input_split: bool = True
     # The runtime backend linked with the glue: "csim" (the engine's C simulation) or
     # "zynq" (the FPGA through UIO); None: zynq for board builds, csim on the host. A board
     # build with "csim" runs the simulation on the ARM (tests under qemu).

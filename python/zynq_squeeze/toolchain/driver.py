@@ -73,6 +73,16 @@ class BuildResult:
     bias_correction: bool | None = None  # calibrate(bias_correction=); None: a QDQ model
 
     @property
+    def input_split(self) -> dict:
+        """The two-plane input: enabled (the option), factor F, and the inputs split
+        (``symbol:tensor``); report.json's "input_split"."""
+        from ..codegen.lower import INPUT_SPLIT
+
+        split = [f"{lf.symbol}:{t}" for cg in self.codegen for lf in cg.functions
+                 for t in lf.inputs if lf.tensors[t].split]
+        return {"enabled": self.options.input_split, "factor": INPUT_SPLIT, "inputs": split}
+
+    @property
     def qdq(self) -> dict | None:
         """How a QDQ model's own quantization was used (None for a float model): its scales
         (``asymmetric``: tensors widened; ``calibrated_chains``: chains without scales in
@@ -140,7 +150,7 @@ def build(mod: tvm.IRModule, board: str = "zybo-z7-20", calibration=None, tuning
           *, out_dir=None, model_name: str = "model", clock_mhz: float | None = None,
           board_build: bool = False, progress: bool = False,
           strict_qdq: bool = False, calibration_method: str | None = None,
-          bias_correction: bool | None = None) -> BuildResult:
+          bias_correction: bool | None = None, input_split: bool = True) -> BuildResult:
     """Compile ``mod`` for ``board``; the result runs in ``relax.VirtualMachine``.
 
     ``calibration``: samples for ``calibrate`` (list of arrays or of dicts); None keeps
@@ -155,6 +165,8 @@ def build(mod: tvm.IRModule, board: str = "zybo-z7-20", calibration=None, tuning
     ``calibration_method``: ``calibrate``'s ``method`` (``quantize.ranges.METHODS``) and
     ``bias_correction`` its bias correction; given, a module without calibration is
     calibrated with them (on the synthetic set without samples); None: the defaults.
+    ``input_split``: write the image a conv reads as two int8 planes (hi and the residual
+    lo, ``codegen.lower.INPUT_SPLIT``); False: one plane.
     """
     from ..boards import get_board
 
@@ -169,7 +181,8 @@ def build(mod: tvm.IRModule, board: str = "zybo-z7-20", calibration=None, tuning
     opts = context.BuildOptions(
         board=board, out_dir=Path(out_dir) if out_dir else None,
         tuning_log=Path(tuning_log) if tuning_log else None, model_name=model_name,
-        clock_mhz=clock_mhz, progress=progress, board_build=board_build)
+        clock_mhz=clock_mhz, progress=progress, board_build=board_build,
+        input_split=bool(input_split))
     tgt = Target(target.BOARD_CONFIG if board_build else target.HOST_CONFIG)
     with context.using(opts):
         try:

@@ -17,7 +17,7 @@ import tvm
 
 from ..boards import get_board
 from ..codegen.glue import GlueFunction, emit_glue
-from ..codegen.lower import LoweredFunction, lower_function
+from ..codegen.lower import INPUT_SPLIT, LoweredFunction, lower_function
 from ..engine.dae_config import DaeConfig
 from ..errors import ScheduleError, ZynqSqueezeError
 from ..schedule.select import choose_engine, choose_tiles
@@ -136,7 +136,8 @@ def generate(functions, opts: context.BuildOptions) -> CodegenResult:
     from .compiler import compile_model_object
 
     board = get_board(opts.board)
-    lowered = [lower_function(f) for f in functions]
+    lowered = [lower_function(f, input_split=INPUT_SPLIT if opts.input_split else 0)
+               for f in functions]
     modes = [_first_layer_mode(lf) for lf in lowered]
     all_layers = [layer for layers, _, _ in modes for layer, _, _ in layers]
     engine = choose_engine(board, all_layers, clock_mhz=opts.clock_mhz,
