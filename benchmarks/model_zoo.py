@@ -372,9 +372,11 @@ def _goal_checks(name: str, row: dict) -> dict:
 
 
 def measure(name: str, exporter: str, workdir: Path, files: dict[str, Path],
-            calib_kw: dict | None = None, eval_seed: int = EVAL_SEED) -> dict:
+            calib_kw: dict | None = None, eval_seed: int = EVAL_SEED,
+            input_split: bool = True) -> dict:
     """Compile and measure one model (in this process); returns its JSON row.
-    ``calib_kw``: options of ``zynq_squeeze.calibrate`` (method, bias_correction)."""
+    ``calib_kw``: options of ``zynq_squeeze.calibrate`` (method, bias_correction);
+    ``input_split``: ``zynq_squeeze.build``'s (the two-plane input)."""
     import onnxruntime as ort
     import tvm
 
@@ -393,7 +395,8 @@ def measure(name: str, exporter: str, workdir: Path, files: dict[str, Path],
     calib_s = time.perf_counter() - t0
     with tempfile.TemporaryDirectory(prefix="zsq_zoo_") as out_dir:
         t0 = time.perf_counter()
-        res = zynq_squeeze.build(mod, out_dir=out_dir, model_name=name)
+        res = zynq_squeeze.build(mod, out_dir=out_dir, model_name=name,
+                                 input_split=input_split)
         compile_s = time.perf_counter() - t0
         rep = res.partition_report
         vm = res.vm()
@@ -423,6 +426,7 @@ def measure(name: str, exporter: str, workdir: Path, files: dict[str, Path],
            "cpu_ops": dict(sorted(cpu.items())), "cpu_reasons": reasons,
            "calibration_method": partitioner.read_calibration(mod).get("method"),
            "bias_correction": partitioner.read_calibration(mod).get("bias_correction"),
+           "input_split": res.input_split["inputs"],
            "calib_s": round(calib_s, 2), "compile_s": round(compile_s, 2),
            "cosine_min": round(min(cos), 5), "cosine_mean": round(float(np.mean(cos)), 5),
            "top1": f"{sum(top1)}/{len(top1)}",
@@ -450,9 +454,10 @@ def _short(e: BaseException) -> str:
 
 
 def run_one(name: str, exporter: str, workdir: Path, files: dict[str, Path],
-            calib_kw: dict | None = None, eval_seed: int = EVAL_SEED) -> dict:
+            calib_kw: dict | None = None, eval_seed: int = EVAL_SEED,
+            input_split: bool = True) -> dict:
     try:
-        return measure(name, exporter, workdir, files, calib_kw, eval_seed)
+        return measure(name, exporter, workdir, files, calib_kw, eval_seed, input_split)
     except Exception as e:  # noqa: BLE001 -- one model's failure is that model's result
         return _error_line(name, exporter, _short(e))
 
@@ -492,7 +497,7 @@ def _child(name: str, exporter: str, a) -> dict:
         cmd += ["--calibration-method", a.calibration_method]
     if a.bias_correction:
         cmd += ["--bias-correction", a.bias_correction]
-    cmd += ["--eval-seed", str(a.eval_seed)]
+    cmd += ["--eval-seed", str(a.eval_seed), "--input-split", a.input_split]
     try:
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            timeout=a.timeout, env=os.environ.copy())
@@ -535,6 +540,8 @@ def main(argv=None) -> int:
     ap.add_argument("--eval-seed", type=int, default=EVAL_SEED,
                     help=f"seed of the {N_EVAL} held-out inputs (default {EVAL_SEED}, the "
                          "reported set; choose options on another one)")
+    ap.add_argument("--input-split", choices=("on", "off"), default="on",
+                    help="zynq_squeeze.build's two-plane input (default: on)")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # MODEL:EXPORTER, in this process
     a = ap.parse_args(argv)
     a.files = _parse_files(a.onnx)
@@ -546,7 +553,8 @@ def main(argv=None) -> int:
         kw = {k: v for k, v in (("method", a.calibration_method),
                                 ("bias_correction", {"on": True, "off": False}.get(
                                     a.bias_correction))) if v is not None}
-        print(json.dumps(run_one(name, exporter, a.workdir, a.files, kw, a.eval_seed)),
+        print(json.dumps(run_one(name, exporter, a.workdir, a.files, kw, a.eval_seed,
+                                 a.input_split == "on")),
               flush=True)
         return 0
     todo = catalogue(a.files)

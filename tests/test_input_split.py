@@ -68,6 +68,11 @@ def test_split_input_bit_exact_and_closer_to_float(tmp_path, k, stride, pad, pat
             np.testing.assert_array_equal(y, golden.run_function(res.codegen[0].functions[0],
                                                                  [x])[0])
             errs[split].append(_rel_err(y, ref))
+    for idx in (5, 3 * 32 * 32 - 1):  # the split quantizers refuse NaN / Inf too
+        y = x.copy()
+        y.ravel()[idx] = np.nan if idx == 5 else -np.inf
+        with pytest.raises(ValueError, match=rf"input 0 contains NaN or Inf at element {idx};"):
+            on.vm()["main"](y)
     # the input's rounding error is most of the total with this coarse step: one plane
     # is worse (no split: the ratio is 1)
     assert np.mean(errs[True]) < 0.6 * np.mean(errs[False]), errs

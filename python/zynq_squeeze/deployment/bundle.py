@@ -276,7 +276,9 @@ def _meta(plan: executor.Plan, *, model_name, board, cpu, backend, res, workspac
         offloaded.append({
             "symbol": sym, "batch": lf.batch,
             "layers": [safe_text(layer.name) for layer, _, _ in lf.layers],
-            "inputs": [{"shape": list(s), "scale": float(lf.tensors[t].scale)}
+            # "split": the two-plane input's F (codegen/lower.py INPUT_SPLIT), when used
+            "inputs": [{"shape": list(s), "scale": float(lf.tensors[t].scale),
+                        **({"split": int(lf.tensors[t].split)} if lf.tensors[t].split else {})}
                        for t, s in zip(lf.inputs, lf.input_shapes)],
             "outputs": [{"shape": list(s), "scale": float(lf.tensors[t].scale),
                          "zero_point": int(lf.tensors[t].zero_point)}
