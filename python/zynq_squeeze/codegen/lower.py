@@ -490,10 +490,6 @@ def lower_function(func: relax.Function, unsigned: bool = True,
     for tid in (split_inputs(lf, parsed) if input_split and not qdq else []):
         info = lf.tensors[tid]
         info.shape, info.split = (2 * info.shape[0], *info.shape[1:]), int(input_split)
-        # the largest |x| (not a clipped range: the rounding is F times finer, clipping
-        # would dominate); a calibration without it keeps its range
-        reader = next(r for _, r, srcs, _ in parsed if tid in srcs)
-        info.scale = scale_of(max(reader.get("in_max", 0.0), reader["in"]))
     # a QDQ model's scales are its own (symmetric int8): its tensors keep zero point 0
     _lower_layers(lf, parsed, unsigned and not qdq)
     return lf

@@ -334,11 +334,8 @@ def _report(cmod: tvm.IRModule) -> PartitionReport:
     return rep
 
 
-def _attach_calibration(cmod: tvm.IRModule, calib: dict | None,
-                        input_max: bool = True) -> tvm.IRModule:
-    """Copy each composite's calibrated ranges (matched by order and signature) onto it.
-    ``input_max`` False leaves out ``in_max`` (only a two-plane input reads it), so that
-    a build without the split has today's attributes and symbols."""
+def _attach_calibration(cmod: tvm.IRModule, calib: dict | None) -> tvm.IRModule:
+    """Copy each composite's calibrated ranges (matched by order and signature) onto it."""
     if not calib:
         return cmod
     records = calib["composites"]
@@ -355,8 +352,7 @@ def _attach_calibration(cmod: tvm.IRModule, calib: dict | None,
         sig = composite_signature(func)
         if rec["signature"] != sig:
             raise PartitionError(f"calibration record {rec['signature']} does not match {sig}")
-        ranges = {k: v for k, v in rec["ranges"].items() if input_max or k != "in_max"}
-        cmod[call.op] = func.with_attr(COMPOSITE_CALIB_ATTR, json.dumps(ranges))
+        cmod[call.op] = func.with_attr(COMPOSITE_CALIB_ATTR, json.dumps(rec["ranges"]))
     return cmod
 
 
@@ -380,19 +376,18 @@ def _short_symbols(mod: tvm.IRModule, prefix: str) -> tvm.IRModule:
 
 
 def partition_with_report(mod: tvm.IRModule, *, symbol_prefix: str = "zsq_",
-                          calibration: dict | None = None, input_max: bool = True
+                          calibration: dict | None = None
                           ) -> tuple[tvm.IRModule, PartitionReport]:
     """Partition ``mod``: returns the module with offloaded functions and the report.
 
     ``calibration`` defaults to what the module carries. The offloaded functions carry
     attribute ``Codegen="zynq_squeeze"`` and are compiled by ``RunCodegen``.
-    ``input_max``: keep the inputs' largest |x| (``_attach_calibration``).
     """
     if calibration is None:
         calibration = read_calibration(mod)
     cmod = fuse_composites(mod)
     rep = _report(cmod)
-    cmod = _attach_calibration(cmod, calibration, input_max)
+    cmod = _attach_calibration(cmod, calibration)
     merged = relax.transform.MergeCompositeFunctions()(cmod)
     merged = _short_symbols(merged, symbol_prefix)
     rep.functions = sorted(str(f.attrs["global_symbol"]) for f in merged.functions.values()

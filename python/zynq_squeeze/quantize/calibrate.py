@@ -213,10 +213,6 @@ def collect_ranges(mod: tvm.IRModule, samples, *, method: str = DEFAULT_METHOD,
     funcs, hists = collect_histograms(mod, samples, progress=progress, bias_errors=errs)
     ranges = [{key: tensor_range(hist, method) for key, hist in h.items()} for h in hists]
     check_ranges(ranges)
-    for r, h in zip(ranges, hists):
-        # the input's largest |x|: the step of a two-plane input (codegen/lower.py
-        # INPUT_SPLIT), whose rounding is 16x finer, so that clipping would dominate
-        r["in_max"] = float(h["in"].absmax)
     for r, be in zip(ranges, errs or []):
         if be:
             r["bias_correction"] = [b.mean() for b in be]

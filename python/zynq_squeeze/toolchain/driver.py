@@ -38,7 +38,7 @@ def offload_pass() -> tvm.transform.Pass:
             opts.calibration_source, opts.qdq = calib.get("source"), calib.get("qdq")
             opts.calibration_method = calib.get("method")
             opts.bias_correction = calib.get("bias_correction")
-            mod, rep = partitioner.partition_with_report(mod, input_max=opts.input_split)
+            mod, rep = partitioner.partition_with_report(mod)
         except ZynqSqueezeError as e:
             opts.error = e  # crosses TVM's FFI as a RuntimeError: build() restores the type
             raise
