@@ -99,3 +99,24 @@ def test_split_only_for_an_image_a_conv_reads(tmp_path):
     for lf in res.codegen[0].functions:
         assert not any(info.split for info in lf.tensors.values())
     assert res.input_split["inputs"] == []
+
+
+@pytest.mark.parametrize("flag", ["on", "off"])
+def test_cli_input_split_flag_in_report(tmp_path, flag):
+    import json
+
+    import onnx
+
+    from zynq_squeeze.cli import main
+
+    onnx.save(_model(3, 1, 1, seed=8), str(tmp_path / "net.onnx"))
+    np.save(tmp_path / "calib.npy", np.random.default_rng(0).standard_normal(
+        (2, *SHAPE)).astype(np.float32))
+    rc = main(["compile", str(tmp_path / "net.onnx"), "--out", str(tmp_path / "out"),
+               "--calib", str(tmp_path / "calib.npy"), "--input-split", flag, "--quiet"])
+    assert rc == 0
+    rep = json.loads((tmp_path / "out" / "report.json").read_text())["input_split"]
+    assert rep["enabled"] == (flag == "on") and rep["factor"] == INPUT_SPLIT
+    assert len(rep["inputs"]) == (flag == "on")
+    # the HLS project's testbench input is the split image's patches (54 channels)
+    assert (tmp_path / "out" / "hls").is_dir()
