@@ -371,3 +371,14 @@ def test_zero_point_add_is_as_narrow_as_counted():
     for stmt in adds:
         m = re.match(r"(?:/\*.*?\*/\s*)*ap_int<(\d+)>\s+\w+\s*=", stmt, re.S)
         assert m and int(m.group(1)) <= 10, stmt
+
+
+def test_param_bits_are_the_fields_the_lane_reads():
+    """The p_buf half select is counted over the params bits ``zsqd_requant`` reads: bias
+    [31:0], mult [53:32] (the narrow lane only [47:32]), shift [59:54], pre [63:60]."""
+    assert "ap_uint<16>(mult.range(15, 0))" in MODULES  # the narrow lane: 16 of 22 bits
+    for f in ("param.range(31, 0)", "param.range(53, 32)", "param.range(59, 54)",
+              "param.range(63, 60)"):
+        assert f in MODULES, f
+    assert dr.PARAM_BITS_USED == 32 + 16 + 6 + 4
+    assert dr.WIDE_PARAM_BITS_USED == 32 + 22 + 6 + 4

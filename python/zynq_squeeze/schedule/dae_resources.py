@@ -199,7 +199,7 @@ DATAFLOW_GLUE = (100, 100)
 LUT_PER_SETUP_MUL = 300
 FF_PER_SETUP_MUL = 32
 LUT_PER_BRAM_BANK = 8
-PARAM_BITS_USED = 60  # bias 32 + mult 16 + shift 6 + pre 4: the p_buf bits requant reads
+PARAM_BITS_USED = 58  # bias 32 + mult[15:0] 16 + shift 6 + pre 4: the p_buf bits the narrow lane reads
 WIDE_PARAM_BITS_USED = 64  # ... with the wide multiplier: mult 22 (DaeConfig.wide_rq)
 
 
