@@ -93,7 +93,9 @@ static inline ap_int<8> zsqd_byte(zsqd_word w, int i) {
  * y = (a * mult + 2^(shift-1)) >> shift; ReLU; saturate. Params word: bias [31:0],
  * mult [53:32], shift [59:54], pre [63:60]. a fits 25 bits. WIDE (ZSQD_WIDE_RQ, QDQ
  * models): mult < 2^22, a x mult[21:5] (25 x 17 bits) on the lane's one DSP48E1 and
- * a x mult[4:0] in fabric, 48-bit sums (|a * mult| + 2^46 < 2^47: the DSP's P); narrow:
+ * a x mult[4:0] in fabric, (hi << 5) + lo and the rounding add in 48-bit fabric adders
+ * (|a * mult| + 2^46 < 2^47; the DSP48E1 cannot shift its product by 5 before its
+ * post-adder, so neither sum is in its P); narrow:
  * mult < 2^15, 42 bits, one DSP48E1. With `add` (residual add, docs/ENGINE.md "Residual
  * add: scale alignment") the bypass byte bp, rescaled to the output scale by the same
  * rounding rule, (bp * bp_mult + 2^(bp_shift-1)) >> bp_shift, is added before ReLU and
@@ -137,10 +139,15 @@ static inline ap_int<8> zsqd_requant(ap_int<32> acc, zsqd_word param, bool relu,
   ap_int<W> bterm = (ap_int<W>(bprod) + (ap_int<W>(1) << (bs - 1))) >> bs;
   if (add) y += bterm;
   if (relu && y < 0) y = 0;
-  y += zp_out;
-  if (y > 127) y = 127;
-  if (y < -128) y = -128;
-  return ap_int<8>(y);
+  /* the zero point is added to y clamped to [-256, 255] (10 bits), not to the W-bit y: a
+   * 10-bit adder instead of a W-bit one (dae_resources ZERO_POINT_PER_LANE), the same
+   * result (|zp_out| <= 128: y > 255 and y < -256 saturate either way) */
+  if (y > 255) y = 255;
+  if (y < -256) y = -256;
+  ap_int<10> z = ap_int<10>(y) + zp_out; /* in [-384, 382] */
+  if (z > 127) z = 127;
+  if (z < -128) z = -128;
+  return ap_int<8>(z);
 }
 
 /* ---- the MAC array ----------------------------------------------------------------- */

@@ -357,3 +357,28 @@ def test_regs_read_match_source():
                        ("store", "zsqd_store_exec")):
         regs = set(re.findall(r"regs\[(ZSQ_\w+)", _function(MODULES, fn)))
         assert len(regs) == dr.REGS_READ[module], (module, sorted(regs))
+
+
+def test_zero_point_add_is_as_narrow_as_counted():
+    """``ZERO_POINT_PER_LANE`` counts a 10-bit add of ``RQ_ZP_OUT`` (the lane's result
+    clamped to [-256, 255] first): the add in ``zsqd_requant`` must be declared that
+    narrow. ``y += zp_out`` on the W-bit (42 / 48) rounding result would be a 48-bit
+    carry chain and 48-bit saturation compares per lane (~0.9k LUT more at k = 3)."""
+    body = MODULES[MODULES.index("static inline ap_int<8> zsqd_requant("):]
+    body = body[:body.index("\n}\n")]
+    adds = [s.strip() for s in body.split(";") if re.search(r"[+-]=?\s*zp_out\b", s)]
+    assert adds, "no zero point add in zsqd_requant"
+    for stmt in adds:
+        m = re.match(r"(?:/\*.*?\*/\s*)*ap_int<(\d+)>\s+\w+\s*=", stmt, re.S)
+        assert m and int(m.group(1)) <= 10, stmt
+
+
+def test_param_bits_are_the_fields_the_lane_reads():
+    """The p_buf half select is counted over the params bits ``zsqd_requant`` reads: bias
+    [31:0], mult [53:32] (the narrow lane only [47:32]), shift [59:54], pre [63:60]."""
+    assert "ap_uint<16>(mult.range(15, 0))" in MODULES  # the narrow lane: 16 of 22 bits
+    for f in ("param.range(31, 0)", "param.range(53, 32)", "param.range(59, 54)",
+              "param.range(63, 60)"):
+        assert f in MODULES, f
+    assert dr.PARAM_BITS_USED == 32 + 16 + 6 + 4
+    assert dr.WIDE_PARAM_BITS_USED == 32 + 22 + 6 + 4

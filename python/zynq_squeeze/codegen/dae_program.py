@@ -334,9 +334,12 @@ def _check_graph(layers, shapes: dict, inputs: list, outputs: list,
 def in_place_copy(layer, src_span, dst_span) -> bool:
     """True for a 1x1 stride-1 unpadded pool whose output is its input's words (the same
     root and channel groups): a requantization in place (``lower._requantize_parts``).
-    Safe in the engine: each output word is computed from the input word at the same
-    address alone, so it is stored only after that word was loaded, and no other word of
-    the layer's input is ever read after it."""
+    Safe in the engine whatever order its modules run tiles in (the load module runs up to
+    two tiles ahead of the store, ping-pong buffers): each output word is computed from
+    the input word at the same address alone, and the tiles partition the words (spatial
+    tiles disjoint, no halo at 1x1 stride 1; channel tiles whole pe_oc groups,
+    ``pool_channel_tile``), so a tile's STORE writes only words its own LOAD_INPUT read,
+    after that read, and no other tile's LOAD_INPUT reads them."""
     return (isinstance(layer, PoolLayer) and not layer.pool.global_pool
             and tuple(layer.pool.kernel) == (1, 1) and tuple(layer.pool.stride) == (1, 1)
             and not any(layer.pool.pads) and src_span == dst_span)

@@ -55,7 +55,8 @@ SATURATE_ENCODING = (MULT_MAX, SHIFT_MIN)
 # mult in [2**21, 2**22): relative error <= 2**-22, as onnxruntime's float32 multiplier
 # (24-bit mantissa) nearly is. The lane splits it: a x mult[21:5] (17 bits) on its DSP48E1,
 # a x mult[4:0] in fabric; |a * mult| < 2**46, so every shift >= 47 rounds every a to 0
-# and |a * mult| + 2**46 stays inside the DSP48E1's 48-bit P.
+# and |a * mult| + 2**46 fits the lane's 48-bit fabric sum ((hi << 5) + lo + the rounding
+# constant: the DSP48E1 cannot shift its product before its post-adder).
 WIDE_MULT_BITS = 22
 WIDE_MULT_MIN = 1 << (WIDE_MULT_BITS - 1)
 WIDE_MULT_MAX = (1 << WIDE_MULT_BITS) - 1

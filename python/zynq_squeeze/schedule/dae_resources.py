@@ -83,8 +83,9 @@ LUT / FF -- estimates (no synthesis here), per construct, each with its basis:
   without the residual add (``DaeConfig.residual`` False, ``ZSQD_RESIDUAL 0``: the engine
   search's choice for models without one) has none of it, and no bp_buf.
 * Zero points (``ZERO_POINT_PER_LANE``, pe_oc requantization lanes, docs/ENGINE.md
-  "Arithmetic: zero points"): the 8-bit add of ``RQ_ZP_OUT`` after ReLU (10 bits carried
-  into the saturation compares: 10), the output byte outside the valid window from the
+  "Arithmetic: zero points"): the 8-bit add of ``RQ_ZP_OUT`` after ReLU (the lane's
+  existing wide saturation compares clamp to [-256, 255], then a 10-bit add and 10-bit
+  compares: ~10; ``zsqd_requant``), the output byte outside the valid window from the
   register instead of a constant 0 (8), the average's bias operand from ``RQ_AVG_BIAS``
   instead of 0 (25 bits of the existing 2:1 mux, now not constant-folded: ~9): ~27 LUT,
   8 FF. With the residual add (``BP_ZERO_POINT_PER_LANE``) the 9-bit subtract ``b -
@@ -198,7 +199,7 @@ DATAFLOW_GLUE = (100, 100)
 LUT_PER_SETUP_MUL = 300
 FF_PER_SETUP_MUL = 32
 LUT_PER_BRAM_BANK = 8
-PARAM_BITS_USED = 60  # bias 32 + mult 16 + shift 6 + pre 4: the p_buf bits requant reads
+PARAM_BITS_USED = 58  # bias 32 + mult[15:0] 16 + shift 6 + pre 4: the p_buf bits the narrow lane reads
 WIDE_PARAM_BITS_USED = 64  # ... with the wide multiplier: mult 22 (DaeConfig.wide_rq)
 
 
