@@ -295,13 +295,13 @@ def _split_call(g: GlueFunction, k: int, info, inv: str, dst: str) -> str:
     src = f"zsq_data(t[{k}]) + n * {c * h * w}"
     lo = _c_float(info.split)
     pt = g.input_patches[k]
-    if pt is None:
+    if pt is None:  # (the factors on their own line: generated lines stay short)
         return (f"    {{ const long long bad = zsq_quantize_split({src}, {c}, {h}, {w}, "
-                f"{_cstride(2 * c)}, {inv}, {lo}, {dst});\n"
+                f"{_cstride(2 * c)},\n          {inv}, {lo}, {dst});\n"
                 f"      if (bad >= 0) return zsq_raise_nonfinite(fn, {k}, n * {c * h * w} + bad); }}")
     return (f"    zsq_quantize_patches_split({src}, {c}, {h}, {w}, {pt['kh']}, {pt['kw']}, "
             f"{pt['sy']}, {pt['sx']}, {pt['pt']}, {pt['pl']}, {pt['oh']}, {pt['ow']}, "
-            f"{_cstride(2 * c * pt['kh'] * pt['kw'])}, {inv}, {lo}, {dst});")
+            f"{_cstride(2 * c * pt['kh'] * pt['kw'])},\n        {inv}, {lo}, {dst});")
 
 
 def emit_function(g: GlueFunction, blobs: str = "incbin") -> str:
