@@ -213,7 +213,7 @@ int main(void) {
     memset(wgt, 0, sizeof wgt);
     CHECK(run(prog, 4, err, sizeof err) == -6); /* ZSQD_ERR_REQUANT */
     CHECK(strstr(err, "instruction 2") != NULL);
-    wgt[0] = (uint64_t)(1 << 14) << 32 | (uint64_t)14 << 48; /* mult 2^14, shift 14 */
+    wgt[0] = (uint64_t)(1 << 14) << 32 | (uint64_t)14 << 54; /* mult 2^14, shift 14 (bits 59:54) */
     CHECK(run(prog, 4, err, sizeof err) == ZSQ_RT_OK);
   }
   if (g_failures) fprintf(stderr, "%d check(s) failed\n", g_failures);
