@@ -140,7 +140,7 @@ def compile_model(model, out_dir: Path, *, board: str = "zybo-z7-20", calibratio
                   tuning_log=None, clock_mhz=None, model_name: str | None = None,
                   progress: bool = True, log=print, shapes=None,
                   strict_qdq: bool = False, calibration_method: str | None = None,
-                  bias_correction: bool | None = None, input_split: bool = True) -> dict:
+                  bias_correction: bool | None = None, input_split: bool = False) -> dict:
     """Compile an ONNX model into ``out_dir``: host library, generated sources, report.
 
     ``out_dir`` is prepared by ``prepare_out_dir``: a previous compile's files there are
@@ -645,10 +645,11 @@ def parser() -> argparse.ArgumentParser:
                    help="subtract from each conv's bias the mean output shift its int8 "
                         "weights cause on the calibration data (default: "
                         f"{'on' if DEFAULT_BIAS_CORRECTION else 'off'})")
-    c.add_argument("--input-split", choices=("on", "off"), default="on",
+    c.add_argument("--input-split", choices=("on", "off"), default="off",
                    help="write the image the first conv reads as two int8 planes (the "
                         "rounding and its residual at 1/16 the step: ~24 dB less input "
-                        "error; default: on)")
+                        "error; default: off: it costs a patch-mode first layer time; "
+                        "README, Calibration)")
     c.add_argument("--strict-qdq", action="store_true",
                    help="a QDQ model: refuse asymmetric (zero point != 0) offloaded tensors "
                         "instead of widening their ranges to the symmetric engine's")

@@ -36,7 +36,7 @@ class BuildOptions:
     # "external": the glue asks zsq_model_blob() for it (a deployment bundle's model file).
     glue_blobs: str = "incbin"
     # the two-plane input of the image a conv reads (codegen/lower.py INPUT_SPLIT)
-    input_split: bool = True
+    input_split: bool = False
     # The runtime backend linked with the glue: "csim" (the engine's C simulation) or
     # "zynq" (the FPGA through UIO); None: zynq for board builds, csim on the host. A board
     # build with "csim" runs the simulation on the ARM (tests under qemu).

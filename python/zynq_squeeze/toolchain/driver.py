@@ -150,7 +150,7 @@ def build(mod: tvm.IRModule, board: str = "zybo-z7-20", calibration=None, tuning
           *, out_dir=None, model_name: str = "model", clock_mhz: float | None = None,
           board_build: bool = False, progress: bool = False,
           strict_qdq: bool = False, calibration_method: str | None = None,
-          bias_correction: bool | None = None, input_split: bool = True) -> BuildResult:
+          bias_correction: bool | None = None, input_split: bool = False) -> BuildResult:
     """Compile ``mod`` for ``board``; the result runs in ``relax.VirtualMachine``.
 
     ``calibration``: samples for ``calibrate`` (list of arrays or of dicts); None keeps
