@@ -425,11 +425,11 @@ def _chw(shape: tuple[int, ...]) -> tuple[int, int, int]:
 
 
 def lower_function(func: relax.Function, unsigned: bool = True,
-                   input_split: int = INPUT_SPLIT) -> LoweredFunction:
+                   input_split: int = 0) -> LoweredFunction:
     """Lower a merged ``Codegen="zynq_squeeze"`` function (calibrated composites inside).
     ``unsigned``: nonnegative tensors get zero point -128 (``assign_zero_points``).
-    ``input_split``: F of the two-plane input (``INPUT_SPLIT``; 0 = one plane) for an image
-    that a plain conv alone reads (``split_inputs``)."""
+    ``input_split``: F of the two-plane input (``INPUT_SPLIT``; 0, the default as for
+    ``build``: one plane) for an image that a plain conv alone reads (``split_inputs``)."""
     symbol = str(func.attrs["global_symbol"])
     local_funcs: dict = {}
     calls = []
